@@ -1,0 +1,229 @@
+/* api.c — see api.h. */
+#include "gateway/api.h"
+#include "gateway/auth.h"
+#include "gateway/event_tailer.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/metrics.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define TX_ATTEMPTS 4
+
+void api_req_free(struct api_req *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nargs; i++) {
+        free(r->args[i].name);
+        free(r->args[i].value);
+    }
+    buf_free(&r->body);
+    buf_free(&r->resp);
+    free(r);
+}
+
+const char *api_arg(const struct api_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nargs; i++)
+        if (strcmp(r->args[i].name, name) == 0)
+            return r->args[i].value;
+    return NULL;
+}
+
+static void set_json(struct api_req *r, int status, json_t *body)
+{
+    buf_reset(&r->resp);
+    r->status = status;
+    r->resp_type = "application/json; charset=utf-8";
+    if (!body)
+        return;
+    char *s = json_dumps(body, JSON_COMPACT);
+    if (s) {
+        buf_puts(&r->resp, s);
+        free(s);
+    }
+    json_decref(body);
+}
+
+void api_req_error(struct api_req *r, int status, const char *code, const char *message)
+{
+    set_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+int api_json(struct api_ctx *c, int status, json_t *body)
+{
+    set_json(c->req, status, body);
+    return 0;
+}
+
+int api_error(struct api_ctx *c, int status, const char *code, const char *message)
+{
+    api_req_error(c->req, status, code, message);
+    return 0;
+}
+
+int api_invalid(struct api_ctx *c, json_t *fields)
+{
+    set_json(c->req, 422, json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "validation_failed", "message",
+                                    "some fields are invalid", "fields", fields));
+    return 0;
+}
+
+int api_reject(struct api_ctx *c, struct jf *f)
+{
+    json_t *e = f->errors;
+    f->errors = NULL;
+    return api_invalid(c, e);
+}
+
+int api_not_found(struct api_ctx *c)
+{
+    return api_error(c, 404, "not_found", "no such resource");
+}
+
+int api_body_object(struct api_ctx *c)
+{
+    struct api_req *r = c->req;
+    if (r->content_type[0] && strncasecmp(r->content_type, "application/json", 16) != 0) {
+        api_error(c, 415, "unsupported_media_type", "send the body as application/json");
+        return -1;
+    }
+    json_error_t err;
+    json_t *j = r->body.len ? json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &err) : NULL;
+    if (!j || !json_is_object(j)) {
+        char msg[220];
+        if (j)
+            snprintf(msg, sizeof(msg), "the body must be a JSON object");
+        else if (!r->body.len)
+            snprintf(msg, sizeof(msg), "a JSON body is required");
+        else
+            snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", err.line, err.column, err.text);
+        json_decref(j);
+        api_error(c, 400, "malformed_json", msg);
+        return -1;
+    }
+    json_decref(c->body);
+    c->body = j;
+    return 0;
+}
+
+int api_arg_id(struct api_ctx *c, const char *name, int64_t *out)
+{
+    const char *v = api_arg(c->req, name);
+    *out = 0;
+    if (!v || !*v)
+        return 0;
+    if (text_parse_i64(v, out) < 0 || *out <= 0) {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "query parameter %s must be a positive integer", name);
+        api_error(c, 400, "bad_request", msg);
+        return -1;
+    }
+    return 0;
+}
+
+int api_paging(struct api_ctx *c, int64_t *limit, int64_t *offset)
+{
+    int64_t page = 1, per = 50;
+    const char *p = api_arg(c->req, "page"), *pp = api_arg(c->req, "per_page");
+    if ((p && (text_parse_i64(p, &page) < 0 || page < 1 || page > 1000000)) ||
+        (pp && (text_parse_i64(pp, &per) < 0 || per < 1 || per > 200))) {
+        api_error(c, 400, "bad_request", "page must be ≥ 1 and per_page 1..200");
+        return -1;
+    }
+    *limit = per;
+    *offset = (page - 1) * per;
+    return 0;
+}
+
+int api_audit(struct api_ctx *c, const char *action, const char *object_type, int64_t object_id,
+              json_t *before, json_t *after)
+{
+    char *b = before ? json_dumps(before, JSON_COMPACT) : NULL;
+    char *a = after ? json_dumps(after, JSON_COMPACT) : NULL;
+    char rid[24];
+    snprintf(rid, sizeof(rid), "%llu", (unsigned long long)c->req->id);
+    int rc = db_exec(c->db, "INSERT INTO audit_log (actor_id, actor_type, action, object_type, object_id, "
+                            "before_json, after_json, request_id) VALUES (?, 'agent', ?, ?, ?, ?, ?, ?)",
+                     DBP(P_IOPT(c->me.id), P_S(action), P_S(object_type), P_IOPT(object_id), P_S(b), P_S(a),
+                         P_S(rid)), NULL);
+    free(b);
+    free(a);
+    return rc;
+}
+
+int api_event(struct api_ctx *c, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
+              int64_t team_id, json_t *payload)
+{
+    return event_insert(c->db, kind, ticket_id, customer_id, agent_id, team_id, payload);
+}
+
+/* One attempt: transaction around the handler, commit only a success. */
+static int run_once(struct api_ctx *c)
+{
+    int tx = !(c->route->flags & ROUTE_NO_TX);
+    int rc = tx ? db_begin(c->db) : DB_OK;
+    if (rc)
+        return rc;
+    rc = c->route->handler(c);
+    if (!tx)
+        return rc;
+    if (rc == DB_OK && c->req->status > 0 && c->req->status < 400)
+        return db_commit(c->db);
+    db_rollback(c->db); /* a lost connection rolls back by itself */
+    return rc;
+}
+
+static void answer_db_failure(struct api_ctx *c, int rc)
+{
+    if (rc == DB_EGONE) {
+        metrics_db_unavailable();
+        text_copy(c->req->retry_after, sizeof(c->req->retry_after), "1");
+        api_error(c, 503, "database_unavailable", "the database is unreachable; retry shortly");
+    } else if (rc == DB_ERETRY) {
+        api_error(c, 503, "busy", "the request conflicted with others too often; retry");
+    } else if (rc == DB_EDUP) {
+        api_error(c, 409, "conflict", "a record with the same unique value exists");
+    } else {
+        api_error(c, 500, "internal", "internal error; see the server log for this request id");
+    }
+}
+
+void api_dispatch(struct db *db, struct api_req *req)
+{
+    struct api_ctx c = {.db = db, .req = req, .route = &api_routes[req->route_idx]};
+    int rc = DB_OK;
+    if (!(c.route->flags & ROUTE_PUBLIC)) {
+        rc = auth_authenticate(&c);
+        if (rc < 0) {
+            answer_db_failure(&c, rc);
+            goto out;
+        }
+        if (!c.authed) {
+            api_error(&c, 401, "unauthorized", "log in first (Authorization: Bearer TOKEN)");
+            goto out;
+        }
+        if (!(c.route->roles & c.me.role_bit)) {
+            api_error(&c, 403, "forbidden", "your role may not do this");
+            goto out;
+        }
+    }
+    for (int attempt = 0; attempt < TX_ATTEMPTS; attempt++) {
+        req->status = 0;
+        buf_reset(&req->resp);
+        req->set_cookie[0] = '\0';
+        rc = run_once(&c);
+        if (rc != DB_ERETRY && !(rc == DB_EGONE && attempt == 0 && !req->status))
+            break;
+        log_warn("api", "event=retry req=%llu attempt=%d rc=%d", (unsigned long long)req->id, attempt + 1, rc);
+    }
+    if (rc)
+        answer_db_failure(&c, rc);
+    else if (!req->status)
+        api_error(&c, 500, "internal", "handler produced no response");
+    else if (req->status < 400)
+        event_tailer_wake();
+out:
+    json_decref(c.body);
+}

@@ -1,0 +1,108 @@
+/* api.h — a REST request on its way through the gateway, and the helpers handlers use.
+ *
+ * Life of a request: the net thread (server.c) parses it into struct api_req and hands it
+ * to a db-pool thread; api_dispatch() authenticates, checks the route's roles, runs the
+ * handler inside one transaction (retrying the whole handler on deadlock/lock-wait),
+ * commits only when the answer is 2xx/3xx and rolls back otherwise — so a 4xx never
+ * leaves a write behind; then the net thread writes the response.
+ *
+ * Owns: nothing global. Thread: api_dispatch and every handler run on db-pool threads.
+ * Errors: handlers return 0 with the response set through api_json/api_error, or a
+ * negative db_rc: DB_EGONE ⇒ 503, DB_ERETRY ⇒ rerun, anything else ⇒ 500.
+ */
+#ifndef SB_API_H
+#define SB_API_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "gateway/db.h"
+#include "gateway/http_route.h"
+#include "gateway/lib/buf.h"
+#include "gateway/lib/json_field.h"
+
+#define API_MAX_ARGS 32
+
+struct api_arg {
+    char *name;
+    char *value;
+};
+
+struct api_req {
+    uint64_t id;
+    enum http_method method;
+    char path[1024];
+    struct api_arg args[API_MAX_ARGS];
+    size_t nargs;
+    char bearer[160];       /* Authorization: Bearer ... */
+    char cookie_token[160]; /* sb_session cookie */
+    char content_type[128];
+    char ip[64];
+    struct buf body;
+    int64_t t_start_us;
+    int64_t t_queued_us;
+    int route_idx;
+    struct route_params params;
+    /* response */
+    int status;
+    const char *resp_type;
+    struct buf resp;
+    char set_cookie[320];
+    char retry_after[16];
+};
+
+struct agent_info {
+    int64_t id;
+    char role[16];
+    unsigned role_bit;
+    int64_t team_id;
+    char name[201];
+    char email[255];
+};
+
+struct api_ctx {
+    struct db *db;
+    struct api_req *req;
+    const struct route *route;
+    struct agent_info me;
+    bool authed;
+    json_t *body;          /* parsed JSON body (object) once api_body_object() succeeded */
+};
+
+void api_req_free(struct api_req *r);
+const char *api_arg(const struct api_req *r, const char *name);
+
+/* Runs on a db-pool thread. */
+void api_dispatch(struct db *db, struct api_req *req);
+
+/* Response helpers: api_json takes ownership of body (may be NULL for no content). */
+int api_json(struct api_ctx *c, int status, json_t *body);
+int api_error(struct api_ctx *c, int status, const char *code, const char *message);
+/* 422 validation_failed with {"fields":{...}}; takes ownership of fields. */
+int api_invalid(struct api_ctx *c, json_t *fields);
+int api_not_found(struct api_ctx *c);
+/* 422 with the errors collected in f; frees f. */
+int api_reject(struct api_ctx *c, struct jf *f);
+/* Fills an error JSON into req directly (net thread answers without a handler). */
+void api_req_error(struct api_req *r, int status, const char *code, const char *message);
+
+/* Parses the body as a JSON object; on failure answers 400/415 and returns -1. */
+int api_body_object(struct api_ctx *c);
+/* ?page=&per_page= (defaults 1 and 50, per_page max 200); invalid values ⇒ 400, -1. */
+int api_paging(struct api_ctx *c, int64_t *limit, int64_t *offset);
+/* ?name= as an id (>0); absent ⇒ 0; invalid ⇒ 400 and -1. */
+int api_arg_id(struct api_ctx *c, const char *name, int64_t *out);
+
+/* Audit a change inside the current transaction (DESIGN.md section 10). before/after
+ * may be NULL; they are not consumed. */
+int api_audit(struct api_ctx *c, const char *action, const char *object_type, int64_t object_id,
+              json_t *before, json_t *after);
+/* Event row inside the current transaction; payload is consumed. Wakes the local tailer
+ * after commit. */
+int api_event(struct api_ctx *c, const char *kind, int64_t ticket_id, int64_t customer_id,
+              int64_t agent_id, int64_t team_id, json_t *payload);
+
+/* The route table (api_routes.c). */
+extern const struct route api_routes[];
+extern const size_t api_n_routes;
+
+#endif

@@ -1,0 +1,39 @@
+/* api_handlers.h — the REST handlers, one group per resource file (api_ops.c,
+ * api_agents.c, api_customers.c, api_tickets.c). Contract of every handler: see api.h.
+ * Thread: db-pool threads only.
+ */
+#ifndef SB_API_HANDLERS_H
+#define SB_API_HANDLERS_H
+#include "gateway/api.h"
+
+int ops_healthz(struct api_ctx *c);
+int ops_readyz(struct api_ctx *c);
+int ops_metrics(struct api_ctx *c);
+
+int agents_list(struct api_ctx *c);
+int agents_get(struct api_ctx *c);
+int agents_create(struct api_ctx *c);
+int agents_update(struct api_ctx *c);
+int teams_list(struct api_ctx *c);
+int teams_get(struct api_ctx *c);
+int teams_create(struct api_ctx *c);
+int teams_update(struct api_ctx *c);
+
+int customers_list(struct api_ctx *c);
+int customers_get(struct api_ctx *c);
+int customers_create(struct api_ctx *c);
+int customers_update(struct api_ctx *c);
+int customers_identities(struct api_ctx *c);
+int customers_identity_add(struct api_ctx *c);
+int customers_identity_delete(struct api_ctx *c);
+int customers_tags_add(struct api_ctx *c);
+int customers_tag_delete(struct api_ctx *c);
+
+int tickets_list(struct api_ctx *c);
+int tickets_get(struct api_ctx *c);
+int tickets_create(struct api_ctx *c);
+int tickets_update(struct api_ctx *c);
+int tickets_messages(struct api_ctx *c);
+int tickets_message_add(struct api_ctx *c);
+
+#endif

@@ -1,0 +1,48 @@
+/* api_routes.c — the REST surface in one table (DESIGN.md section 9). Order matters
+ * only for readability: patterns are unambiguous. Roles per DESIGN.md section 10; data
+ * scope (owner/team) is enforced in each handler's SQL. */
+#include "gateway/api_handlers.h"
+#include "gateway/auth.h"
+
+#define STAFF (ROLE_ADMIN | ROLE_MANAGER)
+#define CRM_WRITE (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)
+#define SERVICE (ROLE_ADMIN | ROLE_MANAGER | ROLE_AGENT | ROLE_SALES)
+
+const struct route api_routes[] = {
+    {HTTP_GET, "/healthz", ops_healthz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "healthz"},
+    {HTTP_GET, "/readyz", ops_readyz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "readyz"},
+    {HTTP_GET, "/metrics", ops_metrics, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "metrics"},
+
+    {HTTP_POST, "/api/v1/auth/login", auth_login, 0, ROUTE_PUBLIC, "auth_login"},
+    {HTTP_POST, "/api/v1/auth/logout", auth_logout, ROLES_ALL, 0, "auth_logout"},
+    {HTTP_GET, "/api/v1/auth/me", auth_me, ROLES_ALL, 0, "auth_me"},
+
+    {HTTP_GET, "/api/v1/agents", agents_list, STAFF, 0, "agents_list"},
+    {HTTP_POST, "/api/v1/agents", agents_create, ROLE_ADMIN, 0, "agents_create"},
+    {HTTP_GET, "/api/v1/agents/{id}", agents_get, ROLES_ALL, 0, "agents_get"},
+    {HTTP_PATCH, "/api/v1/agents/{id}", agents_update, ROLE_ADMIN, 0, "agents_update"},
+    {HTTP_GET, "/api/v1/teams", teams_list, ROLES_ALL, 0, "teams_list"},
+    {HTTP_POST, "/api/v1/teams", teams_create, ROLE_ADMIN, 0, "teams_create"},
+    {HTTP_GET, "/api/v1/teams/{id}", teams_get, ROLES_ALL, 0, "teams_get"},
+    {HTTP_PATCH, "/api/v1/teams/{id}", teams_update, ROLE_ADMIN, 0, "teams_update"},
+
+    {HTTP_GET, "/api/v1/customers", customers_list, ROLES_ALL, 0, "customers_list"},
+    {HTTP_POST, "/api/v1/customers", customers_create, CRM_WRITE, 0, "customers_create"},
+    {HTTP_GET, "/api/v1/customers/{id}", customers_get, ROLES_ALL, 0, "customers_get"},
+    {HTTP_PATCH, "/api/v1/customers/{id}", customers_update, CRM_WRITE, 0, "customers_update"},
+    {HTTP_GET, "/api/v1/customers/{id}/identities", customers_identities, ROLES_ALL, 0, "customer_identities"},
+    {HTTP_POST, "/api/v1/customers/{id}/identities", customers_identity_add, CRM_WRITE, 0, "customer_identity_add"},
+    {HTTP_DELETE, "/api/v1/customers/{id}/identities/{identity_id}", customers_identity_delete, CRM_WRITE, 0,
+     "customer_identity_delete"},
+    {HTTP_POST, "/api/v1/customers/{id}/tags", customers_tags_add, CRM_WRITE | ROLE_AGENT, 0, "customer_tags_add"},
+    {HTTP_DELETE, "/api/v1/customers/{id}/tags/{name}", customers_tag_delete, CRM_WRITE | ROLE_AGENT, 0,
+     "customer_tag_delete"},
+
+    {HTTP_GET, "/api/v1/tickets", tickets_list, SERVICE, 0, "tickets_list"},
+    {HTTP_POST, "/api/v1/tickets", tickets_create, SERVICE, 0, "tickets_create"},
+    {HTTP_GET, "/api/v1/tickets/{id}", tickets_get, SERVICE, 0, "tickets_get"},
+    {HTTP_PATCH, "/api/v1/tickets/{id}", tickets_update, SERVICE, 0, "tickets_update"},
+    {HTTP_GET, "/api/v1/tickets/{id}/messages", tickets_messages, SERVICE, 0, "ticket_messages"},
+    {HTTP_POST, "/api/v1/tickets/{id}/messages", tickets_message_add, SERVICE, 0, "ticket_message_add"},
+};
+const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,347 @@
+/* api_tickets.c — tickets and their messages (DESIGN.md section 9, "Tickets and
+ * messages").
+ *
+ * Scope (DESIGN.md section 10), in SQL: admin all; manager their team's tickets and
+ * tickets without a team; agent tickets assigned to them or unassigned in their team;
+ * sales tickets of customers they own. Out of scope answers 404.
+ * A reply (POST messages, internal=false) is stored as an outbound message plus an
+ * outbox row in the same transaction — the sender workers pick it up; the reply is
+ * never "sent" before it is durable. Every change emits ticket.* / message.* events;
+ * a reassignment also tells the previous assignee (ticket.unassigned).
+ */
+#include "gateway/api_handlers.h"
+#include "gateway/lib/json_field.h"
+#include "gateway/lib/text.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define TICKET_SELECT \
+    "SELECT t.id, t.customer_id, cu.name AS customer_name, t.channel, t.subject, t.status, t.priority, t.team_id, " \
+    "t.assignee_id, a.name AS assignee_name, t.required_skills AS required_skills__json, t.sla_due_at, " \
+    "t.first_response_at, t.solved_at, t.csat, t.created_at, t.updated_at, t.last_message_at " \
+    "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id "
+
+#define TICKET_SCOPE \
+    " AND (? = 'admin' " \
+    "  OR (? = 'manager' AND (? = 0 OR t.team_id = ? OR t.team_id IS NULL)) " \
+    "  OR (? = 'agent' AND (t.assignee_id = ? OR (t.assignee_id IS NULL AND t.team_id = ?))) " \
+    "  OR (? = 'sales' AND cu.owner_id = ?)) "
+#define SCOPE_P(c) P_S((c)->me.role), P_S((c)->me.role), P_I((c)->me.team_id), P_I((c)->me.team_id), \
+    P_S((c)->me.role), P_I((c)->me.id), P_I((c)->me.team_id), P_S((c)->me.role), P_I((c)->me.id)
+
+#define TICKET_FILTER \
+    " AND (? IS NULL OR t.status = ?) AND (? IS NULL OR t.channel = ?) AND (? = 0 OR t.assignee_id = ?) " \
+    " AND (? = 0 OR t.team_id = ?) AND (? = 0 OR t.customer_id = ?) "
+
+#define MESSAGE_SELECT \
+    "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, m.body_text, m.body_html, " \
+    "m.status, m.internal AS internal__bool, m.created_at FROM messages m "
+
+static const char *const statuses[] = {"new", "open", "pending", "solved", "closed", NULL};
+static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
+static const char *const channels[] = {"chat", "email", "sms", "phone", "web", NULL};
+
+static int load_ticket(struct api_ctx *c, int64_t id, int apply_scope, json_t **out)
+{
+    struct db_result r;
+    int rc = apply_scope
+        ? db_exec(c->db, TICKET_SELECT "WHERE t.id = ?" TICKET_SCOPE, DBP(P_I(id), SCOPE_P(c)), &r)
+        : db_exec(c->db, TICKET_SELECT "WHERE t.id = ?", DBP(P_I(id)), &r);
+    if (rc)
+        return rc;
+    *out = r.nrows ? db_row_json(&r, 0) : NULL;
+    db_result_free(&r);
+    return DB_OK;
+}
+
+static int64_t jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static int load_messages(struct api_ctx *c, int64_t ticket_id, json_t **out)
+{
+    struct db_result r;
+    int rc = db_exec(c->db, MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", DBP(P_I(ticket_id)), &r);
+    if (rc)
+        return rc;
+    *out = db_rows_json(&r);
+    db_result_free(&r);
+    return DB_OK;
+}
+
+int tickets_list(struct api_ctx *c)
+{
+    int64_t limit, offset, assignee = 0, team = 0, customer = 0, total = 0;
+    if (api_paging(c, &limit, &offset) < 0)
+        return 0;
+    const char *status = api_arg(c->req, "status"), *channel = api_arg(c->req, "channel");
+    const char *as = api_arg(c->req, "assignee_id");
+    if (as && strcmp(as, "me") == 0)
+        assignee = c->me.id;
+    else if (api_arg_id(c, "assignee_id", &assignee) < 0)
+        return 0;
+    if (api_arg_id(c, "team_id", &team) < 0 || api_arg_id(c, "customer_id", &customer) < 0)
+        return 0;
+    if (status && !*status)
+        status = NULL;
+    if (channel && !*channel)
+        channel = NULL;
+#define FILTER_P P_S(status), P_S(status), P_S(channel), P_S(channel), P_I(assignee), P_I(assignee), P_I(team), \
+                 P_I(team), P_I(customer), P_I(customer)
+    struct db_result r;
+    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM tickets t JOIN customers cu ON cu.id = t.customer_id "
+                                  "WHERE 1" TICKET_SCOPE TICKET_FILTER, DBP(SCOPE_P(c), FILTER_P), 0, &total);
+    if (!rc)
+        rc = db_exec(c->db, TICKET_SELECT "WHERE 1" TICKET_SCOPE TICKET_FILTER
+                            "ORDER BY t.id DESC LIMIT ? OFFSET ?", DBP(SCOPE_P(c), FILTER_P, P_I(limit), P_I(offset)), &r);
+#undef FILTER_P
+    if (rc)
+        return rc;
+    json_t *items = db_rows_json(&r);
+    db_result_free(&r);
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
+}
+
+int tickets_get(struct api_ctx *c)
+{
+    json_t *t = NULL, *msgs = NULL;
+    int rc = load_ticket(c, c->req->params.id[0], 1, &t);
+    if (rc || !t)
+        return rc ? rc : api_not_found(c);
+    if ((rc = load_messages(c, jint(t, "id"), &msgs))) {
+        json_decref(t);
+        return rc;
+    }
+    json_object_set_new(t, "messages", msgs);
+    return api_json(c, 200, t);
+}
+
+/* Checks that referenced rows exist (and the customer is visible to the caller). */
+static int check_refs(struct api_ctx *c, struct jf *f, int64_t customer, int64_t team, int64_t assignee)
+{
+    int64_t n = 0;
+    int rc = DB_OK;
+    if (customer) {
+        rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM customers c WHERE c.id = ? AND c.merged_into IS NULL "
+                                  "AND (? <> 'sales' OR c.owner_id = ? OR c.owner_id IN "
+                                  "(SELECT a.id FROM agents a WHERE a.team_id = ?))",
+                           DBP(P_I(customer), P_S(c->me.role), P_I(c->me.id), P_I(c->me.team_id)), 0, &n);
+        if (!rc && !n)
+            jf_fail(f, "customer_id", "no such customer");
+    }
+    if (!rc && team) {
+        rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM teams WHERE id = ?", DBP(P_I(team)), 0, &n);
+        if (!rc && !n)
+            jf_fail(f, "team_id", "no such team");
+    }
+    if (!rc && assignee) {
+        rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM agents WHERE id = ? AND active = 1", DBP(P_I(assignee)), 0, &n);
+        if (!rc && !n)
+            jf_fail(f, "assignee_id", "no such active agent");
+    }
+    return rc;
+}
+
+static int emit(struct api_ctx *c, const char *kind, json_t *ticket)
+{
+    return api_event(c, kind, jint(ticket, "id"), jint(ticket, "customer_id"), jint(ticket, "assignee_id"),
+                     jint(ticket, "team_id"), json_pack("{s:O}", "ticket", ticket));
+}
+
+int tickets_create(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    static const char *const allowed[] = {"customer_id", "channel", "subject", "priority", "team_id", "assignee_id", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    bool has;
+    int64_t customer = jf_int(&f, "customer_id", 1, INT64_MAX, true, &has);
+    const char *channel = jf_enum(&f, "channel", channels, true);
+    const char *subject = jf_str(&f, "subject", 500, false);
+    const char *priority = jf_enum(&f, "priority", priorities, false);
+    int64_t team = jf_int(&f, "team_id", 1, INT64_MAX, false, &has);
+    int64_t assignee = jf_int(&f, "assignee_id", 1, INT64_MAX, false, &has);
+    int rc = check_refs(c, &f, customer, team, assignee);
+    if (rc || !jf_ok(&f)) {
+        if (!rc)
+            return api_reject(c, &f);
+        jf_free(&f);
+        return rc;
+    }
+    jf_free(&f);
+    struct db_result r;
+    rc = db_exec(c->db, "INSERT INTO tickets (customer_id, channel, subject, priority, team_id, assignee_id, status) "
+                        "VALUES (?, ?, ?, COALESCE(?, 'normal'), ?, ?, IF(? IS NULL, 'new', 'open'))",
+                 DBP(P_I(customer), P_S(channel), P_S(subject), P_S(priority), P_IOPT(team), P_IOPT(assignee),
+                     P_IOPT(assignee)), &r);
+    if (rc)
+        return rc;
+    int64_t id = (int64_t)r.insert_id;
+    db_result_free(&r);
+    json_t *t = NULL;
+    if ((rc = load_ticket(c, id, 0, &t)) || (rc = emit(c, "ticket.created", t)) ||
+        (assignee && (rc = emit(c, "ticket.assigned", t)))) {
+        json_decref(t);
+        return rc;
+    }
+    return api_json(c, 201, t);
+}
+
+int tickets_update(struct api_ctx *c)
+{
+    int64_t id = c->req->params.id[0];
+    if (api_body_object(c) < 0)
+        return 0;
+    json_t *before = NULL;
+    int rc = load_ticket(c, id, 1, &before);
+    if (rc || !before)
+        return rc ? rc : api_not_found(c);
+    static const char *const allowed[] = {"status", "priority", "subject", "team_id", "assignee_id", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    bool has_team = false, has_assignee = false;
+    const char *status = jf_enum(&f, "status", statuses, false);
+    const char *priority = jf_enum(&f, "priority", priorities, false);
+    const char *subject = jf_str(&f, "subject", 500, false);
+    int64_t team = jf_int(&f, "team_id", 1, INT64_MAX, false, &has_team);
+    int64_t assignee = jf_int(&f, "assignee_id", 1, INT64_MAX, false, &has_assignee);
+    has_team = has_team || (jf_has(&f, "team_id") && json_is_null(json_object_get(c->body, "team_id")));
+    has_assignee = has_assignee || (jf_has(&f, "assignee_id") && json_is_null(json_object_get(c->body, "assignee_id")));
+    if (!(rc = check_refs(c, &f, 0, team, assignee)) && !jf_ok(&f)) {
+        json_decref(before);
+        return api_reject(c, &f);
+    }
+    jf_free(&f);
+    if (!rc)
+        rc = db_exec(c->db, "UPDATE tickets SET status = COALESCE(?, status), priority = COALESCE(?, priority), "
+                            "subject = COALESCE(?, subject), team_id = IF(?, ?, team_id), "
+                            "assignee_id = IF(?, ?, assignee_id), "
+                            "solved_at = CASE WHEN ? IN ('solved','closed') THEN COALESCE(solved_at, NOW(3)) "
+                            "  WHEN ? IS NOT NULL THEN NULL ELSE solved_at END WHERE id = ?",
+                     DBP(P_S(status), P_S(priority), P_S(subject), P_I(has_team), P_IOPT(team), P_I(has_assignee),
+                         P_IOPT(assignee), P_S(status), P_S(status), P_I(id)), NULL);
+    json_t *after = NULL;
+    if (!rc)
+        rc = load_ticket(c, id, 0, &after);
+    int64_t old_assignee = jint(before, "assignee_id"), new_assignee = after ? jint(after, "assignee_id") : 0;
+    if (!rc)
+        rc = emit(c, "ticket.updated", after);
+    if (!rc && has_assignee && new_assignee != old_assignee) {
+        if (new_assignee)
+            rc = emit(c, "ticket.assigned", after);
+        if (!rc && old_assignee)
+            rc = api_event(c, "ticket.unassigned", id, jint(after, "customer_id"), old_assignee, jint(before, "team_id"),
+                           json_pack("{s:I, s:I}", "ticket_id", (json_int_t)id, "previous_assignee_id",
+                                     (json_int_t)old_assignee));
+    }
+    json_decref(before);
+    if (rc) {
+        json_decref(after);
+        return rc;
+    }
+    return api_json(c, 200, after);
+}
+
+int tickets_messages(struct api_ctx *c)
+{
+    json_t *t = NULL, *msgs = NULL;
+    int rc = load_ticket(c, c->req->params.id[0], 1, &t);
+    if (rc || !t)
+        return rc ? rc : api_not_found(c);
+    json_decref(t);
+    if ((rc = load_messages(c, c->req->params.id[0], &msgs)))
+        return rc;
+    size_t n = json_array_size(msgs);
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", msgs, "total", (json_int_t)n));
+}
+
+/* The address a reply on this channel goes to. */
+static int recipient_for(struct api_ctx *c, int64_t customer, const char *channel, char *out, size_t outsz)
+{
+    const char *kind = strcmp(channel, "email") == 0 ? "email" : strcmp(channel, "sms") == 0 ? "phone" : "chat";
+    struct db_result r;
+    int rc = db_exec(c->db, "SELECT value FROM customer_identities WHERE customer_id = ? AND kind = ? "
+                            "ORDER BY is_primary DESC, id DESC LIMIT 1", DBP(P_I(customer), P_S(kind)), &r);
+    if (rc)
+        return rc;
+    out[0] = '\0';
+    if (r.nrows)
+        text_copy(out, outsz, db_cell(&r, 0, 0));
+    db_result_free(&r);
+    return DB_OK;
+}
+
+int tickets_message_add(struct api_ctx *c)
+{
+    int64_t id = c->req->params.id[0];
+    if (api_body_object(c) < 0)
+        return 0;
+    json_t *t = NULL;
+    int rc = load_ticket(c, id, 1, &t);
+    if (rc || !t)
+        return rc ? rc : api_not_found(c);
+    /* serialise replies on one ticket so first_response_at is set once */
+    rc = db_exec(c->db, "SELECT id FROM tickets WHERE id = ? FOR UPDATE", DBP(P_I(id)), NULL);
+    static const char *const allowed[] = {"body_text", "internal", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    const char *body = jf_str(&f, "body_text", 100000, true);
+    bool internal = jf_bool(&f, "internal", false);
+    const char *channel = json_string_value(json_object_get(t, "channel"));
+    char to[256] = "";
+    int deliverable = strcmp(channel, "email") == 0 || strcmp(channel, "sms") == 0 || strcmp(channel, "chat") == 0;
+    if (!rc && jf_ok(&f) && !internal) {
+        if (!deliverable)
+            jf_fail(&f, "internal", "replies on this channel cannot be sent; post an internal note");
+        else if (!(rc = recipient_for(c, jint(t, "customer_id"), channel, to, sizeof(to))) && !to[0])
+            jf_fail(&f, "body_text", "the customer has no address on this ticket's channel");
+    }
+    if (rc || !jf_ok(&f)) {
+        json_decref(t);
+        if (!rc)
+            return api_reject(c, &f);
+        jf_free(&f);
+        return rc;
+    }
+    jf_free(&f);
+    struct db_result r;
+    rc = db_exec(c->db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
+                        "body_text, internal, status) VALUES (?, ?, 'out', ?, 'agent', ?, ?, ?, ?)",
+                 DBP(P_I(id), P_I(jint(t, "customer_id")), P_S(channel), P_I(c->me.id), P_S(body), P_I(internal),
+                     P_S(internal ? "note" : "queued")), &r);
+    int64_t mid = rc ? 0 : (int64_t)r.insert_id;
+    if (!rc)
+        db_result_free(&r);
+    if (!rc && !internal) {
+        json_t *payload = json_pack("{s:I, s:I, s:s?, s:s}", "message_id", (json_int_t)mid, "ticket_id",
+                                    (json_int_t)id, "subject", json_string_value(json_object_get(t, "subject")),
+                                    "body_text", body);
+        char *ps = json_dumps(payload, JSON_COMPACT);
+        json_decref(payload);
+        rc = db_exec(c->db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, ?, ?, ?)",
+                     DBP(P_I(mid), P_S(channel), P_S(to), P_S(ps)), NULL);
+        free(ps);
+        if (!rc)
+            rc = db_exec(c->db, "UPDATE tickets SET first_response_at = COALESCE(first_response_at, NOW(3)), "
+                                "status = IF(status = 'new', 'open', status), last_message_at = NOW(3) WHERE id = ?",
+                         DBP(P_I(id)), NULL);
+    }
+    json_t *msg = NULL;
+    if (!rc && !(rc = db_exec(c->db, MESSAGE_SELECT "WHERE m.id = ?", DBP(P_I(mid)), &r))) {
+        msg = db_row_json(&r, 0);
+        db_result_free(&r);
+        rc = api_event(c, "message.created", id, jint(t, "customer_id"), jint(t, "assignee_id"), jint(t, "team_id"),
+                       json_pack("{s:O}", "message", msg));
+    }
+    json_decref(t);
+    if (rc) {
+        json_decref(msg);
+        return rc;
+    }
+    return api_json(c, 201, msg);
+}

@@ -1,0 +1,92 @@
+/* config.h — switchboard.ini plus SWITCHBOARD_<SECTION>_<KEY> environment overrides.
+ *
+ * Owns: struct sb_config (filled once at start-up, read-only afterwards).
+ * Thread: config_load runs on the main thread before any other thread starts; afterwards
+ * every thread may read the struct.
+ * Errors: config_load returns 0, or -1 after writing ONE line naming the file, section and
+ * key and what is wrong into err. Unknown sections/keys in the file are errors (typos must
+ * not pass silently); unknown SWITCHBOARD_* environment variables are ignored because
+ * scripts use the prefix for their own settings.
+ */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_STR 256
+#define CFG_MAX_MAILBOXES 32
+
+struct cfg_mailbox {
+    char name[64];
+    char host[CFG_STR];
+    int64_t port;
+    char tls[16]; /* none | starttls | implicit */
+    char user[CFG_STR];
+    char password[CFG_STR];
+    char folder[CFG_STR];
+    char address[CFG_STR];
+    char team[CFG_STR];
+};
+
+struct sb_config {
+    struct {
+        char listen[CFG_STR];       /* host:port */
+        char host[CFG_STR];         /* derived from listen */
+        int64_t port;               /* derived from listen */
+        char public_url[CFG_STR];
+        char www_dir[CFG_STR];
+        int64_t body_limit;         /* bytes; larger bodies get 413 */
+        int64_t timeout_secs;       /* slow-client / idle timeout */
+        int64_t ws_frame_limit;     /* bytes */
+        char event_lib[16];         /* libev (only choice; checked at start) */
+    } server;
+    struct {
+        char host[CFG_STR];
+        int64_t port;
+        char socket[CFG_STR];
+        char user[CFG_STR];
+        char password[CFG_STR];
+        char name[64];
+        int64_t pool_size;
+        int64_t connect_timeout;
+    } database;
+    struct {
+        int64_t session_hours;
+        int64_t login_max_failures;  /* per account per window */
+        int64_t login_max_ip;        /* per IP per window */
+        int64_t login_window_secs;
+    } auth;
+    struct {
+        int64_t batch_max;
+        int64_t batch_wait_us;
+    } ingest;
+    struct {
+        char level[16];
+    } log;
+    struct {
+        char host[CFG_STR];
+        int64_t port;
+        char user[CFG_STR];
+        char password[CFG_STR];
+        char tls[16];
+        char from[CFG_STR];
+    } smtp;
+    struct {
+        char api_base[CFG_STR];
+        char account_sid[CFG_STR];
+        char auth_token[CFG_STR];
+        char from[CFG_STR];
+    } sms;
+    struct cfg_mailbox mailboxes[CFG_MAX_MAILBOXES];
+    size_t n_mailboxes;
+};
+
+/* Defaults, then the file (path may be NULL or "/dev/null"; a missing explicitly named
+ * file is an error, a missing default ./switchboard.ini is not), then the environment. */
+int config_load(struct sb_config *cfg, const char *path, int path_was_given, char *err, size_t errsz);
+
+/* Sets one value by section/key as the file would; used by config_load and tests. */
+int config_set(struct sb_config *cfg, const char *section, const char *key, const char *value,
+               char *err, size_t errsz);
+
+#endif

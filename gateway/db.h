@@ -1,0 +1,99 @@
+/* db.h — one MariaDB connection with its prepared-statement cache.
+ *
+ * Owns: the MYSQL handle and every MYSQL_STMT prepared on it. SQL text is always a
+ * constant in the calling module (DESIGN.md section 13): values travel only as
+ * parameters, never spliced into the text.
+ *
+ * Thread: a struct db belongs to one thread at a time (a db-pool thread, the ingest
+ * writer, the event tailer, or the CLI). Call db_thread_init() in every thread that
+ * uses one.
+ *
+ * Errors: every call returns DB_OK (0) or a negative class:
+ *   DB_EGONE   the server is unreachable or the connection broke (CR_SERVER_GONE_ERROR,
+ *              CR_SERVER_LOST, refused...). The handle is closed and the statement cache
+ *              dropped; the next call reconnects and re-prepares. Callers answer 503.
+ *   DB_ERETRY  deadlock (1213) or lock wait timeout (1205): roll back and run the whole
+ *              transaction again.
+ *   DB_EDUP    duplicate key (1062).
+ *   DB_EOTHER  anything else (logged with the server's message).
+ */
+#ifndef SB_DB_H
+#define SB_DB_H
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "gateway/config.h"
+
+enum db_rc { DB_OK = 0, DB_EGONE = -1, DB_ERETRY = -2, DB_EDUP = -3, DB_EOTHER = -4 };
+
+enum db_type { DB_NULL, DB_I64, DB_F64, DB_TEXT };
+struct db_param {
+    enum db_type t;
+    int64_t i;
+    double f;
+    const char *s;
+    size_t n; /* text length; 0 with s set means strlen(s) */
+};
+#define P_I(v) ((struct db_param){.t = DB_I64, .i = (int64_t)(v)})
+#define P_F(v) ((struct db_param){.t = DB_F64, .f = (double)(v)})
+static inline struct db_param db_param_text(const char *s)
+{
+    return (struct db_param){.t = s ? DB_TEXT : DB_NULL, .s = s};
+}
+#define P_S(v) db_param_text(v)
+#define P_SN(v, len) ((struct db_param){.t = DB_TEXT, .s = (v), .n = (len)})
+#define P_NULL ((struct db_param){.t = DB_NULL})
+/* P_IOPT: integer or NULL when v <= 0 (optional foreign keys). */
+#define P_IOPT(v) ((v) > 0 ? P_I(v) : P_NULL)
+/* Builds the (params, count) pair: db_exec(db, SQL, DBP(P_I(1), P_S(x)), &res). */
+#define DBP(...) (const struct db_param[]){__VA_ARGS__}, \
+    (sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))
+#define DBP0 NULL, 0
+
+struct db_result {
+    size_t nrows, ncols;
+    char **names;        /* ncols column labels */
+    int *types;          /* ncols enum_field_types */
+    char **cells;        /* nrows * ncols; NULL = SQL NULL; NUL-terminated */
+    size_t *lens;
+    uint64_t affected;
+    uint64_t insert_id;
+};
+
+struct db;
+
+/* Library-wide set-up, once, on the main thread. */
+void db_library_init(void);
+void db_library_end(void);
+void db_thread_init(void);
+void db_thread_end(void);
+
+/* with_schema=0 connects without selecting the database (for CREATE DATABASE). The
+ * connection is made lazily on first use. */
+struct db *db_new(const struct sb_config *cfg, int with_schema);
+void db_free(struct db *db);
+int db_ping(struct db *db);
+const char *db_error(struct db *db);
+
+/* Prepared statement, cached per connection by SQL text. res may be NULL when the
+ * caller needs neither rows nor counts. On success *res must be freed. */
+int db_exec(struct db *db, const char *sql, const struct db_param *p, size_t np, struct db_result *res);
+/* A script of several statements (migrations only; never user text). */
+int db_exec_script(struct db *db, const char *script);
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+int db_rollback(struct db *db);
+
+void db_result_free(struct db_result *r);
+const char *db_cell(const struct db_result *r, size_t row, size_t col);
+int64_t db_cell_i64(const struct db_result *r, size_t row, size_t col);
+/* Rows as JSON: integers and decimals as numbers, DATETIME as ISO-8601 UTC, and a
+ * column labelled "x__json" parsed as JSON into key "x" (for JSON_ARRAYAGG, attrs). */
+json_t *db_row_json(const struct db_result *r, size_t row);
+json_t *db_rows_json(const struct db_result *r);
+
+/* Convenience: one value from the first row, or `dflt` when there is no row. */
+int db_scalar_i64(struct db *db, const char *sql, const struct db_param *p, size_t np,
+                  int64_t dflt, int64_t *out);
+
+#endif

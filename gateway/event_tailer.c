@@ -1,0 +1,182 @@
+/* event_tailer.c — see event_tailer.h. */
+#include "gateway/event_tailer.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/loop.h"
+#include "gateway/metrics.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS 50
+#define GAP_GRACE_MS 1000
+#define BATCH 500
+
+static pthread_t thread;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int woken, stopping, started;
+static const struct sb_config *cfg;
+static event_deliver_fn deliver;
+
+int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
+                 int64_t team_id, json_t *payload)
+{
+    char *p = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    int rc = db_exec(db, "INSERT INTO events (kind, ticket_id, customer_id, agent_id, team_id, payload) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                     DBP(P_S(kind), P_IOPT(ticket_id), P_IOPT(customer_id), P_IOPT(agent_id), P_IOPT(team_id),
+                         P_S(p ? p : "{}")), NULL);
+    free(p);
+    return rc;
+}
+
+void event_tailer_wake(void)
+{
+    pthread_mutex_lock(&mu);
+    woken = 1;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+void event_batch_free(struct event_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->ev[i].json);
+    free(b);
+}
+
+static void build_frame(struct event *e, const char *created_at, const char *payload)
+{
+    json_t *o = json_loads(payload ? payload : "{}", 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    json_object_set_new(o, "type", json_string(e->kind));
+    json_object_set_new(o, "event_id", json_integer(e->id));
+    if (e->ticket_id)
+        json_object_set_new(o, "ticket_id", json_integer(e->ticket_id));
+    if (e->customer_id && !json_object_get(o, "customer_id"))
+        json_object_set_new(o, "customer_id", json_integer(e->customer_id));
+    if (created_at)
+        json_object_set_new(o, "at", json_string(created_at));
+    e->json = json_dumps(o, JSON_COMPACT);
+    e->json_len = e->json ? strlen(e->json) : 0;
+    json_decref(o);
+}
+
+static void wait_for_wake(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&mu);
+    while (!woken && !stopping)
+        if (pthread_cond_timedwait(&cv, &mu, &ts) != 0)
+            break;
+    woken = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+static void deliver_on_loop(void *arg)
+{
+    deliver(arg);
+}
+
+static void post_batch(struct event_batch *b)
+{
+    if (!b->n || loop_post(deliver_on_loop, b) < 0)
+        event_batch_free(b);
+}
+
+/* Reads what follows *last; advances *last over contiguous ids, and over a gap once it
+ * is older than the grace period. */
+static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, kind, COALESCE(ticket_id,0), COALESCE(customer_id,0), COALESCE(agent_id,0), "
+                         "COALESCE(team_id,0), payload, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') "
+                         "FROM events WHERE id > ? ORDER BY id LIMIT 500",
+                     DBP(P_I(*last)), &r);
+    if (rc)
+        return rc;
+    struct event_batch *b = calloc(1, sizeof(*b) + r.nrows * sizeof(struct event));
+    if (!b) {
+        db_result_free(&r);
+        return DB_EOTHER;
+    }
+    int64_t now = metrics_now_us();
+    for (size_t i = 0; i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0);
+        if (id != *last + 1) {
+            if (!*gap_since_us)
+                *gap_since_us = now;
+            if (now - *gap_since_us < GAP_GRACE_MS * 1000LL)
+                break;
+            log_warn("events", "event=gap_skipped from=%lld to=%lld", (long long)*last + 1, (long long)id - 1);
+        }
+        *gap_since_us = 0;
+        struct event *e = &b->ev[b->n++];
+        e->id = id;
+        text_copy(e->kind, sizeof(e->kind), db_cell(&r, i, 1));
+        e->ticket_id = db_cell_i64(&r, i, 2);
+        e->customer_id = db_cell_i64(&r, i, 3);
+        e->agent_id = db_cell_i64(&r, i, 4);
+        e->team_id = db_cell_i64(&r, i, 5);
+        build_frame(e, db_cell(&r, i, 7), db_cell(&r, i, 6));
+        *last = id;
+    }
+    db_result_free(&r);
+    post_batch(b);
+    return DB_OK;
+}
+
+static void *tailer_main(void *unused)
+{
+    (void)unused;
+    db_thread_init();
+    struct db *db = db_new(cfg, 1);
+    int64_t last = -1, gap_since = 0;
+    while (!stopping) {
+        if (last < 0 && db_scalar_i64(db, "SELECT COALESCE(MAX(id), 0) FROM events", DBP0, 0, &last) != DB_OK) {
+            last = -1;
+            wait_for_wake(500);
+            continue;
+        }
+        int rc = tail_once(db, &last, &gap_since);
+        wait_for_wake(rc ? 500 : (gap_since ? 10 : POLL_MS));
+    }
+    db_free(db);
+    db_thread_end();
+    return NULL;
+}
+
+int event_tailer_start(const struct sb_config *config, event_deliver_fn fn)
+{
+    cfg = config;
+    deliver = fn;
+    stopping = 0;
+    if (pthread_create(&thread, NULL, tailer_main, NULL) != 0)
+        return -1;
+    started = 1;
+    return 0;
+}
+
+void event_tailer_stop(void)
+{
+    if (!started)
+        return;
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    started = 0;
+}

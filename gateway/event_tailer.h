@@ -1,0 +1,48 @@
+/* event_tailer.h — the change feed: every state change writes an `events` row in its own
+ * transaction (event_insert); one thread per process tails the table by id and hands
+ * batches to the net thread, which pushes them to the websocket subscribers allowed to
+ * see them (DESIGN.md section 3). Nodes share nothing but MariaDB: a local commit wakes
+ * the tailer at once (event_tailer_wake), other nodes' events are found by polling every
+ * 50 ms.
+ *
+ * Ids are allocated at INSERT but become visible at COMMIT, so a lower id can appear
+ * after a higher one. The tailer therefore stops at a gap and waits up to
+ * GAP_GRACE_MS for it to fill before stepping over it (a rolled-back insert leaves a
+ * permanent gap).
+ *
+ * Owns: its thread and connection; each posted batch belongs to the deliver callback,
+ * which must call event_batch_free. Thread: event_insert on any thread holding a struct db
+ * inside a transaction; wake from any thread; start/stop from main.
+ * Errors: event_insert returns a db_rc; the tailer logs and retries on its own.
+ */
+#ifndef SB_EVENT_TAILER_H
+#define SB_EVENT_TAILER_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "gateway/db.h"
+
+struct event {
+    int64_t id;
+    char kind[64];
+    int64_t ticket_id, customer_id, agent_id, team_id;
+    char *json; /* the frame sent to sockets: {"type":kind,"event_id":..,"ticket_id":..,...payload} */
+    size_t json_len;
+};
+
+struct event_batch {
+    size_t n;
+    struct event ev[];
+};
+
+typedef void (*event_deliver_fn)(struct event_batch *b); /* runs on the net thread */
+
+/* payload (an object or NULL) is consumed. */
+int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
+                 int64_t team_id, json_t *payload);
+int event_tailer_start(const struct sb_config *cfg, event_deliver_fn deliver);
+void event_tailer_wake(void);
+void event_tailer_stop(void);
+void event_batch_free(struct event_batch *b);
+
+#endif

@@ -1,0 +1,305 @@
+/* ingest.c — see ingest.h. */
+#include "gateway/ingest.h"
+#include "gateway/db.h"
+#include "gateway/event_tailer.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/metrics.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct sb_config *cfg;
+static pthread_t thread;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct ingest_msg *qhead, *qtail;
+static size_t qlen;
+static int stopping, started;
+
+void ingest_msg_free(struct ingest_msg *m)
+{
+    if (!m)
+        return;
+    free(m->body_text);
+    free(m->body_html);
+    free(m);
+}
+
+int ingest_submit(struct ingest_msg *m)
+{
+    m->next = NULL;
+    pthread_mutex_lock(&mu);
+    if (stopping || !started) {
+        pthread_mutex_unlock(&mu);
+        return -1;
+    }
+    if (qtail)
+        qtail->next = m;
+    else
+        qhead = m;
+    qtail = m;
+    qlen++;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+/* Takes up to batch_max messages; after the first arrives, waits up to batch_wait_us
+ * for more so that one commit serves many. Returns NULL when stopping and empty. */
+static struct ingest_msg *take_batch(size_t *n)
+{
+    pthread_mutex_lock(&mu);
+    while (!qhead && !stopping)
+        pthread_cond_wait(&cv, &mu);
+    if (qhead && !stopping && qlen < (size_t)cfg->ingest.batch_max && cfg->ingest.batch_wait_us > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)cfg->ingest.batch_wait_us * 1000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        while (qlen < (size_t)cfg->ingest.batch_max && !stopping)
+            if (pthread_cond_timedwait(&cv, &mu, &ts) != 0)
+                break;
+    }
+    struct ingest_msg *head = qhead, *m = qhead;
+    size_t k = 0;
+    for (; m && k + 1 < (size_t)cfg->ingest.batch_max; k++)
+        m = m->next;
+    if (m) {
+        qhead = m->next;
+        m->next = NULL;
+        k++;
+    } else {
+        qhead = NULL;
+    }
+    if (!qhead)
+        qtail = NULL;
+    qlen -= k;
+    *n = k;
+    pthread_mutex_unlock(&mu);
+    return head;
+}
+
+static int valid_msg(const struct ingest_msg *m)
+{
+    static const char *const channels[] = {"chat", "email", "sms"};
+    static const char *const kinds[] = {"email", "phone", "chat", "external"};
+    int ok = 0;
+    for (size_t i = 0; i < 3; i++)
+        ok |= strcmp(m->channel, channels[i]) == 0;
+    int kind_ok = 0;
+    for (size_t i = 0; i < 4; i++)
+        kind_ok |= strcmp(m->identity_kind, kinds[i]) == 0;
+    return ok && kind_ok && m->identity_value[0] && m->external_id[0] && m->body_text &&
+           utf8_valid(m->body_text, strlen(m->body_text)) && utf8_valid(m->name, strlen(m->name)) &&
+           utf8_valid(m->subject, strlen(m->subject));
+}
+
+static int find_duplicate(struct db *db, struct ingest_msg *m)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, ticket_id, customer_id FROM messages WHERE channel = ? AND external_id = ?",
+                     DBP(P_S(m->channel), P_S(m->external_id)), &r);
+    if (rc)
+        return rc;
+    if (r.nrows) {
+        m->duplicate = 1;
+        m->message_id = db_cell_i64(&r, 0, 0);
+        m->ticket_id = db_cell_i64(&r, 0, 1);
+        m->customer_id = db_cell_i64(&r, 0, 2);
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
+static int find_or_create_customer(struct db *db, struct ingest_msg *m)
+{
+    int rc = db_scalar_i64(db, "SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ? "
+                               "AND is_primary = 1", DBP(P_S(m->identity_kind), P_S(m->identity_value)), 0,
+                           &m->customer_id);
+    if (rc || m->customer_id)
+        return rc;
+    struct db_result r;
+    const char *name = m->name[0] ? m->name : m->identity_value;
+    rc = db_exec(db, "INSERT INTO customers (name, source) VALUES (?, ?)", DBP(P_S(name), P_S(m->channel)), &r);
+    if (rc)
+        return rc;
+    m->customer_id = (int64_t)r.insert_id;
+    db_result_free(&r);
+    rc = db_exec(db, "UPDATE customers SET customer_no = CONCAT('C', LPAD(id, 6, '0')) WHERE id = ?",
+                 DBP(P_I(m->customer_id)), NULL);
+    if (!rc)
+        rc = db_exec(db, "INSERT INTO customer_identities (customer_id, kind, value) VALUES (?, ?, ?)",
+                     DBP(P_I(m->customer_id), P_S(m->identity_kind), P_S(m->identity_value)), NULL);
+    if (!rc)
+        rc = event_insert(db, "customer.created", 0, m->customer_id, 0, 0,
+                          json_pack("{s:I, s:s, s:s}", "customer_id", (json_int_t)m->customer_id, "name", name,
+                                    "source", m->channel));
+    return rc;
+}
+
+static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
+{
+    int rc;
+    m->ticket_id = 0;
+    if (m->ticket_hint > 0) {
+        rc = db_scalar_i64(db, "SELECT id FROM tickets WHERE id = ? AND customer_id = ?",
+                           DBP(P_I(m->ticket_hint), P_I(m->customer_id)), 0, &m->ticket_id);
+        if (rc)
+            return rc;
+    }
+    if (!m->ticket_id) {
+        rc = db_scalar_i64(db, "SELECT id FROM tickets WHERE customer_id = ? AND channel = ? "
+                               "AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                           DBP(P_I(m->customer_id), P_S(m->channel)), 0, &m->ticket_id);
+        if (rc)
+            return rc;
+    }
+    if (m->ticket_id)
+        return db_exec(db, "UPDATE tickets SET status = IF(status IN ('pending','solved','closed'), 'open', status), "
+                           "last_message_at = NOW(3), solved_at = IF(status IN ('solved','closed'), NULL, solved_at) "
+                           "WHERE id = ?", DBP(P_I(m->ticket_id)), NULL);
+    struct db_result r;
+    const char *subject = m->subject[0] ? m->subject : NULL;
+    rc = db_exec(db, "INSERT INTO tickets (customer_id, channel, subject, last_message_at) VALUES (?, ?, ?, NOW(3))",
+                 DBP(P_I(m->customer_id), P_S(m->channel), P_S(subject)), &r);
+    if (rc)
+        return rc;
+    m->ticket_id = (int64_t)r.insert_id;
+    m->new_ticket = 1;
+    db_result_free(&r);
+    return event_insert(db, "ticket.created", m->ticket_id, m->customer_id, 0, 0,
+                        json_pack("{s:{s:I, s:I, s:s, s:s?, s:s, s:s}}", "ticket", "id", (json_int_t)m->ticket_id,
+                                  "customer_id", (json_int_t)m->customer_id, "channel", m->channel, "subject",
+                                  subject, "status", "new", "priority", "normal"));
+}
+
+static int store_one(struct db *db, struct ingest_msg *m)
+{
+    if (!valid_msg(m))
+        return INGEST_EINVAL;
+    int rc = find_duplicate(db, m);
+    if (rc || m->duplicate)
+        return rc;
+    if ((rc = find_or_create_customer(db, m)) || (rc = find_or_create_ticket(db, m)))
+        return rc;
+    struct db_result r;
+    rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, "
+                     "body_html, external_id) VALUES (?, ?, 'in', ?, 'customer', ?, ?, ?)",
+                 DBP(P_I(m->ticket_id), P_I(m->customer_id), P_S(m->channel), P_S(m->body_text), P_S(m->body_html),
+                     P_S(m->external_id)), &r);
+    if (rc)
+        return rc;
+    m->message_id = (int64_t)r.insert_id;
+    db_result_free(&r);
+    rc = db_exec(db, "UPDATE customers SET last_contact_at = NOW(3) WHERE id = ?", DBP(P_I(m->customer_id)), NULL);
+    if (rc)
+        return rc;
+    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)m->message_id, "ticket_id",
+                            (json_int_t)m->ticket_id, "direction", "in", "channel", m->channel, "author_type",
+                            "customer", "body_text", m->body_text);
+    return event_insert(db, "message.created", m->ticket_id, m->customer_id, 0, 0, json_pack("{s:o}", "message", msg));
+}
+
+/* One transaction for the whole batch; a message that fails on its own (bad data,
+ * constraint) is rolled back to its savepoint and reported, the rest commit. */
+static int write_batch(struct db *db, struct ingest_msg *head)
+{
+    int rc = db_begin(db);
+    for (struct ingest_msg *m = head; !rc && m; m = m->next) {
+        m->rc = 0;
+        m->duplicate = m->new_ticket = 0;
+        m->message_id = m->ticket_id = m->customer_id = 0;
+        if ((rc = db_exec(db, "SAVEPOINT ingest_msg", DBP0, NULL)))
+            break;
+        int mrc = store_one(db, m);
+        if (mrc == DB_EGONE || mrc == DB_ERETRY) {
+            rc = mrc;
+            break;
+        }
+        if (mrc) {
+            m->rc = mrc;
+            rc = db_exec(db, "ROLLBACK TO SAVEPOINT ingest_msg", DBP0, NULL);
+        }
+    }
+    if (!rc)
+        rc = db_commit(db);
+    else
+        db_rollback(db);
+    return rc;
+}
+
+static void finish_batch(struct ingest_msg *head, int failed_rc)
+{
+    while (head) {
+        struct ingest_msg *next = head->next;
+        if (failed_rc)
+            head->rc = failed_rc;
+        head->next = NULL;
+        if (head->done)
+            head->done(head);
+        head = next;
+    }
+}
+
+static void *writer_main(void *unused)
+{
+    (void)unused;
+    db_thread_init();
+    struct db *db = db_new(cfg, 1);
+    for (;;) {
+        size_t n = 0;
+        struct ingest_msg *batch = take_batch(&n);
+        if (!batch)
+            break;
+        int rc, attempt = 0;
+        /* Retry until stored: a message taken from a channel is never dropped because the
+         * database blinked. Backoff caps at 2 s; during shutdown give up after ~10 s. */
+        while ((rc = write_batch(db, batch)) == DB_EGONE || rc == DB_ERETRY) {
+            attempt++;
+            if (stopping && attempt > 20)
+                break;
+            log_warn("ingest", "event=batch_retry size=%zu attempt=%d rc=%d", n, attempt, rc);
+            usleep((useconds_t)(attempt < 10 ? attempt * 50000 : 500000));
+        }
+        if (!rc) {
+            metrics_ingest_batch((int64_t)n);
+            event_tailer_wake();
+        }
+        finish_batch(batch, rc);
+    }
+    db_free(db);
+    db_thread_end();
+    return NULL;
+}
+
+int ingest_start(const struct sb_config *config)
+{
+    cfg = config;
+    stopping = 0;
+    if (pthread_create(&thread, NULL, writer_main, NULL) != 0)
+        return -1;
+    pthread_mutex_lock(&mu);
+    started = 1;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+void ingest_stop(void)
+{
+    pthread_mutex_lock(&mu);
+    if (!started) {
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    stopping = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    pthread_mutex_lock(&mu);
+    started = 0;
+    pthread_mutex_unlock(&mu);
+}

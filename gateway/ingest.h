@@ -1,0 +1,54 @@
+/* ingest.h — the one way inbound customer messages enter the database (DESIGN.md
+ * sections 3 and 5): find the customer by identity (create when new), find the open
+ * ticket of that customer on that channel (or the ticket the channel's threading chose),
+ * insert the message unless its (channel, external_id) exists, write events — for many
+ * messages in ONE transaction (group commit: everything waiting, up to [ingest]
+ * batch_max, gathered for at most batch_wait_us), and only after COMMIT report each
+ * message as stored. A failed message is rolled back to its savepoint alone; a lost
+ * connection or deadlock retries the whole batch, so nothing is reported stored that
+ * is not committed, and nothing is stored twice.
+ *
+ * Owns: the writer thread, its connection, the queue. A submitted message belongs to the
+ * writer until its done() callback runs — on the writer thread, after commit; done must
+ * not block (channels use loop_post to reach sockets) and then owns the message again.
+ * Thread: ingest_submit from any thread.
+ * Errors: ingest_submit returns -1 when the writer is stopping (the message is not taken).
+ * In done(), msg->rc is 0 (stored, or duplicate with msg->duplicate = 1) or a negative
+ * db_rc / INGEST_EINVAL for a message that cannot be stored (bad channel, bad identity).
+ */
+#ifndef SB_INGEST_H
+#define SB_INGEST_H
+#include <stdint.h>
+#include "gateway/config.h"
+
+#define INGEST_EINVAL (-100)
+
+struct ingest_msg {
+    /* in */
+    char channel[8];           /* chat | email | sms */
+    char external_id[256];     /* provider message id; unique per channel */
+    char identity_kind[16];    /* email | phone | chat | external */
+    char identity_value[256];  /* normalised */
+    char name[201];            /* sender display name, may be empty */
+    char subject[501];
+    char *body_text;           /* owned by the message (free'd by ingest_msg_free) */
+    char *body_html;
+    int64_t ticket_hint;       /* ticket chosen by channel threading, or 0 */
+    /* out */
+    int rc;
+    int duplicate;
+    int new_ticket;
+    int64_t message_id, ticket_id, customer_id;
+    /* completion */
+    void (*done)(struct ingest_msg *m);
+    void *user;
+    struct ingest_msg *next;   /* queue link, private */
+};
+
+int ingest_start(const struct sb_config *cfg);
+int ingest_submit(struct ingest_msg *m);
+/* Commits everything already submitted, then stops the writer. */
+void ingest_stop(void);
+void ingest_msg_free(struct ingest_msg *m);
+
+#endif

@@ -1,0 +1,21 @@
+/* contact.h — validation and normalisation of customer contact data: e-mail addresses
+ * and phone numbers (mainland China mobiles: 11 digits starting with 1; elsewhere E.164).
+ *
+ * Owns: nothing. Thread: any.
+ * Errors: functions return 0 with the normalised form written to out, or -1 with a short
+ * English reason in *why (a static string suitable for error.fields).
+ */
+#ifndef SB_CONTACT_H
+#define SB_CONTACT_H
+#include <stddef.h>
+
+#define CONTACT_MAX 256
+
+/* Trims, checks local@domain shape (RFC 5321 lengths, dot-atoms, a dotted domain),
+ * lower-cases the domain part. */
+int contact_email_normalise(const char *in, char *out, size_t outsz, const char **why);
+/* Accepts "13812345678", "+86 138-1234-5678", "+14155550123", "(415) 555 0123" is
+ * rejected (no country code). Output is E.164: "+8613812345678". */
+int contact_phone_normalise(const char *in, char *out, size_t outsz, const char **why);
+
+#endif

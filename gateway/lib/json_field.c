@@ -1,0 +1,135 @@
+/* json_field.c — see json_field.h. */
+#include "gateway/lib/json_field.h"
+#include "gateway/lib/text.h"
+#include <stdio.h>
+#include <string.h>
+
+void jf_init(struct jf *f, json_t *body)
+{
+    f->body = body;
+    f->errors = json_object();
+}
+
+void jf_free(struct jf *f)
+{
+    json_decref(f->errors);
+    f->errors = NULL;
+}
+
+bool jf_ok(const struct jf *f)
+{
+    return json_object_size(f->errors) == 0;
+}
+
+bool jf_has(const struct jf *f, const char *key)
+{
+    return json_object_get(f->body, key) != NULL;
+}
+
+void jf_fail(struct jf *f, const char *key, const char *reason)
+{
+    if (!json_object_get(f->errors, key))
+        json_object_set_new(f->errors, key, json_string(reason));
+}
+
+void jf_only(struct jf *f, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(f->body, key, v) {
+        int ok = 0;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(allowed[i], key) == 0;
+        if (!ok)
+            jf_fail(f, key, "unknown field");
+    }
+}
+
+const char *jf_str(struct jf *f, const char *key, size_t max_chars, bool required)
+{
+    json_t *v = json_object_get(f->body, key);
+    if (!v || json_is_null(v)) {
+        if (required)
+            jf_fail(f, key, "is required");
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        jf_fail(f, key, "must be a string");
+        return NULL;
+    }
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (memchr(s, '\0', n)) {
+        jf_fail(f, key, "must not contain NUL characters");
+        return NULL;
+    }
+    const char *p = s;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (!*p) {
+        if (required)
+            jf_fail(f, key, "must not be empty");
+        return required ? NULL : "";
+    }
+    if (utf8_length(s, n) > max_chars) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "must be at most %zu characters", max_chars);
+        jf_fail(f, key, msg);
+        return NULL;
+    }
+    return s;
+}
+
+const char *jf_enum(struct jf *f, const char *key, const char *const *choices, bool required)
+{
+    const char *s = jf_str(f, key, 64, required);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; choices[i]; i++)
+        if (strcmp(choices[i], s) == 0)
+            return choices[i];
+    char msg[256] = "must be one of:";
+    size_t n = strlen(msg);
+    for (size_t i = 0; choices[i] && n + 2 < sizeof(msg); i++)
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s", i ? "," : "", choices[i]);
+    jf_fail(f, key, msg);
+    return NULL;
+}
+
+int64_t jf_int(struct jf *f, const char *key, int64_t min, int64_t max, bool required, bool *present)
+{
+    json_t *v = json_object_get(f->body, key);
+    if (present)
+        *present = false;
+    if (!v || json_is_null(v)) {
+        if (required)
+            jf_fail(f, key, "is required");
+        return 0;
+    }
+    if (!json_is_integer(v)) {
+        jf_fail(f, key, "must be an integer");
+        return 0;
+    }
+    int64_t n = json_integer_value(v);
+    if (n < min || n > max) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "must be between %lld and %lld", (long long)min, (long long)max);
+        jf_fail(f, key, msg);
+        return 0;
+    }
+    if (present)
+        *present = true;
+    return n;
+}
+
+bool jf_bool(struct jf *f, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(f->body, key);
+    if (!v || json_is_null(v))
+        return dflt;
+    if (!json_is_boolean(v)) {
+        jf_fail(f, key, "must be true or false");
+        return dflt;
+    }
+    return json_is_true(v);
+}

@@ -1,0 +1,38 @@
+/* json_field.h — typed reads of a JSON request body that collect every problem into one
+ * {"field": "reason"} object, so a 422 names all bad fields at once.
+ *
+ * Owns: f->errors (create with jf_init, hand to api_invalid or free with jf_free).
+ * Thread: any. Errors: readers return "absent" (NULL / 0) after recording a reason;
+ * check jf_ok() before using any value.
+ */
+#ifndef SB_JSON_FIELD_H
+#define SB_JSON_FIELD_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct jf {
+    json_t *body;
+    json_t *errors;
+};
+
+void jf_init(struct jf *f, json_t *body);
+void jf_free(struct jf *f);
+bool jf_ok(const struct jf *f);
+/* Present in the body (null counts as present). */
+bool jf_has(const struct jf *f, const char *key);
+void jf_fail(struct jf *f, const char *key, const char *reason);
+/* Records "unknown field" for every key not in the NULL-terminated allowed list. */
+void jf_only(struct jf *f, const char *const *allowed);
+/* String of 1..max_chars code points after trimming; NULL when absent or null.
+ * required: absent/empty is an error. Returns a pointer into the body (valid while body lives). */
+const char *jf_str(struct jf *f, const char *key, size_t max_chars, bool required);
+/* One of choices (NULL-terminated). */
+const char *jf_enum(struct jf *f, const char *key, const char *const *choices, bool required);
+/* Integer in [min,max]; *present tells whether a non-null value was given. */
+int64_t jf_int(struct jf *f, const char *key, int64_t min, int64_t max, bool required, bool *present);
+/* true/false; absent ⇒ dflt. */
+bool jf_bool(struct jf *f, const char *key, bool dflt);
+
+#endif

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# deps.sh — install what Switchboard needs on Debian 12, and nothing when it is all there.
+#
+# Debian packages: build toolchain, the libraries of DESIGN.md (pkg-config names in
+# NOTES.md), MariaDB server for the private dev/test instance, cppcheck for `make check`.
+# Server packages must not start system services: a temporary policy-rc.d refuses them.
+# npm: `npm ci` in tests/ from the committed lockfile, only when node_modules is stale.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential pkg-config cppcheck
+  libwebsockets-dev libwebsockets-evlib-ev libev-dev
+  libmariadb-dev libcurl4-gnutls-dev libetpan-dev libesmtp-dev
+  libjansson-dev libsodium-dev libssl-dev libinih-dev libgumbo-dev libcmocka-dev
+  mariadb-server mariadb-client
+  nodejs
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+    made_policy=1
+  fi
+  trap '[ $made_policy = 1 ] && $SUDO rm -f "$policy"' EXIT
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm for the system tests; npm ships with nodesource's nodejs, Debian's needs the npm package.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
+fi
+if [ -f tests/package-lock.json ]; then
+  stamp=tests/node_modules/.lock-stamp
+  if [ ! -f "$stamp" ] || ! cmp -s tests/package-lock.json "$stamp"; then
+    (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/package-lock.json "$stamp"
+  fi
+fi
+echo "deps: ok"
