@@ -376,6 +376,7 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
     c->req = r;
     inflight++;
     r->id = c->id;
+    r->route_idx = ROUTE_NOT_FOUND;
     r->t_start_us = metrics_now_us();
     r->method = request_method(wsi);
     text_copy(r->path, sizeof(r->path), uri);
@@ -713,6 +714,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED_HTTP:
         on_http_closed(pss);
         break;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return draining ? 1 : 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return on_ws_filter(wsi);
     case LWS_CALLBACK_ESTABLISHED:
@@ -765,7 +768,9 @@ static void on_signal(struct ev_loop *l, ev_signal *w, int revents)
     draining = 1;
     drain_started_us = metrics_now_us();
     log_info("server", "event=shutdown signal=%d inflight=%d", w->signum, inflight);
-    lws_context_deprecate(context, NULL); /* closes the listen socket: stop accepting */
+    /* Stop accepting: FILTER_NETWORK_CONNECTION now refuses new sockets. (lws 4.1.6's
+     * lws_context_deprecate() would close the listener, but it touches the freed listen
+     * wsi and crashes; see docs/decisions.md.) */
     if (hooks && hooks->on_draining)
         hooks->on_draining();
     ev_timer_init(&drain_timer, on_drain_tick, 0.0, 0.02);
