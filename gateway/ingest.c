@@ -179,6 +179,8 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
 
 static int store_one(struct db *db, struct ingest_msg *m)
 {
+    m->duplicate = m->new_ticket = 0;
+    m->message_id = m->ticket_id = m->customer_id = 0;
     if (!valid_msg(m))
         return INGEST_EINVAL;
     int rc = find_duplicate(db, m);
@@ -211,11 +213,14 @@ static int write_batch(struct db *db, struct ingest_msg *head)
     int rc = db_begin(db);
     for (struct ingest_msg *m = head; !rc && m; m = m->next) {
         m->rc = 0;
-        m->duplicate = m->new_ticket = 0;
-        m->message_id = m->ticket_id = m->customer_id = 0;
         if ((rc = db_exec(db, "SAVEPOINT ingest_msg", DBP0, NULL)))
             break;
         int mrc = store_one(db, m);
+        if (mrc == DB_EDUP) { /* lost a race for the identity or external id: look again */
+            if ((rc = db_exec(db, "ROLLBACK TO SAVEPOINT ingest_msg", DBP0, NULL)))
+                break;
+            mrc = store_one(db, m);
+        }
         if (mrc == DB_EGONE || mrc == DB_ERETRY) {
             rc = mrc;
             break;

@@ -53,6 +53,7 @@ struct conn {
     struct api_req *req;
     enum http_phase phase;
     int too_large;
+    int dispatched;      /* lws may still report BODY_COMPLETION after a body-less POST */
     int headers_done;
     size_t sent;
     const char *out;
@@ -316,6 +317,9 @@ static void on_api_done(void *arg)
 static void dispatch(struct lws *wsi, struct conn *c)
 {
     struct api_req *r = c->req;
+    if (c->dispatched)
+        return;
+    c->dispatched = 1;
     if (c->too_large) {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body larger than %lld bytes", (long long)cfg->server.body_limit);
@@ -402,6 +406,8 @@ static int on_http_body(struct conn *c, const void *in, size_t len)
 {
     if (!c || !c->req)
         return -1;
+    if (c->dispatched)
+        return 0;
     if (c->too_large)
         return 0; /* drain and discard; answered 413 at completion */
     if (buf_append(&c->req->body, in, len) < 0)

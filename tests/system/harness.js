@@ -22,7 +22,7 @@ const net = require('node:net');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'switchboard');
+const BIN = process.env.SWITCHBOARD_BIN || path.join(ROOT, 'switchboard');
 const DEV_ENV_FILE = path.join(ROOT, 'var', 'dev-services.env');
 const LOG_DIR = path.join(ROOT, 'var', 'test-logs');
 const ADMIN = { email: 'admin@example.com', name: 'Admin', role: 'admin', password: 'admin-pass-123' };
@@ -41,13 +41,17 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => { killLeftovers(); process.kill(process.pid, sig); });
 }
 
-/** KEY=VALUE lines of var/dev-services.env as an object. */
-function readDevEnv() {
+/**
+ * KEY=VALUE lines of var/dev-services.env as an object; with devVar, of
+ * <devVar>/dev-services.env (an instance started with SWITCHBOARD_DEV_VAR=devVar).
+ */
+function readDevEnv(devVar) {
+  const file = devVar ? path.join(path.resolve(ROOT, devVar), 'dev-services.env') : DEV_ENV_FILE;
   let text;
   try {
-    text = fs.readFileSync(DEV_ENV_FILE, 'utf8');
+    text = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new Error(`${DEV_ENV_FILE} is missing: run \`scripts/dev-services start\` first`);
+    throw new Error(`${file} is missing: run \`scripts/dev-services start\` first`);
   }
   const env = {};
   for (const line of text.split('\n')) {
@@ -89,13 +93,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Migrates a fresh database and starts `switchboard serve` on a free port.
  * opts: dbName, port, env (extra/overriding variables), migrate (false to skip),
+ *       devVar (services of `SWITCHBOARD_DEV_VAR=devVar scripts/dev-services`; default var/),
  *       args (extra arguments after `serve`), config (default /dev/null),
  *       readyTimeoutMs (15000), stopTimeoutMs (15000, then SIGKILL).
  * Resolves once GET /healthz answers 200; rejects with the server's log otherwise.
  */
 async function startServer(opts = {}) {
   checkBinary();
-  const devEnv = readDevEnv();
+  const devEnv = readDevEnv(opts.devVar);
   const port = opts.port || await freePort();
   const dbName = opts.dbName || `sbtest_${crypto.randomBytes(4).toString('hex')}`;
   const url = `http://127.0.0.1:${port}`;
@@ -299,7 +304,92 @@ function dropDatabase(server, dbName = server.dbName) {
   sql(server, `DROP DATABASE IF EXISTS \`${dbName}\``, { db: null });
 }
 
+/** POST /api/v1/auth/login; resolves {token, agent} or throws with the answer. */
+async function login(server, email, password) {
+  const res = await api(server).post('/api/v1/auth/login', { email, password });
+  if (res.status !== 200 || !res.json || !res.json.token) {
+    throw new Error(`login as ${email} failed: ${res.status} ${res.text}`);
+  }
+  return { token: res.json.token, agent: res.json.agent };
+}
+
+let agentSeq = 0;
+/**
+ * Creates an agent through POST /api/v1/agents (as adminToken) and logs it in.
+ * opts: role (default 'agent'), email, name, password, team_id, and any other body keys.
+ * Resolves {id, token, agent, password, email}.
+ */
+async function createAgent(server, adminToken, opts = {}) {
+  agentSeq += 1;
+  const body = {
+    email: `agent${agentSeq}-${crypto.randomBytes(3).toString('hex')}@example.com`,
+    name: `Agent ${agentSeq}`,
+    role: 'agent',
+    password: `pw-${crypto.randomBytes(8).toString('hex')}`,
+    ...opts,
+  };
+  const res = await api(server, adminToken).post('/api/v1/agents', body);
+  if (res.status !== 201 || !res.json || !res.json.id) {
+    throw new Error(`POST /api/v1/agents ${JSON.stringify(body)} failed: ${res.status} ${res.text}`);
+  }
+  const { token, agent } = await login(server, body.email, body.password);
+  return { id: res.json.id, token, agent, password: body.password, email: body.email };
+}
+
+/** Row counts of the named tables, as numbers: {customers: 3, audit_log: 1, ...}. */
+function counts(server, tables = ['customers', 'customer_identities', 'customer_tags', 'tags', 'tickets',
+  'messages', 'agents', 'teams', 'audit_log', 'events', 'outbox']) {
+  const q = tables.map((t) => `SELECT '${t}', COUNT(*) FROM \`${t}\`;`).join('\n');
+  return Object.fromEntries(sql(server, q).map(([t, n]) => [t, Number(n)]));
+}
+
+/**
+ * Runs `switchboard ARGS...` synchronously (cwd = repository root).
+ * opts: env (whole environment; default process.env), input (stdin), timeout (ms).
+ * Resolves the spawnSync result ({status, stdout, stderr, signal, error}).
+ */
+function runCli(args, opts = {}) {
+  checkBinary();
+  return spawnSync(BIN, args, {
+    cwd: ROOT, env: opts.env || process.env, input: opts.input, encoding: 'utf8', timeout: opts.timeout || 30000,
+  });
+}
+
+/**
+ * Runs scripts/dev-services CMD with SWITCHBOARD_DEV_VAR=devVar (and SWITCHBOARD_DEV_DB_PORT
+ * when port is given). Throws with its output when it fails (status exits 3 when stopped:
+ * pass allowFail to get the result instead).
+ */
+function devServices(cmd, { devVar, port, allowFail = false } = {}) {
+  const env = { ...process.env };
+  if (devVar) env.SWITCHBOARD_DEV_VAR = path.resolve(ROOT, devVar);
+  if (port) env.SWITCHBOARD_DEV_DB_PORT = String(port);
+  const r = spawnSync(path.join(ROOT, 'scripts', 'dev-services'), [cmd], {
+    cwd: ROOT, env, encoding: 'utf8', timeout: 120000,
+  });
+  if (r.status !== 0 && !allowFail) throw new Error(describeRun(`scripts/dev-services ${cmd} (${devVar || 'var'})`, r));
+  return r;
+}
+
+/**
+ * Asserts that res (from api()) is an error answer in the contract's format:
+ * status `status` and body {"error":{"code":string,"message":string,...}}; with `code`,
+ * error.code must equal it. Returns res.json.error.
+ */
+function expectError(res, status, code) {
+  const assert = require('node:assert/strict');
+  const what = `answer ${res.status} ${res.text.slice(0, 500)}`;
+  assert.equal(res.status, status, what);
+  assert.ok(res.json && typeof res.json.error === 'object' && res.json.error !== null, `no error object: ${what}`);
+  assert.equal(typeof res.json.error.code, 'string', `error.code: ${what}`);
+  assert.equal(typeof res.json.error.message, 'string', `error.message: ${what}`);
+  assert.match(res.headers.get('content-type') || '', /application\/json/, `content-type: ${what}`);
+  if (code !== undefined) assert.equal(res.json.error.code, code, `error.code: ${what}`);
+  return res.json.error;
+}
+
 module.exports = {
-  ROOT, BIN, ADMIN,
+  ROOT, BIN, ADMIN, expectError,
   startServer, bootstrapAdmin, api, sql, dropDatabase, readDevEnv, freePort,
+  login, createAgent, counts, runCli, devServices, sleep,
 };
