@@ -45,15 +45,19 @@ struct static_file {
 };
 
 struct conn {
-    int refs;
-    struct lws *wsi;
+    int refs;                 /* the socket holds one until WSI_DESTROY; each pool job one */
+    struct lws *wsi;          /* NULL once the socket is gone */
     enum conn_kind kind;
     uint64_t id;
-    /* http */
+    int64_t kill_at_us;       /* our deadlines: lws 4.1's libev timers are unreliable */
+    int64_t timer_at_us;      /* endpoint timer (ws_set_timer) */
+    struct conn *aprev, *anext; /* every live socket */
+    int linked;
+    /* http: the transaction in progress */
     struct api_req *req;
     enum http_phase phase;
     int too_large;
-    int dispatched;      /* lws may still report BODY_COMPLETION after a body-less POST */
+    int dispatched;           /* lws may still report BODY_COMPLETION after a body-less POST */
     int headers_done;
     size_t sent;
     const char *out;
@@ -62,6 +66,7 @@ struct conn {
     /* ws */
     const struct ws_endpoint *ep;
     int ep_idx;
+    int ws_open;
     struct buf rx;
     struct wsmsg *qh, *qt;
     size_t q_bytes;
@@ -70,11 +75,7 @@ struct conn {
     void *user;
     char cookie_token[160];
     char ip[64];
-    struct conn *prev, *next;
-};
-
-struct pss {
-    struct conn *conn;
+    struct conn *prev, *next; /* in its endpoint's list */
 };
 
 static const struct sb_config *cfg;
@@ -82,13 +83,14 @@ static const struct server_hooks *hooks;
 static struct lws_context *context;
 static struct ev_loop *loop;
 static ev_signal sig_term, sig_int;
-static ev_timer drain_timer;
+static ev_timer drain_timer, tick_timer;
 static int draining;
 static int64_t drain_started_us;
 static int inflight;
 static uint64_t next_id = 1;
 static struct static_file *files;
 static size_t nfiles;
+static struct conn *all_conns;
 static struct conn *ep_heads[MAX_ENDPOINTS];
 static const struct ws_endpoint *endpoints[MAX_ENDPOINTS];
 static size_t nendpoints;
@@ -96,26 +98,59 @@ static unsigned char tx[LWS_PRE + TX_CHUNK];
 
 /* ---------- connections ---------- */
 
-static struct conn *conn_new(struct lws *wsi, enum conn_kind kind)
+static int64_t secs_from_now(int64_t secs)
+{
+    return metrics_now_us() + secs * 1000000;
+}
+
+static struct conn *conn_of(struct lws *wsi)
+{
+    return wsi ? lws_get_opaque_user_data(wsi) : NULL;
+}
+
+/* Called when lws instantiates a socket: the socket owns one reference. */
+static struct conn *conn_new(struct lws *wsi)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->refs = 1;
     c->wsi = wsi;
-    c->kind = kind;
+    c->kind = CONN_HTTP;
     c->id = next_id++;
     buf_init(&c->rx, 0);
     lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
+    c->anext = all_conns;
+    if (all_conns)
+        all_conns->aprev = c;
+    all_conns = c;
+    c->linked = 1;
+    lws_set_opaque_user_data(wsi, c);
+    /* the request headers must arrive within timeout_secs (slowloris) */
+    c->kill_at_us = secs_from_now(cfg->server.timeout_secs);
     return c;
+}
+
+/* Ends the HTTP transaction in progress, if any (idempotent). */
+static void req_end(struct conn *c)
+{
+    if (!c->req)
+        return;
+    api_req_free(c->req);
+    c->req = NULL;
+    inflight--;
+    c->phase = PH_RECEIVING;
+    c->too_large = c->dispatched = c->headers_done = 0;
+    c->sent = c->out_len = 0;
+    c->out = NULL;
+    c->file = NULL;
 }
 
 static void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
-    if (c->req)
-        api_req_free(c->req);
+    req_end(c);
     buf_free(&c->rx);
     while (c->qh) {
         struct wsmsg *m = c->qh;
@@ -123,6 +158,42 @@ static void conn_unref(struct conn *c)
         free(m);
     }
     free(c);
+}
+
+static void ws_closed(struct conn *c)
+{
+    if (!c->ws_open)
+        return;
+    c->ws_open = 0;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ep_heads[c->ep_idx] = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    metrics_ws_open(-1);
+    if (c->ep->on_close)
+        c->ep->on_close((struct ws_conn *)c);
+}
+
+/* The socket is gone (WSI_DESTROY, the last word lws says about a wsi). */
+static void conn_destroyed(struct conn *c)
+{
+    if (!c || !c->linked)
+        return;
+    c->linked = 0;
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        all_conns = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    c->wsi = NULL;
+    ws_closed(c);
+    if (c->phase != PH_AT_POOL)
+        req_end(c); /* a pool job still using the request ends it in on_api_done */
+    conn_unref(c);
 }
 
 /* ---------- static files ---------- */
@@ -291,6 +362,7 @@ static void respond_now(struct lws *wsi, struct conn *c)
     c->phase = PH_WRITING;
     c->out = c->req->resp.data;
     c->out_len = c->req->resp.len;
+    c->kill_at_us = secs_from_now(4 * cfg->server.timeout_secs); /* a client that never reads */
     lws_callback_on_writable(wsi);
 }
 
@@ -303,14 +375,10 @@ static void on_api_run(struct db *db, void *arg)
 static void on_api_done(void *arg)
 {
     struct conn *c = arg;
-    if (c->wsi) {
-        c->phase = PH_WRITING;
-        c->out = c->req->resp.data;
-        c->out_len = c->req->resp.len;
-        lws_callback_on_writable(c->wsi);
-    } else {
-        inflight--; /* the client left; the transaction still ran to its end */
-    }
+    if (c->wsi)
+        respond_now(c->wsi, c);
+    else
+        req_end(c); /* the client left; the transaction still ran to its end */
     conn_unref(c);
 }
 
@@ -341,10 +409,9 @@ static void dispatch(struct lws *wsi, struct conn *c)
             c->file = f;
             r->status = 200;
             r->resp_type = f->type;
-            c->phase = PH_WRITING;
+            respond_now(wsi, c);
             c->out = f->data;
             c->out_len = f->len;
-            lws_callback_on_writable(wsi);
             return;
         }
         if (r->route_idx == ROUTE_BAD_METHOD)
@@ -355,31 +422,26 @@ static void dispatch(struct lws *wsi, struct conn *c)
         return;
     }
     c->phase = PH_AT_POOL;
+    c->kill_at_us = 0; /* the pool always answers; the request is not the client's to stall */
     c->refs++;
     r->t_queued_us = metrics_now_us();
     if (dbpool_submit(on_api_run, on_api_done, c) < 0) {
         c->refs--;
+        c->phase = PH_RECEIVING;
         api_req_error(r, 503, "unavailable", "server is shutting down");
         respond_now(wsi, c);
-        return;
     }
-    /* The pool owns the request now; guard against a job that never returns. */
-    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, 120);
 }
 
-static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
+static int on_http(struct lws *wsi, struct conn *c, const char *uri)
 {
-    if (pss->conn) { /* a previous transaction left state behind: drop it */
-        pss->conn->wsi = NULL;
-        conn_unref(pss->conn);
-    }
-    struct conn *c = pss->conn = conn_new(wsi, CONN_HTTP);
-    struct api_req *r = c ? calloc(1, sizeof(*r)) : NULL;
+    req_end(c); /* nothing should be left, but never leak a transaction */
+    struct api_req *r = calloc(1, sizeof(*r));
     if (!r)
         return -1;
     c->req = r;
     inflight++;
-    r->id = c->id;
+    r->id = next_id++;
     r->route_idx = ROUTE_NOT_FOUND;
     r->t_start_us = metrics_now_us();
     r->method = request_method(wsi);
@@ -395,8 +457,8 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
         c->too_large = 1;
     if (clen > 0 && (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH ||
                      r->method == HTTP_DELETE)) {
-        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)cfg->server.timeout_secs);
-        return 0; /* body callbacks follow */
+        c->kill_at_us = secs_from_now(cfg->server.timeout_secs); /* the body must follow */
+        return 0;
     }
     dispatch(wsi, c);
     return 0;
@@ -404,12 +466,10 @@ static int on_http(struct lws *wsi, struct pss *pss, const char *uri)
 
 static int on_http_body(struct conn *c, const void *in, size_t len)
 {
-    if (!c || !c->req)
+    if (!c->req)
         return -1;
-    if (c->dispatched)
-        return 0;
-    if (c->too_large)
-        return 0; /* drain and discard; answered 413 at completion */
+    if (c->dispatched || c->too_large)
+        return 0; /* drain and discard; a too-large body is answered 413 at completion */
     if (buf_append(&c->req->body, in, len) < 0)
         c->too_large = 1;
     return 0;
@@ -422,9 +482,9 @@ static void log_request(const struct conn *c)
     const char *route = r->route_idx >= 0 ? api_routes[r->route_idx].name : (c->file ? "static" : "unmatched");
     metrics_http(route, r->status, dur);
     char path[300];
-    log_info("http", "req=%llu ip=%s method=%s path=%s route=%s status=%d bytes=%zu dur_us=%lld",
-             (unsigned long long)r->id, r->ip, http_method_name(r->method), log_quote(path, sizeof(path), r->path),
-             route, r->status, c->out_len, (long long)dur);
+    log_info("http", "req=%llu conn=%llu ip=%s method=%s path=%s route=%s status=%d bytes=%zu dur_us=%lld",
+             (unsigned long long)r->id, (unsigned long long)c->id, r->ip, http_method_name(r->method),
+             log_quote(path, sizeof(path), r->path), route, r->status, c->out_len, (long long)dur);
 }
 
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p, unsigned char *end)
@@ -464,31 +524,27 @@ static int write_headers(struct lws *wsi, struct conn *c)
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
-static int finish_http(struct lws *wsi, struct pss *pss)
+static int finish_http(struct lws *wsi, struct conn *c)
 {
-    struct conn *c = pss->conn;
     int close = draining || c->too_large;
     log_request(c);
-    pss->conn = NULL;
-    c->wsi = NULL;
-    conn_unref(c);
-    inflight--;
+    req_end(c);
     if (close)
         return -1;
+    c->kill_at_us = secs_from_now(cfg->server.timeout_secs); /* keep-alive idle */
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static int on_http_writeable(struct lws *wsi, struct pss *pss)
+static int on_http_writeable(struct lws *wsi, struct conn *c)
 {
-    struct conn *c = pss->conn;
-    if (!c || c->phase != PH_WRITING)
+    if (!c->req || c->phase != PH_WRITING)
         return 0;
     if (!c->headers_done) {
         if (write_headers(wsi, c) < 0)
             return -1;
         c->headers_done = 1;
         if (c->out_len == 0 || c->req->method == HTTP_HEAD)
-            return finish_http(wsi, pss);
+            return finish_http(wsi, c);
         lws_callback_on_writable(wsi);
         return 0;
     }
@@ -500,21 +556,9 @@ static int on_http_writeable(struct lws *wsi, struct pss *pss)
         return -1;
     c->sent += n;
     if (final)
-        return finish_http(wsi, pss);
+        return finish_http(wsi, c);
     lws_callback_on_writable(wsi);
     return 0;
-}
-
-static void on_http_closed(struct pss *pss)
-{
-    struct conn *c = pss->conn;
-    if (!c)
-        return;
-    pss->conn = NULL;
-    c->wsi = NULL;
-    if (c->phase != PH_AT_POOL)
-        inflight--;
-    conn_unref(c);
 }
 
 /* ---------- websockets ---------- */
@@ -547,13 +591,17 @@ static int on_ws_filter(struct lws *wsi)
     return 0;
 }
 
-static int on_ws_open(struct lws *wsi, struct pss *pss)
+static int on_ws_open(struct lws *wsi, struct conn *c)
 {
     int idx = endpoint_for(wsi);
-    struct conn *c = idx >= 0 ? conn_new(wsi, CONN_WS) : NULL;
-    if (!c)
+    if (idx < 0)
         return -1;
-    pss->conn = c;
+    if (c->req) { /* the upgrade request was a transaction of its own */
+        log_request(c);
+        req_end(c);
+    }
+    c->kind = CONN_WS;
+    c->kill_at_us = 0;
     c->ep = endpoints[idx];
     c->ep_idx = idx;
     char cookie[1024];
@@ -563,6 +611,7 @@ static int on_ws_open(struct lws *wsi, struct pss *pss)
     if (c->next)
         c->next->prev = c;
     ep_heads[idx] = c;
+    c->ws_open = 1;
     metrics_ws_open(1);
     if (c->ep->on_open && c->ep->on_open((struct ws_conn *)c) < 0)
         return -1;
@@ -609,30 +658,10 @@ static int on_ws_writeable(struct lws *wsi, struct conn *c)
     return 0;
 }
 
-static void on_ws_closed(struct pss *pss)
-{
-    struct conn *c = pss->conn;
-    if (!c)
-        return;
-    pss->conn = NULL;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        ep_heads[c->ep_idx] = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    metrics_ws_open(-1);
-    c->wsi = NULL;
-    if (c->ep->on_close)
-        c->ep->on_close((struct ws_conn *)c);
-    conn_unref(c);
-}
-
 int ws_send(struct ws_conn *wc, const char *data, size_t len)
 {
     struct conn *c = (struct conn *)wc;
-    if (!c->wsi || c->close_code)
+    if (!c->wsi || !c->ws_open || c->close_code)
         return -1;
     if (c->q_bytes + len > WS_QUEUE_MAX_BYTES) {
         log_warn("ws", "event=slow_consumer conn=%llu queued=%zu", (unsigned long long)c->id, c->q_bytes);
@@ -667,14 +696,14 @@ void ws_close(struct ws_conn *wc, int code, const char *reason)
         return;
     c->close_code = code;
     text_copy(c->close_reason, sizeof(c->close_reason), reason);
+    c->kill_at_us = secs_from_now(5); /* queued frames and the close handshake, then gone */
     lws_callback_on_writable(c->wsi);
 }
 
 void ws_set_timer(struct ws_conn *wc, int64_t usecs)
 {
     struct conn *c = (struct conn *)wc;
-    if (c->wsi)
-        lws_set_timer_usecs(c->wsi, usecs);
+    c->timer_at_us = usecs < 0 ? 0 : metrics_now_us() + usecs;
 }
 
 bool ws_alive(const struct ws_conn *wc) { return ((const struct conn *)wc)->wsi != NULL; }
@@ -703,41 +732,37 @@ struct ws_conn *ws_next(struct ws_conn *wc)
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
-    struct pss *pss = user;
+    struct conn *c = conn_of(wsi);
     switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        return on_http(wsi, pss, in);
-    case LWS_CALLBACK_HTTP_BODY:
-        return on_http_body(pss->conn, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!pss->conn)
-            return -1;
-        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-        dispatch(wsi, pss->conn);
-        return 0;
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_http_writeable(wsi, pss);
-    case LWS_CALLBACK_CLOSED_HTTP:
-        on_http_closed(pss);
-        break;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return draining ? 1 : 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return conn_new(wsi) ? 0 : -1;
+    case LWS_CALLBACK_HTTP:
+        return c ? on_http(wsi, c, in) : -1;
+    case LWS_CALLBACK_HTTP_BODY:
+        return c ? on_http_body(c, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!c || !c->req)
+            return -1;
+        dispatch(wsi, c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return c ? on_http_writeable(wsi, c) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return on_ws_filter(wsi);
     case LWS_CALLBACK_ESTABLISHED:
-        if (pss->conn) /* the upgraded HTTP transaction's state */
-            on_http_closed(pss);
-        return on_ws_open(wsi, pss);
+        return c ? on_ws_open(wsi, c) : -1;
     case LWS_CALLBACK_RECEIVE:
-        return pss->conn ? on_ws_receive(wsi, pss->conn, in, len) : -1;
+        return c && c->ws_open ? on_ws_receive(wsi, c, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return pss->conn ? on_ws_writeable(wsi, pss->conn) : -1;
-    case LWS_CALLBACK_TIMER:
-        if (pss && pss->conn && pss->conn->kind == CONN_WS && pss->conn->ep->on_timer)
-            pss->conn->ep->on_timer((struct ws_conn *)pss->conn);
-        break;
+        return c && c->ws_open ? on_ws_writeable(wsi, c) : -1;
     case LWS_CALLBACK_CLOSED:
-        on_ws_closed(pss);
+        if (c)
+            ws_closed(c);
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        conn_destroyed(c);
         break;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         loop_drain();
@@ -749,11 +774,37 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    {"switchboard", callback, sizeof(struct pss), 4096, 0, NULL, 0},
+    {"switchboard", callback, 0, 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
 /* ---------- loop, signals, drain ---------- */
+
+/* Deadlines, once a second. lws 4.1.6's libev plugin re-arms its timer with
+ * ev_timer_set() on an active watcher (a no-op in libev), so lws timeouts and wsi timers
+ * may never fire; we keep our own: slow headers and bodies, idle keep-alive, clients that
+ * do not read, unanswered close handshakes, and endpoint timers (ws auth deadline). */
+static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
+{
+    (void)l;
+    (void)w;
+    (void)revents;
+    int64_t now = metrics_now_us();
+    struct conn *next;
+    for (struct conn *c = all_conns; c; c = next) {
+        next = c->anext;
+        if (c->kill_at_us && now >= c->kill_at_us && c->wsi) {
+            log_info("server", "event=deadline conn=%llu kind=%s phase=%d", (unsigned long long)c->id,
+                     c->kind == CONN_WS ? "ws" : "http", (int)c->phase);
+            c->kill_at_us = 0;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC); /* destroys c's socket */
+        } else if (c->timer_at_us && now >= c->timer_at_us && c->ws_open) {
+            c->timer_at_us = 0;
+            if (c->ep->on_timer)
+                c->ep->on_timer((struct ws_conn *)c);
+        }
+    }
+}
 
 static void on_drain_tick(struct ev_loop *l, ev_timer *w, int revents)
 {
@@ -837,7 +888,10 @@ int server_run(const struct sb_config *config, const struct server_hooks *h)
              cfg->server.public_url, ev_backend(loop) == EVBACKEND_EPOLL ? "epoll" : "other");
     if (hooks && hooks->on_started)
         hooks->on_started();
+    ev_timer_init(&tick_timer, on_tick, 1.0, 1.0);
+    ev_timer_start(loop, &tick_timer);
     ev_run(loop, 0);
+    ev_timer_stop(loop, &tick_timer);
     loop_detach();
     loop_drain(); /* run completions that raced the drain so their connections are released */
     lws_context_destroy(context);
