@@ -159,9 +159,11 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
             return rc;
     }
     if (m->ticket_id)
-        return db_exec(db, "UPDATE tickets SET status = IF(status IN ('pending','solved','closed'), 'open', status), "
-                           "last_message_at = NOW(3), solved_at = IF(status IN ('solved','closed'), NULL, solved_at) "
-                           "WHERE id = ?", DBP(P_I(m->ticket_id)), NULL);
+        /* MariaDB assigns left to right and later expressions see new values: solved_at
+         * must be computed from the old status, before status changes */
+        return db_exec(db, "UPDATE tickets SET solved_at = IF(status IN ('solved','closed'), NULL, solved_at), "
+                           "status = IF(status IN ('pending','solved','closed'), 'open', status), "
+                           "last_message_at = NOW(3) WHERE id = ?", DBP(P_I(m->ticket_id)), NULL);
     struct db_result r;
     const char *subject = m->subject[0] ? m->subject : NULL;
     rc = db_exec(db, "INSERT INTO tickets (customer_id, channel, subject, last_message_at) VALUES (?, ?, ?, NOW(3))",

@@ -50,7 +50,7 @@ static int create_database(const struct sb_config *cfg, char *err, size_t errsz)
     char sql[200];
     /* A database name cannot be a statement parameter; it is checked above to be a plain
      * identifier from the operator's config, never request data. */
-    snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_as_ci",
              cfg->database.name);
     int rc = db_exec_script(db, sql);
     if (rc)

@@ -57,6 +57,7 @@ struct conn {
     struct api_req *req;
     enum http_phase phase;
     int too_large;
+    int must_close;           /* answer, then close the connection */
     int dispatched;           /* lws may still report BODY_COMPLETION after a body-less POST */
     int headers_done;
     size_t sent;
@@ -140,7 +141,7 @@ static void req_end(struct conn *c)
     c->req = NULL;
     inflight--;
     c->phase = PH_RECEIVING;
-    c->too_large = c->dispatched = c->headers_done = 0;
+    c->too_large = c->must_close = c->dispatched = c->headers_done = 0;
     c->sent = c->out_len = 0;
     c->out = NULL;
     c->file = NULL;
@@ -452,6 +453,15 @@ static int on_http(struct lws *wsi, struct conn *c, const char *uri)
     buf_init(&r->resp, 0);
     parse_args(wsi, r);
     parse_authorization(wsi, r);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        /* lws 4.1 does not de-chunk request bodies; refuse clearly and close, so the
+         * chunks are never read as the next request */
+        c->must_close = 1;
+        c->dispatched = 1;
+        api_req_error(r, 411, "length_required", "send the body with a Content-Length (chunked bodies are not accepted)");
+        respond_now(wsi, c);
+        return 0;
+    }
     int64_t clen = content_length(wsi);
     if (clen > cfg->server.body_limit)
         c->too_large = 1;
@@ -519,14 +529,14 @@ static int write_headers(struct lws *wsi, struct conn *c)
         return -1;
     if (r->retry_after[0] && add_header(wsi, "retry-after:", r->retry_after, &p, end))
         return -1;
-    if ((draining || c->too_large) && add_header(wsi, "connection:", "close", &p, end))
+    if ((draining || c->too_large || c->must_close) && add_header(wsi, "connection:", "close", &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
 static int finish_http(struct lws *wsi, struct conn *c)
 {
-    int close = draining || c->too_large;
+    int close = draining || c->too_large || c->must_close;
     log_request(c);
     req_end(c);
     if (close)

@@ -68,7 +68,9 @@ int contact_email_normalise(const char *in, char *out, size_t outsz, const char 
         return fail(why, "is not a valid email address");
     if (check_local(s, (size_t)(at - s)) < 0 || check_domain(at + 1, strlen(at + 1)) < 0)
         return fail(why, "is not a valid email address");
-    text_lower(at + 1);
+    /* the whole address: in practice mailboxes are case-insensitive, and an identity must
+     * match however the customer typed it */
+    text_lower(s);
     if (text_copy(out, outsz, s) < 0)
         return fail(why, "is too long");
     return 0;

@@ -12,7 +12,7 @@
 #define CONTACT_MAX 256
 
 /* Trims, checks local@domain shape (RFC 5321 lengths, dot-atoms, a dotted domain),
- * lower-cases the domain part. */
+ * lower-cases the address (ASCII). */
 int contact_email_normalise(const char *in, char *out, size_t outsz, const char **why);
 /* Accepts "13812345678", "+86 138-1234-5678", "+14155550123", "(415) 555 0123" is
  * rejected (no country code). Output is E.164: "+8613812345678". */

@@ -63,21 +63,25 @@ const char *jf_str(struct jf *f, const char *key, size_t max_chars, bool require
         jf_fail(f, key, "must not contain NUL characters");
         return NULL;
     }
-    const char *p = s;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    if (!*p) {
+    size_t a = 0, b = n;
+    while (a < b && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r'))
+        a++;
+    while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\n' || s[b - 1] == '\r'))
+        b--;
+    if (a == b) {
         if (required)
             jf_fail(f, key, "must not be empty");
         return required ? NULL : "";
     }
-    if (utf8_length(s, n) > max_chars) {
+    if (utf8_length(s + a, b - a) > max_chars) {
         char msg[64];
         snprintf(msg, sizeof(msg), "must be at most %zu characters", max_chars);
         jf_fail(f, key, msg);
         return NULL;
     }
-    return s;
+    if (a > 0 || b < n) /* store the trimmed text in the body, which outlives the caller's use */
+        json_string_setn(v, s + a, b - a);
+    return json_string_value(v);
 }
 
 const char *jf_enum(struct jf *f, const char *key, const char *const *choices, bool required)

@@ -8,7 +8,7 @@ CREATE TABLE teams (
   created_at    DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   updated_at    DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
   UNIQUE KEY uq_teams_name (name)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE agents (
   id            BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -25,7 +25,7 @@ CREATE TABLE agents (
   UNIQUE KEY uq_agents_email (email),
   KEY ix_agents_team (team_id),
   CONSTRAINT fk_agents_team FOREIGN KEY (team_id) REFERENCES teams(id) ON DELETE SET NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE agent_skills (
   agent_id  BIGINT UNSIGNED NOT NULL,
@@ -35,7 +35,7 @@ CREATE TABLE agent_skills (
   KEY ix_agent_skills_skill (skill, level),
   CONSTRAINT ck_agent_skills_level CHECK (level BETWEEN 1 AND 10),
   CONSTRAINT fk_agent_skills_agent FOREIGN KEY (agent_id) REFERENCES agents(id) ON DELETE CASCADE
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE agent_capacity (
   agent_id  BIGINT UNSIGNED NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE companies (
   address     VARCHAR(500) NULL,
   created_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   KEY ix_companies_norm (name_norm)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE customers (
   id              BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -105,7 +105,7 @@ CREATE TABLE customers (
   KEY ix_customers_created (created_at),
   CONSTRAINT fk_customers_company FOREIGN KEY (company_id) REFERENCES companies(id) ON DELETE SET NULL,
   CONSTRAINT fk_customers_owner FOREIGN KEY (owner_id) REFERENCES agents(id) ON DELETE SET NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 -- is_primary is 1 for the identity that routes inbound messages (unique per kind+value)
 -- and NULL for an unverified duplicate contact kept for the merge workflow.
@@ -128,7 +128,7 @@ CREATE TABLE tags (
   color       VARCHAR(16) NULL,
   created_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   UNIQUE KEY uq_tags_name (name)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE customer_tags (
   customer_id  BIGINT UNSIGNED NOT NULL,
@@ -151,7 +151,7 @@ CREATE TABLE field_defs (
   position    INT NOT NULL DEFAULT 0,
   created_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   UNIQUE KEY uq_field_defs_key (`key`)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE tickets (
   id                 BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -179,7 +179,7 @@ CREATE TABLE tickets (
   CONSTRAINT fk_tickets_customer FOREIGN KEY (customer_id) REFERENCES customers(id),
   CONSTRAINT fk_tickets_team FOREIGN KEY (team_id) REFERENCES teams(id) ON DELETE SET NULL,
   CONSTRAINT fk_tickets_assignee FOREIGN KEY (assignee_id) REFERENCES agents(id) ON DELETE SET NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE messages (
   id           BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -199,7 +199,7 @@ CREATE TABLE messages (
   KEY ix_messages_ticket (ticket_id, id),
   KEY ix_messages_customer (customer_id, id),
   CONSTRAINT fk_messages_ticket FOREIGN KEY (ticket_id) REFERENCES tickets(id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE attachments (
   id            BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -212,7 +212,7 @@ CREATE TABLE attachments (
   created_at    DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   KEY ix_attachments_message (message_id),
   CONSTRAINT fk_attachments_message FOREIGN KEY (message_id) REFERENCES messages(id) ON DELETE CASCADE
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE outbox (
   id               BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -230,7 +230,7 @@ CREATE TABLE outbox (
   updated_at       DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
   KEY ix_outbox_claim (state, next_attempt_at, id),
   KEY ix_outbox_message (message_id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 -- The change feed: written in the same transaction as the change it describes.
 -- ticket_id/customer_id/agent_id/team_id let the tailer route an event to the sockets
@@ -246,7 +246,7 @@ CREATE TABLE events (
   created_at   DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   KEY ix_events_kind (kind, id),
   KEY ix_events_ticket (ticket_id, id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 CREATE TABLE audit_log (
   id           BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -261,4 +261,4 @@ CREATE TABLE audit_log (
   at           DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   KEY ix_audit_object (object_type, object_id, id),
   KEY ix_audit_actor (actor_id, id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
