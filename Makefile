@@ -49,7 +49,7 @@ $(BUILD)/%.o: %.c
 
 tests/unit/$(BUILD)/%: tests/unit/%.c $(BUILD)/libswitchboard.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libswitchboard.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libswitchboard.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 unit: $(UNIT_BIN)
 
