@@ -196,6 +196,8 @@ void api_dispatch(struct db *db, struct api_req *req)
     int rc = DB_OK;
     if (!(c.route->flags & ROUTE_PUBLIC)) {
         rc = auth_authenticate(&c);
+        if (rc == DB_EGONE) /* a stale connection after a database restart: reconnect once */
+            rc = auth_authenticate(&c);
         if (rc < 0) {
             answer_db_failure(&c, rc);
             goto out;
