@@ -77,6 +77,20 @@ int api_reject(struct api_ctx *c, struct jf *f)
     return api_invalid(c, e);
 }
 
+int api_checked(struct api_ctx *c, struct jf *f, int *rc)
+{
+    if (*rc) {
+        jf_free(f);
+        return 0;
+    }
+    if (!jf_ok(f)) {
+        *rc = api_reject(c, f);
+        return 0;
+    }
+    jf_free(f);
+    return 1;
+}
+
 int api_not_found(struct api_ctx *c)
 {
     return api_error(c, 404, "not_found", "no such resource");

@@ -82,6 +82,9 @@ int api_invalid(struct api_ctx *c, json_t *fields);
 int api_not_found(struct api_ctx *c);
 /* 422 with the errors collected in f; frees f. */
 int api_reject(struct api_ctx *c, struct jf *f);
+/* Ends a validation step and frees f. Returns 1 when the handler may go on; 0 when it
+ * must return *rc: a database error (negative), or 0 after answering 422 with f's errors. */
+int api_checked(struct api_ctx *c, struct jf *f, int *rc);
 /* Fills an error JSON into req directly (net thread answers without a handler). */
 void api_req_error(struct api_req *r, int status, const char *code, const char *message);
 

@@ -178,10 +178,7 @@ int agents_create(struct api_ctx *c)
     jf_init(&f, c->body);
     struct agent_input in = {0};
     int rc = read_agent(c, &f, &in, true);
-    if (!rc && !jf_ok(&f))
-        return api_reject(c, &f);
-    jf_free(&f);
-    if (rc)
+    if (!api_checked(c, &f, &rc))
         return rc;
     char generated[32] = "", hash[AUTH_HASH_MAX];
     if (!in.password) {
@@ -229,15 +226,11 @@ int agents_update(struct api_ctx *c)
     rc = read_agent(c, &f, &in, false);
     if (!rc && in.name == NULL && jf_has(&f, "name"))
         jf_fail(&f, "name", "must not be empty");
-    if (rc || !jf_ok(&f)) {
+    bool has_active = jf_has(&f, "active"), has_team_key = jf_has(&f, "team_id"), has_region = jf_has(&f, "region");
+    if (!api_checked(c, &f, &rc)) {
         json_decref(before);
-        if (!rc)
-            return api_reject(c, &f);
-        jf_free(&f);
         return rc;
     }
-    bool has_active = jf_has(&f, "active"), has_team_key = jf_has(&f, "team_id"), has_region = jf_has(&f, "region");
-    jf_free(&f);
     char hash[AUTH_HASH_MAX] = "";
     if (in.password && auth_hash_password(in.password, hash) < 0) {
         json_decref(before);
@@ -312,11 +305,10 @@ static int team_write(struct api_ctx *c, int64_t id)
     jf_only(&f, fields);
     const char *name = jf_str(&f, "name", 100, id == 0);
     const char *desc = jf_str(&f, "description", 500, false);
-    if (!jf_ok(&f))
-        return api_reject(c, &f);
-    jf_free(&f);
+    int rc = DB_OK;
+    if (!api_checked(c, &f, &rc))
+        return rc;
     struct db_result r;
-    int rc;
     if (id == 0) {
         rc = db_exec(c->db, "INSERT INTO teams (name, description) VALUES (?, ?)", DBP(P_S(name), P_S(desc)), &r);
         if (!rc) {

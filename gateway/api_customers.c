@@ -420,6 +420,18 @@ static json_t *merged_attrs(json_t *current, json_t *patch)
     return m;
 }
 
+/* A key present in the body, even as null: PATCH {"region": null} clears the field. */
+static int given(const struct api_ctx *c, const char *key)
+{
+    return json_object_get(c->body, key) != NULL;
+}
+
+/* "" and null are both stored as NULL. */
+static const char *or_null(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
 static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *in, json_t *attrs)
 {
     int64_t company = 0;
@@ -432,11 +444,12 @@ static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *
                         "grade = IF(?, ?, grade), source = IF(?, ?, source), region = IF(?, ?, region), "
                         "owner_id = IF(?, ?, owner_id), uscc = IF(?, ?, uscc), address = IF(?, ?, address), "
                         "customer_no = COALESCE(?, customer_no, CONCAT('C', LPAD(id, 6, '0'))), attrs = ? WHERE id = ?",
-                 DBP(P_S(in->name), P_I(in->company != NULL), P_IOPT(company), P_I(in->industry != NULL),
-                     P_S(in->industry), P_S(in->type), P_S(in->stage), P_I(in->grade != NULL), P_S(in->grade),
-                     P_I(in->source != NULL), P_S(in->source), P_I(in->region != NULL), P_S(in->region),
-                     P_I(in->has_owner), P_IOPT(in->owner_id), P_I(in->uscc != NULL), P_S(in->uscc),
-                     P_I(in->address != NULL), P_S(in->address), P_S(in->customer_no), P_S(attrs_s), P_I(id)),
+                 DBP(P_S(in->name), P_I(given(c, "company")), P_IOPT(company), P_I(given(c, "industry")),
+                     P_S(or_null(in->industry)), P_S(in->type), P_S(in->stage), P_I(given(c, "grade")),
+                     P_S(or_null(in->grade)), P_I(given(c, "source")), P_S(or_null(in->source)),
+                     P_I(given(c, "region")), P_S(or_null(in->region)), P_I(given(c, "owner_id")),
+                     P_IOPT(in->owner_id), P_I(given(c, "uscc")), P_S(or_null(in->uscc)), P_I(given(c, "address")),
+                     P_S(or_null(in->address)), P_S(or_null(in->customer_no)), P_S(attrs_s), P_I(id)),
                  NULL);
     free(attrs_s);
     if (rc == DB_EDUP) {
@@ -481,14 +494,10 @@ int customers_create(struct api_ctx *c)
     json_t *attrs = merged_attrs(NULL, in.attrs);
     if (!rc)
         rc = check_attrs(c, &f, attrs);
-    if (rc || !jf_ok(&f)) {
+    if (!api_checked(c, &f, &rc)) {
         json_decref(attrs);
-        if (!rc)
-            return api_reject(c, &f);
-        jf_free(&f);
         return rc;
     }
-    jf_free(&f);
     if (scoped(c) && !in.has_owner) {
         in.has_owner = true;
         in.owner_id = c->me.id;
@@ -527,15 +536,11 @@ int customers_update(struct api_ctx *c)
     json_t *attrs = merged_attrs(json_object_get(before, "attrs"), in.attrs);
     if (!rc)
         rc = check_attrs(c, &f, attrs);
-    if (rc || !jf_ok(&f)) {
+    if (!api_checked(c, &f, &rc)) {
         json_decref(attrs);
         json_decref(before);
-        if (!rc)
-            return api_reject(c, &f);
-        jf_free(&f);
         return rc;
     }
-    jf_free(&f);
     if (!rc && in.has_email && !in.email[0])
         rc = db_exec(c->db, "DELETE FROM customer_identities WHERE customer_id = ? AND kind = 'email'", DBP(P_I(id)), NULL);
     if (!rc && in.has_phone && !in.phone[0])
@@ -606,9 +611,8 @@ int customers_identity_add(struct api_ctx *c)
         else if (!norm[0])
             text_copy(norm, sizeof(norm), value);
     }
-    if (!jf_ok(&f))
-        return api_reject(c, &f);
-    jf_free(&f);
+    if (!api_checked(c, &f, &rc))
+        return rc;
     rc = put_identity(c, id, kind, norm, 0);
     if (rc)
         return rc < 0 ? rc : 0;
@@ -617,10 +621,15 @@ int customers_identity_add(struct api_ctx *c)
     json_decref(after);
     if (rc)
         return rc;
-    rc = customers_identities(c);
-    if (!rc)
-        c->req->status = 201;
-    return rc;
+    struct db_result r;
+    rc = db_exec(c->db, "SELECT id, kind, value, is_primary IS NOT NULL AS verified__bool, created_at "
+                        "FROM customer_identities WHERE customer_id = ? AND kind = ? AND value = ? ORDER BY id DESC LIMIT 1",
+                 DBP(P_I(id), P_S(kind), P_S(norm)), &r);
+    if (rc)
+        return rc;
+    json_t *ident = r.nrows ? db_row_json(&r, 0) : json_object();
+    db_result_free(&r);
+    return api_json(c, 201, ident);
 }
 
 int customers_identity_delete(struct api_ctx *c)
@@ -662,9 +671,8 @@ int customers_tags_add(struct api_ctx *c)
         jf_fail(&f, "tags", "is required");
     else
         check_tags(&f, tags);
-    if (!jf_ok(&f))
-        return api_reject(c, &f);
-    jf_free(&f);
+    if (!api_checked(c, &f, &rc))
+        return rc;
     json_t *before = NULL;
     if ((rc = load_customer(c, id, 0, &before)) || (rc = set_tags(c->db, id, tags, c->me.id, 0))) {
         json_decref(before);

@@ -165,13 +165,8 @@ int tickets_create(struct api_ctx *c)
     int64_t team = jf_int(&f, "team_id", 1, INT64_MAX, false, &has);
     int64_t assignee = jf_int(&f, "assignee_id", 1, INT64_MAX, false, &has);
     int rc = check_refs(c, &f, customer, team, assignee);
-    if (rc || !jf_ok(&f)) {
-        if (!rc)
-            return api_reject(c, &f);
-        jf_free(&f);
+    if (!api_checked(c, &f, &rc))
         return rc;
-    }
-    jf_free(&f);
     struct db_result r;
     rc = db_exec(c->db, "INSERT INTO tickets (customer_id, channel, subject, priority, team_id, assignee_id, status) "
                         "VALUES (?, ?, ?, COALESCE(?, 'normal'), ?, ?, IF(? IS NULL, 'new', 'open'))",
@@ -211,13 +206,12 @@ int tickets_update(struct api_ctx *c)
     int64_t assignee = jf_int(&f, "assignee_id", 1, INT64_MAX, false, &has_assignee);
     has_team = has_team || (jf_has(&f, "team_id") && json_is_null(json_object_get(c->body, "team_id")));
     has_assignee = has_assignee || (jf_has(&f, "assignee_id") && json_is_null(json_object_get(c->body, "assignee_id")));
-    if (!(rc = check_refs(c, &f, 0, team, assignee)) && !jf_ok(&f)) {
+    rc = check_refs(c, &f, 0, team, assignee);
+    if (!api_checked(c, &f, &rc)) {
         json_decref(before);
-        return api_reject(c, &f);
+        return rc;
     }
-    jf_free(&f);
-    if (!rc)
-        rc = db_exec(c->db, "UPDATE tickets SET status = COALESCE(?, status), priority = COALESCE(?, priority), "
+    rc = db_exec(c->db, "UPDATE tickets SET status = COALESCE(?, status), priority = COALESCE(?, priority), "
                             "subject = COALESCE(?, subject), team_id = IF(?, ?, team_id), "
                             "assignee_id = IF(?, ?, assignee_id), "
                             "solved_at = CASE WHEN ? IN ('solved','closed') THEN COALESCE(solved_at, NOW(3)) "
@@ -301,14 +295,10 @@ int tickets_message_add(struct api_ctx *c)
         else if (!(rc = recipient_for(c, jint(t, "customer_id"), channel, to, sizeof(to))) && !to[0])
             jf_fail(&f, "body_text", "the customer has no address on this ticket's channel");
     }
-    if (rc || !jf_ok(&f)) {
+    if (!api_checked(c, &f, &rc)) {
         json_decref(t);
-        if (!rc)
-            return api_reject(c, &f);
-        jf_free(&f);
         return rc;
     }
-    jf_free(&f);
     struct db_result r;
     rc = db_exec(c->db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
                         "body_text, internal, status) VALUES (?, ?, 'out', ?, 'agent', ?, ?, ?, ?)",
