@@ -47,7 +47,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-tests/unit/$(BUILD)/%: tests/unit/%.c $(BUILD)/libswitchboard.a
+tests/unit/$(BUILD)/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libswitchboard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libswitchboard.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 

@@ -76,7 +76,13 @@ static const struct cfg_key keys[] = {
 
 static int seterr(char *err, size_t errsz, const char *sec, const char *key, const char *what, const char *val)
 {
-    snprintf(err, errsz, "[%s] %s: %s (got \"%.80s\")", sec, key, what, val ? val : "");
+    char shown[81];
+    size_t i = 0;
+    /* one line, always: control characters of the value are shown as '?' */
+    for (const char *p = val ? val : ""; *p && i < sizeof(shown) - 1; p++)
+        shown[i++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    shown[i] = '\0';
+    snprintf(err, errsz, "[%s] %s: %s (got \"%s\")", sec, key, what, shown);
     return -1;
 }
 
@@ -128,10 +134,12 @@ static int assign(void *base, const struct cfg_key *k, struct sb_config *cfg, co
             return seterr(err, errsz, sec, k->key, what, v);
         }
         break;
-    case T_URL:
-        if (*v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-            return seterr(err, errsz, sec, k->key, "must start with http:// or https://", v);
+    case T_URL: {
+        const char *host = strncmp(v, "http://", 7) == 0 ? v + 7 : strncmp(v, "https://", 8) == 0 ? v + 8 : NULL;
+        if (*v && (!host || !*host || *host == '/' || *host == ':'))
+            return seterr(err, errsz, sec, k->key, "must be http:// or https:// followed by a host", v);
         break;
+    }
     case T_LISTEN:
         if (parse_listen(cfg, v, err, errsz) < 0)
             return -1;

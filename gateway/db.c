@@ -304,6 +304,8 @@ out:
 
 static int exec_once(struct db *db, const char *sql, const struct db_param *p, size_t np, struct db_result *res)
 {
+    if (res) /* callers pass uninitialised results; every exit path may free it */
+        memset(res, 0, sizeof(*res));
     int rc = db_ensure(db);
     if (rc)
         return rc;
@@ -311,7 +313,8 @@ static int exec_once(struct db *db, const char *sql, const struct db_param *p, s
     rc = stmt_get(db, sql, &st);
     if (rc < 0)
         return rc;
-    int uncached = rc == 1;
+    int uncached = rc == 1; /* the cache is full: close this statement after use */
+    rc = DB_OK;
     MYSQL_BIND pb[np ? np : 1];
     unsigned long plen[np ? np : 1];
     MYSQL_RES *meta = NULL;
@@ -325,7 +328,6 @@ static int exec_once(struct db *db, const char *sql, const struct db_param *p, s
         goto out;
     }
     if (res) {
-        memset(res, 0, sizeof(*res));
         res->affected = (uint64_t)mysql_stmt_affected_rows(st);
         res->insert_id = (uint64_t)mysql_stmt_insert_id(st);
     }

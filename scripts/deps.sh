@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(
-  build-essential pkg-config cppcheck
+  build-essential pkg-config cppcheck clang libclang-rt-14-dev
   libwebsockets-dev libwebsockets-evlib-ev libev-dev
   libmariadb-dev libcurl4-gnutls-dev libetpan-dev libesmtp-dev
   libjansson-dev libsodium-dev libssl-dev libinih-dev libgumbo-dev libcmocka-dev

@@ -43,7 +43,7 @@ if [ $# -gt 0 ]; then
     esac
   done
 else
-  for f in tests/unit/build/test_*; do
+  for f in "${UNIT_DIR:-tests/unit/build}"/test_*; do
     [ -f "$f" ] && [ -x "$f" ] && unit+=("$f")
   done
   node_files=(tests/system/)
