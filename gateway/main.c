@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
+#include "workers/housekeeping.h"
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,12 +83,14 @@ static int cmd_serve(const struct sb_config *cfg)
         fprintf(stderr, "switchboard: libsodium initialisation failed\n");
         return 1;
     }
-    if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, agent_socket_deliver) < 0 || ingest_start(cfg) < 0) {
+    if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, agent_socket_deliver) < 0 || ingest_start(cfg) < 0 ||
+        housekeeping_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
     struct server_hooks hooks = {.endpoints = endpoints, .on_draining = on_draining};
     int rc = server_run(cfg, &hooks);
+    housekeeping_stop();
     ingest_stop();
     event_tailer_stop();
     dbpool_stop();
