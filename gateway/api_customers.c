@@ -447,7 +447,7 @@ static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *
                  DBP(P_S(in->name), P_I(given(c, "company")), P_IOPT(company), P_I(given(c, "industry")),
                      P_S(or_null(in->industry)), P_S(in->type), P_S(in->stage), P_I(given(c, "grade")),
                      P_S(or_null(in->grade)), P_I(given(c, "source")), P_S(or_null(in->source)),
-                     P_I(given(c, "region")), P_S(or_null(in->region)), P_I(given(c, "owner_id")),
+                     P_I(given(c, "region")), P_S(or_null(in->region)), P_I(in->has_owner || given(c, "owner_id")),
                      P_IOPT(in->owner_id), P_I(given(c, "uscc")), P_S(or_null(in->uscc)), P_I(given(c, "address")),
                      P_S(or_null(in->address)), P_S(or_null(in->customer_no)), P_S(attrs_s), P_I(id)),
                  NULL);

@@ -14,6 +14,11 @@
 //   switchboard -c /dev/null agent add --email E --name N --role R --password-stdin
 //   configuration from SWITCHBOARD_<SECTION>_<KEY> environment variables;
 //   GET /healthz answers 200 once the server listens.
+//
+// Environment: SWITCHBOARD_BIN (the binary; default ./switchboard). SWITCHBOARD_SANITIZED=1
+// (set by `make asan`): start-up and shutdown get longer deadlines, and any sanitizer
+// report in a server's log or a CLI run's stderr is an error (stop()/kill9() throw,
+// runCli and the harness's own CLI calls throw), so a report can never pass unnoticed.
 
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -28,6 +33,25 @@ const LOG_DIR = path.join(ROOT, 'var', 'test-logs');
 const ADMIN = { email: 'admin@example.com', name: 'Admin', role: 'admin', password: 'admin-pass-123' };
 
 const live = new Set(); // child processes not yet seen to exit
+
+const SANITIZED = process.env.SWITCHBOARD_SANITIZED === '1';
+const READY_MS = SANITIZED ? 60000 : 15000;
+const STOP_MS = SANITIZED ? 45000 : 15000;
+const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: (Address|Leak|Undefined)/;
+
+/** The sanitizer report in text (with some context), or null. Only under SWITCHBOARD_SANITIZED=1. */
+function sanitizerReport(text) {
+  if (!SANITIZED || !text) return null;
+  const m = SANITIZER_RE.exec(text);
+  if (!m) return null;
+  return text.slice(Math.max(0, m.index - 500), m.index + 6000);
+}
+
+/** Throws when a CLI run (spawnSync result) printed a sanitizer report. */
+function checkCliSanitizer(what, r) {
+  const rep = sanitizerReport(`${r.stdout || ''}${r.stderr || ''}`);
+  if (rep) throw new Error(`sanitizer report from ${what}:\n${rep}`);
+}
 
 function killLeftovers() {
   for (const proc of live) {
@@ -95,7 +119,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * opts: dbName, port, env (extra/overriding variables), migrate (false to skip),
  *       devVar (services of `SWITCHBOARD_DEV_VAR=devVar scripts/dev-services`; default var/),
  *       args (extra arguments after `serve`), config (default /dev/null),
- *       readyTimeoutMs (15000), stopTimeoutMs (15000, then SIGKILL).
+ *       readyTimeoutMs (15000; 60000 sanitized), stopTimeoutMs (15000; 45000 sanitized, then SIGKILL).
  * Resolves once GET /healthz answers 200; rejects with the server's log otherwise.
  */
 async function startServer(opts = {}) {
@@ -118,6 +142,7 @@ async function startServer(opts = {}) {
   if (opts.migrate !== false) {
     const r = spawnSync(BIN, ['-c', config, 'migrate'], { cwd: ROOT, env, encoding: 'utf8', timeout: 60000 });
     if (r.status !== 0) throw new Error(describeRun(`switchboard migrate (db ${dbName})`, r));
+    checkCliSanitizer(`switchboard migrate (db ${dbName})`, r);
   }
 
   fs.mkdirSync(LOG_DIR, { recursive: true });
@@ -159,32 +184,55 @@ async function startServer(opts = {}) {
   const waitExit = async () => { hold(true); try { return await exited; } finally { hold(false); } };
 
   const logs = () => Buffer.concat(chunks).toString('utf8');
+  let sanitizerReported = false;
+  /** Throws once per server when its log holds a sanitizer report (SWITCHBOARD_SANITIZED=1). */
+  const checkSanitizer = () => {
+    if (sanitizerReported) return;
+    const rep = sanitizerReport(logs());
+    if (rep) {
+      sanitizerReported = true;
+      throw new Error(`sanitizer report in switchboard serve (db ${dbName}, log ${logFile}):\n${rep}`);
+    }
+  };
 
   const server = {
     url, port, dbName, env, proc, logFile,
     logs,
     /** Sends `signal`, waits for exit; SIGKILL after stopTimeoutMs (result has timedOut). */
+    // Under SWITCHBOARD_SANITIZED=1 both throw (once) when the log holds a sanitizer report.
     async stop(signal = 'SIGTERM') {
-      if (exitResult) return waitExit();
+      if (exitResult) {
+        const done = await waitExit();
+        checkSanitizer();
+        return done;
+      }
       try { proc.kill(signal); } catch { /* gone */ }
-      const limit = opts.stopTimeoutMs || 15000;
+      const limit = opts.stopTimeoutMs || STOP_MS;
       let timer;
       const timeout = new Promise((r) => { timer = setTimeout(() => r('timeout'), limit); });
       const first = await Promise.race([waitExit(), timeout]);
       clearTimeout(timer);
-      if (first !== 'timeout') return first;
+      if (first !== 'timeout') {
+        checkSanitizer();
+        return first;
+      }
       try { proc.kill('SIGKILL'); } catch { /* gone */ }
-      return { ...(await waitExit()), timedOut: true };
+      const killed = { ...(await waitExit()), timedOut: true };
+      checkSanitizer();
+      return killed;
     },
     /** SIGKILL at once; resolves with {code, signal} when the process is gone. */
-    kill9() {
+    async kill9() {
       if (!exitResult) { try { proc.kill('SIGKILL'); } catch { /* gone */ } }
-      return waitExit();
+      const done = await waitExit();
+      checkSanitizer();
+      return done;
     },
     exited: () => exitResult,
   };
 
-  const deadline = Date.now() + (opts.readyTimeoutMs || 15000);
+  const readyMs = opts.readyTimeoutMs || READY_MS;
+  const deadline = Date.now() + readyMs;
   let lastErr = 'no answer';
   hold(true);
   try {
@@ -203,7 +251,7 @@ async function startServer(opts = {}) {
       }
       if (Date.now() > deadline) {
         await server.kill9();
-        throw new Error(`switchboard serve not healthy at ${url}/healthz after ${opts.readyTimeoutMs || 15000} ms (${lastErr}); log ${logFile}:\n${logs()}`);
+        throw new Error(`switchboard serve not healthy at ${url}/healthz after ${readyMs} ms (${lastErr}); log ${logFile}:\n${logs()}`);
       }
       await sleep(50);
     }
@@ -260,6 +308,7 @@ async function bootstrapAdmin(server, opts = {}) {
     cwd: ROOT, env: server.env, input: `${a.password}\n`, encoding: 'utf8', timeout: 30000,
   });
   if (r.status !== 0) throw new Error(describeRun(`switchboard agent add ${a.email}`, r));
+  checkCliSanitizer(`switchboard agent add ${a.email}`, r);
   const res = await api(server).post('/api/v1/auth/login', { email: a.email, password: a.password });
   if (res.status !== 200 || !res.json || !res.json.token) {
     throw new Error(`login as ${a.email} failed: ${res.status} ${res.text}`);
@@ -345,14 +394,18 @@ function counts(server, tables = ['customers', 'customer_identities', 'customer_
 
 /**
  * Runs `switchboard ARGS...` synchronously (cwd = repository root).
- * opts: env (whole environment; default process.env), input (stdin), timeout (ms).
- * Resolves the spawnSync result ({status, stdout, stderr, signal, error}).
+ * opts: env (whole environment; default process.env), input (stdin), timeout (ms; doubled
+ * when sanitized). Returns the spawnSync result ({status, stdout, stderr, signal, error});
+ * throws on a sanitizer report (SWITCHBOARD_SANITIZED=1).
  */
 function runCli(args, opts = {}) {
   checkBinary();
-  return spawnSync(BIN, args, {
-    cwd: ROOT, env: opts.env || process.env, input: opts.input, encoding: 'utf8', timeout: opts.timeout || 30000,
+  const r = spawnSync(BIN, args, {
+    cwd: ROOT, env: opts.env || process.env, input: opts.input, encoding: 'utf8',
+    timeout: (opts.timeout || 30000) * (SANITIZED ? 2 : 1),
   });
+  checkCliSanitizer(`switchboard ${args.join(' ')}`, r);
+  return r;
 }
 
 /**
@@ -389,7 +442,7 @@ function expectError(res, status, code) {
 }
 
 module.exports = {
-  ROOT, BIN, ADMIN, expectError,
+  ROOT, BIN, ADMIN, SANITIZED, expectError,
   startServer, bootstrapAdmin, api, sql, dropDatabase, readDevEnv, freePort,
   login, createAgent, counts, runCli, devServices, sleep,
 };
