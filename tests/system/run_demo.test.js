@@ -1,0 +1,92 @@
+'use strict';
+// run_demo.test.js — what `make run` does after building (scripts/run-demo), in its own
+// private instance: it must reach a working /readyz, print a console URL and a demo
+// login that work, load the demo data, and stop everything it started on Ctrl-C.
+const { test } = require('node:test');
+const assert = require('node:assert');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { ROOT, freePort } = require('./harness');
+
+const DEV_VAR = path.join(ROOT, 'var', 'run-demo-test');
+
+function waitFor(proc, re, ms) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no match for ${re} within ${ms} ms:\n${out}`)), ms);
+    const onData = (b) => {
+      out += b;
+      const m = re.exec(out);
+      if (m) { clearTimeout(timer); resolve({ m, out }); }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`run-demo exited ${code}:\n${out}`)); });
+  });
+}
+
+function pidAlive(pid) {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all it started', async () => {
+  fs.rmSync(DEV_VAR, { recursive: true, force: true });
+  const port = await freePort();
+  const dbPort = await freePort();
+  const env = { ...process.env, SWITCHBOARD_DEV_VAR: DEV_VAR, SWITCHBOARD_DEV_DB_PORT: String(dbPort), SWITCHBOARD_PORT: String(port) };
+  for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_DATABASE_')) delete env[k];
+  const proc = spawn('bash', ['scripts/run-demo'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const { m } = await waitFor(proc, /console:\s+(\S+)\s+login:\s+(\S+)\s+password:\s+(\S+)/, 90000);
+    const [, url, email, password] = m;
+    assert.strictEqual(url, `http://127.0.0.1:${port}/`);
+    let ready;
+    for (let i = 0; i < 100; i++) {
+      ready = await fetch(url + 'readyz').catch(() => null);
+      if (ready && ready.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.strictEqual(ready.status, 200);
+    assert.strictEqual((await ready.json()).status, 'ready');
+
+    const page = await fetch(url);
+    assert.strictEqual(page.status, 200);
+    assert.match(await page.text(), /Switchboard/);
+
+    const login = await fetch(url + 'api/v1/auth/login', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }),
+    });
+    assert.strictEqual(login.status, 200);
+    const { token } = await login.json();
+    const auth = { Authorization: `Bearer ${token}` };
+    const customers = await (await fetch(url + 'api/v1/customers?per_page=1', { headers: auth })).json();
+    assert.strictEqual(customers.total, 50, 'demo customers loaded');
+    const tickets = await (await fetch(url + 'api/v1/tickets', { headers: auth })).json();
+    assert.ok(tickets.total >= 5, 'demo tickets loaded');
+    const zh = await (await fetch(url + 'api/v1/customers?per_page=200', { headers: auth })).json();
+    assert.ok(zh.items.some((c) => /[\u4e00-\u9fff]/.test(c.name)), 'Chinese names in the demo');
+    const agent = await fetch(url + 'api/v1/auth/login', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'agent.li@example.com', password }),
+    });
+    assert.strictEqual(agent.status, 200, 'demo agents share the printed password');
+
+    const dbPid = Number(fs.readFileSync(path.join(DEV_VAR, 'mariadb', 'mariadbd.pid'), 'utf8'));
+    assert.ok(pidAlive(dbPid));
+    const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+    proc.kill('SIGINT');
+    await exited;
+    for (let i = 0; i < 100 && pidAlive(dbPid); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!pidAlive(dbPid), 'the private MariaDB was stopped');
+    const after = await fetch(url + 'healthz').catch(() => null);
+    assert.strictEqual(after, null, 'the server was stopped');
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    const pidFile = path.join(DEV_VAR, 'mariadb', 'mariadbd.pid');
+    if (fs.existsSync(pidFile)) {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+});
