@@ -4,19 +4,15 @@
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
-#include <pthread.h>
+#include "gateway/bgthread.h"
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define POLL_MS 50
 #define GAP_GRACE_MS 1000
 #define BATCH 500
 
-static pthread_t thread;
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int woken, stopping, started;
+static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
 static event_deliver_fn deliver;
 
@@ -35,10 +31,7 @@ int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t cus
 
 void event_tailer_wake(void)
 {
-    pthread_mutex_lock(&mu);
-    woken = 1;
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
+    bgthread_wake(&bg);
 }
 
 void event_batch_free(struct event_batch *b)
@@ -68,21 +61,6 @@ static void build_frame(struct event *e, const char *created_at, const char *pay
     e->json = json_dumps(o, JSON_COMPACT);
     e->json_len = e->json ? strlen(e->json) : 0;
     json_decref(o);
-}
-
-static void wait_for_wake(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_mutex_lock(&mu);
-    while (!woken && !stopping)
-        if (pthread_cond_timedwait(&cv, &mu, &ts) != 0)
-            break;
-    woken = 0;
-    pthread_mutex_unlock(&mu);
 }
 
 static void deliver_on_loop(void *arg)
@@ -138,45 +116,31 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
     return DB_OK;
 }
 
-static void *tailer_main(void *unused)
+static void tailer_main(struct bgthread *self)
 {
-    (void)unused;
-    db_thread_init();
     struct db *db = db_new(cfg, 1);
     int64_t last = -1, gap_since = 0;
-    while (!stopping) {
+    int wait_ms = 0;
+    while (bgthread_wait(self, wait_ms)) {
         if (last < 0 && db_scalar_i64(db, "SELECT COALESCE(MAX(id), 0) FROM events", DBP0, 0, &last) != DB_OK) {
             last = -1;
-            wait_for_wake(500);
+            wait_ms = 500;
             continue;
         }
         int rc = tail_once(db, &last, &gap_since);
-        wait_for_wake(rc ? 500 : (gap_since ? 10 : POLL_MS));
+        wait_ms = rc ? 500 : (gap_since ? 10 : POLL_MS);
     }
     db_free(db);
-    db_thread_end();
-    return NULL;
 }
 
 int event_tailer_start(const struct sb_config *config, event_deliver_fn fn)
 {
     cfg = config;
     deliver = fn;
-    stopping = 0;
-    if (pthread_create(&thread, NULL, tailer_main, NULL) != 0)
-        return -1;
-    started = 1;
-    return 0;
+    return bgthread_start(&bg, tailer_main, NULL);
 }
 
 void event_tailer_stop(void)
 {
-    if (!started)
-        return;
-    pthread_mutex_lock(&mu);
-    stopping = 1;
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
-    pthread_join(thread, NULL);
-    started = 0;
+    bgthread_stop(&bg);
 }
