@@ -3,37 +3,57 @@
 #include "gateway/api.h"
 #include "gateway/auth.h"
 #include "gateway/dbpool.h"
+#include "gateway/lib/rate_limit.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/tickets.h"
 #include <stdlib.h>
 #include <string.h>
 
 #define AUTH_DEADLINE_US (5 * 1000000LL)
+#define MAX_REPLY_CHARS 100000
 
 struct agent_conn {
     int authed;
     int auth_pending;
     struct agent_info me;
+    struct rate_limit rl;
 };
 
-struct auth_job {
+/* One job type for the frames that need the database. */
+enum job_kind { JOB_AUTH, JOB_PRESENCE, JOB_REPLY, JOB_ACCEPT };
+
+struct job {
+    enum job_kind kind;
     struct ws_conn *ws;
-    char token[160];
-    int rc;
     struct agent_info me;
-    json_t *agent;
-};
-
-struct presence_job {
-    struct ws_conn *ws;
-    int64_t agent_id, team_id;
+    char token[160];
     char status[16];
+    char client_id[65];
+    int64_t ticket_id;
+    char *body;
+    bool internal;
     int rc;
+    json_t *result;
 };
 
-static void send_error(struct ws_conn *ws, const char *code, const char *message)
+static const struct sb_config *cfg;
+static agent_typing_fn typing_hook;
+static int64_t last_heartbeat_us;
+
+void agent_socket_init(const struct sb_config *config)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    cfg = config;
+}
+
+void agent_socket_on_agent_typing(agent_typing_fn fn)
+{
+    typing_hook = fn;
+}
+
+static void send_json(struct ws_conn *ws, json_t *o)
+{
     char *s = json_dumps(o, JSON_COMPACT);
     if (s)
         ws_send_str(ws, s);
@@ -41,58 +61,154 @@ static void send_error(struct ws_conn *ws, const char *code, const char *message
     json_decref(o);
 }
 
-static void on_auth_run(struct db *db, void *arg)
+static void send_error(struct ws_conn *ws, const char *code, const char *message, const char *client_id)
 {
-    struct auth_job *j = arg;
-    j->rc = auth_token_agent(db, j->token, &j->me);
-    if (j->rc == 1)
-        j->agent = json_pack("{s:I, s:s, s:s, s:s, s:I}", "id", (json_int_t)j->me.id, "name", j->me.name, "email",
-                             j->me.email, "role", j->me.role, "team_id", (json_int_t)j->me.team_id);
+    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    if (client_id && *client_id)
+        json_object_set_new(o, "client_id", json_string(client_id));
+    send_json(ws, o);
 }
 
-static void on_auth_done(void *arg)
+/* ---- database jobs ---- */
+
+static int presence_tx(struct db *db, void *arg)
 {
-    struct auth_job *j = arg;
-    struct agent_conn *ac = ws_alive(j->ws) ? ws_user(j->ws) : NULL;
-    if (ac) {
-        ac->auth_pending = 0;
-        if (j->rc == 1) {
-            ac->authed = 1;
-            ac->me = j->me;
-            ws_set_timer(j->ws, -1);
-            json_t *o = json_pack("{s:s, s:O}", "type", "auth_ok", "agent", j->agent);
-            char *s = json_dumps(o, JSON_COMPACT);
-            ws_send_str(j->ws, s);
-            free(s);
-            json_decref(o);
-        } else if (j->rc < 0) {
-            send_error(j->ws, "unavailable", "database unavailable; reconnect shortly");
-            ws_close(j->ws, 1013, "try again later");
-        } else {
-            ws_close(j->ws, 4401, "unauthorized");
-        }
+    struct job *j = arg;
+    int rc = db_exec(db, "INSERT INTO agent_presence (agent_id, status, heartbeat_at, changed_at) "
+                         "VALUES (?, ?, NOW(3), NOW(3)) ON DUPLICATE KEY UPDATE "
+                         "changed_at = IF(status = VALUES(status), changed_at, NOW(3)), "
+                         "status = VALUES(status), heartbeat_at = NOW(3)",
+                     DBP(P_I(j->me.id), P_S(j->status)), NULL);
+    if (!rc)
+        rc = event_insert(db, "agent.presence", 0, 0, j->me.id, j->me.team_id,
+                          json_pack("{s:I, s:s}", "agent_id", (json_int_t)j->me.id, "status", j->status));
+    return rc;
+}
+
+static int reply_tx(struct db *db, void *arg)
+{
+    struct job *j = arg;
+    json_decref(j->result);
+    j->result = NULL;
+    return ticket_reply(db, &j->me, j->ticket_id, j->body, j->internal, j->client_id, &j->result);
+}
+
+static int accept_tx(struct db *db, void *arg)
+{
+    struct job *j = arg;
+    json_decref(j->result);
+    j->result = NULL;
+    return ticket_accept(db, &j->me, j->ticket_id, &j->result);
+}
+
+static void on_job_run(struct db *db, void *arg)
+{
+    struct job *j = arg;
+    switch (j->kind) {
+    case JOB_AUTH:
+        j->rc = auth_token_agent(db, j->token, &j->me);
+        break;
+    case JOB_PRESENCE:
+        j->rc = db_transaction(db, presence_tx, j);
+        break;
+    case JOB_REPLY:
+        j->rc = db_transaction(db, reply_tx, j);
+        break;
+    case JOB_ACCEPT:
+        j->rc = db_transaction(db, accept_tx, j);
+        break;
     }
-    json_decref(j->agent);
+    if (j->rc == DB_OK && j->kind != JOB_AUTH)
+        event_tailer_wake();
+}
+
+static void finish_auth(struct job *j, struct agent_conn *ac)
+{
+    ac->auth_pending = 0;
+    if (j->rc == 1) {
+        ac->authed = 1;
+        ac->me = j->me;
+        ws_set_timer(j->ws, -1);
+        send_json(j->ws, json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:I}}", "type", "auth_ok", "agent", "id",
+                                   (json_int_t)j->me.id, "name", j->me.name, "email", j->me.email, "role",
+                                   j->me.role, "team_id", (json_int_t)j->me.team_id));
+    } else if (j->rc < 0) {
+        send_error(j->ws, "unavailable", "database unavailable; reconnect shortly", NULL);
+        ws_close(j->ws, 1013, "try again later");
+    } else {
+        ws_close(j->ws, 4401, "unauthorized");
+    }
+}
+
+static void finish_outcome(struct job *j)
+{
+    static const char *const codes[] = {"", "not_found", "no_recipient", "not_deliverable", "not_available"};
+    static const char *const texts[] = {"", "no such ticket", "the customer has no address on this channel",
+                                        "replies on this channel cannot be sent; post an internal note",
+                                        "the ticket is assigned to someone else"};
+    if (j->rc > 0 && j->rc <= TICKET_NOT_AVAILABLE)
+        send_error(j->ws, codes[j->rc], texts[j->rc], j->client_id);
+    else if (j->rc < 0)
+        send_error(j->ws, "unavailable", "not saved: the database is unavailable; retry", j->client_id);
+    else if (j->kind == JOB_REPLY)
+        send_json(j->ws, json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "client_id", j->client_id, "message_id",
+                                   (json_int_t)json_integer_value(json_object_get(j->result, "id")), "ticket_id",
+                                   (json_int_t)j->ticket_id));
+    else if (j->kind == JOB_ACCEPT)
+        send_json(j->ws, json_pack("{s:s, s:I}", "type", "accepted", "ticket_id", (json_int_t)j->ticket_id));
+    else if (j->kind == JOB_PRESENCE)
+        send_json(j->ws, json_pack("{s:s, s:s}", "type", "presence_ok", "status", j->status));
+}
+
+static void on_job_done(void *arg)
+{
+    struct job *j = arg;
+    struct agent_conn *ac = ws_alive(j->ws) ? ws_user(j->ws) : NULL;
+    if (ac && j->kind == JOB_AUTH)
+        finish_auth(j, ac);
+    else if (ac)
+        finish_outcome(j);
+    json_decref(j->result);
+    free(j->body);
     ws_unref(j->ws);
     free(j);
 }
 
+static struct job *job_new(enum job_kind kind, struct ws_conn *ws, const struct agent_conn *ac)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    j->ws = ws;
+    if (ac)
+        j->me = ac->me;
+    return j;
+}
+
+static void submit(struct job *j)
+{
+    ws_ref(j->ws);
+    if (dbpool_submit(on_job_run, on_job_done, j) < 0) {
+        send_error(j->ws, "unavailable", "server is shutting down", j->client_id);
+        ws_unref(j->ws);
+        free(j->body);
+        free(j);
+    }
+}
+
+/* ---- frames ---- */
+
 static void start_auth(struct ws_conn *ws, struct agent_conn *ac, const char *token)
 {
-    struct auth_job *j = calloc(1, sizeof(*j));
+    struct job *j = job_new(JOB_AUTH, ws, NULL);
     if (!j || text_copy(j->token, sizeof(j->token), token) < 0) {
         free(j);
         ws_close(ws, 4401, "unauthorized");
         return;
     }
-    j->ws = ws;
-    ws_ref(ws);
     ac->auth_pending = 1;
-    if (dbpool_submit(on_auth_run, on_auth_done, j) < 0) {
-        ws_unref(ws);
-        free(j);
-        ws_close(ws, 1001, "going away");
-    }
+    submit(j);
 }
 
 static int on_open(struct ws_conn *ws)
@@ -100,6 +216,7 @@ static int on_open(struct ws_conn *ws)
     struct agent_conn *ac = calloc(1, sizeof(*ac));
     if (!ac)
         return -1;
+    rate_init(&ac->rl, 40, 20, metrics_now_us());
     ws_set_user(ws, ac);
     ws_set_timer(ws, AUTH_DEADLINE_US);
     if (ws_cookie_token(ws)[0])
@@ -107,66 +224,96 @@ static int on_open(struct ws_conn *ws)
     return 0;
 }
 
-static void on_presence_run(struct db *db, void *arg)
+static int64_t ticket_arg(json_t *msg)
 {
-    struct presence_job *j = arg;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        j->rc = db_begin(db);
-        if (!j->rc)
-            j->rc = db_exec(db, "INSERT INTO agent_presence (agent_id, status, heartbeat_at, changed_at) "
-                                "VALUES (?, ?, NOW(3), NOW(3)) ON DUPLICATE KEY UPDATE "
-                                "changed_at = IF(status = VALUES(status), changed_at, NOW(3)), "
-                                "status = VALUES(status), heartbeat_at = NOW(3)",
-                            DBP(P_I(j->agent_id), P_S(j->status)), NULL);
-        if (!j->rc)
-            j->rc = event_insert(db, "agent.presence", 0, 0, j->agent_id, j->team_id,
-                                 json_pack("{s:I, s:s}", "agent_id", (json_int_t)j->agent_id, "status", j->status));
-        if (!j->rc)
-            j->rc = db_commit(db);
-        else
-            db_rollback(db);
-        if (j->rc != DB_ERETRY)
-            break;
-    }
-    if (!j->rc)
-        event_tailer_wake();
-}
-
-static void on_presence_done(void *arg)
-{
-    struct presence_job *j = arg;
-    if (ws_alive(j->ws)) {
-        if (j->rc)
-            send_error(j->ws, "unavailable", "presence not saved; database unavailable");
-        else {
-            char s[96];
-            snprintf(s, sizeof(s), "{\"type\":\"presence_ok\",\"status\":\"%s\"}", j->status);
-            ws_send_str(j->ws, s);
-        }
-    }
-    ws_unref(j->ws);
-    free(j);
+    json_t *t = json_object_get(msg, "ticket_id");
+    return json_is_integer(t) && json_integer_value(t) > 0 ? json_integer_value(t) : 0;
 }
 
 static void handle_presence(struct ws_conn *ws, struct agent_conn *ac, json_t *msg)
 {
     const char *st = json_string_value(json_object_get(msg, "status"));
     if (!st || (strcmp(st, "online") && strcmp(st, "away") && strcmp(st, "offline"))) {
-        send_error(ws, "invalid", "status must be online, away or offline");
+        send_error(ws, "invalid", "status must be online, away or offline", NULL);
         return;
     }
-    struct presence_job *j = calloc(1, sizeof(*j));
+    struct job *j = job_new(JOB_PRESENCE, ws, ac);
     if (!j)
         return;
-    j->ws = ws;
-    j->agent_id = ac->me.id;
-    j->team_id = ac->me.team_id;
     text_copy(j->status, sizeof(j->status), st);
-    ws_ref(ws);
-    if (dbpool_submit(on_presence_run, on_presence_done, j) < 0) {
-        ws_unref(ws);
-        free(j);
+    submit(j);
+}
+
+static void handle_reply(struct ws_conn *ws, struct agent_conn *ac, json_t *msg)
+{
+    const char *cid = json_string_value(json_object_get(msg, "client_id"));
+    const char *body = json_string_value(json_object_get(msg, "body"));
+    json_t *internal = json_object_get(msg, "internal");
+    int64_t ticket = ticket_arg(msg);
+    if (!cid || !*cid || strlen(cid) > 64) {
+        send_error(ws, "invalid", "client_id must be 1..64 characters", NULL);
+        return;
     }
+    if (!ticket || !body || strspn(body, " \t\r\n") == strlen(body) || (internal && !json_is_boolean(internal))) {
+        send_error(ws, "invalid", "reply needs ticket_id, a non-empty body and internal true/false", cid);
+        return;
+    }
+    if (utf8_length(body, strlen(body)) > MAX_REPLY_CHARS) {
+        send_error(ws, "too_long", "the reply is longer than 100000 characters", cid);
+        return;
+    }
+    struct job *j = job_new(JOB_REPLY, ws, ac);
+    if (!j || !(j->body = strdup(body))) {
+        free(j);
+        return;
+    }
+    text_copy(j->client_id, sizeof(j->client_id), cid);
+    j->ticket_id = ticket;
+    j->internal = json_is_true(internal);
+    submit(j);
+}
+
+static void handle_accept(struct ws_conn *ws, struct agent_conn *ac, json_t *msg)
+{
+    int64_t ticket = ticket_arg(msg);
+    if (!ticket) {
+        send_error(ws, "invalid", "accept needs a ticket_id", NULL);
+        return;
+    }
+    struct job *j = job_new(JOB_ACCEPT, ws, ac);
+    if (!j)
+        return;
+    j->ticket_id = ticket;
+    submit(j);
+}
+
+static void handle_typing(struct ws_conn *ws, json_t *msg)
+{
+    int64_t ticket = ticket_arg(msg);
+    if (!ticket) {
+        send_error(ws, "invalid", "typing needs a ticket_id", NULL);
+        return;
+    }
+    if (typing_hook)
+        typing_hook(ticket, json_is_true(json_object_get(msg, "typing")));
+}
+
+static void dispatch_frame(struct ws_conn *ws, struct agent_conn *ac, json_t *msg, const char *type)
+{
+    if (strcmp(type, "ping") == 0)
+        ws_send_str(ws, "{\"type\":\"pong\"}");
+    else if (strcmp(type, "presence") == 0)
+        handle_presence(ws, ac, msg);
+    else if (strcmp(type, "reply") == 0)
+        handle_reply(ws, ac, msg);
+    else if (strcmp(type, "accept") == 0)
+        handle_accept(ws, ac, msg);
+    else if (strcmp(type, "typing") == 0)
+        handle_typing(ws, msg);
+    else if (strcmp(type, "auth") == 0)
+        send_error(ws, "already_authenticated", "this socket is already authenticated", NULL);
+    else
+        send_error(ws, "unknown_type", "unknown frame type", NULL);
 }
 
 static void on_frame(struct ws_conn *ws, const char *data, size_t len)
@@ -175,23 +322,19 @@ static void on_frame(struct ws_conn *ws, const char *data, size_t len)
     json_t *msg = json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!ac->authed) {
-        if (ac->auth_pending) {
-            send_error(ws, "auth_pending", "wait for auth_ok");
-        } else if (type && strcmp(type, "auth") == 0 && json_string_value(json_object_get(msg, "token"))) {
+        if (ac->auth_pending)
+            send_error(ws, "auth_pending", "wait for auth_ok", NULL);
+        else if (type && strcmp(type, "auth") == 0 && json_string_value(json_object_get(msg, "token")))
             start_auth(ws, ac, json_string_value(json_object_get(msg, "token")));
-        } else {
+        else
             ws_close(ws, 4401, "unauthorized");
-        }
-    } else if (!msg || !type) {
-        send_error(ws, "malformed", "frames must be JSON objects with a type");
-    } else if (strcmp(type, "ping") == 0) {
-        ws_send_str(ws, "{\"type\":\"pong\"}");
-    } else if (strcmp(type, "presence") == 0) {
-        handle_presence(ws, ac, msg);
-    } else if (strcmp(type, "auth") == 0) {
-        send_error(ws, "already_authenticated", "this socket is already authenticated");
+    } else if (!json_is_object(msg) || !type) {
+        send_error(ws, "invalid", "frames must be JSON objects with a type", NULL);
+    } else if (!rate_take(&ac->rl, metrics_now_us())) {
+        send_error(ws, "rate_limited", "too many frames; slow down",
+                   json_string_value(json_object_get(msg, "client_id")));
     } else {
-        send_error(ws, "unknown_type", "unknown frame type");
+        dispatch_frame(ws, ac, msg, type);
     }
     json_decref(msg);
 }
@@ -209,32 +352,107 @@ static void on_close(struct ws_conn *ws)
     ws_set_user(ws, NULL);
 }
 
-static int visible(const struct agent_conn *ac, const struct event *e)
+/* ---- fan-out ---- */
+
+/* ticket_id: unassigned tickets are visible to the agents who may take them; other
+ * events without an addressee are not. */
+static int visible(const struct agent_info *me, int64_t ticket_id, int64_t agent_id, int64_t team_id)
 {
-    const struct agent_info *me = &ac->me;
     switch (me->role_bit) {
     case ROLE_ADMIN:
         return 1;
     case ROLE_MANAGER:
-        return !me->team_id || !e->team_id || e->team_id == me->team_id || e->agent_id == me->id;
+        return !me->team_id || !team_id || team_id == me->team_id || agent_id == me->id;
     case ROLE_AGENT:
-        return e->agent_id == me->id || (!e->agent_id && e->team_id && e->team_id == me->team_id);
+        return agent_id == me->id || (ticket_id && !agent_id && (!team_id || team_id == me->team_id));
     default:
-        return e->agent_id == me->id;
+        return agent_id == me->id;
     }
 }
 
-void agent_socket_deliver(struct event_batch *b)
+void agent_socket_deliver(const struct event_batch *b)
 {
     for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); ws; ws = ws_next(ws)) {
         struct agent_conn *ac = ws_user(ws);
         if (!ac || !ac->authed)
             continue;
         for (size_t i = 0; i < b->n; i++)
-            if (b->ev[i].json && visible(ac, &b->ev[i]))
+            if (b->ev[i].json && visible(&ac->me, b->ev[i].ticket_id, b->ev[i].agent_id, b->ev[i].team_id))
                 ws_send(ws, b->ev[i].json, b->ev[i].json_len);
     }
-    event_batch_free(b);
+}
+
+void agent_socket_customer_typing(int64_t ticket_id, int64_t assignee_id, int64_t team_id, bool typing)
+{
+    char frame[128];
+    snprintf(frame, sizeof(frame), "{\"type\":\"typing\",\"ticket_id\":%lld,\"from\":\"customer\",\"typing\":%s}",
+             (long long)ticket_id, typing ? "true" : "false");
+    for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); ws; ws = ws_next(ws)) {
+        struct agent_conn *ac = ws_user(ws);
+        if (ac && ac->authed && visible(&ac->me, ticket_id, assignee_id, team_id))
+            ws_send_str(ws, frame);
+    }
+}
+
+/* ---- presence heartbeats ---- */
+
+struct heartbeat_job {
+    size_t n;
+    int64_t ids[];
+};
+
+static int heartbeat_tx(struct db *db, void *arg)
+{
+    struct heartbeat_job *h = arg;
+    int rc = DB_OK;
+    for (size_t i = 0; !rc && i < h->n; i++)
+        rc = db_exec(db, "UPDATE agent_presence SET heartbeat_at = NOW(3) WHERE agent_id = ?", DBP(P_I(h->ids[i])), NULL);
+    return rc;
+}
+
+static void on_heartbeat_run(struct db *db, void *arg)
+{
+    if (db_transaction(db, heartbeat_tx, arg))
+        log_warn("presence", "event=heartbeat_failed");
+}
+
+static void on_heartbeat_done(void *arg)
+{
+    free(arg);
+}
+
+void agent_socket_tick(void)
+{
+    int64_t now = metrics_now_us();
+    int64_t every = cfg->server.presence_grace_secs / 3;
+    if (now - last_heartbeat_us < (every < 1 ? 1 : every) * 1000000)
+        return;
+    last_heartbeat_us = now;
+    size_t n = 0, cap = 64;
+    struct heartbeat_job *h = malloc(sizeof(*h) + cap * sizeof(int64_t));
+    for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); h && ws; ws = ws_next(ws)) {
+        struct agent_conn *ac = ws_user(ws);
+        if (!ac || !ac->authed)
+            continue;
+        size_t k = 0;
+        while (k < n && h->ids[k] != ac->me.id)
+            k++;
+        if (k < n)
+            continue;
+        if (n == cap) {
+            struct heartbeat_job *bigger = realloc(h, sizeof(*h) + cap * 2 * sizeof(int64_t));
+            if (!bigger)
+                break;
+            h = bigger;
+            cap *= 2;
+        }
+        h->ids[n++] = ac->me.id;
+    }
+    if (!h)
+        return;
+    h->n = n;
+    if (!n || dbpool_submit(on_heartbeat_run, on_heartbeat_done, h) < 0)
+        free(h);
 }
 
 const struct ws_endpoint agent_socket_endpoint = {

@@ -1,24 +1,39 @@
-/* agent_socket.h — the console's websocket, /ws/agent (DESIGN.md section 9).
+/* agent_socket.h — the console's websocket, /ws/agent (DESIGN.md section 9, docs/api.md).
  *
  * Authentication: the sb_session cookie of the upgrade, or a first frame
  * {"type":"auth","token":T}; answered {"type":"auth_ok","agent":{...}}. A socket not
  * authenticated within 5 s, or whose first frame is not auth, is closed with 4401.
  * Then: events the agent may see (event_tailer.h) are pushed as they commit; the client
- * may send {"type":"presence","status":"online|away|offline"} and {"type":"ping"}.
- * Errors come back as {"type":"error","code","message"}.
+ * sends presence, ping, reply (acked after COMMIT, idempotent by client_id), accept and
+ * typing. Errors come back as {"type":"error","code","message"} and the socket stays.
+ * While an agent has a socket here its presence heartbeat is refreshed; the housekeeping
+ * worker turns agents without heartbeat offline after [server] presence_grace_secs.
  *
- * Visibility (DESIGN.md section 10): admin all; manager their team's and unteamed
- * events; agent events about tickets assigned to them or unassigned in their team;
- * sales and marketer events addressed to them.
+ * Visibility (DESIGN.md section 10, tickets.h): admin all; manager their team's and
+ * unteamed events; agent events of tickets assigned to them, or unassigned in their team
+ * or without a team; sales and marketer events addressed to them.
  *
- * Thread: the endpoint callbacks and agent_socket_deliver run on the net thread.
+ * Thread: everything here runs on the net thread.
  */
 #ifndef SB_AGENT_SOCKET_H
 #define SB_AGENT_SOCKET_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "gateway/config.h"
 #include "gateway/event_tailer.h"
 #include "gateway/ws.h"
 
 extern const struct ws_endpoint agent_socket_endpoint;
-void agent_socket_deliver(struct event_batch *b);
+
+void agent_socket_init(const struct sb_config *cfg);
+/* Pushes the batch to the sockets allowed to see each event; does not free it. */
+void agent_socket_deliver(const struct event_batch *b);
+/* Once a second (server hook): presence heartbeats. */
+void agent_socket_tick(void);
+/* A customer typing in a conversation: told to the agents who may see the ticket. */
+void agent_socket_customer_typing(int64_t ticket_id, int64_t assignee_id, int64_t team_id, bool typing);
+/* Where an agent's typing goes (the chat channel registers itself; main wires it). */
+typedef void (*agent_typing_fn)(int64_t ticket_id, bool typing);
+void agent_socket_on_agent_typing(agent_typing_fn fn);
 
 #endif

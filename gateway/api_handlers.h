@@ -35,5 +35,6 @@ int tickets_create(struct api_ctx *c);
 int tickets_update(struct api_ctx *c);
 int tickets_messages(struct api_ctx *c);
 int tickets_message_add(struct api_ctx *c);
+int tickets_transfer(struct api_ctx *c);
 
 #endif

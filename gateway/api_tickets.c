@@ -10,6 +10,8 @@
  * a reassignment also tells the previous assignee (ticket.unassigned).
  */
 #include "gateway/api_handlers.h"
+#include "gateway/event_tailer.h"
+#include "gateway/tickets.h"
 #include "gateway/lib/json_field.h"
 #include "gateway/lib/text.h"
 #include <stdlib.h>
@@ -24,29 +26,30 @@
 #define TICKET_SCOPE \
     " AND (? = 'admin' " \
     "  OR (? = 'manager' AND (? = 0 OR t.team_id = ? OR t.team_id IS NULL)) " \
-    "  OR (? = 'agent' AND (t.assignee_id = ? OR (t.assignee_id IS NULL AND t.team_id = ?))) " \
+    "  OR (? = 'agent' AND (t.assignee_id = ? OR (t.assignee_id IS NULL AND (t.team_id IS NULL OR t.team_id = ?)))) " \
     "  OR (? = 'sales' AND cu.owner_id = ?)) "
-#define SCOPE_P(c) P_S((c)->me.role), P_S((c)->me.role), P_I((c)->me.team_id), P_I((c)->me.team_id), \
-    P_S((c)->me.role), P_I((c)->me.id), P_I((c)->me.team_id), P_S((c)->me.role), P_I((c)->me.id)
+#define SCOPE_P(me) P_S((me)->role), P_S((me)->role), P_I((me)->team_id), P_I((me)->team_id), \
+    P_S((me)->role), P_I((me)->id), P_I((me)->team_id), P_S((me)->role), P_I((me)->id)
 
 #define TICKET_FILTER \
-    " AND (? IS NULL OR t.status = ?) AND (? IS NULL OR t.channel = ?) AND (? = 0 OR t.assignee_id = ?) " \
+    " AND (? IS NULL OR t.status = ?) AND (? IS NULL OR t.channel = ?) " \
+    " AND (? = 0 OR (? = -1 AND t.assignee_id IS NULL) OR t.assignee_id = ?) " \
     " AND (? = 0 OR t.team_id = ?) AND (? = 0 OR t.customer_id = ?) "
 
 #define MESSAGE_SELECT \
-    "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, m.body_text, m.body_html, " \
-    "m.status, m.internal AS internal__bool, m.created_at FROM messages m "
+    "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
+    "m.body_text, m.body_html, m.status, m.internal AS internal__bool, m.created_at " \
+    "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
 
 static const char *const statuses[] = {"new", "open", "pending", "solved", "closed", NULL};
 static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
 static const char *const channels[] = {"chat", "email", "sms", "phone", "web", NULL};
 
-static int load_ticket(struct api_ctx *c, int64_t id, int apply_scope, json_t **out)
+int ticket_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out)
 {
     struct db_result r;
-    int rc = apply_scope
-        ? db_exec(c->db, TICKET_SELECT "WHERE t.id = ?" TICKET_SCOPE, DBP(P_I(id), SCOPE_P(c)), &r)
-        : db_exec(c->db, TICKET_SELECT "WHERE t.id = ?", DBP(P_I(id)), &r);
+    int rc = me ? db_exec(db, TICKET_SELECT "WHERE t.id = ?" TICKET_SCOPE, DBP(P_I(id), SCOPE_P(me)), &r)
+                : db_exec(db, TICKET_SELECT "WHERE t.id = ?", DBP(P_I(id)), &r);
     if (rc)
         return rc;
     *out = r.nrows ? db_row_json(&r, 0) : NULL;
@@ -59,10 +62,10 @@ static int64_t jint(json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-static int load_messages(struct api_ctx *c, int64_t ticket_id, json_t **out)
+static int load_messages(struct db *db, int64_t ticket_id, json_t **out)
 {
     struct db_result r;
-    int rc = db_exec(c->db, MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", DBP(P_I(ticket_id)), &r);
+    int rc = db_exec(db, MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", DBP(P_I(ticket_id)), &r);
     if (rc)
         return rc;
     *out = db_rows_json(&r);
@@ -79,6 +82,8 @@ int tickets_list(struct api_ctx *c)
     const char *as = api_arg(c->req, "assignee_id");
     if (as && strcmp(as, "me") == 0)
         assignee = c->me.id;
+    else if (as && strcmp(as, "none") == 0)
+        assignee = -1;
     else if (api_arg_id(c, "assignee_id", &assignee) < 0)
         return 0;
     if (api_arg_id(c, "team_id", &team) < 0 || api_arg_id(c, "customer_id", &customer) < 0)
@@ -87,14 +92,14 @@ int tickets_list(struct api_ctx *c)
         status = NULL;
     if (channel && !*channel)
         channel = NULL;
-#define FILTER_P P_S(status), P_S(status), P_S(channel), P_S(channel), P_I(assignee), P_I(assignee), P_I(team), \
+#define FILTER_P P_S(status), P_S(status), P_S(channel), P_S(channel), P_I(assignee), P_I(assignee), P_I(assignee), P_I(team), \
                  P_I(team), P_I(customer), P_I(customer)
     struct db_result r;
     int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM tickets t JOIN customers cu ON cu.id = t.customer_id "
-                                  "WHERE 1" TICKET_SCOPE TICKET_FILTER, DBP(SCOPE_P(c), FILTER_P), 0, &total);
+                                  "WHERE 1" TICKET_SCOPE TICKET_FILTER, DBP(SCOPE_P(&c->me), FILTER_P), 0, &total);
     if (!rc)
         rc = db_exec(c->db, TICKET_SELECT "WHERE 1" TICKET_SCOPE TICKET_FILTER
-                            "ORDER BY t.id DESC LIMIT ? OFFSET ?", DBP(SCOPE_P(c), FILTER_P, P_I(limit), P_I(offset)), &r);
+                            "ORDER BY t.id DESC LIMIT ? OFFSET ?", DBP(SCOPE_P(&c->me), FILTER_P, P_I(limit), P_I(offset)), &r);
 #undef FILTER_P
     if (rc)
         return rc;
@@ -106,10 +111,10 @@ int tickets_list(struct api_ctx *c)
 int tickets_get(struct api_ctx *c)
 {
     json_t *t = NULL, *msgs = NULL;
-    int rc = load_ticket(c, c->req->params.id[0], 1, &t);
+    int rc = ticket_load(c->db, &c->me, c->req->params.id[0], &t);
     if (rc || !t)
         return rc ? rc : api_not_found(c);
-    if ((rc = load_messages(c, jint(t, "id"), &msgs))) {
+    if ((rc = load_messages(c->db, jint(t, "id"), &msgs))) {
         json_decref(t);
         return rc;
     }
@@ -177,7 +182,7 @@ int tickets_create(struct api_ctx *c)
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
     json_t *t = NULL;
-    if ((rc = load_ticket(c, id, 0, &t)) || (rc = emit(c, "ticket.created", t)) ||
+    if ((rc = ticket_load(c->db, NULL, id, &t)) || (rc = emit(c, "ticket.created", t)) ||
         (assignee && (rc = emit(c, "ticket.assigned", t)))) {
         json_decref(t);
         return rc;
@@ -191,7 +196,7 @@ int tickets_update(struct api_ctx *c)
     if (api_body_object(c) < 0)
         return 0;
     json_t *before = NULL;
-    int rc = load_ticket(c, id, 1, &before);
+    int rc = ticket_load(c->db, &c->me, id, &before);
     if (rc || !before)
         return rc ? rc : api_not_found(c);
     static const char *const allowed[] = {"status", "priority", "subject", "team_id", "assignee_id", NULL};
@@ -220,7 +225,7 @@ int tickets_update(struct api_ctx *c)
                          P_IOPT(assignee), P_S(status), P_S(status), P_I(id)), NULL);
     json_t *after = NULL;
     if (!rc)
-        rc = load_ticket(c, id, 0, &after);
+        rc = ticket_load(c->db, NULL, id, &after);
     int64_t old_assignee = jint(before, "assignee_id"), new_assignee = after ? jint(after, "assignee_id") : 0;
     if (!rc)
         rc = emit(c, "ticket.updated", after);
@@ -243,23 +248,23 @@ int tickets_update(struct api_ctx *c)
 int tickets_messages(struct api_ctx *c)
 {
     json_t *t = NULL, *msgs = NULL;
-    int rc = load_ticket(c, c->req->params.id[0], 1, &t);
+    int rc = ticket_load(c->db, &c->me, c->req->params.id[0], &t);
     if (rc || !t)
         return rc ? rc : api_not_found(c);
     json_decref(t);
-    if ((rc = load_messages(c, c->req->params.id[0], &msgs)))
+    if ((rc = load_messages(c->db, c->req->params.id[0], &msgs)))
         return rc;
     size_t n = json_array_size(msgs);
     return api_json(c, 200, json_pack("{s:o, s:I}", "items", msgs, "total", (json_int_t)n));
 }
 
 /* The address a reply on this channel goes to. */
-static int recipient_for(struct api_ctx *c, int64_t customer, const char *channel, char *out, size_t outsz)
+static int recipient_for(struct db *db, int64_t customer, const char *channel, char *out, size_t outsz)
 {
     const char *kind = strcmp(channel, "email") == 0 ? "email" : strcmp(channel, "sms") == 0 ? "phone" : "chat";
     struct db_result r;
-    int rc = db_exec(c->db, "SELECT value FROM customer_identities WHERE customer_id = ? AND kind = ? "
-                            "ORDER BY is_primary DESC, id DESC LIMIT 1", DBP(P_I(customer), P_S(kind)), &r);
+    int rc = db_exec(db, "SELECT value FROM customer_identities WHERE customer_id = ? AND kind = ? "
+                         "ORDER BY is_primary DESC, id DESC LIMIT 1", DBP(P_I(customer), P_S(kind)), &r);
     if (rc)
         return rc;
     out[0] = '\0';
@@ -269,69 +274,206 @@ static int recipient_for(struct api_ctx *c, int64_t customer, const char *channe
     return DB_OK;
 }
 
+static int load_message(struct db *db, int64_t id, json_t **msg)
+{
+    struct db_result r;
+    int rc = db_exec(db, MESSAGE_SELECT "WHERE m.id = ?", DBP(P_I(id)), &r);
+    if (rc)
+        return rc;
+    *msg = r.nrows ? db_row_json(&r, 0) : NULL;
+    db_result_free(&r);
+    return DB_OK;
+}
+
+static int queue_outbound(struct db *db, json_t *t, int64_t mid, const char *to, const char *body)
+{
+    json_t *payload = json_pack("{s:I, s:I, s:s?, s:s}", "message_id", (json_int_t)mid, "ticket_id",
+                                (json_int_t)jint(t, "id"), "subject", json_string_value(json_object_get(t, "subject")),
+                                "body_text", body);
+    char *ps = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    int rc = db_exec(db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, ?, ?, ?)",
+                     DBP(P_I(mid), P_S(json_string_value(json_object_get(t, "channel"))), P_S(to), P_S(ps)), NULL);
+    free(ps);
+    return rc;
+}
+
+int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, const char *body, bool internal,
+                 const char *client_id, json_t **msg)
+{
+    *msg = NULL;
+    char ext[128] = "";
+    if (client_id && *client_id) {
+        int64_t existing = 0;
+        snprintf(ext, sizeof(ext), "agent:%lld:%s", (long long)me->id, client_id);
+        int rc = db_scalar_i64(db, "SELECT id FROM messages WHERE external_id = ? AND author_id = ? LIMIT 1",
+                               DBP(P_S(ext), P_I(me->id)), 0, &existing);
+        if (rc || existing)
+            return rc ? rc : load_message(db, existing, msg);
+    }
+    json_t *t = NULL;
+    int rc = ticket_load(db, me, ticket_id, &t);
+    if (rc || !t)
+        return rc ? rc : TICKET_NOT_FOUND;
+    /* serialise replies on one ticket so first_response_at is set once */
+    rc = db_exec(db, "SELECT id FROM tickets WHERE id = ? FOR UPDATE", DBP(P_I(ticket_id)), NULL);
+    const char *channel = json_string_value(json_object_get(t, "channel"));
+    int is_chat = strcmp(channel, "chat") == 0;
+    char to[256] = "";
+    if (!rc && !internal) {
+        if (strcmp(channel, "email") && strcmp(channel, "sms") && !is_chat)
+            rc = TICKET_NOT_DELIVERABLE;
+        else if (!is_chat && !(rc = recipient_for(db, jint(t, "customer_id"), channel, to, sizeof(to))) && !to[0])
+            rc = TICKET_NO_RECIPIENT;
+    }
+    struct db_result r;
+    if (!rc)
+        rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
+                         "body_text, internal, status, external_id) VALUES (?, ?, 'out', ?, 'agent', ?, ?, ?, ?, ?)",
+                     DBP(P_I(ticket_id), P_I(jint(t, "customer_id")), P_S(channel), P_I(me->id), P_S(body),
+                         P_I(internal), P_S(internal ? "note" : is_chat ? "sent" : "queued"), P_S(ext[0] ? ext : NULL)),
+                     &r);
+    int64_t mid = 0;
+    if (!rc) {
+        mid = (int64_t)r.insert_id;
+        db_result_free(&r);
+    }
+    if (!rc && !internal && !is_chat) /* chat replies reach the customer through the event feed */
+        rc = queue_outbound(db, t, mid, to, body);
+    if (!rc && !internal)
+        rc = db_exec(db, "UPDATE tickets SET first_response_at = COALESCE(first_response_at, NOW(3)), "
+                         "status = IF(status = 'new', 'open', status), last_message_at = NOW(3) WHERE id = ?",
+                     DBP(P_I(ticket_id)), NULL);
+    if (!rc)
+        rc = load_message(db, mid, msg);
+    if (!rc)
+        rc = event_insert(db, "message.created", ticket_id, jint(t, "customer_id"), jint(t, "assignee_id"),
+                          jint(t, "team_id"), json_pack("{s:O}", "message", *msg));
+    json_decref(t);
+    return rc;
+}
+
+int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id, json_t **ticket)
+{
+    *ticket = NULL;
+    json_t *t = NULL;
+    int rc = ticket_load(db, me, ticket_id, &t);
+    if (rc || !t)
+        return rc ? rc : TICKET_NOT_FOUND;
+    json_decref(t);
+    struct db_result r;
+    rc = db_exec(db, "UPDATE tickets SET assignee_id = ?, status = IF(status = 'new', 'open', status) "
+                     "WHERE id = ? AND (assignee_id IS NULL OR assignee_id = ?)",
+                 DBP(P_I(me->id), P_I(ticket_id), P_I(me->id)), &r);
+    if (rc)
+        return rc;
+    uint64_t n = r.affected;
+    db_result_free(&r);
+    if (!n)
+        return TICKET_NOT_AVAILABLE;
+    if ((rc = ticket_load(db, NULL, ticket_id, ticket)))
+        return rc;
+    t = *ticket;
+    return event_insert(db, "ticket.assigned", ticket_id, jint(t, "customer_id"), me->id, jint(t, "team_id"),
+                        json_pack("{s:O}", "ticket", t));
+}
+
+static int answer_outcome(struct api_ctx *c, int rc)
+{
+    switch (rc) {
+    case TICKET_NOT_FOUND:
+        return api_not_found(c);
+    case TICKET_NO_RECIPIENT:
+        return api_invalid(c, json_pack("{s:s}", "body_text", "the customer has no address on this ticket's channel"));
+    case TICKET_NOT_DELIVERABLE:
+        return api_invalid(c, json_pack("{s:s}", "internal", "replies on this channel cannot be sent; post an internal note"));
+    case TICKET_NOT_AVAILABLE:
+        return api_error(c, 409, "not_available", "the ticket is assigned to someone else");
+    default:
+        return rc;
+    }
+}
+
 int tickets_message_add(struct api_ctx *c)
 {
-    int64_t id = c->req->params.id[0];
     if (api_body_object(c) < 0)
         return 0;
-    json_t *t = NULL;
-    int rc = load_ticket(c, id, 1, &t);
-    if (rc || !t)
-        return rc ? rc : api_not_found(c);
-    /* serialise replies on one ticket so first_response_at is set once */
-    rc = db_exec(c->db, "SELECT id FROM tickets WHERE id = ? FOR UPDATE", DBP(P_I(id)), NULL);
-    static const char *const allowed[] = {"body_text", "internal", NULL};
+    static const char *const allowed[] = {"body_text", "internal", "client_id", NULL};
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, allowed);
     const char *body = jf_str(&f, "body_text", 100000, true);
+    const char *client_id = jf_str(&f, "client_id", 64, false);
     bool internal = jf_bool(&f, "internal", false);
-    const char *channel = json_string_value(json_object_get(t, "channel"));
-    char to[256] = "";
-    int deliverable = strcmp(channel, "email") == 0 || strcmp(channel, "sms") == 0 || strcmp(channel, "chat") == 0;
-    if (!rc && jf_ok(&f) && !internal) {
-        if (!deliverable)
-            jf_fail(&f, "internal", "replies on this channel cannot be sent; post an internal note");
-        else if (!(rc = recipient_for(c, jint(t, "customer_id"), channel, to, sizeof(to))) && !to[0])
-            jf_fail(&f, "body_text", "the customer has no address on this ticket's channel");
-    }
-    if (!api_checked(c, &f, &rc)) {
-        json_decref(t);
+    int rc = DB_OK;
+    if (!api_checked(c, &f, &rc))
         return rc;
-    }
-    struct db_result r;
-    rc = db_exec(c->db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
-                        "body_text, internal, status) VALUES (?, ?, 'out', ?, 'agent', ?, ?, ?, ?)",
-                 DBP(P_I(id), P_I(jint(t, "customer_id")), P_S(channel), P_I(c->me.id), P_S(body), P_I(internal),
-                     P_S(internal ? "note" : "queued")), &r);
-    int64_t mid = rc ? 0 : (int64_t)r.insert_id;
-    if (!rc)
-        db_result_free(&r);
-    if (!rc && !internal) {
-        json_t *payload = json_pack("{s:I, s:I, s:s?, s:s}", "message_id", (json_int_t)mid, "ticket_id",
-                                    (json_int_t)id, "subject", json_string_value(json_object_get(t, "subject")),
-                                    "body_text", body);
-        char *ps = json_dumps(payload, JSON_COMPACT);
-        json_decref(payload);
-        rc = db_exec(c->db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, ?, ?, ?)",
-                     DBP(P_I(mid), P_S(channel), P_S(to), P_S(ps)), NULL);
-        free(ps);
-        if (!rc)
-            rc = db_exec(c->db, "UPDATE tickets SET first_response_at = COALESCE(first_response_at, NOW(3)), "
-                                "status = IF(status = 'new', 'open', status), last_message_at = NOW(3) WHERE id = ?",
-                         DBP(P_I(id)), NULL);
-    }
     json_t *msg = NULL;
-    if (!rc && !(rc = db_exec(c->db, MESSAGE_SELECT "WHERE m.id = ?", DBP(P_I(mid)), &r))) {
-        msg = db_row_json(&r, 0);
-        db_result_free(&r);
-        rc = api_event(c, "message.created", id, jint(t, "customer_id"), jint(t, "assignee_id"), jint(t, "team_id"),
-                       json_pack("{s:O}", "message", msg));
-    }
-    json_decref(t);
-    if (rc) {
-        json_decref(msg);
+    rc = ticket_reply(c->db, &c->me, c->req->params.id[0], body, internal, client_id, &msg);
+    if (rc)
+        return answer_outcome(c, rc);
+    return api_json(c, 201, msg);
+}
+
+/* POST /tickets/{id}/transfer {team_id?, assignee_id?, note?}: reassigns and keeps the
+ * history with an internal system note. */
+int tickets_transfer(struct api_ctx *c)
+{
+    int64_t id = c->req->params.id[0];
+    if (api_body_object(c) < 0)
+        return 0;
+    json_t *before = NULL;
+    int rc = ticket_load(c->db, &c->me, id, &before);
+    if (rc || !before)
+        return rc ? rc : api_not_found(c);
+    static const char *const allowed[] = {"team_id", "assignee_id", "note", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    bool has_team = false, has_assignee = false;
+    int64_t team = jf_int(&f, "team_id", 1, INT64_MAX, false, &has_team);
+    int64_t assignee = jf_int(&f, "assignee_id", 1, INT64_MAX, false, &has_assignee);
+    const char *note = jf_str(&f, "note", 2000, false);
+    if (!has_team && !has_assignee)
+        jf_fail(&f, "team_id", "give a team_id or an assignee_id to transfer to");
+    rc = check_refs(c, &f, 0, team, assignee);
+    if (!api_checked(c, &f, &rc)) {
+        json_decref(before);
         return rc;
     }
-    return api_json(c, 201, msg);
+    rc = db_exec(c->db, "UPDATE tickets SET team_id = IF(?, ?, team_id), assignee_id = ? WHERE id = ?",
+                 DBP(P_I(has_team), P_IOPT(team), P_IOPT(assignee), P_I(id)), NULL);
+    json_t *after = NULL;
+    if (!rc)
+        rc = ticket_load(c->db, NULL, id, &after);
+    if (!rc) {
+        struct buf b;
+        buf_init(&b, 4096);
+        buf_printf(&b, "Transferred by %s", c->me.name);
+        if (has_team)
+            buf_printf(&b, " to team %lld", (long long)team);
+        if (json_string_value(json_object_get(after, "assignee_name")))
+            buf_printf(&b, " to %s", json_string_value(json_object_get(after, "assignee_name")));
+        if (note && *note)
+            buf_printf(&b, ": %s", note);
+        rc = db_exec(c->db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
+                            "body_text, internal, status) VALUES (?, ?, 'out', ?, 'system', ?, ?, 1, 'note')",
+                     DBP(P_I(id), P_I(jint(after, "customer_id")), P_S(json_string_value(json_object_get(after, "channel"))),
+                         P_I(c->me.id), P_S(b.data)), NULL);
+        buf_free(&b);
+    }
+    if (!rc)
+        rc = emit(c, "ticket.updated", after);
+    int64_t old_assignee = jint(before, "assignee_id");
+    if (!rc && assignee && assignee != old_assignee)
+        rc = emit(c, "ticket.assigned", after);
+    if (!rc && old_assignee && old_assignee != assignee)
+        rc = api_event(c, "ticket.unassigned", id, jint(after, "customer_id"), old_assignee, jint(before, "team_id"),
+                       json_pack("{s:I, s:I}", "ticket_id", (json_int_t)id, "previous_assignee_id", (json_int_t)old_assignee));
+    json_decref(before);
+    if (rc) {
+        json_decref(after);
+        return rc;
+    }
+    return api_json(c, 200, after);
 }

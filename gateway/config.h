@@ -38,6 +38,8 @@ struct sb_config {
         int64_t body_limit;         /* bytes; larger bodies get 413 */
         int64_t timeout_secs;       /* slow-client / idle timeout */
         int64_t ws_frame_limit;     /* bytes */
+        int64_t ws_idle_secs;       /* a silent websocket is closed (pinged at 30 s) */
+        int64_t presence_grace_secs; /* an agent without sockets goes offline after this */
         char event_lib[16];         /* libev (only choice; checked at start) */
     } server;
     struct {

@@ -405,6 +405,24 @@ int db_rollback(struct db *db)
     return DB_OK;
 }
 
+int db_transaction(struct db *db, int (*fn)(struct db *db, void *arg), void *arg)
+{
+    int rc = DB_ERETRY;
+    for (int attempt = 0; attempt < 4 && rc == DB_ERETRY; attempt++) {
+        rc = db_begin(db);
+        if (rc == DB_EGONE && attempt == 0) /* a stale connection: reconnect once */
+            rc = db_begin(db);
+        if (rc)
+            continue;
+        rc = fn(db, arg);
+        if (rc == DB_OK)
+            rc = db_commit(db);
+        else
+            db_rollback(db);
+    }
+    return rc;
+}
+
 void db_result_free(struct db_result *r)
 {
     if (!r)

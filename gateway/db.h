@@ -83,6 +83,10 @@ int db_exec_script(struct db *db, const char *script);
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
+/* Runs fn in a transaction: commits when it returns 0, rolls back otherwise (fn may
+ * return a positive outcome code that is not an error but must not commit). Deadlocks
+ * and lock-wait timeouts rerun fn, up to 4 times. Returns fn's result or a db_rc. */
+int db_transaction(struct db *db, int (*fn)(struct db *db, void *arg), void *arg);
 
 void db_result_free(struct db_result *r);
 const char *db_cell(const struct db_result *r, size_t row, size_t col);

@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
+#include "channels/webchat.h"
 #include "workers/housekeeping.h"
 #include <getopt.h>
 #include <signal.h>
@@ -45,7 +46,20 @@ static const char usage[] =
     "Every setting can be overridden by SWITCHBOARD_<SECTION>_<KEY>, e.g.\n"
     "SWITCHBOARD_DATABASE_PASSWORD or SWITCHBOARD_MAILBOX_DEMO_PASSWORD.\n";
 
-static const struct ws_endpoint *const endpoints[] = {&agent_socket_endpoint, NULL};
+static const struct ws_endpoint *const endpoints[] = {&agent_socket_endpoint, &webchat_endpoint, NULL};
+
+/* The change feed reaches every socket kind on this node (net thread). */
+static void deliver_events(struct event_batch *b)
+{
+    agent_socket_deliver(b);
+    webchat_deliver(b);
+    event_batch_free(b);
+}
+
+static void on_tick(void)
+{
+    agent_socket_tick();
+}
 
 static int schema_check(const struct sb_config *cfg)
 {
@@ -83,12 +97,15 @@ static int cmd_serve(const struct sb_config *cfg)
         fprintf(stderr, "switchboard: libsodium initialisation failed\n");
         return 1;
     }
-    if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, agent_socket_deliver) < 0 || ingest_start(cfg) < 0 ||
+    agent_socket_init(cfg);
+    webchat_init(cfg);
+    agent_socket_on_agent_typing(webchat_agent_typing);
+    if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
-    struct server_hooks hooks = {.endpoints = endpoints, .on_draining = on_draining};
+    struct server_hooks hooks = {.endpoints = endpoints, .on_draining = on_draining, .on_tick = on_tick};
     int rc = server_run(cfg, &hooks);
     housekeeping_stop();
     ingest_stop();

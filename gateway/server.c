@@ -27,6 +27,7 @@
 #define WS_QUEUE_MAX_BYTES (8u << 20)
 #define TX_CHUNK 16384
 #define MAX_ENDPOINTS 8
+#define WS_PING_SECS 30
 
 enum conn_kind { CONN_HTTP, CONN_WS };
 enum http_phase { PH_RECEIVING, PH_AT_POOL, PH_WRITING };
@@ -73,6 +74,9 @@ struct conn {
     size_t q_bytes;
     int close_code;
     char close_reason[64];
+    int64_t last_rx_us;       /* any frame or pong */
+    int ping_due;             /* send a ping at the next WRITEABLE */
+    int64_t ping_sent_us;
     void *user;
     char cookie_token[160];
     char ip[64];
@@ -622,6 +626,7 @@ static int on_ws_open(struct lws *wsi, struct conn *c)
         c->next->prev = c;
     ep_heads[idx] = c;
     c->ws_open = 1;
+    c->last_rx_us = metrics_now_us();
     metrics_ws_open(1);
     if (c->ep->on_open && c->ep->on_open((struct ws_conn *)c) < 0)
         return -1;
@@ -630,6 +635,7 @@ static int on_ws_open(struct lws *wsi, struct conn *c)
 
 static int on_ws_receive(struct lws *wsi, struct conn *c, const void *in, size_t len)
 {
+    c->last_rx_us = metrics_now_us();
     size_t limit = c->ep->max_frame ? c->ep->max_frame : (size_t)cfg->server.ws_frame_limit;
     if (c->rx.len + len > limit) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"frame too large", 15);
@@ -647,6 +653,15 @@ static int on_ws_receive(struct lws *wsi, struct conn *c, const void *in, size_t
 
 static int on_ws_writeable(struct lws *wsi, struct conn *c)
 {
+    if (c->ping_due) {
+        unsigned char ping[LWS_PRE + 1];
+        c->ping_due = 0;
+        if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            return -1;
+        if (c->qh || c->close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     struct wsmsg *m = c->qh;
     if (!m) {
         if (!c->close_code)
@@ -765,6 +780,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return c ? on_ws_open(wsi, c) : -1;
     case LWS_CALLBACK_RECEIVE:
         return c && c->ws_open ? on_ws_receive(wsi, c, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c)
+            c->last_rx_us = metrics_now_us();
+        break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c && c->ws_open ? on_ws_writeable(wsi, c) : -1;
     case LWS_CALLBACK_CLOSED:
@@ -790,6 +809,22 @@ static const struct lws_protocols protocols[] = {
 
 /* ---------- loop, signals, drain ---------- */
 
+/* A silent websocket gets a ping after WS_PING_SECS; one silent for ws_idle_secs is
+ * closed (pongs count as traffic). */
+static void check_ws_idle(struct conn *c, int64_t now)
+{
+    int64_t idle = now - c->last_rx_us;
+    if (idle > cfg->server.ws_idle_secs * 1000000) {
+        log_info("ws", "event=idle_close conn=%llu idle_ms=%lld", (unsigned long long)c->id, (long long)(idle / 1000));
+        ws_close((struct ws_conn *)c, 1001, "idle");
+    } else if (idle > WS_PING_SECS * 1000000LL && !c->ping_due && c->wsi &&
+               now - c->ping_sent_us > WS_PING_SECS * 1000000LL) {
+        c->ping_due = 1;
+        c->ping_sent_us = now;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
 /* Deadlines, once a second. lws 4.1.6's libev plugin re-arms its timer with
  * ev_timer_set() on an active watcher (a no-op in libev), so lws timeouts and wsi timers
  * may never fire; we keep our own: slow headers and bodies, idle keep-alive, clients that
@@ -812,8 +847,12 @@ static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
             c->timer_at_us = 0;
             if (c->ep->on_timer)
                 c->ep->on_timer((struct ws_conn *)c);
+        } else if (c->ws_open && !c->close_code) {
+            check_ws_idle(c, now);
         }
     }
+    if (hooks && hooks->on_tick)
+        hooks->on_tick();
 }
 
 static void on_drain_tick(struct ev_loop *l, ev_timer *w, int revents)

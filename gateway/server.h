@@ -17,6 +17,7 @@ struct server_hooks {
     const struct ws_endpoint *const *endpoints; /* NULL-terminated */
     void (*on_started)(void);  /* net thread, after listening */
     void (*on_draining)(void); /* net thread, when a stop signal arrived */
+    void (*on_tick)(void);     /* net thread, once a second */
 };
 
 int server_run(const struct sb_config *cfg, const struct server_hooks *hooks);

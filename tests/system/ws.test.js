@@ -186,16 +186,15 @@ test.describe('/ws/agent', () => {
     const sadmin = track(await authed(server, admin.token));
     const cust = (await a.post('/api/v1/customers', { name: 'Visibility', email: 'vis@example.com' })).json;
 
-    const mkTicket = async (subject) => {
-      const r = await a.post('/api/v1/tickets', { customer_id: cust.id, channel: 'email', subject });
+    // Created already assigned: an unassigned ticket without a team is (until routing lands)
+    // visible to every agent who may take it.
+    const mkTicket = async (subject, assignee) => {
+      const r = await a.post('/api/v1/tickets', { customer_id: cust.id, channel: 'email', subject, assignee_id: assignee });
       assert.equal(r.status, 201, r.text);
       return r.json;
     };
-    const tA = await mkTicket('for A');
-    const tB = await mkTicket('for B');
-    let r = await a.patch(`/api/v1/tickets/${tB.id}`, { assignee_id: agB.id });
-    assert.equal(r.status, 200, r.text);
-    r = await a.post(`/api/v1/tickets/${tB.id}/messages`, { body_text: 'secret for B' });
+    const tB = await mkTicket('for B', agB.id);
+    let r = await a.post(`/api/v1/tickets/${tB.id}/messages`, { body_text: 'secret for B' });
     assert.equal(r.status, 201, r.text);
     r = await a.patch(`/api/v1/tickets/${tB.id}`, { status: 'pending', priority: 'urgent' });
     assert.equal(r.status, 200, r.text);
@@ -205,8 +204,7 @@ test.describe('/ws/agent', () => {
     await sb.waitFor((f) => f.type === 'ticket.updated' && f.ticket_id === tB.id, 3000, 'ticket.updated for B');
 
     // Then A's ticket; once A has its event, every earlier event has been delivered.
-    r = await a.patch(`/api/v1/tickets/${tA.id}`, { assignee_id: agA.id });
-    assert.equal(r.status, 200, r.text);
+    const tA = await mkTicket('for A', agA.id);
     const assigned = await sa.waitFor((f) => f.type === 'ticket.assigned' && f.ticket_id === tA.id, 3000, 'ticket.assigned for A');
     assert.equal(assigned.ticket_id, tA.id);
     r = await a.post(`/api/v1/tickets/${tA.id}/messages`, { body_text: 'for A' });

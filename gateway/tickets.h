@@ -1,0 +1,36 @@
+/* tickets.h — ticket operations shared by the REST handlers (api_tickets.c) and the
+ * agent websocket: load within the caller's scope, reply, accept.
+ *
+ * Scope (DESIGN.md section 10): admin all; manager their team's and unteamed tickets;
+ * agent tickets assigned to them, or unassigned in their team or without a team; sales
+ * tickets of customers they own. Outside the scope a ticket does not exist.
+ *
+ * Thread: db-pool threads, inside the caller's transaction (they write events).
+ * Errors: negative db_rc, or TICKET_OK / one of the TICKET_* outcomes below.
+ */
+#ifndef SB_TICKETS_H
+#define SB_TICKETS_H
+#include <jansson.h>
+#include <stdbool.h>
+#include "gateway/api.h"
+
+enum ticket_outcome {
+    TICKET_OK = 0,
+    TICKET_NOT_FOUND = 1,      /* missing or out of scope */
+    TICKET_NO_RECIPIENT = 2,   /* the customer has no address on the ticket's channel */
+    TICKET_NOT_DELIVERABLE = 3,/* a channel without sending (phone, web): notes only */
+    TICKET_NOT_AVAILABLE = 4,  /* accept: someone else has it */
+};
+
+/* me == NULL loads without scope. *out is NULL when not found. */
+int ticket_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
+/* Stores an agent's reply or internal note. client_id (may be NULL) makes it idempotent:
+ * the same agent and client_id return the message stored the first time. A chat reply is
+ * delivered by the event feed to the customer's socket; e-mail/SMS replies get an outbox
+ * row in the same transaction. *msg receives the message JSON. */
+int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, const char *body, bool internal,
+                 const char *client_id, json_t **msg);
+/* Assigns an unassigned ticket (or one already theirs) to me. */
+int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id, json_t **ticket);
+
+#endif
