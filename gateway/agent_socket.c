@@ -430,7 +430,9 @@ void agent_socket_tick(void)
     last_heartbeat_us = now;
     size_t n = 0, cap = 64;
     struct heartbeat_job *h = malloc(sizeof(*h) + cap * sizeof(int64_t));
-    for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); h && ws; ws = ws_next(ws)) {
+    if (!h)
+        return;
+    for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); ws; ws = ws_next(ws)) {
         struct agent_conn *ac = ws_user(ws);
         if (!ac || !ac->authed)
             continue;
@@ -448,8 +450,6 @@ void agent_socket_tick(void)
         }
         h->ids[n++] = ac->me.id;
     }
-    if (!h)
-        return;
     h->n = n;
     if (!n || dbpool_submit(on_heartbeat_run, on_heartbeat_done, h) < 0)
         free(h);
