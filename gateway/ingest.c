@@ -141,6 +141,22 @@ static int find_or_create_customer(struct db *db, struct ingest_msg *m)
     return rc;
 }
 
+/* The ticket's assignee and team: its events go to the agents who may see it. */
+static int ticket_owners(struct db *db, struct ingest_msg *m)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets WHERE id = ?",
+                     DBP(P_I(m->ticket_id)), &r);
+    if (rc)
+        return rc;
+    if (r.nrows) {
+        m->assignee_id = db_cell_i64(&r, 0, 0);
+        m->team_id = db_cell_i64(&r, 0, 1);
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
 static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
 {
     int rc;
@@ -158,6 +174,8 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
         if (rc)
             return rc;
     }
+    if (m->ticket_id && (rc = ticket_owners(db, m)))
+        return rc;
     if (m->ticket_id)
         /* MariaDB assigns left to right and later expressions see new values: solved_at
          * must be computed from the old status, before status changes */
@@ -182,7 +200,7 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
 static int store_one(struct db *db, struct ingest_msg *m)
 {
     m->duplicate = m->new_ticket = 0;
-    m->message_id = m->ticket_id = m->customer_id = 0;
+    m->message_id = m->ticket_id = m->customer_id = m->assignee_id = m->team_id = 0;
     if (!valid_msg(m))
         return INGEST_EINVAL;
     int rc = find_duplicate(db, m);
@@ -205,7 +223,8 @@ static int store_one(struct db *db, struct ingest_msg *m)
     json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)m->message_id, "ticket_id",
                             (json_int_t)m->ticket_id, "direction", "in", "channel", m->channel, "author_type",
                             "customer", "body_text", m->body_text);
-    return event_insert(db, "message.created", m->ticket_id, m->customer_id, 0, 0, json_pack("{s:o}", "message", msg));
+    return event_insert(db, "message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
+                        json_pack("{s:o}", "message", msg));
 }
 
 /* One transaction for the whole batch; a message that fails on its own (bad data,

@@ -39,6 +39,7 @@ struct ingest_msg {
     int duplicate;
     int new_ticket;
     int64_t message_id, ticket_id, customer_id;
+    int64_t assignee_id, team_id; /* of the ticket, for routing its events */
     /* completion */
     void (*done)(struct ingest_msg *m);
     void *user;
