@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define WS_QUEUE_MAX_BYTES (8u << 20)
@@ -895,6 +896,18 @@ static void lws_log_emit(int level, const char *line)
         log_warn("lws", "msg=%s", log_quote(q, sizeof(q), tmp));
 }
 
+/* lws sizes its fd tables from RLIMIT_NOFILE when the context is created: raise the
+ * soft limit to the hard one first, or 10,000 chat sockets would not fit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        log_info("server", "event=fd_limit soft=%llu", (unsigned long long)rl.rlim_cur);
+}
+
 int server_run(const struct sb_config *config, const struct server_hooks *h)
 {
     cfg = config;
@@ -904,6 +917,7 @@ int server_run(const struct sb_config *config, const struct server_hooks *h)
     load_dir(cfg->server.www_dir, "", 0);
     log_info("server", "event=static_loaded files=%zu dir=%s", nfiles, cfg->server.www_dir);
 
+    raise_fd_limit();
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     loop = ev_default_loop(EVFLAG_AUTO);
     ev_signal_init(&sig_term, on_signal, SIGTERM);
