@@ -1,21 +1,50 @@
-// Switchboard agent console (Foundation). Vanilla JS, no dependencies.
+// Switchboard agent console. Vanilla JS, no dependencies, no build step.
 // Everything shown is set with textContent: user data never becomes markup.
+// Live updates, replies, accept, typing and presence go over /ws/agent (docs/api.md);
+// REST is used for loading and as the fallback while the socket is down.
 'use strict';
 
-const $ = (sel) => document.querySelector(sel);
-const state = { me: null, view: 'tickets', tickets: [], selected: null, ws: null, retry: 0 };
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+const OPEN_STATUSES = ['new', 'open', 'pending'];
+const CHANNEL_ICON = { chat: '💬', email: '✉️', sms: '📱', phone: '☎️', web: '🌐' };
 
+const state = {
+  me: null, view: 'tickets', queue: 'unassigned',
+  tickets: new Map(),          // id → ticket (everything we know in our scope)
+  selected: null,              // ticket id shown in the detail pane
+  thread: null,                // {id, msgs: Map(id → message)}
+  pending: new Map(),          // client_id → {ticket_id, body, internal, at, failed}
+  drafts: new Map(),           // ticket id → composer text
+  mode: 'reply',               // composer: reply | note
+  unread: new Set(),
+  typing: new Map(),           // ticket id → timeout handle (customer typing)
+  accepting: new Set(),        // tickets we asked to accept (no notification for those)
+  teams: [], agents: [],
+  ws: null, wsReady: false, retry: 0, retryTimer: null, everConnected: false,
+  notify: 0, flashTimer: null,
+  myTyping: { ticket: 0, sentAt: 0, timer: null },
+};
+
+/* ---------- helpers ---------- */
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined && text !== null) e.textContent = String(text);
   return e;
 }
+function opt(value, label, selected) {
+  const o = el('option', '', label); o.value = value; if (selected) o.selected = true; return o;
+}
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 async function api(method, path, body) {
-  const opt = { method, headers: {}, credentials: 'same-origin' };
-  if (body !== undefined) { opt.headers['content-type'] = 'application/json'; opt.body = JSON.stringify(body); }
-  const res = await fetch(path, opt);
+  const o = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) { o.headers['content-type'] = 'application/json'; o.body = JSON.stringify(body); }
+  const res = await fetch(path, o);
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (res.status === 401 && path !== '/api/v1/auth/login') { showLogin(); throw new Error('signed out'); }
   if (!res.ok) {
@@ -24,11 +53,15 @@ async function api(method, path, body) {
   }
   return data;
 }
+function errText(e) {
+  const f = e && e.data && e.data.error && e.data.error.fields;
+  return f ? Object.values(f).join('; ') : (e && e.message) || String(e);
+}
 
-function toast(text) {
+function toast(text, kind) {
   const t = $('#toast');
-  t.textContent = text; t.hidden = false;
-  clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 3500);
+  t.textContent = text; t.className = 'toast' + (kind ? ' ' + kind : ''); t.hidden = false;
+  clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
 }
 
 function when(iso) {
@@ -36,11 +69,102 @@ function when(iso) {
   const d = new Date(iso);
   return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
+function clock(iso) {
+  const d = iso ? new Date(iso) : new Date();
+  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}
+function ago(iso) {
+  if (!iso) return '';
+  const s = (Date.now() - new Date(iso).getTime()) / 1000;
+  if (s < 60) return 'now';
+  if (s < 3600) return Math.floor(s / 60) + 'm';
+  if (s < 86400) return Math.floor(s / 3600) + 'h';
+  if (s < 7 * 86400) return Math.floor(s / 86400) + 'd';
+  return new Date(iso).toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+}
+function dayLabel(iso) {
+  const d = new Date(iso), today = new Date();
+  const y = new Date(today); y.setDate(today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) return 'Today';
+  if (d.toDateString() === y.toDateString()) return 'Yesterday';
+  return d.toLocaleDateString(undefined, { weekday: 'short', month: 'short', day: 'numeric', year: 'numeric' });
+}
+function initials(name) {
+  const s = String(name || '?').trim();
+  if (/[\u3400-\u9fff]/.test(s[0] || '')) return s.slice(0, 1);
+  return s.split(/\s+/).slice(0, 2).map((w) => w[0] || '').join('').toUpperCase() || '?';
+}
+function avatar(name, cls) {
+  let h = 0;
+  for (const ch of String(name || '')) h = (h * 31 + ch.codePointAt(0)) % 360;
+  const a = el('span', 'avatar' + (cls ? ' ' + cls : ''), initials(name));
+  a.style.background = `hsl(${h} 55% 88%)`; a.style.color = `hsl(${h} 45% 30%)`;
+  return a;
+}
+function badge(text, cls) { return el('span', 'badge ' + (cls || ''), text); }
+function channelBadge(ch) { return badge((CHANNEL_ICON[ch] || '•') + ' ' + ch, 'ch ch-' + ch); }
+const isStaff = () => state.me && (state.me.role === 'admin' || state.me.role === 'manager');
+
+/* ---------- notifications: sound + title ---------- */
+let audio = null;
+function unlockAudio() {
+  try {
+    if (!audio) audio = new (window.AudioContext || window.webkitAudioContext)();
+    if (audio.state === 'suspended') audio.resume();
+  } catch (e) { audio = null; }
+}
+document.addEventListener('pointerdown', unlockAudio, { passive: true });
+document.addEventListener('keydown', unlockAudio, { passive: true });
+function beep() {
+  unlockAudio();
+  if (!audio) return;
+  const t0 = audio.currentTime;
+  [[880, 0], [1320, 0.14]].forEach(([f, at]) => {
+    const o = audio.createOscillator(), g = audio.createGain();
+    o.type = 'sine'; o.frequency.value = f;
+    g.gain.setValueAtTime(0.0001, t0 + at);
+    g.gain.exponentialRampToValueAtTime(0.18, t0 + at + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, t0 + at + 0.13);
+    o.connect(g).connect(audio.destination);
+    o.start(t0 + at); o.stop(t0 + at + 0.15);
+  });
+}
+function updateTitle(flashOn) {
+  const n = state.notify + state.unread.size;
+  document.title = n && flashOn !== false ? `(${n}) Switchboard` : 'Switchboard';
+}
+function notifyAssigned(t) {
+  state.notify++;
+  beep();
+  toast('New conversation assigned to you: #' + t.id + ' · ' + (t.customer_name || ''), 'info');
+  clearInterval(state.flashTimer);
+  let on = true, ticks = 0;
+  updateTitle(true);
+  state.flashTimer = setInterval(() => {
+    on = !on; ticks++;
+    updateTitle(on);
+    if (ticks > 12 && !document.hidden) { clearInterval(state.flashTimer); state.notify = 0; updateTitle(true); }
+  }, 1000);
+}
+function seen() {
+  if (!state.notify) return;
+  state.notify = 0; clearInterval(state.flashTimer); updateTitle(true);
+}
+window.addEventListener('focus', seen);
+document.addEventListener('visibilitychange', () => { if (!document.hidden) seen(); });
+
+function saveUnread() {
+  if (state.me) localStorage.setItem('sb.unread.' + state.me.id, JSON.stringify([...state.unread]));
+  updateTitle(true);
+}
 
 /* ---------- login ---------- */
 function showLogin() {
   $('#app').hidden = true; $('#login').hidden = false;
+  state.me = null;
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
+  clearTimeout(state.retryTimer);
+  document.title = 'Switchboard';
 }
 
 $('#login-form').addEventListener('submit', async (ev) => {
@@ -60,84 +184,508 @@ $('#logout').addEventListener('click', async () => {
   showLogin();
 });
 
-/* ---------- tickets ---------- */
+/* ---------- queues and the ticket list ---------- */
+function inQueue(t, q) {
+  if (q === 'mine') return t.assignee_id === state.me.id;
+  if (q === 'unassigned') return !t.assignee_id;
+  if (q === 'team') return !!state.me.team_id && t.team_id === state.me.team_id;
+  return true;
+}
+function matches(t) {
+  const st = $('#ticket-status').value, ch = $('#ticket-channel').value;
+  if (st ? t.status !== st : !OPEN_STATUSES.includes(t.status)) return false;
+  if (ch && t.channel !== ch) return false;
+  return inQueue(t, state.queue);
+}
+function queueParams(q) {
+  if (q === 'mine') return { assignee_id: 'me' };
+  if (q === 'unassigned') return { assignee_id: 'none' };
+  if (q === 'team') return state.me.team_id ? { team_id: String(state.me.team_id) } : null;
+  return {};
+}
+function upsert(t) {
+  if (!t || !t.id) return null;
+  const old = state.tickets.get(t.id);
+  const merged = old ? { ...old, ...t } : t;
+  if (old && old.preview && !t.preview) merged.preview = old.preview;
+  state.tickets.set(t.id, merged);
+  return merged;
+}
+
+// Open work of every queue (for the counts and the default view), plus, for a specific
+// status filter, that status in the current queue from the server.
 async function loadTickets() {
-  const p = new URLSearchParams({ per_page: '100' });
-  const st = $('#ticket-status').value;
-  if (st) p.set('status', st);
-  if ($('#ticket-mine').checked) p.set('assignee_id', 'me');
-  const r = await api('GET', '/api/v1/tickets?' + p);
-  state.tickets = st ? r.items : r.items.filter((t) => t.status !== 'closed' && t.status !== 'solved');
+  const st = $('#ticket-status').value, ch = $('#ticket-channel').value;
+  const reqs = OPEN_STATUSES.map((s) => api('GET', '/api/v1/tickets?' + new URLSearchParams({ per_page: '200', status: s })));
+  const qp = queueParams(state.queue);
+  if (st && !OPEN_STATUSES.includes(st) && qp) {
+    const p = new URLSearchParams({ per_page: '200', status: st, ...qp });
+    if (ch) p.set('channel', ch);
+    reqs.push(api('GET', '/api/v1/tickets?' + p));
+  }
+  const results = await Promise.all(reqs);
+  const fresh = new Map();
+  for (const r of results) for (const t of r.items) fresh.set(t.id, t);
+  // drop open tickets we no longer see (solved elsewhere, transferred away)
+  for (const [id, t] of state.tickets) {
+    if (!fresh.has(id) && (OPEN_STATUSES.includes(t.status) || st === t.status) && id !== state.selected) state.tickets.delete(id);
+  }
+  for (const t of fresh.values()) upsert(t);
   renderTickets();
+}
+
+function sortKey(t) { return new Date(t.last_message_at || t.updated_at || t.created_at || 0).getTime(); }
+
+function renderCounts() {
+  const ch = $('#ticket-channel').value;
+  for (const b of $$('.queue')) {
+    const q = b.dataset.queue;
+    let n = 0;
+    for (const t of state.tickets.values()) if (OPEN_STATUSES.includes(t.status) && (!ch || t.channel === ch) && inQueue(t, q)) n++;
+    $('.count', b).textContent = n ? String(n) : '';
+    b.classList.toggle('active', q === state.queue);
+    b.setAttribute('aria-selected', q === state.queue ? 'true' : 'false');
+  }
 }
 
 function renderTickets() {
+  if (!state.me) return;
+  renderCounts();
+  const list = [...state.tickets.values()].filter((t) => matches(t) || t.id === state.selected);
+  list.sort((a, b) => sortKey(b) - sortKey(a) || b.id - a.id);
   const ul = $('#ticket-list');
   ul.replaceChildren();
-  for (const t of state.tickets) {
-    const li = el('li', t.id === state.selected ? 'sel' : '');
-    li.append(el('span', 'subj', t.subject || '(' + t.channel + ' conversation)'));
-    const b = el('span', 'badge ' + t.status, t.status);
-    li.append(b);
-    li.append(el('span', 'who', '#' + t.id + ' · ' + t.customer_name + ' · ' + t.channel));
-    li.append(el('span', 'badge ' + t.priority, t.priority));
+  for (const t of list) {
+    const li = el('li', 'item');
+    li.dataset.id = t.id;
+    li.tabIndex = 0;
+    if (t.id === state.selected) li.classList.add('sel');
+    if (state.unread.has(t.id)) li.classList.add('unread');
+    li.append(avatar(t.customer_name));
+    const body = el('div', 'item-body');
+    const r1 = el('div', 'r1');
+    r1.append(el('span', 'name', t.customer_name || 'Customer'), el('span', 'time', ago(t.last_message_at || t.created_at)));
+    const r2 = el('div', 'r2');
+    if (state.typing.has(t.id)) r2.append(el('span', 'typing-inline', 'typing…'));
+    else r2.append(el('span', 'subj', t.preview || t.subject || '(' + t.channel + ' conversation)'));
+    const r3 = el('div', 'r3');
+    r3.append(channelBadge(t.channel), badge(t.status, t.status));
+    if (t.priority === 'high' || t.priority === 'urgent') r3.append(badge(t.priority, t.priority));
+    r3.append(el('span', 'assignee', t.assignee_name ? '→ ' + t.assignee_name : 'unassigned'), el('span', 'tid', '#' + t.id));
+    if (t.preview && t.subject) r2.title = t.subject;
+    body.append(r1, r2, r3);
+    li.append(body);
+    if (state.unread.has(t.id)) li.append(el('span', 'dot-unread'));
     li.addEventListener('click', () => openTicket(t.id));
+    li.addEventListener('keydown', (e) => { if (e.key === 'Enter') openTicket(t.id); });
     ul.append(li);
   }
-  $('#ticket-empty').hidden = state.tickets.length > 0;
+  $('#ticket-empty').hidden = list.length > 0;
 }
 
+for (const b of $$('.queue')) {
+  b.addEventListener('click', () => {
+    state.queue = b.dataset.queue;
+    localStorage.setItem('sb.queue', state.queue);
+    renderTickets();
+    if ($('#ticket-status').value) loadTickets().catch((e) => toast(e.message, 'bad'));
+  });
+}
+$('#ticket-status').addEventListener('change', () => loadTickets().catch((e) => toast(e.message, 'bad')));
+$('#ticket-channel').addEventListener('change', () => { renderTickets(); if ($('#ticket-status').value) loadTickets().catch(() => {}); });
+
+/* ---------- conversation view ---------- */
 async function openTicket(id) {
+  if (state.selected !== id) stopMyTyping();
+  saveDraft();
   state.selected = id;
+  if (state.unread.delete(id)) saveUnread();
   renderTickets();
-  const t = await api('GET', '/api/v1/tickets/' + id);
-  const d = $('#ticket-detail');
-  d.replaceChildren();
-  const h = el('header');
-  h.append(el('h2', '', t.subject || '(' + t.channel + ' conversation)'));
-  const meta = el('div', 'meta');
-  meta.append(el('span', 'badge ' + t.status, t.status), el('span', 'badge ' + t.priority, t.priority),
-    el('span', '', '#' + t.id + ' · ' + t.customer_name + ' · ' + t.channel),
-    el('span', '', t.assignee_name ? 'assigned to ' + t.assignee_name : 'unassigned'));
-  const status = el('select');
-  for (const s of ['new', 'open', 'pending', 'solved', 'closed']) {
-    const o = el('option', '', s); o.value = s; if (s === t.status) o.selected = true; status.append(o);
+  let t;
+  try {
+    t = await api('GET', '/api/v1/tickets/' + id);
+  } catch (e) {
+    if (e.status === 404) {
+      state.tickets.delete(id);
+      if (state.selected === id) { state.selected = null; state.thread = null; emptyDetail('This conversation is no longer in your queues.'); }
+      renderTickets();
+      return;
+    }
+    throw e;
   }
-  status.addEventListener('change', async () => {
-    try { await api('PATCH', '/api/v1/tickets/' + id, { status: status.value }); toast('Status saved'); loadTickets(); }
-    catch (e) { toast(e.message); }
-  });
-  meta.append(status);
-  h.append(meta);
-  const thread = el('div', 'thread');
-  for (const m of t.messages) {
-    const cls = m.internal ? 'msg note' : (m.direction === 'out' ? 'msg out' : 'msg');
-    const b = el('div', cls, m.body_text);
-    b.append(el('span', 'when', (m.internal ? 'note · ' : '') + when(m.created_at) + (m.direction === 'out' && !m.internal ? ' · ' + m.status : '')));
-    thread.append(b);
-  }
-  const form = el('form', 'reply');
-  const ta = el('textarea'); ta.placeholder = 'Reply to the customer… 回复客户'; ta.required = true;
-  const side = el('div', 'side');
-  const send = el('button', 'primary', 'Send'); send.type = 'submit';
-  const note = el('label', 'check'); const cb = el('input'); cb.type = 'checkbox'; note.append(cb, ' internal note');
-  side.append(send, note);
-  form.append(ta, side);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    send.disabled = true;
-    try { await api('POST', '/api/v1/tickets/' + id + '/messages', { body_text: ta.value, internal: cb.checked }); ta.value = ''; openTicket(id); }
-    catch (e) { toast(e.data && e.data.error && e.data.error.fields ? Object.values(e.data.error.fields).join('; ') : e.message); }
-    finally { send.disabled = false; }
-  });
-  d.append(h, thread, form);
-  thread.scrollTop = thread.scrollHeight;
+  if (state.selected !== id) return;
+  const msgs = t.messages || [];
+  delete t.messages;
+  upsert(t);
+  state.thread = { id, msgs: new Map(msgs.map((m) => [m.id, m])) };
+  renderDetail();
+  renderThread(true);
+  loadCustomerPanel($('#customer-panel'), t.customer_id, id);
+  renderTickets();
 }
 
-$('#ticket-status').addEventListener('change', loadTickets);
-$('#ticket-mine').addEventListener('change', loadTickets);
+function emptyDetail(text) {
+  const d = $('#ticket-detail');
+  const e = el('div', 'empty center'); e.append(el('div', 'big', '💬'), el('p', '', text));
+  d.replaceChildren(e);
+  $('#customer-panel').hidden = true;
+}
 
-/* ---------- customers ---------- */
+function renderDetail() {
+  const t = state.tickets.get(state.selected);
+  if (!t) return;
+  const d = $('#ticket-detail');
+  const composerText = $('.reply textarea', d) ? $('.reply textarea', d).value : (state.drafts.get(t.id) || '');
+  d.replaceChildren();
+
+  const h = el('header', 'conv-head');
+  const title = el('div', 'conv-title');
+  title.append(avatar(t.customer_name, 'lg'));
+  const tt = el('div', 'tt');
+  tt.append(el('h2', '', t.customer_name || 'Customer'));
+  const sub = el('div', 'sub');
+  sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id), el('span', 'subject', t.subject || '(' + t.channel + ' conversation)'));
+  tt.append(sub);
+  title.append(tt);
+
+  const actions = el('div', 'conv-actions');
+  const who = el('span', 'assignee-chip', t.assignee_name ? 'Assigned to ' + (t.assignee_id === state.me.id ? 'you' : t.assignee_name) : 'Unassigned');
+  actions.append(who);
+  if (!t.assignee_id) {
+    const take = el('button', 'primary take', 'Take 接单');
+    take.type = 'button';
+    take.addEventListener('click', () => acceptTicket(t.id, take));
+    actions.append(take);
+  }
+  const status = el('select', 'status-select'); status.setAttribute('aria-label', 'status');
+  for (const s of ['new', 'open', 'pending', 'solved', 'closed']) status.append(opt(s, s[0].toUpperCase() + s.slice(1), s === t.status));
+  status.addEventListener('change', () => patchTicket(t.id, { status: status.value }, 'Status: ' + status.value));
+  const prio = el('select', 'prio-select'); prio.setAttribute('aria-label', 'priority');
+  for (const p of ['low', 'normal', 'high', 'urgent']) prio.append(opt(p, p[0].toUpperCase() + p.slice(1) + ' priority', p === t.priority));
+  prio.addEventListener('change', () => patchTicket(t.id, { priority: prio.value }, 'Priority: ' + prio.value));
+  const transfer = el('button', 'transfer-btn', 'Transfer ⇄'); transfer.type = 'button';
+  transfer.addEventListener('click', () => openTransfer(t));
+  actions.append(status, prio, transfer);
+  h.append(title, actions);
+
+  const thread = el('div', 'thread');
+  thread.setAttribute('aria-live', 'polite');
+  const typing = el('div', 'typing-row'); typing.hidden = !state.typing.has(t.id);
+  const dots = el('span', 'dots'); dots.append(el('i'), el('i'), el('i'));
+  typing.append(dots, el('span', '', (t.customer_name || 'Customer') + ' is typing…'));
+
+  const form = el('form', 'reply' + (state.mode === 'note' ? ' note-mode' : ''));
+  const modes = el('div', 'modes');
+  const mReply = el('button', 'mode' + (state.mode === 'reply' ? ' active' : ''), 'Reply 回复');
+  const mNote = el('button', 'mode' + (state.mode === 'note' ? ' active' : ''), 'Internal note 内部备注');
+  mReply.type = mNote.type = 'button';
+  mReply.dataset.mode = 'reply'; mNote.dataset.mode = 'note';
+  modes.append(mReply, mNote);
+  const ta = el('textarea');
+  ta.value = composerText;
+  const bar = el('div', 'bar');
+  const hint = el('span', 'hint', 'Enter to send · Shift+Enter for a new line');
+  const send = el('button', 'primary', state.mode === 'note' ? 'Add note' : 'Send'); send.type = 'submit';
+  bar.append(hint, send);
+  form.append(modes, ta, bar);
+  const setMode = (m) => {
+    state.mode = m;
+    form.classList.toggle('note-mode', m === 'note');
+    mReply.classList.toggle('active', m === 'reply'); mNote.classList.toggle('active', m === 'note');
+    send.textContent = m === 'note' ? 'Add note' : 'Send';
+    ta.placeholder = m === 'note' ? 'Only agents see notes · 仅坐席可见' : 'Reply to ' + (t.customer_name || 'the customer') + ' via ' + t.channel + ' · 回复客户';
+    if (m === 'note') stopMyTyping();
+    ta.focus();
+  };
+  mReply.addEventListener('click', () => setMode('reply'));
+  mNote.addEventListener('click', () => setMode('note'));
+  ta.placeholder = state.mode === 'note' ? 'Only agents see notes · 仅坐席可见' : 'Reply to ' + (t.customer_name || 'the customer') + ' via ' + t.channel + ' · 回复客户';
+  ta.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  ta.addEventListener('input', () => { state.drafts.set(t.id, ta.value); myTyping(t, ta.value); });
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const body = ta.value.trim();
+    if (!body) return;
+    ta.value = ''; state.drafts.delete(t.id);
+    stopMyTyping();
+    sendReply(t.id, body, state.mode === 'note');
+    ta.focus();
+  });
+  d.append(h, thread, typing, form);
+}
+
+function saveDraft() {
+  const ta = $('#ticket-detail .reply textarea');
+  if (ta && state.selected) {
+    if (ta.value) state.drafts.set(state.selected, ta.value); else state.drafts.delete(state.selected);
+  }
+}
+
+function msgKind(m) {
+  if (m.author_type === 'system') return 'sys';
+  if (m.internal) return 'note';
+  if (m.direction === 'in') return 'in';
+  return 'out';
+}
+
+function renderThread(forceBottom) {
+  const box = $('#ticket-detail .thread');
+  if (!box || !state.thread) return;
+  const t = state.tickets.get(state.thread.id) || {};
+  const near = box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  box.replaceChildren();
+  const items = [...state.thread.msgs.values()].sort((a, b) => a.id - b.id);
+  for (const p of state.pending.values()) if (p.ticket_id === state.thread.id) items.push({ pending: p });
+  if (!items.length) box.append(el('div', 'empty', 'No messages yet.'));
+  let day = '';
+  for (const m of items) {
+    const at = m.pending ? m.pending.at : m.created_at;
+    const dl = dayLabel(at);
+    if (dl !== day) { day = dl; box.append(el('div', 'day', dl)); }
+    if (m.pending) { box.append(pendingBubble(m.pending)); continue; }
+    const kind = msgKind(m);
+    if (kind === 'sys') { box.append(el('div', 'msg sys', m.body_text + ' · ' + clock(m.created_at))); continue; }
+    const row = el('div', 'row ' + kind);
+    const b = el('div', 'msg ' + kind, m.body_text);
+    b.dataset.id = m.id;
+    if (kind === 'note') b.prepend(el('span', 'note-label', '🔒 Internal note'));
+    const meta = el('div', 'meta');
+    const author = kind === 'in' ? (t.customer_name || 'Customer') : (m.author_name || (m.author_type === 'bot' ? 'Bot' : 'Agent'));
+    meta.append(el('span', 'author', author), el('span', '', clock(m.created_at)));
+    if (m.channel && (m.channel !== t.channel || kind !== 'note')) meta.append(channelBadge(m.channel));
+    if (kind === 'out') meta.append(el('span', 'state st-' + m.status, m.status === 'sent' || m.status === 'delivered' ? '✓ ' + m.status : m.status));
+    row.append(b, meta);
+    box.append(row);
+  }
+  if (forceBottom || near) box.scrollTop = box.scrollHeight;
+}
+
+function pendingBubble(p) {
+  const kind = p.internal ? 'note' : 'out';
+  const row = el('div', 'row ' + kind);
+  // not ".msg.out" until the server has stored it: a pending bubble is "msg mine pending"
+  const b = el('div', 'msg mine ' + (p.internal ? 'note-pending ' : '') + (p.failed ? 'failed' : 'pending'), p.body);
+  b.dataset.clientId = p.client_id;
+  const meta = el('div', 'meta');
+  meta.append(el('span', 'author', state.me.name), el('span', '', clock(p.at)));
+  if (p.failed) {
+    const retry = el('button', 'link', 'Retry');
+    retry.type = 'button';
+    retry.addEventListener('click', () => { p.failed = null; transmit(p); renderThread(); });
+    const drop = el('button', 'link', 'Discard');
+    drop.type = 'button';
+    drop.addEventListener('click', () => { state.pending.delete(p.client_id); renderThread(); });
+    meta.append(el('span', 'state st-failed', '⚠ ' + p.failed), retry, drop);
+  } else {
+    meta.append(el('span', 'state st-pending', '◷ sending…'));
+  }
+  row.append(b, meta);
+  return row;
+}
+
+/* ---------- actions ---------- */
+function sendReply(ticketId, body, internal) {
+  const p = { client_id: uuid(), ticket_id: ticketId, body, internal, at: new Date().toISOString(), failed: null };
+  state.pending.set(p.client_id, p);
+  renderThread(true);
+  transmit(p);
+}
+
+function transmit(p) {
+  if (wsSend({ type: 'reply', client_id: p.client_id, ticket_id: p.ticket_id, body: p.body, internal: p.internal })) return;
+  // socket down: REST, same client_id (stored once either way)
+  api('POST', '/api/v1/tickets/' + p.ticket_id + '/messages', { body_text: p.body, internal: p.internal, client_id: p.client_id })
+    .then((m) => onReplyStored(p.client_id, m && m.id, m))
+    .catch((e) => {
+      if (e.status) { p.failed = errText(e); renderThread(); } // refused: show it; network: keep for the socket
+    });
+}
+
+function onReplyStored(clientId, messageId, msg) {
+  const p = state.pending.get(clientId);
+  state.pending.delete(clientId);
+  if (state.thread && p && state.thread.id === p.ticket_id && messageId && !state.thread.msgs.has(messageId)) {
+    state.thread.msgs.set(messageId, msg && msg.id ? msg : {
+      id: messageId, ticket_id: p.ticket_id, direction: 'out', author_type: 'agent', author_id: state.me.id,
+      author_name: state.me.name, body_text: p.body, internal: p.internal, status: p.internal ? 'note' : 'sent',
+      channel: (state.tickets.get(p.ticket_id) || {}).channel, created_at: new Date().toISOString(),
+    });
+  }
+  if (p) {
+    const t = state.tickets.get(p.ticket_id);
+    if (t && !p.internal) { t.preview = p.body; t.last_message_at = new Date().toISOString(); }
+  }
+  renderThread();
+  renderTickets();
+}
+
+function acceptTicket(id, btn) {
+  if (btn) btn.disabled = true;
+  state.accepting.add(id);
+  if (wsSend({ type: 'accept', ticket_id: id })) return;
+  patchTicket(id, { assignee_id: state.me.id }, 'Taken').finally(() => { if (btn) btn.disabled = false; });
+}
+
+async function patchTicket(id, body, okText) {
+  try {
+    const t = await api('PATCH', '/api/v1/tickets/' + id, body);
+    upsert(t);
+    toast(okText, 'good');
+    if (state.selected === id) renderDetail(), renderThread();
+    renderTickets();
+  } catch (e) {
+    toast(errText(e), 'bad');
+    if (state.selected === id) renderDetail(), renderThread();
+  }
+}
+
+/* ---------- transfer ---------- */
+async function loadDirectory() {
+  try { state.teams = (await api('GET', '/api/v1/teams?per_page=200')).items; } catch (e) { state.teams = []; }
+  if (isStaff()) {
+    try { state.agents = (await api('GET', '/api/v1/agents?per_page=200')).items.filter((a) => a.active !== false); } catch (e) { state.agents = []; }
+  }
+}
+function fillAgents() {
+  const team = Number($('#transfer-team').value) || 0;
+  const sel = $('#transfer-agent');
+  sel.replaceChildren(opt('', team ? '— anyone in the team —' : '— keep as is —'));
+  for (const a of state.agents) {
+    if (team && a.team_id !== team) continue;
+    const dot = a.presence === 'online' ? '🟢 ' : a.presence === 'away' ? '🟡 ' : '⚪ ';
+    sel.append(opt(String(a.id), dot + a.name + ' · ' + a.role));
+  }
+}
+function openTransfer(t) {
+  const dlg = $('#transfer');
+  dlg.dataset.ticket = t.id;
+  const teamSel = $('#transfer-team');
+  teamSel.replaceChildren(opt('', '— keep team —'));
+  for (const tm of state.teams) teamSel.append(opt(String(tm.id), tm.name + (tm.id === t.team_id ? ' (current)' : '')));
+  $('#transfer-agent-row').hidden = !isStaff();
+  fillAgents();
+  $('#transfer-note').value = '';
+  $('#transfer-error').textContent = '';
+  dlg.showModal();
+}
+$('#transfer-team').addEventListener('change', fillAgents);
+$('#transfer-cancel').addEventListener('click', () => $('#transfer').close());
+$('#transfer-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const id = Number($('#transfer').dataset.ticket);
+  const body = {};
+  const team = Number($('#transfer-team').value), agent = Number($('#transfer-agent').value);
+  if (team) body.team_id = team;
+  if (agent && isStaff()) body.assignee_id = agent;
+  const note = $('#transfer-note').value.trim();
+  if (note) body.note = note;
+  if (!body.team_id && !body.assignee_id) { $('#transfer-error').textContent = 'Choose a team or an agent.'; return; }
+  $('#transfer-ok').disabled = true;
+  try {
+    const t = await api('POST', '/api/v1/tickets/' + id + '/transfer', body);
+    $('#transfer').close();
+    upsert(t);
+    toast('Transferred #' + id + (t.assignee_name ? ' to ' + t.assignee_name : ''), 'good');
+    if (state.selected === id) openTicket(id).catch(() => {});
+    else renderTickets();
+  } catch (e) {
+    $('#transfer-error').textContent = errText(e);
+  } finally {
+    $('#transfer-ok').disabled = false;
+  }
+});
+
+/* ---------- customer panel ---------- */
+async function loadCustomerPanel(pane, customerId, ticketId) {
+  pane.hidden = false;
+  pane.dataset.customer = customerId;
+  let c, recent;
+  try {
+    [c, recent] = await Promise.all([
+      api('GET', '/api/v1/customers/' + customerId),
+      api('GET', '/api/v1/tickets?' + new URLSearchParams({ customer_id: String(customerId), per_page: '8' })).catch(() => ({ items: [] })),
+    ]);
+  } catch (e) {
+    pane.replaceChildren(el('p', 'muted pad', e.status === 404 ? 'Customer details are outside your scope.' : e.message));
+    return;
+  }
+  if (String(pane.dataset.customer) !== String(customerId)) return;
+  pane.replaceChildren();
+  const top = el('div', 'cust-top');
+  top.append(avatar(c.name, 'xl'), el('h3', '', c.name), el('div', 'muted', c.customer_no || ''));
+  if (c.company) top.append(el('div', 'company', '🏢 ' + c.company));
+  pane.append(top);
+
+  const sec = (title) => { const s = el('section', 'cust-sec'); s.append(el('h4', '', title)); pane.append(s); return s; };
+  const facts = sec('Details');
+  const dl = el('dl');
+  const fact = (k, v) => { if (v) { dl.append(el('dt', '', k), el('dd', '', v)); } };
+  fact('Stage', c.stage); fact('Type', c.type); fact('Grade', c.grade); fact('Region', c.region);
+  fact('Industry', c.industry); fact('Source', c.source); fact('Last contact', when(c.last_contact_at));
+  facts.append(dl);
+
+  const ids = sec('Contact');
+  const ICON = { email: '✉️', phone: '📞', chat: '💬', external: '🔗' };
+  for (const i of c.identities || []) {
+    const row = el('div', 'ident');
+    row.append(el('span', 'ico', ICON[i.kind] || '•'), el('span', 'val', i.value));
+    if (!i.verified) row.append(badge('unverified', 'warn'));
+    ids.append(row);
+  }
+  if (!(c.identities || []).length) ids.append(el('p', 'muted', 'No contact details yet.'));
+
+  const tags = sec('Tags');
+  const tw = el('div', 'tags');
+  for (const tg of c.tags || []) tw.append(badge(tg, 'tag'));
+  if (!(c.tags || []).length) tw.append(el('span', 'muted', 'No tags'));
+  tags.append(tw);
+
+  const rec = sec('Recent conversations');
+  for (const t of recent.items) {
+    const r = el('button', 'recent' + (t.id === ticketId ? ' current' : ''));
+    r.type = 'button';
+    r.append(el('span', 'rs', t.subject || '(' + t.channel + ')'));
+    const m = el('span', 'rm'); m.append(channelBadge(t.channel), badge(t.status, t.status), el('span', 'muted', '#' + t.id + ' · ' + ago(t.created_at)));
+    r.append(m);
+    r.addEventListener('click', () => { showView('tickets'); upsert(t); openTicket(t.id); });
+    rec.append(r);
+  }
+  if (!recent.items.length) rec.append(el('p', 'muted', 'None'));
+}
+
+/* ---------- typing ---------- */
+function myTyping(t, text) {
+  if (t.channel !== 'chat' || state.mode === 'note') return;
+  const my = state.myTyping;
+  if (!text) { stopMyTyping(); return; }
+  const now = Date.now();
+  if (my.ticket !== t.id || now - my.sentAt > 3000) {
+    my.ticket = t.id; my.sentAt = now;
+    wsSend({ type: 'typing', ticket_id: t.id, typing: true });
+  }
+  clearTimeout(my.timer);
+  my.timer = setTimeout(stopMyTyping, 2500);
+}
+function stopMyTyping() {
+  const my = state.myTyping;
+  clearTimeout(my.timer);
+  if (my.ticket) wsSend({ type: 'typing', ticket_id: my.ticket, typing: false });
+  my.ticket = 0; my.sentAt = 0;
+}
+function customerTyping(ticketId, on) {
+  clearTimeout(state.typing.get(ticketId));
+  if (on) state.typing.set(ticketId, setTimeout(() => customerTyping(ticketId, false), 8000));
+  else state.typing.delete(ticketId);
+  if (state.selected === ticketId) {
+    const row = $('#ticket-detail .typing-row');
+    if (row) row.hidden = !on;
+  }
+  renderTickets();
+}
+
+/* ---------- customers view ---------- */
 let searchTimer = null;
 async function loadCustomers() {
   const p = new URLSearchParams({ per_page: '100' });
@@ -149,56 +697,201 @@ async function loadCustomers() {
   for (const c of r.items) {
     const tr = el('tr');
     const tags = el('td');
-    for (const t of c.tags) tags.append(el('span', 'badge', t), ' ');
-    tr.append(el('td', 'muted', c.customer_no), el('td', '', c.name), el('td', '', c.company || ''),
+    for (const t of c.tags) tags.append(badge(t, 'tag'), ' ');
+    const name = el('td', 'cname'); name.append(avatar(c.name, 'sm'), el('span', '', c.name));
+    tr.append(el('td', 'muted', c.customer_no), name, el('td', '', c.company || ''),
       el('td', '', c.phone || ''), el('td', '', c.email || ''), el('td', '', c.stage), tags);
+    tr.addEventListener('click', () => {
+      for (const x of $$('#customer-rows tr')) x.classList.toggle('sel', x === tr);
+      loadCustomerPanel($('#customer-drawer'), c.id, 0);
+    });
     tb.append(tr);
   }
   $('#customer-total').textContent = r.total + ' customers';
 }
-$('#customer-q').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(loadCustomers, 250); });
+$('#customer-q').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => loadCustomers().catch((e) => toast(e.message, 'bad')), 250); });
 
 /* ---------- navigation ---------- */
-for (const b of document.querySelectorAll('.tab')) {
+function showView(v) {
+  state.view = v;
+  for (const x of $$('.tab')) x.classList.toggle('active', x.dataset.view === v);
+  $('#view-tickets').hidden = v !== 'tickets';
+  $('#view-customers').hidden = v !== 'customers';
+}
+for (const b of $$('.tab')) {
   b.addEventListener('click', () => {
-    state.view = b.dataset.view;
-    for (const x of document.querySelectorAll('.tab')) x.classList.toggle('active', x === b);
-    $('#view-tickets').hidden = state.view !== 'tickets';
-    $('#view-customers').hidden = state.view !== 'customers';
-    (state.view === 'tickets' ? loadTickets : loadCustomers)().catch((e) => toast(e.message));
+    showView(b.dataset.view);
+    (state.view === 'tickets' ? loadTickets : loadCustomers)().catch((e) => toast(e.message, 'bad'));
   });
 }
 
-/* ---------- live updates ---------- */
+/* ---------- live updates over /ws/agent ---------- */
+function wsSend(o) {
+  if (state.ws && state.wsReady && state.ws.readyState === 1) { state.ws.send(JSON.stringify(o)); return true; }
+  return false;
+}
+function setLive(kind, text) {
+  const l = $('#live');
+  l.textContent = text; l.className = 'live ' + kind;
+}
 function connect() {
+  clearTimeout(state.retryTimer); state.retryTimer = null;
   const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent');
-  state.ws = ws;
+  state.ws = ws; state.wsReady = false;
   ws.onmessage = (ev) => {
     let m; try { m = JSON.parse(ev.data); } catch (e) { return; }
-    if (m.type === 'auth_ok') { state.retry = 0; $('#live').textContent = '● live'; $('#live').classList.add('on'); ws.send(JSON.stringify({ type: 'presence', status: $('#presence').value })); return; }
-    if (m.type && m.type.startsWith('ticket.') || m.type === 'message.created') {
-      if (m.type === 'ticket.assigned' && m.ticket && m.ticket.assignee_id === state.me.id) toast('New ticket assigned: #' + m.ticket_id);
-      if (state.view === 'tickets') loadTickets().catch(() => {});
-      if (state.selected && m.ticket_id === state.selected) openTicket(state.selected).catch(() => {});
-    }
+    if (ws === state.ws && m && typeof m.type === 'string') onFrame(m);
   };
   ws.onclose = (ev) => {
-    $('#live').textContent = '● offline'; $('#live').classList.remove('on');
-    if (ev.code === 4401) return showLogin();
-    const delay = Math.min(30000, 500 * 2 ** state.retry++) * (0.5 + Math.random());
-    setTimeout(() => { if (state.me) connect(); }, delay);
+    if (ws !== state.ws) return;
+    state.ws = null; state.wsReady = false;
+    if (ev.code === 4401) { showLogin(); return; }
+    if (!state.me) return;
+    const delay = Math.min(30000, 500 * 2 ** state.retry++) * (0.6 + 0.4 * Math.random());
+    setLive('off', '● reconnecting…');
+    state.retryTimer = setTimeout(() => { if (state.me) connect(); }, delay);
   };
 }
-$('#presence').addEventListener('change', () => {
-  if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify({ type: 'presence', status: $('#presence').value }));
+function reconnectSoon() {
+  if (state.me && !state.ws) { state.retry = 0; connect(); }
+}
+window.addEventListener('online', reconnectSoon);
+document.addEventListener('visibilitychange', () => { if (!document.hidden) reconnectSoon(); });
+
+function onFrame(m) {
+  switch (m.type) {
+    case 'auth_ok': {
+      const again = state.everConnected;
+      state.everConnected = true; state.retry = 0; state.wsReady = true;
+      setLive('on', '● live');
+      wsSend({ type: 'presence', status: $('#presence').value });
+      for (const p of state.pending.values()) if (!p.failed) transmit(p); // same client_id: stored once
+      if (again) { // events were missed while we were away
+        loadTickets().catch(() => {});
+        if (state.selected) openTicket(state.selected).catch(() => {});
+      }
+      return;
+    }
+    case 'ack': onReplyStored(m.client_id, m.message_id); return;
+    case 'accepted': toast('You took #' + m.ticket_id, 'good'); return;
+    case 'presence_ok': case 'pong': return;
+    case 'typing': if (m.from === 'customer') customerTyping(m.ticket_id, !!m.typing); return;
+    case 'error': {
+      const p = m.client_id && state.pending.get(m.client_id);
+      if (p) { p.failed = m.message || m.code; renderThread(); return; }
+      if (m.code === 'not_available') {
+        toast('Someone else already has this conversation.', 'bad');
+        if (state.selected) openTicket(state.selected).catch(() => {});
+        loadTickets().catch(() => {});
+        return;
+      }
+      toast(m.message || m.code, 'bad');
+      return;
+    }
+    case 'message.created': onMessageEvent(m); return;
+    case 'ticket.unassigned': onUnassigned(m); return;
+    case 'customer.updated': {
+      const pane = $('#customer-panel');
+      if (!pane.hidden && String(pane.dataset.customer) === String(m.customer_id)) loadCustomerPanel(pane, m.customer_id, state.selected);
+      return;
+    }
+    default:
+      if (m.type.startsWith('ticket.')) onTicketEvent(m);
+  }
+}
+
+function onTicketEvent(m) {
+  if (!m.ticket) { if (m.ticket_id) refreshTicket(m.ticket_id); return; }
+  const before = state.tickets.get(m.ticket.id);
+  const t = upsert(m.ticket);
+  if (m.type === 'ticket.assigned' && t.assignee_id === state.me.id) {
+    if (!state.accepting.delete(t.id) && !(before && before.assignee_id === state.me.id)) notifyAssigned(t);
+  }
+  if (state.selected === t.id) { renderDetail(); renderThread(); }
+  renderTickets();
+}
+
+async function refreshTicket(id) {
+  try {
+    const t = await api('GET', '/api/v1/tickets/' + id);
+    delete t.messages;
+    upsert(t);
+  } catch (e) {
+    if (e.status === 404) state.tickets.delete(id);
+  }
+  renderTickets();
+}
+
+function onUnassigned(m) {
+  const id = m.ticket_id;
+  refreshTicket(id).then(() => {
+    if (state.selected === id && !state.tickets.has(id)) {
+      state.selected = null; state.thread = null;
+      emptyDetail('This conversation was transferred away from you.');
+    } else if (state.selected === id) { renderDetail(); renderThread(); }
+  });
+}
+
+function onMessageEvent(ev) {
+  const msg = ev.message;
+  const id = ev.ticket_id || (msg && msg.ticket_id);
+  if (!msg || !id) return;
+  const t = state.tickets.get(id);
+  if (!t) { refreshTicket(id); }
+  else {
+    t.last_message_at = msg.created_at || ev.at;
+    if (!msg.internal && msg.author_type !== 'system') t.preview = msg.body_text;
+  }
+  if (msg.direction === 'in') {
+    customerTyping(id, false);
+    const viewing = state.selected === id && !document.hidden;
+    if (!viewing && state.unread.size < 500) { state.unread.add(id); saveUnread(); }
+  }
+  if (state.thread && state.thread.id === id && !state.thread.msgs.has(msg.id)) {
+    state.thread.msgs.set(msg.id, msg);
+    // our own reply may be reported before its ack: the pending bubble goes when the ack comes
+    renderThread(msg.direction === 'in' ? false : true);
+  }
+  renderTickets();
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && state.selected && state.unread.delete(state.selected)) { saveUnread(); renderTickets(); }
 });
+
+$('#presence').addEventListener('change', () => {
+  const v = $('#presence').value;
+  $('#presence-dot').className = 'dot ' + v;
+  localStorage.setItem('sb.presence', v);
+  wsSend({ type: 'presence', status: v });
+});
+
+// relative times in the list stay fresh
+setInterval(() => { if (state.me && state.view === 'tickets') renderTickets(); }, 60000);
 
 function start(agent) {
   state.me = agent;
-  $('#me').textContent = agent.name + ' · ' + agent.role;
+  $('#me').replaceChildren(avatar(agent.name, 'sm'), el('span', '', agent.name + ' · ' + agent.role));
   $('#login').hidden = true; $('#app').hidden = false;
-  loadTickets().catch((e) => toast(e.message));
+  try { state.unread = new Set(JSON.parse(localStorage.getItem('sb.unread.' + agent.id) || '[]')); } catch (e) { state.unread = new Set(); }
+  const pres = localStorage.getItem('sb.presence');
+  if (pres) { $('#presence').value = pres; $('#presence-dot').className = 'dot ' + pres; }
+  $('.queue[data-queue=all]').hidden = !isStaff();
+  $('.queue[data-queue=team]').hidden = !agent.team_id;
+  const saved = localStorage.getItem('sb.queue');
+  const firstVisit = !(saved && $(`.queue[data-queue=${saved}]`) && !$(`.queue[data-queue=${saved}]`).hidden);
+  state.queue = firstVisit ? 'unassigned' : saved;
+  updateTitle(true);
+  setLive('off', '● connecting…');
+  loadTickets().then(() => {
+    // first visit: my work if I have some, else the unassigned queue
+    if (firstVisit && [...state.tickets.values()].some((t) => t.assignee_id === agent.id && OPEN_STATUSES.includes(t.status))) {
+      state.queue = 'mine';
+      renderTickets();
+    }
+  }).catch((e) => toast(e.message, 'bad'));
+  loadDirectory();
   connect();
 }
 
-api('GET', '/api/v1/auth/me').then(start).catch(showLogin);
+api('GET', '/api/v1/auth/me').then(start).catch(() => showLogin());
