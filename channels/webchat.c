@@ -614,12 +614,12 @@ void webchat_deliver(const struct event_batch *b)
             deliver_one(&b->ev[i]);
 }
 
-void webchat_agent_typing(int64_t ticket_id, bool typing)
+void webchat_agent_typing(const struct agent_info *me, int64_t ticket_id, bool typing)
 {
     char frame[80];
     snprintf(frame, sizeof(frame), "{\"type\":\"typing\",\"from\":\"agent\",\"typing\":%s}", typing ? "true" : "false");
     for (struct chat_conn *cc = buckets[bucket_of(ticket_id)]; cc; cc = cc->bnext)
-        if (cc->ticket_id == ticket_id)
+        if (cc->ticket_id == ticket_id && agent_may_see(me, ticket_id, cc->assignee_id, cc->team_id))
             ws_send_str(cc->ws, frame);
 }
 

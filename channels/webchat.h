@@ -16,6 +16,7 @@
 #define SB_WEBCHAT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/event_tailer.h"
 #include "gateway/ws.h"
@@ -26,6 +27,7 @@ void webchat_init(const struct sb_config *cfg);
 /* Agent replies and ticket changes for the conversations open here; does not free b. */
 void webchat_deliver(const struct event_batch *b);
 /* An agent typing in a conversation. */
-void webchat_agent_typing(int64_t ticket_id, bool typing);
+/* An agent typing in a conversation they may see. */
+void webchat_agent_typing(const struct agent_info *me, int64_t ticket_id, bool typing);
 
 #endif

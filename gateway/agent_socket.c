@@ -287,7 +287,7 @@ static void handle_accept(struct ws_conn *ws, struct agent_conn *ac, json_t *msg
     submit(j);
 }
 
-static void handle_typing(struct ws_conn *ws, json_t *msg)
+static void handle_typing(struct ws_conn *ws, const struct agent_conn *ac, json_t *msg)
 {
     int64_t ticket = ticket_arg(msg);
     if (!ticket) {
@@ -295,7 +295,7 @@ static void handle_typing(struct ws_conn *ws, json_t *msg)
         return;
     }
     if (typing_hook)
-        typing_hook(ticket, json_is_true(json_object_get(msg, "typing")));
+        typing_hook(&ac->me, ticket, json_is_true(json_object_get(msg, "typing")));
 }
 
 static void dispatch_frame(struct ws_conn *ws, struct agent_conn *ac, json_t *msg, const char *type)
@@ -309,7 +309,7 @@ static void dispatch_frame(struct ws_conn *ws, struct agent_conn *ac, json_t *ms
     else if (strcmp(type, "accept") == 0)
         handle_accept(ws, ac, msg);
     else if (strcmp(type, "typing") == 0)
-        handle_typing(ws, msg);
+        handle_typing(ws, ac, msg);
     else if (strcmp(type, "auth") == 0)
         send_error(ws, "already_authenticated", "this socket is already authenticated", NULL);
     else
@@ -346,9 +346,21 @@ static void on_timer(struct ws_conn *ws)
         ws_close(ws, 4401, "unauthorized");
 }
 
+static void heartbeat_now(int64_t agent_id);
+
+/* The agent's last socket here is gone: stamp the heartbeat now, so the grace period
+ * before "offline" counts from this moment. */
 static void on_close(struct ws_conn *ws)
 {
-    free(ws_user(ws));
+    struct agent_conn *ac = ws_user(ws);
+    int others = 0;
+    for (struct ws_conn *o = ws_first(&agent_socket_endpoint); ac && ac->authed && o && !others; o = ws_next(o)) {
+        struct agent_conn *oc = ws_user(o);
+        others = o != ws && oc && oc->authed && oc->me.id == ac->me.id;
+    }
+    if (ac && ac->authed && !others)
+        heartbeat_now(ac->me.id);
+    free(ac);
     ws_set_user(ws, NULL);
 }
 
@@ -356,6 +368,13 @@ static void on_close(struct ws_conn *ws)
 
 /* ticket_id: unassigned tickets are visible to the agents who may take them; other
  * events without an addressee are not. */
+static int visible(const struct agent_info *me, int64_t ticket_id, int64_t agent_id, int64_t team_id);
+
+bool agent_may_see(const struct agent_info *me, int64_t ticket_id, int64_t assignee_id, int64_t team_id)
+{
+    return visible(me, ticket_id, assignee_id, team_id);
+}
+
 static int visible(const struct agent_info *me, int64_t ticket_id, int64_t agent_id, int64_t team_id)
 {
     switch (me->role_bit) {
@@ -421,11 +440,23 @@ static void on_heartbeat_done(void *arg)
     free(arg);
 }
 
+static void heartbeat_now(int64_t agent_id)
+{
+    struct heartbeat_job *h = malloc(sizeof(*h) + sizeof(int64_t));
+    if (!h)
+        return;
+    h->n = 1;
+    h->ids[0] = agent_id;
+    if (dbpool_submit(on_heartbeat_run, on_heartbeat_done, h) < 0)
+        free(h);
+}
+
 void agent_socket_tick(void)
 {
     int64_t now = metrics_now_us();
-    int64_t every = cfg->server.presence_grace_secs / 3;
-    if (now - last_heartbeat_us < (every < 1 ? 1 : every) * 1000000)
+    int64_t every = cfg->server.presence_grace_secs * 1000000 / 4;
+    /* ticks are a second apart with jitter: a little slack keeps the cadence */
+    if (now - last_heartbeat_us < (every < 1000000 ? 1000000 : every) - 200000)
         return;
     last_heartbeat_us = now;
     size_t n = 0, cap = 64;

@@ -19,6 +19,7 @@
 #define SB_AGENT_SOCKET_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/event_tailer.h"
 #include "gateway/ws.h"
@@ -32,8 +33,11 @@ void agent_socket_deliver(const struct event_batch *b);
 void agent_socket_tick(void);
 /* A customer typing in a conversation: told to the agents who may see the ticket. */
 void agent_socket_customer_typing(int64_t ticket_id, int64_t assignee_id, int64_t team_id, bool typing);
-/* Where an agent's typing goes (the chat channel registers itself; main wires it). */
-typedef void (*agent_typing_fn)(int64_t ticket_id, bool typing);
+/* May this agent see (and act on) a ticket with this assignee and team? (tickets.h rules) */
+bool agent_may_see(const struct agent_info *me, int64_t ticket_id, int64_t assignee_id, int64_t team_id);
+/* Where an agent's typing goes (the chat channel registers itself; main wires it); the
+ * receiver checks agent_may_see with what it knows of the ticket. */
+typedef void (*agent_typing_fn)(const struct agent_info *me, int64_t ticket_id, bool typing);
 void agent_socket_on_agent_typing(agent_typing_fn fn);
 
 #endif

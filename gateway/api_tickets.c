@@ -302,21 +302,24 @@ int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, 
                  const char *client_id, json_t **msg)
 {
     *msg = NULL;
-    char ext[128] = "";
-    if (client_id && *client_id) {
-        int64_t existing = 0;
-        snprintf(ext, sizeof(ext), "agent:%lld:%s", (long long)me->id, client_id);
-        int rc = db_scalar_i64(db, "SELECT id FROM messages WHERE external_id = ? AND author_id = ? LIMIT 1",
-                               DBP(P_S(ext), P_I(me->id)), 0, &existing);
-        if (rc || existing)
-            return rc ? rc : load_message(db, existing, msg);
-    }
     json_t *t = NULL;
     int rc = ticket_load(db, me, ticket_id, &t);
     if (rc || !t)
         return rc ? rc : TICKET_NOT_FOUND;
-    /* serialise replies on one ticket so first_response_at is set once */
+    /* Serialise replies on one ticket: first_response_at is set once, and a repeated
+     * client_id is found by its twin that holds the lock (not raced past). */
     rc = db_exec(db, "SELECT id FROM tickets WHERE id = ? FOR UPDATE", DBP(P_I(ticket_id)), NULL);
+    char ext[128] = "";
+    if (!rc && client_id && *client_id) {
+        int64_t existing = 0;
+        snprintf(ext, sizeof(ext), "agent:%lld:%s", (long long)me->id, client_id);
+        rc = db_scalar_i64(db, "SELECT id FROM messages WHERE external_id = ? AND author_id = ? LIMIT 1",
+                           DBP(P_S(ext), P_I(me->id)), 0, &existing);
+        if (!rc && existing) {
+            json_decref(t);
+            return load_message(db, existing, msg);
+        }
+    }
     const char *channel = json_string_value(json_object_get(t, "channel"));
     int is_chat = strcmp(channel, "chat") == 0;
     char to[256] = "";
@@ -358,8 +361,14 @@ int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id,
     *ticket = NULL;
     json_t *t = NULL;
     int rc = ticket_load(db, me, ticket_id, &t);
-    if (rc || !t)
-        return rc ? rc : TICKET_NOT_FOUND;
+    if (!rc && !t) { /* out of scope now: because someone took it, or it never was ours to see */
+        int64_t taken = 0;
+        rc = db_scalar_i64(db, "SELECT COUNT(*) FROM tickets WHERE id = ? AND assignee_id IS NOT NULL AND assignee_id <> ?",
+                           DBP(P_I(ticket_id), P_I(me->id)), 0, &taken);
+        return rc ? rc : taken ? TICKET_NOT_AVAILABLE : TICKET_NOT_FOUND;
+    }
+    if (rc)
+        return rc;
     json_decref(t);
     struct db_result r;
     rc = db_exec(db, "UPDATE tickets SET assignee_id = ?, status = IF(status = 'new', 'open', status) "

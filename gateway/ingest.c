@@ -98,6 +98,14 @@ static int valid_msg(const struct ingest_msg *m)
            utf8_valid(m->subject, strlen(m->subject));
 }
 
+static void utc_now_iso(char *out, size_t outsz)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static int find_duplicate(struct db *db, struct ingest_msg *m)
 {
     struct db_result r;
@@ -191,10 +199,20 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
     m->ticket_id = (int64_t)r.insert_id;
     m->new_ticket = 1;
     db_result_free(&r);
+    char customer_name[201] = "", now[32];
+    if ((rc = db_exec(db, "SELECT name FROM customers WHERE id = ?", DBP(P_I(m->customer_id)), &r)))
+        return rc;
+    if (r.nrows)
+        text_copy(customer_name, sizeof(customer_name), db_cell(&r, 0, 0));
+    db_result_free(&r);
+    utc_now_iso(now, sizeof(now));
+    /* the same shape as a ticket read over REST */
     return event_insert(db, "ticket.created", m->ticket_id, m->customer_id, 0, 0,
-                        json_pack("{s:{s:I, s:I, s:s, s:s?, s:s, s:s}}", "ticket", "id", (json_int_t)m->ticket_id,
-                                  "customer_id", (json_int_t)m->customer_id, "channel", m->channel, "subject",
-                                  subject, "status", "new", "priority", "normal"));
+                        json_pack("{s:{s:I, s:I, s:s, s:s, s:s?, s:s, s:s, s:n, s:n, s:n, s:s, s:s, s:s}}", "ticket",
+                                  "id", (json_int_t)m->ticket_id, "customer_id", (json_int_t)m->customer_id,
+                                  "customer_name", customer_name, "channel", m->channel, "subject", subject, "status",
+                                  "new", "priority", "normal", "team_id", "assignee_id", "assignee_name", "created_at",
+                                  now, "updated_at", now, "last_message_at", now));
 }
 
 static int store_one(struct db *db, struct ingest_msg *m)
@@ -220,9 +238,14 @@ static int store_one(struct db *db, struct ingest_msg *m)
     rc = db_exec(db, "UPDATE customers SET last_contact_at = NOW(3) WHERE id = ?", DBP(P_I(m->customer_id)), NULL);
     if (rc)
         return rc;
-    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)m->message_id, "ticket_id",
-                            (json_int_t)m->ticket_id, "direction", "in", "channel", m->channel, "author_type",
-                            "customer", "body_text", m->body_text);
+    char now[32];
+    utc_now_iso(now, sizeof(now));
+    /* the same shape as a message read over REST */
+    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:n, s:n, s:s, s:s?, s:s, s:b, s:s}", "id",
+                            (json_int_t)m->message_id, "ticket_id", (json_int_t)m->ticket_id, "direction", "in",
+                            "channel", m->channel, "author_type", "customer", "author_id", "author_name", "body_text",
+                            m->body_text, "body_html", m->body_html, "status", "received", "internal", 0,
+                            "created_at", now);
     return event_insert(db, "message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
                         json_pack("{s:o}", "message", msg));
 }

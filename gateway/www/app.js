@@ -7,7 +7,26 @@
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const OPEN_STATUSES = ['new', 'open', 'pending'];
-const CHANNEL_ICON = { chat: '💬', email: '✉️', sms: '📱', phone: '☎️', web: '🌐' };
+const ICONS = {
+  chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z',
+  email: 'M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 4-8 5-8-5V6l8 5 8-5z',
+  sms: 'M17 1H7a2 2 0 0 0-2 2v18a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V3a2 2 0 0 0-2-2zm0 18H7V5h10z',
+  phone: 'M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25c1.1.37 2.3.57 3.6.57a1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z',
+  web: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2c.9 1.2 1.6 2.5 1.9 4h-3.8c.3-1.5 1-2.8 1.9-4zM4.3 14a8 8 0 0 1 0-4h3.4a16 16 0 0 0 0 4zm.8 2h2.9c.3 1.3.8 2.5 1.4 3.6A8 8 0 0 1 5.1 16zM8 8H5.1a8 8 0 0 1 4.3-3.6C8.8 5.5 8.3 6.7 8 8zm4 12c-.9-1.2-1.6-2.5-1.9-4h3.8c-.3 1.5-1 2.8-1.9 4zm2.3-6H9.7a15 15 0 0 1 0-4h4.6a15 15 0 0 1 0 4zm.3 5.6c.6-1.1 1.1-2.3 1.4-3.6h2.9a8 8 0 0 1-4.3 3.6zm1.8-5.6a16 16 0 0 0 0-4h3.4a8 8 0 0 1 0 4z',
+  company: 'M12 7V3H2v18h20V7H12zM6 19H4v-2h2v2zm0-4H4v-2h2v2zm0-4H4V9h2v2zm0-4H4V5h2v2zm4 12H8v-2h2v2zm0-4H8v-2h2v2zm0-4H8V9h2v2zm0-4H8V5h2v2zm10 12h-8v-2h2v-2h-2v-2h2v-2h-2V9h8v10z',
+  lock: 'M18 8h-1V6A5 5 0 0 0 7 6v2H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V10a2 2 0 0 0-2-2zM9 6a3 3 0 0 1 6 0v2H9V6z',
+  external: 'M10 6H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2v-4h-2v4H6V8h4zm4-3v2h3.6l-7.3 7.3 1.4 1.4L19 6.4V10h2V3z',
+  inbox: 'M19 3H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2zm0 12h-4a3 3 0 0 1-6 0H5V5h14z',
+  transfer: 'M6.99 11 3 15l3.99 4v-3H14v-2H6.99v-3zM21 9l-3.99-4v3H10v2h7.01v3z',
+};
+function icon(name, cls) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const s = document.createElementNS(NS, 'svg');
+  s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('class', 'ico' + (cls ? ' ' + cls : '')); s.setAttribute('aria-hidden', 'true');
+  const p = document.createElementNS(NS, 'path'); p.setAttribute('d', ICONS[name] || ICONS.chat);
+  s.append(p);
+  return s;
+}
 
 const state = {
   me: null, view: 'tickets', queue: 'unassigned',
@@ -71,6 +90,7 @@ function when(iso) {
 }
 function clock(iso) {
   const d = iso ? new Date(iso) : new Date();
+  if (isNaN(d)) return '';
   return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 function ago(iso) {
@@ -83,7 +103,8 @@ function ago(iso) {
   return new Date(iso).toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
 }
 function dayLabel(iso) {
-  const d = new Date(iso), today = new Date();
+  const d = iso ? new Date(iso) : new Date(), today = new Date();
+  if (isNaN(d)) return '';
   const y = new Date(today); y.setDate(today.getDate() - 1);
   if (d.toDateString() === today.toDateString()) return 'Today';
   if (d.toDateString() === y.toDateString()) return 'Yesterday';
@@ -102,7 +123,7 @@ function avatar(name, cls) {
   return a;
 }
 function badge(text, cls) { return el('span', 'badge ' + (cls || ''), text); }
-function channelBadge(ch) { return badge((CHANNEL_ICON[ch] || '•') + ' ' + ch, 'ch ch-' + ch); }
+function channelBadge(ch) { const b = badge(ch, 'ch ch-' + ch); b.prepend(icon(ch)); return b; }
 const isStaff = () => state.me && (state.me.role === 'admin' || state.me.role === 'manager');
 
 /* ---------- notifications: sound + title ---------- */
@@ -326,7 +347,7 @@ async function openTicket(id) {
 
 function emptyDetail(text) {
   const d = $('#ticket-detail');
-  const e = el('div', 'empty center'); e.append(el('div', 'big', '💬'), el('p', '', text));
+  const e = el('div', 'empty center'); e.append(icon('chat', 'big'), el('p', '', text));
   d.replaceChildren(e);
   $('#customer-panel').hidden = true;
 }
@@ -363,7 +384,7 @@ function renderDetail() {
   const prio = el('select', 'prio-select'); prio.setAttribute('aria-label', 'priority');
   for (const p of ['low', 'normal', 'high', 'urgent']) prio.append(opt(p, p[0].toUpperCase() + p.slice(1) + ' priority', p === t.priority));
   prio.addEventListener('change', () => patchTicket(t.id, { priority: prio.value }, 'Priority: ' + prio.value));
-  const transfer = el('button', 'transfer-btn', 'Transfer ⇄'); transfer.type = 'button';
+  const transfer = el('button', 'transfer-btn', 'Transfer'); transfer.type = 'button'; transfer.prepend(icon('transfer'));
   transfer.addEventListener('click', () => openTransfer(t));
   actions.append(status, prio, transfer);
   h.append(title, actions);
@@ -450,7 +471,7 @@ function renderThread(forceBottom) {
     const row = el('div', 'row ' + kind);
     const b = el('div', 'msg ' + kind, m.body_text);
     b.dataset.id = m.id;
-    if (kind === 'note') b.prepend(el('span', 'note-label', '🔒 Internal note'));
+    if (kind === 'note') { const nl = el('span', 'note-label', 'Internal note'); nl.prepend(icon('lock')); b.prepend(nl); }
     const meta = el('div', 'meta');
     const author = kind === 'in' ? (t.customer_name || 'Customer') : (m.author_name || (m.author_type === 'bot' ? 'Bot' : 'Agent'));
     meta.append(el('span', 'author', author), el('span', '', clock(m.created_at)));
@@ -554,8 +575,7 @@ function fillAgents() {
   sel.replaceChildren(opt('', team ? '— anyone in the team —' : '— keep as is —'));
   for (const a of state.agents) {
     if (team && a.team_id !== team) continue;
-    const dot = a.presence === 'online' ? '🟢 ' : a.presence === 'away' ? '🟡 ' : '⚪ ';
-    sel.append(opt(String(a.id), dot + a.name + ' · ' + a.role));
+    sel.append(opt(String(a.id), a.name + ' · ' + a.role + ' · ' + (a.presence || 'offline')));
   }
 }
 function openTransfer(t) {
@@ -615,7 +635,7 @@ async function loadCustomerPanel(pane, customerId, ticketId) {
   pane.replaceChildren();
   const top = el('div', 'cust-top');
   top.append(avatar(c.name, 'xl'), el('h3', '', c.name), el('div', 'muted', c.customer_no || ''));
-  if (c.company) top.append(el('div', 'company', '🏢 ' + c.company));
+  if (c.company) { const co = el('div', 'company', c.company); co.prepend(icon('company')); top.append(co); }
   pane.append(top);
 
   const sec = (title) => { const s = el('section', 'cust-sec'); s.append(el('h4', '', title)); pane.append(s); return s; };
@@ -627,10 +647,10 @@ async function loadCustomerPanel(pane, customerId, ticketId) {
   facts.append(dl);
 
   const ids = sec('Contact');
-  const ICON = { email: '✉️', phone: '📞', chat: '💬', external: '🔗' };
+  const ICON = { email: 'email', phone: 'phone', chat: 'chat', external: 'external' };
   for (const i of c.identities || []) {
     const row = el('div', 'ident');
-    row.append(el('span', 'ico', ICON[i.kind] || '•'), el('span', 'val', i.value));
+    row.append(icon(ICON[i.kind] || 'external'), el('span', 'val', i.kind === 'chat' ? 'web chat · ' + i.value : i.value));
     if (!i.verified) row.append(badge('unverified', 'warn'));
     ids.append(row);
   }
@@ -698,7 +718,7 @@ async function loadCustomers() {
     const tr = el('tr');
     const tags = el('td');
     for (const t of c.tags) tags.append(badge(t, 'tag'), ' ');
-    const name = el('td', 'cname'); name.append(avatar(c.name, 'sm'), el('span', '', c.name));
+    const name = el('td'), nw = el('div', 'cname'); nw.append(avatar(c.name, 'sm'), el('span', '', c.name)); name.append(nw);
     tr.append(el('td', 'muted', c.customer_no), name, el('td', '', c.company || ''),
       el('td', '', c.phone || ''), el('td', '', c.email || ''), el('td', '', c.stage), tags);
     tr.addEventListener('click', () => {
@@ -793,6 +813,14 @@ function onFrame(m) {
     case 'customer.updated': {
       const pane = $('#customer-panel');
       if (!pane.hidden && String(pane.dataset.customer) === String(m.customer_id)) loadCustomerPanel(pane, m.customer_id, state.selected);
+      // the name on our tickets may have changed (a chat visitor left their details)
+      if ([...state.tickets.values()].some((t) => t.customer_id === m.customer_id)) {
+        api('GET', '/api/v1/tickets?' + new URLSearchParams({ customer_id: String(m.customer_id), per_page: '50' })).then((r) => {
+          for (const t of r.items) upsert(t);
+          if (state.selected && state.tickets.get(state.selected).customer_id === m.customer_id) { renderDetail(); renderThread(); }
+          renderTickets();
+        }).catch(() => {});
+      }
       return;
     }
     default:
@@ -804,6 +832,8 @@ function onTicketEvent(m) {
   if (!m.ticket) { if (m.ticket_id) refreshTicket(m.ticket_id); return; }
   const before = state.tickets.get(m.ticket.id);
   const t = upsert(m.ticket);
+  if (!t.created_at) t.created_at = m.at;
+  if (!t.customer_name) refreshTicket(t.id); // a partial ticket in the event: fetch the full row
   if (m.type === 'ticket.assigned' && t.assignee_id === state.me.id) {
     if (!state.accepting.delete(t.id) && !(before && before.assignee_id === state.me.id)) notifyAssigned(t);
   }
@@ -836,12 +866,15 @@ function onMessageEvent(ev) {
   const msg = ev.message;
   const id = ev.ticket_id || (msg && msg.ticket_id);
   if (!msg || !id) return;
+  if (!msg.created_at) msg.created_at = ev.at || new Date().toISOString();
   const t = state.tickets.get(id);
-  if (!t) { refreshTicket(id); }
-  else {
-    t.last_message_at = msg.created_at || ev.at;
-    if (!msg.internal && msg.author_type !== 'system') t.preview = msg.body_text;
-  }
+  const touch = (x) => {
+    if (!x) return;
+    x.last_message_at = msg.created_at || ev.at;
+    if (!msg.internal && msg.author_type !== 'system') x.preview = msg.body_text;
+  };
+  if (t) touch(t);
+  else refreshTicket(id).then(() => { touch(state.tickets.get(id)); renderTickets(); });
   if (msg.direction === 'in') {
     customerTyping(id, false);
     const viewing = state.selected === id && !document.hidden;

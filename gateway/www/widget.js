@@ -52,7 +52,7 @@
     ' z-index:2147483000;color:#1f2937;font-size:14px;animation:pop .18s ease-out}',
     '@keyframes pop{from{opacity:0;transform:translateY(12px)}to{opacity:1;transform:none}}',
     '.head{background:var(--c);color:#fff;padding:16px 16px 14px;display:flex;gap:12px;align-items:center}',
-    '.avatar{width:38px;height:38px;border-radius:50%;background:rgba(255,255,255,.22);display:grid;place-items:center;font-size:18px}',
+    '.avatar{width:38px;height:38px;border-radius:50%;background:rgba(255,255,255,.22);display:grid;place-items:center}.avatar svg{width:20px;height:20px;fill:#fff}',
     '.ht{flex:1;min-width:0}.title{font-weight:700;font-size:16px}.sub{font-size:12px;opacity:.88;margin-top:2px}',
     '.x{background:transparent;border:0;color:#fff;font-size:22px;cursor:pointer;opacity:.85;padding:2px 6px;line-height:1}.x:hover{opacity:1}',
     '.conn{font-size:12px;text-align:center;padding:5px;background:#fef3c7;color:#92400e}',
@@ -98,7 +98,7 @@
     return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
 
-  var host = h('div'); host.id = 'switchboard-chat';
+  var host = h('div'); host.id = 'switchboard-chat'; host.setAttribute('data-state', 'connecting');
   var root = host.attachShadow ? host.attachShadow({ mode: 'open' }) : host;
   try {
     var sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet]; // not subject to host CSP
@@ -110,11 +110,12 @@
   var badge = h('span', 'badge'); badge.hidden = true; launch.appendChild(badge);
 
   var panel = h('section', 'panel'); panel.hidden = true; panel.setAttribute('role', 'dialog'); panel.setAttribute('aria-label', 'Chat');
-  var head = h('div', 'head'), av = h('div', 'avatar', '💬'), ht = h('div', 'ht');
+  var head = h('div', 'head'), av = h('div', 'avatar'), ht = h('div', 'ht');
   ht.appendChild(h('div', 'title', ds.title || 'Chat with us'));
   var sub = h('div', 'sub', ds.subtitle || 'We usually reply within a few minutes');
   ht.appendChild(sub);
   var close = h('button', 'x', '×'); close.type = 'button'; close.setAttribute('aria-label', 'Close chat');
+  av.appendChild(svg('M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z'));
   head.appendChild(av); head.appendChild(ht); head.appendChild(close);
   var conn = h('div', 'conn', 'Connecting…');
   var log = h('div', 'log'); log.setAttribute('aria-live', 'polite');
@@ -144,7 +145,7 @@
   function render() {
     var near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     while (log.firstChild) log.removeChild(log.firstChild);
-    log.appendChild(h('div', 'hello', 'Hi there 👋 Ask us anything — we answer in English and 中文.'));
+    log.appendChild(h('div', 'hello', 'Hi there! Ask us anything — we answer in English and 中文。'));
     var prevFrom = null;
     st.msgs.forEach(function (m) {
       var me = m.from === 'customer', side = me ? 'me' : 'them';
@@ -162,7 +163,7 @@
     if (near || render.force) scrollDown();
     render.force = false;
   }
-  function setConn(text) { conn.textContent = text || ''; conn.hidden = !text; }
+  function setConn(text, state) { conn.textContent = text || ''; conn.hidden = !text; host.setAttribute('data-state', state); }
   function setBadge() { badge.textContent = String(unread); badge.hidden = !unread || !panel.hidden; }
   function open(v) {
     panel.hidden = !v;
@@ -200,7 +201,7 @@
   function retry() {
     if (timer) return;
     var delay = Math.min(30000, 500 * Math.pow(2, tries++)) * (0.6 + Math.random() * 0.4);
-    setConn('Reconnecting…');
+    setConn('Reconnecting…', 'reconnecting');
     timer = setTimeout(function () { timer = null; connect(); }, delay);
   }
   function reconnectNow() { if (!ws) { tries = 0; connect(); } }
@@ -262,7 +263,7 @@
   }
   function finishSync() {
     if (ready) return;
-    ready = true; tries = 0; setConn('');
+    ready = true; tries = 0; setConn('', 'ready');
     persist(); render();
     flush();
   }
@@ -305,7 +306,7 @@
     var o = { type: 'identify' };
     if (fName.value.trim()) o.name = fName.value.trim();
     if (fMail.value.trim()) o.email = fMail.value.trim();
-    if (!tx(o)) setConn('Not connected — try again in a moment');
+    if (!tx(o)) setConn('Not connected — try again in a moment', 'reconnecting');
   });
 
   window.__switchboardChat = { open: function () { open(true); }, close: function () { open(false); } };
