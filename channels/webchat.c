@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define MAX_BODY_CHARS 4000
-#define MAX_HISTORY 1000
+#define MAX_HISTORY 10000
 #define BUCKETS 4096
 
 enum hello_state { HELLO_NONE, HELLO_PENDING, HELLO_DONE };
@@ -28,9 +28,18 @@ struct chat_conn {
     int64_t assignee_id, team_id;   /* who may see our typing; kept fresh by ticket events */
     char name[201];
     char email[CONTACT_MAX];        /* to attach once the first message made a customer */
-    struct rate_limit messages, frames;
+    struct rate_limit frames;
+    int64_t msg_times[10];    /* the last 10 messages: at most 10 per 10 s */
+    int msg_i;
     struct chat_conn *bnext, *bprev;
     int hashed;
+    /* Resume without loss or duplicates: the socket is indexed BEFORE the history is read;
+     * live messages arriving meanwhile are held, then everything goes out once, by id. */
+    int catching_up;
+    json_t *held;             /* visitor frames that arrived while catching up */
+    int64_t *sent;            /* ids sent on this socket: an open-addressing set */
+    size_t sent_cap, sent_n;
+    int64_t resume_after;     /* the client's last_message_id */
 };
 
 static struct chat_conn *buckets[BUCKETS];
@@ -39,6 +48,47 @@ void webchat_init(const struct sb_config *cfg)
 {
     (void)cfg;
     memset(buckets, 0, sizeof(buckets));
+}
+
+/* ---- ids already sent on a socket ---- */
+
+static int sent_has(const struct chat_conn *cc, int64_t id)
+{
+    if (!cc->sent_cap)
+        return 0;
+    for (size_t i = (size_t)id % cc->sent_cap;; i = (i + 1) % cc->sent_cap) {
+        if (cc->sent[i] == 0)
+            return 0;
+        if (cc->sent[i] == id)
+            return 1;
+    }
+}
+
+static void sent_add(struct chat_conn *cc, int64_t id)
+{
+    if ((cc->sent_n + 1) * 2 > cc->sent_cap) {
+        size_t cap = cc->sent_cap ? cc->sent_cap * 2 : 64;
+        int64_t *v = calloc(cap, sizeof(int64_t)), *old = cc->sent;
+        if (!v)
+            return;
+        size_t oldcap = cc->sent_cap;
+        cc->sent = v;
+        cc->sent_cap = cap;
+        cc->sent_n = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i])
+                sent_add(cc, old[i]);
+        free(old);
+    }
+    for (size_t i = (size_t)id % cc->sent_cap;; i = (i + 1) % cc->sent_cap) {
+        if (cc->sent[i] == id)
+            return;
+        if (cc->sent[i] == 0) {
+            cc->sent[i] = id;
+            cc->sent_n++;
+            return;
+        }
+    }
 }
 
 /* ---- index of sockets by conversation ---- */
@@ -116,6 +166,25 @@ static json_t *visitor_frame(json_t *m)
     return f;
 }
 
+/* Sends a message frame once per socket; held while the socket catches up. */
+static void send_message(struct chat_conn *cc, json_t *frame)
+{
+    int64_t id = json_integer_value(json_object_get(frame, "message_id"));
+    if (cc->catching_up) {
+        if (!cc->held)
+            cc->held = json_array();
+        json_array_append(cc->held, frame);
+        return;
+    }
+    if (id <= 0 || sent_has(cc, id))
+        return;
+    sent_add(cc, id);
+    char *s = json_dumps(frame, JSON_COMPACT);
+    if (s)
+        ws_send_str(cc->ws, s);
+    free(s);
+}
+
 /* ---- identities: the visitor's name and e-mail ---- */
 
 struct identify {
@@ -157,8 +226,8 @@ static int identify_tx(struct db *db, void *arg)
                  DBP(P_I(id->customer_id), P_S(id->email), owner ? P_NULL : P_I(1)), NULL);
     if (!rc)
         rc = event_insert(db, "customer.updated", 0, id->customer_id, 0, 0,
-                          json_pack("{s:I, s:s, s:b}", "customer_id", (json_int_t)id->customer_id, "email", id->email,
-                                    "verified", owner == 0));
+                          json_pack("{s:I, s:s?, s:s, s:b}", "customer_id", (json_int_t)id->customer_id, "name",
+                                    id->name[0] ? id->name : NULL, "email", id->email, "primary", owner == 0));
     return rc;
 }
 
@@ -190,7 +259,6 @@ struct hello_job {
     int rc;
     int64_t ticket_id, assignee_id, team_id;
     char name[201], email[CONTACT_MAX];
-    json_t *history;
 };
 
 static void hash_token(const char *token, unsigned char out[32])
@@ -246,24 +314,98 @@ static int load_conversation(struct db *db, struct hello_job *j)
         j->team_id = db_cell_i64(&r, 0, 2);
     }
     db_result_free(&r);
-    if (!j->ticket_id)
-        return DB_OK;
-    rc = db_exec(db, "SELECT m.id, m.author_type, ag.name AS author_name, m.body_text, m.created_at, m.external_id "
-                     "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
-                     "WHERE m.ticket_id = ? AND m.internal = 0 AND m.id > ? ORDER BY m.id LIMIT 1000",
-                 DBP(P_I(j->ticket_id), P_I(j->last_message_id)), &r);
-    if (rc)
-        return rc;
-    j->history = db_rows_json(&r);
-    db_result_free(&r);
     return DB_OK;
+}
+
+/* ---- history (resume) ---- */
+
+struct history_job {
+    struct ws_conn *ws;
+    int64_t ticket_id, after;
+    int rc;
+    json_t *rows;
+};
+
+static void on_history_run(struct db *db, void *arg)
+{
+    struct history_job *h = arg;
+    struct db_result r;
+    h->rc = db_exec(db, "SELECT m.id, m.author_type, ag.name AS author_name, m.body_text, m.created_at, m.external_id "
+                        "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
+                        "WHERE m.ticket_id = ? AND m.internal = 0 AND m.id > ? ORDER BY m.id LIMIT 10000",
+                    DBP(P_I(h->ticket_id), P_I(h->after)), &r);
+    if (h->rc)
+        return;
+    h->rows = db_rows_json(&r);
+    db_result_free(&r);
+}
+
+static int by_message_id(const void *a, const void *b)
+{
+    int64_t x = json_integer_value(json_object_get(*(json_t *const *)a, "message_id"));
+    int64_t y = json_integer_value(json_object_get(*(json_t *const *)b, "message_id"));
+    return (x > y) - (x < y);
+}
+
+/* The read happened after the socket was indexed: together with what was held, nothing
+ * committed is missing; the id set drops what both carried. */
+static void on_history_done(void *arg)
+{
+    struct history_job *h = arg;
+    struct chat_conn *cc = ws_alive(h->ws) ? ws_user(h->ws) : NULL;
+    if (cc) {
+        size_t i, n = json_array_size(cc->held);
+        json_t *m, **held = n ? calloc(n, sizeof(json_t *)) : NULL;
+        for (i = 0; held && i < n; i++)
+            held[i] = json_array_get(cc->held, i);
+        if (held)
+            qsort(held, n, sizeof(json_t *), by_message_id);
+        cc->catching_up = 0;
+        int64_t last = h->after;
+        json_array_foreach(h->rows, i, m) {
+            json_t *f = visitor_frame(m);
+            send_message(cc, f);
+            last = json_integer_value(json_object_get(m, "id"));
+            json_decref(f);
+        }
+        for (i = 0; held && i < n; i++) {
+            send_message(cc, held[i]);
+            int64_t id = json_integer_value(json_object_get(held[i], "message_id"));
+            last = id > last ? id : last;
+        }
+        free(held);
+        json_decref(cc->held);
+        cc->held = NULL;
+        if (h->rc)
+            send_error(h->ws, "unavailable", "history could not be loaded; reconnect to resume", NULL);
+        else
+            send_json(h->ws, json_pack("{s:s, s:I}", "type", "synced", "last_message_id", (json_int_t)last));
+    }
+    json_decref(h->rows);
+    ws_unref(h->ws);
+    free(h);
+}
+
+static void start_history(struct chat_conn *cc)
+{
+    struct history_job *h = calloc(1, sizeof(*h));
+    if (!h)
+        return;
+    h->ws = cc->ws;
+    h->ticket_id = cc->ticket_id;
+    h->after = cc->resume_after;
+    cc->catching_up = 1;
+    ws_ref(cc->ws);
+    if (dbpool_submit(on_history_run, on_history_done, h) < 0) {
+        cc->catching_up = 0;
+        ws_unref(cc->ws);
+        free(h);
+    }
 }
 
 static int hello_tx(struct db *db, void *arg)
 {
     struct hello_job *j = arg;
-    json_decref(j->history);
-    j->history = NULL;
     int rc = find_or_mint_visitor(db, j);
     if (!rc && (j->id.name[0] || j->id.email[0]))
         rc = identify_tx(db, &j->id);
@@ -299,21 +441,14 @@ static void on_hello_done(void *arg)
         text_copy(cc->name, sizeof(cc->name), j->name);
         text_copy(cc->email, sizeof(cc->email), j->email);
         set_conversation(cc, j->ticket_id);
+        cc->resume_after = j->last_message_id;
         send_json(j->ws, json_pack("{s:s, s:s, s:o, s:{s:s?, s:s?}}", "type", "welcome", "visitor_token", j->token,
                                    "conversation_id", j->ticket_id ? json_integer(j->ticket_id) : json_null(),
                                    "visitor", "name", j->name[0] ? j->name : NULL, "email",
                                    j->email[0] ? j->email : NULL));
-        size_t i;
-        json_t *m;
-        int64_t last = j->last_message_id;
-        json_array_foreach(j->history, i, m) {
-            send_json(j->ws, visitor_frame(m));
-            last = json_integer_value(json_object_get(m, "id"));
-        }
         if (j->ticket_id)
-            send_json(j->ws, json_pack("{s:s, s:I}", "type", "synced", "last_message_id", (json_int_t)last));
+            start_history(cc);
     }
-    json_decref(j->history);
     ws_unref(j->ws);
     free(j);
 }
@@ -484,10 +619,13 @@ static void handle_message(struct ws_conn *ws, struct chat_conn *cc, json_t *msg
         send_error(ws, "too_long", "a message may have at most 4000 characters", cid);
         return;
     }
-    if (!rate_take(&cc->messages, metrics_now_us())) {
+    int64_t now = metrics_now_us();
+    if (cc->msg_times[cc->msg_i] && now - cc->msg_times[cc->msg_i] < 10 * 1000000LL) {
         send_error(ws, "rate_limited", "too many messages; wait a moment and resend", cid);
         return;
     }
+    cc->msg_times[cc->msg_i] = now;
+    cc->msg_i = (cc->msg_i + 1) % 10;
     struct ingest_msg *m = calloc(1, sizeof(*m));
     struct pending_ack *pa = calloc(1, sizeof(*pa));
     if (!m || !pa || !(m->body_text = strdup(body))) {
@@ -532,9 +670,7 @@ static int on_open(struct ws_conn *ws)
     if (!cc)
         return -1;
     cc->ws = ws;
-    int64_t now = metrics_now_us();
-    rate_init(&cc->messages, 10, 1, now);
-    rate_init(&cc->frames, 60, 10, now);
+    rate_init(&cc->frames, 60, 10, metrics_now_us());
     ws_set_user(ws, cc);
     return 0;
 }
@@ -569,6 +705,8 @@ static void on_close(struct ws_conn *ws)
 {
     struct chat_conn *cc = ws_user(ws);
     unindex(cc);
+    json_decref(cc->held);
+    free(cc->sent);
     free(cc);
     ws_set_user(ws, NULL);
 }
@@ -582,7 +720,10 @@ static void deliver_one(const struct event *e)
         first = first->bnext;
     if (!first)
         return;
-    if (strncmp(e->kind, "ticket.", 7) == 0 && strcmp(e->kind, "ticket.unassigned") != 0) {
+    /* events that carry the ticket's own assignee and team (not ticket.unassigned, which is
+     * addressed to the previous assignee, nor ticket.taken, addressed to nobody) */
+    if (strcmp(e->kind, "ticket.created") == 0 || strcmp(e->kind, "ticket.updated") == 0 ||
+        strcmp(e->kind, "ticket.assigned") == 0) {
         for (struct chat_conn *cc = first; cc; cc = cc->bnext)
             if (cc->ticket_id == e->ticket_id) {
                 cc->assignee_id = e->agent_id;
@@ -597,11 +738,9 @@ static void deliver_one(const struct event *e)
     const char *dir = json_string_value(json_object_get(m, "direction"));
     if (dir && strcmp(dir, "out") == 0 && !json_is_true(json_object_get(m, "internal"))) {
         json_t *f = visitor_frame(m);
-        char *s = json_dumps(f, JSON_COMPACT);
-        for (struct chat_conn *cc = first; s && cc; cc = cc->bnext)
+        for (struct chat_conn *cc = first; cc; cc = cc->bnext)
             if (cc->ticket_id == e->ticket_id)
-                ws_send_str(cc->ws, s);
-        free(s);
+                send_message(cc, f);
         json_decref(f);
     }
     json_decref(ev);

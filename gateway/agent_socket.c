@@ -18,11 +18,14 @@ struct agent_conn {
     int authed;
     int auth_pending;
     struct agent_info me;
+    char token[160];          /* re-checked by every job: a revoked session acts no more */
+    char session[17];         /* auth_session_id(token) */
     struct rate_limit rl;
 };
 
 /* One job type for the frames that need the database. */
 enum job_kind { JOB_AUTH, JOB_PRESENCE, JOB_REPLY, JOB_ACCEPT };
+#define JOB_REVOKED 100
 
 struct job {
     enum job_kind kind;
@@ -104,6 +107,14 @@ static int accept_tx(struct db *db, void *arg)
 static void on_job_run(struct db *db, void *arg)
 {
     struct job *j = arg;
+    if (j->kind != JOB_AUTH) { /* the session may have ended since the socket authenticated */
+        struct agent_info now;
+        int ok = auth_token_agent(db, j->token, &now);
+        if (ok != 1 || now.role_bit != j->me.role_bit || now.team_id != j->me.team_id) {
+            j->rc = ok < 0 ? ok : JOB_REVOKED;
+            return;
+        }
+    }
     switch (j->kind) {
     case JOB_AUTH:
         j->rc = auth_token_agent(db, j->token, &j->me);
@@ -128,6 +139,8 @@ static void finish_auth(struct job *j, struct agent_conn *ac)
     if (j->rc == 1) {
         ac->authed = 1;
         ac->me = j->me;
+        text_copy(ac->token, sizeof(ac->token), j->token);
+        auth_session_id(j->token, ac->session);
         ws_set_timer(j->ws, -1);
         send_json(j->ws, json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:I}}", "type", "auth_ok", "agent", "id",
                                    (json_int_t)j->me.id, "name", j->me.name, "email", j->me.email, "role",
@@ -146,7 +159,9 @@ static void finish_outcome(struct job *j)
     static const char *const texts[] = {"", "no such ticket", "the customer has no address on this channel",
                                         "replies on this channel cannot be sent; post an internal note",
                                         "the ticket is assigned to someone else"};
-    if (j->rc > 0 && j->rc <= TICKET_NOT_AVAILABLE)
+    if (j->rc == JOB_REVOKED)
+        ws_close(j->ws, 4401, "session ended");
+    else if (j->rc > 0 && j->rc <= TICKET_NOT_AVAILABLE)
         send_error(j->ws, codes[j->rc], texts[j->rc], j->client_id);
     else if (j->rc < 0)
         send_error(j->ws, "unavailable", "not saved: the database is unavailable; retry", j->client_id);
@@ -181,8 +196,10 @@ static struct job *job_new(enum job_kind kind, struct ws_conn *ws, const struct 
         return NULL;
     j->kind = kind;
     j->ws = ws;
-    if (ac)
+    if (ac) {
         j->me = ac->me;
+        text_copy(j->token, sizeof(j->token), ac->token);
+    }
     return j;
 }
 
@@ -389,14 +406,34 @@ static int visible(const struct agent_info *me, int64_t ticket_id, int64_t agent
     }
 }
 
+/* session.revoked: close the sockets of that session (or of every session of the agent). */
+static void revoke(const struct event *e)
+{
+    json_t *o = json_loads(e->json, 0, NULL);
+    const char *sid = json_string_value(json_object_get(o, "session"));
+    int all = json_is_true(json_object_get(o, "all"));
+    for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); ws; ws = ws_next(ws)) {
+        struct agent_conn *ac = ws_user(ws);
+        if (ac && ac->authed && ac->me.id == e->agent_id && (all || (sid && strcmp(sid, ac->session) == 0))) {
+            ac->authed = 0;
+            ws_close(ws, 4401, "session ended");
+        }
+    }
+    json_decref(o);
+}
+
 void agent_socket_deliver(const struct event_batch *b)
 {
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->ev[i].kind, "session.revoked") == 0)
+            revoke(&b->ev[i]);
     for (struct ws_conn *ws = ws_first(&agent_socket_endpoint); ws; ws = ws_next(ws)) {
         struct agent_conn *ac = ws_user(ws);
         if (!ac || !ac->authed)
             continue;
         for (size_t i = 0; i < b->n; i++)
-            if (b->ev[i].json && visible(&ac->me, b->ev[i].ticket_id, b->ev[i].agent_id, b->ev[i].team_id))
+            if (b->ev[i].json && strncmp(b->ev[i].kind, "session.", 8) != 0 &&
+                visible(&ac->me, b->ev[i].ticket_id, b->ev[i].agent_id, b->ev[i].team_id))
                 ws_send(ws, b->ev[i].json, b->ev[i].json_len);
     }
 }

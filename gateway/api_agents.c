@@ -254,6 +254,8 @@ int agents_update(struct api_ctx *c)
         rc = write_capacity(c->db, id, in.capacity);
     if (!rc && has_active && !in.active)
         rc = db_exec(c->db, "DELETE FROM sessions WHERE agent_id = ?", DBP(P_I(id)), NULL);
+    if (!rc && ((has_active && !in.active) || in.password || in.role || has_team_key)) /* their sockets re-authenticate */
+        rc = api_event(c, "session.revoked", 0, 0, id, 0, json_pack("{s:b}", "all", 1));
     json_t *after = NULL;
     if (!rc)
         rc = load_agent(c->db, id, &after);

@@ -154,6 +154,15 @@ static int emit(struct api_ctx *c, const char *kind, json_t *ticket)
                      jint(ticket, "team_id"), json_pack("{s:O}", "ticket", ticket));
 }
 
+/* Tells the agents who saw a ticket in the unassigned queue that it is gone from there:
+ * addressed to nobody (so they may see it), carrying nothing but its id. */
+static int ticket_taken_event(struct db *db, json_t *t)
+{
+    return event_insert(db, "ticket.taken", jint(t, "id"), 0, 0, jint(t, "team_id"),
+                        json_pack("{s:I, s:I}", "ticket_id", (json_int_t)jint(t, "id"), "assignee_id",
+                                  (json_int_t)jint(t, "assignee_id")));
+}
+
 int tickets_create(struct api_ctx *c)
 {
     if (api_body_object(c) < 0)
@@ -232,6 +241,8 @@ int tickets_update(struct api_ctx *c)
     if (!rc && has_assignee && new_assignee != old_assignee) {
         if (new_assignee)
             rc = emit(c, "ticket.assigned", after);
+        if (!rc && new_assignee && !old_assignee)
+            rc = ticket_taken_event(c->db, after);
         if (!rc && old_assignee)
             rc = api_event(c, "ticket.unassigned", id, jint(after, "customer_id"), old_assignee, jint(before, "team_id"),
                            json_pack("{s:I, s:I}", "ticket_id", (json_int_t)id, "previous_assignee_id",
@@ -352,6 +363,11 @@ int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, 
     if (!rc)
         rc = event_insert(db, "message.created", ticket_id, jint(t, "customer_id"), jint(t, "assignee_id"),
                           jint(t, "team_id"), json_pack("{s:O}", "message", *msg));
+    json_t *after = NULL; /* status and first response may have changed */
+    if (!rc && !internal && !(rc = ticket_load(db, NULL, ticket_id, &after)) && after)
+        rc = event_insert(db, "ticket.updated", ticket_id, jint(after, "customer_id"), jint(after, "assignee_id"),
+                          jint(after, "team_id"), json_pack("{s:O}", "ticket", after));
+    json_decref(after);
     json_decref(t);
     return rc;
 }
@@ -383,8 +399,9 @@ int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id,
     if ((rc = ticket_load(db, NULL, ticket_id, ticket)))
         return rc;
     t = *ticket;
-    return event_insert(db, "ticket.assigned", ticket_id, jint(t, "customer_id"), me->id, jint(t, "team_id"),
-                        json_pack("{s:O}", "ticket", t));
+    rc = event_insert(db, "ticket.assigned", ticket_id, jint(t, "customer_id"), me->id, jint(t, "team_id"),
+                      json_pack("{s:O}", "ticket", t));
+    return rc ? rc : ticket_taken_event(db, t);
 }
 
 static int answer_outcome(struct api_ctx *c, int rc)
@@ -459,23 +476,39 @@ int tickets_transfer(struct api_ctx *c)
         struct buf b;
         buf_init(&b, 4096);
         buf_printf(&b, "Transferred by %s", c->me.name);
-        if (has_team)
-            buf_printf(&b, " to team %lld", (long long)team);
+        struct db_result tr;
+        if (has_team && !(rc = db_exec(c->db, "SELECT name FROM teams WHERE id = ?", DBP(P_I(team)), &tr))) {
+            buf_printf(&b, " to team %s", tr.nrows ? db_cell(&tr, 0, 0) : "?");
+            db_result_free(&tr);
+        }
         if (json_string_value(json_object_get(after, "assignee_name")))
             buf_printf(&b, " to %s", json_string_value(json_object_get(after, "assignee_name")));
         if (note && *note)
             buf_printf(&b, ": %s", note);
-        rc = db_exec(c->db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
-                            "body_text, internal, status) VALUES (?, ?, 'out', ?, 'system', ?, ?, 1, 'note')",
-                     DBP(P_I(id), P_I(jint(after, "customer_id")), P_S(json_string_value(json_object_get(after, "channel"))),
-                         P_I(c->me.id), P_S(b.data)), NULL);
+        struct db_result ins;
+        if (!rc)
+            rc = db_exec(c->db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
+                                "body_text, internal, status) VALUES (?, ?, 'out', ?, 'system', ?, ?, 1, 'note')",
+                         DBP(P_I(id), P_I(jint(after, "customer_id")),
+                             P_S(json_string_value(json_object_get(after, "channel"))), P_I(c->me.id), P_S(b.data)), &ins);
         buf_free(&b);
+        json_t *note_msg = NULL;
+        if (!rc) {
+            int64_t mid = (int64_t)ins.insert_id;
+            db_result_free(&ins);
+            rc = load_message(c->db, mid, &note_msg);
+        }
+        if (!rc && note_msg)
+            rc = api_event(c, "message.created", id, jint(after, "customer_id"), jint(after, "assignee_id"),
+                           jint(after, "team_id"), json_pack("{s:o}", "message", note_msg));
     }
     if (!rc)
         rc = emit(c, "ticket.updated", after);
     int64_t old_assignee = jint(before, "assignee_id");
     if (!rc && assignee && assignee != old_assignee)
         rc = emit(c, "ticket.assigned", after);
+    if (!rc && assignee && !old_assignee)
+        rc = ticket_taken_event(c->db, after);
     if (!rc && old_assignee && old_assignee != assignee)
         rc = api_event(c, "ticket.unassigned", id, jint(after, "customer_id"), old_assignee, jint(before, "team_id"),
                        json_pack("{s:I, s:I}", "ticket_id", (json_int_t)id, "previous_assignee_id", (json_int_t)old_assignee));

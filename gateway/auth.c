@@ -224,12 +224,23 @@ int auth_login(struct api_ctx *c)
     return api_json(c, 200, json_pack("{s:s, s:o*}", "token", token, "agent", agent));
 }
 
+void auth_session_id(const char *token, char out[17])
+{
+    unsigned char h[32];
+    token_hash(token, h);
+    sodium_bin2hex(out, 17, h, 8);
+}
+
 int auth_logout(struct api_ctx *c)
 {
     const char *tok = c->req->bearer[0] ? c->req->bearer : c->req->cookie_token;
     unsigned char h[32];
+    char sid[17];
     token_hash(tok, h);
+    auth_session_id(tok, sid);
     int rc = db_exec(c->db, "DELETE FROM sessions WHERE token_hash = ?", DBP(P_SN((const char *)h, 32)), NULL);
+    if (!rc) /* open sockets of this session close on every node */
+        rc = api_event(c, "session.revoked", 0, 0, c->me.id, 0, json_pack("{s:s}", "session", sid));
     if (rc)
         return rc;
     text_copy(c->req->set_cookie, sizeof(c->req->set_cookie),

@@ -28,6 +28,10 @@ int auth_authenticate(struct api_ctx *c);
 /* Same for a raw token (websocket auth frame / cookie). */
 int auth_token_agent(struct db *db, const char *token, struct agent_info *me);
 
+/* First 16 hex digits of the token's SHA-256: names a session in events without
+ * revealing anything usable. */
+void auth_session_id(const char *token, char out[17]);
+
 int auth_login(struct api_ctx *c);
 int auth_logout(struct api_ctx *c);
 int auth_me(struct api_ctx *c);

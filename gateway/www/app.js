@@ -224,11 +224,14 @@ function queueParams(q) {
   if (q === 'team') return state.me.team_id ? { team_id: String(state.me.team_id) } : null;
   return {};
 }
-function upsert(t) {
+// fromEvent: the ticket came live; a list load that started earlier must not undo it
+let eventSeq = 0;
+function upsert(t, fromEvent) {
   if (!t || !t.id) return null;
   const old = state.tickets.get(t.id);
-  const merged = old ? { ...old, ...t } : t;
+  const merged = old ? { ...old, ...t } : { ...t };
   if (old && old.preview && !t.preview) merged.preview = old.preview;
+  if (fromEvent) merged._seq = ++eventSeq;
   state.tickets.set(t.id, merged);
   return merged;
 }
@@ -244,14 +247,21 @@ async function loadTickets() {
     if (ch) p.set('channel', ch);
     reqs.push(api('GET', '/api/v1/tickets?' + p));
   }
+  const seq0 = eventSeq;
   const results = await Promise.all(reqs);
   const fresh = new Map();
   for (const r of results) for (const t of r.items) fresh.set(t.id, t);
+  const liveSince = (t) => (t._seq || 0) > seq0; // changed by an event while we were loading
   // drop open tickets we no longer see (solved elsewhere, transferred away)
   for (const [id, t] of state.tickets) {
-    if (!fresh.has(id) && (OPEN_STATUSES.includes(t.status) || st === t.status) && id !== state.selected) state.tickets.delete(id);
+    if (!fresh.has(id) && !liveSince(t) && (OPEN_STATUSES.includes(t.status) || st === t.status) && id !== state.selected) {
+      state.tickets.delete(id);
+    }
   }
-  for (const t of fresh.values()) upsert(t);
+  for (const t of fresh.values()) {
+    const known = state.tickets.get(t.id);
+    if (!known || !liveSince(known)) upsert(t);
+  }
   renderTickets();
 }
 
@@ -320,6 +330,8 @@ async function openTicket(id) {
   if (state.selected !== id) stopMyTyping();
   saveDraft();
   state.selected = id;
+  // events for this ticket that arrive while it loads are kept (merged below)
+  if (!state.thread || state.thread.id !== id) state.thread = { id, msgs: new Map() };
   if (state.unread.delete(id)) saveUnread();
   renderTickets();
   let t;
@@ -338,7 +350,8 @@ async function openTicket(id) {
   const msgs = t.messages || [];
   delete t.messages;
   upsert(t);
-  state.thread = { id, msgs: new Map(msgs.map((m) => [m.id, m])) };
+  if (!state.thread || state.thread.id !== id) state.thread = { id, msgs: new Map() };
+  for (const m of msgs) state.thread.msgs.set(m.id, m);
   renderDetail();
   renderThread(true);
   loadCustomerPanel($('#customer-panel'), t.customer_id, id);
@@ -347,6 +360,7 @@ async function openTicket(id) {
 
 function emptyDetail(text) {
   const d = $('#ticket-detail');
+  delete d.dataset.ticket;
   const e = el('div', 'empty center'); e.append(icon('chat', 'big'), el('p', '', text));
   d.replaceChildren(e);
   $('#customer-panel').hidden = true;
@@ -356,6 +370,7 @@ function renderDetail() {
   const t = state.tickets.get(state.selected);
   if (!t) return;
   const d = $('#ticket-detail');
+  d.dataset.ticket = t.id;
   const composerText = $('.reply textarea', d) ? $('.reply textarea', d).value : (state.drafts.get(t.id) || '');
   d.replaceChildren();
 
@@ -453,7 +468,7 @@ function msgKind(m) {
 
 function renderThread(forceBottom) {
   const box = $('#ticket-detail .thread');
-  if (!box || !state.thread) return;
+  if (!box || !state.thread || $('#ticket-detail').dataset.ticket !== String(state.thread.id)) return;
   const t = state.tickets.get(state.thread.id) || {};
   const near = box.scrollHeight - box.scrollTop - box.clientHeight < 120;
   box.replaceChildren();
@@ -530,7 +545,8 @@ function onReplyStored(clientId, messageId, msg) {
   if (state.thread && p && state.thread.id === p.ticket_id && messageId && !state.thread.msgs.has(messageId)) {
     state.thread.msgs.set(messageId, msg && msg.id ? msg : {
       id: messageId, ticket_id: p.ticket_id, direction: 'out', author_type: 'agent', author_id: state.me.id,
-      author_name: state.me.name, body_text: p.body, internal: p.internal, status: p.internal ? 'note' : 'sent',
+      author_name: state.me.name, body_text: p.body, internal: p.internal,
+      status: p.internal ? 'note' : ((state.tickets.get(p.ticket_id) || {}).channel === 'chat' ? 'sent' : 'queued'),
       channel: (state.tickets.get(p.ticket_id) || {}).channel, created_at: new Date().toISOString(),
     });
   }
@@ -830,22 +846,37 @@ function onFrame(m) {
 
 function onTicketEvent(m) {
   if (!m.ticket) { if (m.ticket_id) refreshTicket(m.ticket_id); return; }
-  const before = state.tickets.get(m.ticket.id);
-  const t = upsert(m.ticket);
+  const t = upsert(m.ticket, true);
   if (!t.created_at) t.created_at = m.at;
   if (!t.customer_name) refreshTicket(t.id); // a partial ticket in the event: fetch the full row
-  if (m.type === 'ticket.assigned' && t.assignee_id === state.me.id) {
-    if (!state.accepting.delete(t.id) && !(before && before.assignee_id === state.me.id)) notifyAssigned(t);
-  }
-  if (state.selected === t.id) { renderDetail(); renderThread(); }
+  // ticket.assigned is sent when the assignee changes; our own "Take" makes no noise
+  if (m.type === 'ticket.assigned' && t.assignee_id === state.me.id && !state.accepting.delete(t.id)) notifyAssigned(t);
+  if (state.selected === t.id) { renderDetail(); renderThread(); refreshThreadSoon(); }
   renderTickets();
+}
+
+// A transfer or a status change may add system lines to the thread that come without a
+// message.created of their own: re-read the open thread shortly after ticket events.
+function refreshThreadSoon() {
+  clearTimeout(refreshThreadSoon.timer);
+  refreshThreadSoon.timer = setTimeout(async () => {
+    const id = state.selected;
+    if (!id || !state.thread || state.thread.id !== id) return;
+    try {
+      const r = await api('GET', '/api/v1/tickets/' + id + '/messages');
+      if (!state.thread || state.thread.id !== id) return;
+      let added = false;
+      for (const msg of r.items) if (!state.thread.msgs.has(msg.id)) { state.thread.msgs.set(msg.id, msg); added = true; }
+      if (added) renderThread();
+    } catch (e) { /* the ticket may be gone; onUnassigned handles that */ }
+  }, 300);
 }
 
 async function refreshTicket(id) {
   try {
     const t = await api('GET', '/api/v1/tickets/' + id);
     delete t.messages;
-    upsert(t);
+    upsert(t, true);
   } catch (e) {
     if (e.status === 404) state.tickets.delete(id);
   }
@@ -880,8 +911,8 @@ function onMessageEvent(ev) {
     const viewing = state.selected === id && !document.hidden;
     if (!viewing && state.unread.size < 500) { state.unread.add(id); saveUnread(); }
   }
-  if (state.thread && state.thread.id === id && !state.thread.msgs.has(msg.id)) {
-    state.thread.msgs.set(msg.id, msg);
+  if (state.thread && state.thread.id === id) {
+    state.thread.msgs.set(msg.id, msg); // the stored row wins over what an ack let us assume
     // our own reply may be reported before its ack: the pending bubble goes when the ack comes
     renderThread(msg.direction === 'in' ? false : true);
   }

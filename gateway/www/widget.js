@@ -79,6 +79,7 @@
     '.btn{border:0;border-radius:8px;background:var(--c);color:#fff;padding:7px 12px;cursor:pointer;font-size:13px}',
     '.tools{display:flex;justify-content:space-between;padding:0 14px 8px;background:#fff;font-size:11px;color:#94a3b8}',
     '[hidden]{display:none!important}',
+    '@media (max-width:480px){.panel{right:10px;left:10px;width:auto;max-width:none;bottom:86px;height:calc(100vh - 110px)}.foot textarea{font-size:16px}}',
   ].join('\n');
 
   function h(tag, cls, text) {
