@@ -133,6 +133,8 @@ static void on_job_run(struct db *db, void *arg)
         event_tailer_wake();
 }
 
+static void heartbeat_now(int64_t agent_id);
+
 static void finish_auth(struct job *j, struct agent_conn *ac)
 {
     ac->auth_pending = 0;
@@ -141,6 +143,7 @@ static void finish_auth(struct job *j, struct agent_conn *ac)
         ac->me = j->me;
         text_copy(ac->token, sizeof(ac->token), j->token);
         auth_session_id(j->token, ac->session);
+        heartbeat_now(j->me.id); /* a reconnect within the grace period keeps the agent online */
         ws_set_timer(j->ws, -1);
         send_json(j->ws, json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:I}}", "type", "auth_ok", "agent", "id",
                                    (json_int_t)j->me.id, "name", j->me.name, "email", j->me.email, "role",
@@ -362,8 +365,6 @@ static void on_timer(struct ws_conn *ws)
     if (!ac->authed)
         ws_close(ws, 4401, "unauthorized");
 }
-
-static void heartbeat_now(int64_t agent_id);
 
 /* The agent's last socket here is gone: stamp the heartbeat now, so the grace period
  * before "offline" counts from this moment. */

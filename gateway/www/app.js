@@ -19,6 +19,7 @@ const ICONS = {
   inbox: 'M19 3H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2zm0 12h-4a3 3 0 0 1-6 0H5V5h14z',
   transfer: 'M6.99 11 3 15l3.99 4v-3H14v-2H6.99v-3zM21 9l-3.99-4v3H10v2h7.01v3z',
 };
+const CHANNEL_LABEL = { chat: 'Live chat conversation', email: 'E-mail', sms: 'SMS conversation', phone: 'Phone call', web: 'Web form' };
 function icon(name, cls) {
   const NS = 'http://www.w3.org/2000/svg';
   const s = document.createElementNS(NS, 'svg');
@@ -298,7 +299,8 @@ function renderTickets() {
     r1.append(el('span', 'name', t.customer_name || 'Customer'), el('span', 'time', ago(t.last_message_at || t.created_at)));
     const r2 = el('div', 'r2');
     if (state.typing.has(t.id)) r2.append(el('span', 'typing-inline', 'typing…'));
-    else r2.append(el('span', 'subj', t.preview || t.subject || '(' + t.channel + ' conversation)'));
+    else if (t.preview || t.subject) r2.append(el('span', 'subj', t.preview || t.subject));
+    else r2.append(el('span', 'subj none', CHANNEL_LABEL[t.channel] || t.channel));
     const r3 = el('div', 'r3');
     r3.append(channelBadge(t.channel), badge(t.status, t.status));
     if (t.priority === 'high' || t.priority === 'urgent') r3.append(badge(t.priority, t.priority));
@@ -380,7 +382,7 @@ function renderDetail() {
   const tt = el('div', 'tt');
   tt.append(el('h2', '', t.customer_name || 'Customer'));
   const sub = el('div', 'sub');
-  sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id), el('span', 'subject', t.subject || '(' + t.channel + ' conversation)'));
+  sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id), el('span', 'subject', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
   tt.append(sub);
   title.append(tt);
 
@@ -682,7 +684,7 @@ async function loadCustomerPanel(pane, customerId, ticketId) {
   for (const t of recent.items) {
     const r = el('button', 'recent' + (t.id === ticketId ? ' current' : ''));
     r.type = 'button';
-    r.append(el('span', 'rs', t.subject || '(' + t.channel + ')'));
+    r.append(el('span', 'rs', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
     const m = el('span', 'rm'); m.append(channelBadge(t.channel), badge(t.status, t.status), el('span', 'muted', '#' + t.id + ' · ' + ago(t.created_at)));
     r.append(m);
     r.addEventListener('click', () => { showView('tickets'); upsert(t); openTicket(t.id); });
@@ -826,6 +828,13 @@ function onFrame(m) {
     }
     case 'message.created': onMessageEvent(m); return;
     case 'ticket.unassigned': onUnassigned(m); return;
+    case 'ticket.taken': { // someone took a ticket from the unassigned queue
+      const t = state.tickets.get(m.ticket_id);
+      if (t && m.assignee_id !== state.me.id) { t.assignee_id = m.assignee_id; t._seq = ++eventSeq; }
+      if (m.assignee_id !== state.me.id && state.selected === m.ticket_id) toast('Another agent took #' + m.ticket_id, 'info');
+      onUnassigned(m);
+      return;
+    }
     case 'customer.updated': {
       const pane = $('#customer-panel');
       if (!pane.hidden && String(pane.dataset.customer) === String(m.customer_id)) loadCustomerPanel(pane, m.customer_id, state.selected);
@@ -888,7 +897,7 @@ function onUnassigned(m) {
   refreshTicket(id).then(() => {
     if (state.selected === id && !state.tickets.has(id)) {
       state.selected = null; state.thread = null;
-      emptyDetail('This conversation was transferred away from you.');
+      emptyDetail(m.type === 'ticket.taken' ? 'Another agent took this conversation.' : 'This conversation was transferred away from you.');
     } else if (state.selected === id) { renderDetail(); renderThread(); }
   });
 }

@@ -87,7 +87,8 @@ test('SIGTERM under load: exit 0 and every acknowledged create is stored', async
         }
       }
     });
-    await sleep(300);
+    // SIGTERM once the load is real (a fixed delay is too short on a busy machine)
+    for (let waited = 0; acked.length <= 20 && waited < 15000; waited += 20) await sleep(20);
     const ackedBeforeTerm = acked.length;
     const exit = await first.stop('SIGTERM');
     stop = true;
