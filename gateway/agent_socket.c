@@ -527,6 +527,7 @@ void agent_socket_tick(void)
 const struct ws_endpoint agent_socket_endpoint = {
     .path = "/ws/agent",
     .max_frame = 0,
+    .same_origin = true,
     .on_open = on_open,
     .on_frame = on_frame,
     .on_timer = on_timer,

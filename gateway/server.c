@@ -597,9 +597,10 @@ static int origin_ok(struct lws *wsi)
 
 static int on_ws_filter(struct lws *wsi)
 {
-    if (draining || endpoint_for(wsi) < 0)
+    int idx = endpoint_for(wsi);
+    if (draining || idx < 0)
         return 1;
-    if (!origin_ok(wsi)) {
+    if (endpoints[idx]->same_origin && !origin_ok(wsi)) {
         log_warn("ws", "event=origin_rejected");
         return 1;
     }

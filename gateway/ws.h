@@ -2,8 +2,8 @@
  *
  * An endpoint is an ops table (path + callbacks), like a curl protocol handler. server.c
  * binds each upgrade to the endpoint whose path equals the request path, rejects
- * upgrades to unknown paths, and rejects an Origin that is present but differs from
- * [server] public_url. Frames are reassembled up to the endpoint's max_frame (else the
+ * upgrades to unknown paths, and, for same_origin endpoints, an Origin that is present
+ * but differs from [server] public_url. Frames are reassembled up to the endpoint's max_frame (else the
  * socket is closed with 1009).
  *
  * Thread: everything here runs on, and may only be called from, the net thread. Other
@@ -23,6 +23,8 @@ struct ws_conn;
 struct ws_endpoint {
     const char *path;
     size_t max_frame;      /* 0 = [server] ws_frame_limit */
+    bool same_origin;      /* reject an Origin other than public_url (the console); an
+                            * embeddable endpoint (the chat widget) leaves it false */
     int (*on_open)(struct ws_conn *c);          /* <0 refuses */
     void (*on_frame)(struct ws_conn *c, const char *data, size_t len);
     void (*on_timer)(struct ws_conn *c);

@@ -14,7 +14,7 @@ PKGS=(
   libmariadb-dev libcurl4-gnutls-dev libetpan-dev libesmtp-dev
   libjansson-dev libsodium-dev libssl-dev libinih-dev libgumbo-dev libcmocka-dev
   mariadb-server mariadb-client
-  chromium fonts-wqy-microhei
+  chromium fonts-wqy-microhei fonts-noto-color-emoji
   nodejs
 )
 
