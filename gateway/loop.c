@@ -13,11 +13,20 @@ struct posted {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct posted *head, *tail;
 static struct lws_context *ctx;
+static int accepting;
 
 void loop_attach(void *lws_context)
 {
     pthread_mutex_lock(&mu);
     ctx = lws_context;
+    accepting = 1;
+    pthread_mutex_unlock(&mu);
+}
+
+void loop_quiesce(void)
+{
+    pthread_mutex_lock(&mu);
+    ctx = NULL;
     pthread_mutex_unlock(&mu);
 }
 
@@ -25,6 +34,7 @@ void loop_detach(void)
 {
     pthread_mutex_lock(&mu);
     ctx = NULL;
+    accepting = 0;
     pthread_mutex_unlock(&mu);
 }
 
@@ -37,7 +47,7 @@ int loop_post(loop_fn fn, void *arg)
     p->arg = arg;
     p->next = NULL;
     pthread_mutex_lock(&mu);
-    if (!ctx) {
+    if (!accepting) {
         pthread_mutex_unlock(&mu);
         free(p);
         return -1;
@@ -47,7 +57,8 @@ int loop_post(loop_fn fn, void *arg)
     else
         head = p;
     tail = p;
-    lws_cancel_service(ctx);
+    if (ctx)
+        lws_cancel_service(ctx);
     pthread_mutex_unlock(&mu);
     return 0;
 }

@@ -16,8 +16,12 @@ typedef void (*loop_fn)(void *arg);
 int loop_post(loop_fn fn, void *arg);
 /* Net thread only: runs everything posted so far. */
 void loop_drain(void);
-/* Set by server.c when the lws context exists / goes away. */
+/* Set by server.c when the lws context exists. */
 void loop_attach(void *lws_context);
+/* The loop has stopped: posts still queue (nothing is lost or leaked) but wake nobody;
+ * main drains them on its own thread once the other threads have stopped. */
+void loop_quiesce(void);
+/* After the final drain: posts fail from now on. */
 void loop_detach(void);
 
 #endif

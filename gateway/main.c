@@ -15,6 +15,7 @@
 #include "gateway/lib/contact.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
+#include "gateway/loop.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
 #include "channels/webchat.h"
@@ -111,6 +112,8 @@ static int cmd_serve(const struct sb_config *cfg)
     ingest_stop();
     event_tailer_stop();
     dbpool_stop();
+    loop_drain(); /* the completions of the last jobs release what they hold */
+    loop_detach();
     log_info("main", "event=stopped rc=%d", rc);
     return rc == 0 ? 0 : 1;
 }

@@ -956,8 +956,9 @@ int server_run(const struct sb_config *config, const struct server_hooks *h)
     ev_timer_start(loop, &tick_timer);
     ev_run(loop, 0);
     ev_timer_stop(loop, &tick_timer);
-    loop_detach();
-    loop_drain(); /* run completions that raced the drain so their connections are released */
+    /* Closing sockets may still submit jobs (a last presence heartbeat): their completions
+     * queue up and main drains them after the pool has finished (see loop.h). */
+    loop_quiesce();
     lws_context_destroy(context);
     context = NULL;
     for (size_t i = 0; i < nfiles; i++)
