@@ -130,22 +130,6 @@ static void set_conversation(struct chat_conn *cc, int64_t ticket_id)
 
 /* ---- frames out ---- */
 
-static void send_json(struct ws_conn *ws, json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s)
-        ws_send_str(ws, s);
-    free(s);
-    json_decref(o);
-}
-
-static void send_error(struct ws_conn *ws, const char *code, const char *message, const char *client_id)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
-    if (client_id && *client_id)
-        json_object_set_new(o, "client_id", json_string(client_id));
-    send_json(ws, o);
-}
 
 /* A stored message as the visitor sees it. */
 static json_t *visitor_frame(json_t *m)
@@ -238,11 +222,11 @@ static int read_identity(struct ws_conn *ws, json_t *msg, struct identify *id)
     const char *email = json_string_value(json_object_get(msg, "email"));
     const char *why = NULL;
     if (name && *name && (utf8_length(name, strlen(name)) > 200 || text_copy(id->name, sizeof(id->name), name) < 0)) {
-        send_error(ws, "invalid", "name: at most 200 characters", NULL);
+        ws_send_error(ws, "invalid", "name: at most 200 characters", NULL);
         return -1;
     }
     if (email && *email && contact_email_normalise(email, id->email, sizeof(id->email), &why) < 0) {
-        send_error(ws, "invalid", "email: not a valid e-mail address", NULL);
+        ws_send_error(ws, "invalid", "email: not a valid e-mail address", NULL);
         return -1;
     }
     text_copy(id->name, sizeof(id->name), text_trim(id->name));
@@ -377,9 +361,9 @@ static void on_history_done(void *arg)
         json_decref(cc->held);
         cc->held = NULL;
         if (h->rc)
-            send_error(h->ws, "unavailable", "history could not be loaded; reconnect to resume", NULL);
+            ws_send_error(h->ws, "unavailable", "history could not be loaded; reconnect to resume", NULL);
         else
-            send_json(h->ws, json_pack("{s:s, s:I}", "type", "synced", "last_message_id", (json_int_t)last));
+            ws_send_json(h->ws, json_pack("{s:s, s:I}", "type", "synced", "last_message_id", (json_int_t)last));
     }
     json_decref(h->rows);
     ws_unref(h->ws);
@@ -432,7 +416,7 @@ static void on_hello_done(void *arg)
     struct chat_conn *cc = ws_alive(j->ws) ? ws_user(j->ws) : NULL;
     if (cc && j->rc) {
         cc->hello = HELLO_NONE;
-        send_error(j->ws, "unavailable", "the service is unavailable; retry shortly", NULL);
+        ws_send_error(j->ws, "unavailable", "the service is unavailable; retry shortly", NULL);
     } else if (cc) {
         cc->hello = HELLO_DONE;
         cc->visitor_id = j->id.visitor_id;
@@ -442,7 +426,7 @@ static void on_hello_done(void *arg)
         text_copy(cc->email, sizeof(cc->email), j->email);
         set_conversation(cc, j->ticket_id);
         cc->resume_after = j->last_message_id;
-        send_json(j->ws, json_pack("{s:s, s:s, s:o, s:{s:s?, s:s?}}", "type", "welcome", "visitor_token", j->token,
+        ws_send_json(j->ws, json_pack("{s:s, s:s, s:o, s:{s:s?, s:s?}}", "type", "welcome", "visitor_token", j->token,
                                    "conversation_id", j->ticket_id ? json_integer(j->ticket_id) : json_null(),
                                    "visitor", "name", j->name[0] ? j->name : NULL, "email",
                                    j->email[0] ? j->email : NULL));
@@ -456,7 +440,7 @@ static void on_hello_done(void *arg)
 static void handle_hello(struct ws_conn *ws, struct chat_conn *cc, json_t *msg)
 {
     if (cc->hello != HELLO_NONE) {
-        send_error(ws, "invalid", "hello was already sent on this socket", NULL);
+        ws_send_error(ws, "invalid", "hello was already sent on this socket", NULL);
         return;
     }
     struct hello_job *j = calloc(1, sizeof(*j));
@@ -478,7 +462,7 @@ static void handle_hello(struct ws_conn *ws, struct chat_conn *cc, json_t *msg)
         cc->hello = HELLO_NONE;
         ws_unref(ws);
         free(j);
-        send_error(ws, "unavailable", "server is shutting down", NULL);
+        ws_send_error(ws, "unavailable", "server is shutting down", NULL);
     }
 }
 
@@ -504,13 +488,13 @@ static void on_identify_done(void *arg)
     struct identify_job *j = arg;
     struct chat_conn *cc = j->ws && ws_alive(j->ws) ? ws_user(j->ws) : NULL;
     if (cc && j->rc) {
-        send_error(j->ws, "unavailable", "your details were not saved; retry", NULL);
+        ws_send_error(j->ws, "unavailable", "your details were not saved; retry", NULL);
     } else if (cc && j->answer) {
         if (j->id.name[0])
             text_copy(cc->name, sizeof(cc->name), j->id.name);
         if (j->id.email[0])
             text_copy(cc->email, sizeof(cc->email), j->id.email);
-        send_json(j->ws, json_pack("{s:s, s:s?, s:s?}", "type", "identified", "name", cc->name[0] ? cc->name : NULL,
+        ws_send_json(j->ws, json_pack("{s:s, s:s?, s:s?}", "type", "identified", "name", cc->name[0] ? cc->name : NULL,
                                    "email", cc->email[0] ? cc->email : NULL));
     }
     if (j->ws)
@@ -539,7 +523,7 @@ static void handle_identify(struct ws_conn *ws, struct chat_conn *cc, json_t *ms
     if (read_identity(ws, msg, &id) < 0)
         return;
     if (!id.name[0] && !id.email[0]) {
-        send_error(ws, "invalid", "identify needs a name or an email", NULL);
+        ws_send_error(ws, "invalid", "identify needs a name or an email", NULL);
         return;
     }
     submit_identify(ws, &id, 1);
@@ -563,7 +547,7 @@ static void on_ack_loop(void *arg)
             set_conversation(cc, m->ticket_id);
             cc->assignee_id = cc->team_id = 0;
         }
-        send_json(pa->ws, json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "client_id", pa->client_id, "message_id",
+        ws_send_json(pa->ws, json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "client_id", pa->client_id, "message_id",
                                     (json_int_t)m->message_id, "conversation_id", (json_int_t)m->ticket_id));
         if (first && (cc->email[0] || cc->name[0])) { /* details left before the customer existed */
             struct identify id = {.visitor_id = cc->visitor_id};
@@ -572,7 +556,7 @@ static void on_ack_loop(void *arg)
             submit_identify(pa->ws, &id, 0);
         }
     } else if (cc) {
-        send_error(pa->ws, m->rc == INGEST_EINVAL ? "invalid" : "unavailable",
+        ws_send_error(pa->ws, m->rc == INGEST_EINVAL ? "invalid" : "unavailable",
                    m->rc == INGEST_EINVAL ? "the message was refused" : "not saved: the service is unavailable; resend",
                    pa->client_id);
     }
@@ -608,20 +592,20 @@ static void handle_message(struct ws_conn *ws, struct chat_conn *cc, json_t *msg
     const char *cid = json_string_value(json_object_get(msg, "client_id"));
     const char *body = json_string_value(json_object_get(msg, "body"));
     if (!valid_client_id(cid)) {
-        send_error(ws, "invalid", "client_id must be 1..64 printable ASCII characters", NULL);
+        ws_send_error(ws, "invalid", "client_id must be 1..64 printable ASCII characters", NULL);
         return;
     }
     if (!body || strspn(body, " \t\r\n") == strlen(body)) {
-        send_error(ws, "invalid", "body must be a non-empty string", cid);
+        ws_send_error(ws, "invalid", "body must be a non-empty string", cid);
         return;
     }
     if (utf8_length(body, strlen(body)) > MAX_BODY_CHARS) {
-        send_error(ws, "too_long", "a message may have at most 4000 characters", cid);
+        ws_send_error(ws, "too_long", "a message may have at most 4000 characters", cid);
         return;
     }
     int64_t now = metrics_now_us();
     if (cc->msg_times[cc->msg_i] && now - cc->msg_times[cc->msg_i] < 10 * 1000000LL) {
-        send_error(ws, "rate_limited", "too many messages; wait a moment and resend", cid);
+        ws_send_error(ws, "rate_limited", "too many messages; wait a moment and resend", cid);
         return;
     }
     cc->msg_times[cc->msg_i] = now;
@@ -651,7 +635,7 @@ static void handle_message(struct ws_conn *ws, struct chat_conn *cc, json_t *msg
         ws_unref(ws);
         free(pa);
         ingest_msg_free(m);
-        send_error(ws, "unavailable", "server is shutting down; resend after reconnecting", cid);
+        ws_send_error(ws, "unavailable", "server is shutting down; resend after reconnecting", cid);
     }
 }
 
@@ -681,13 +665,13 @@ static void on_frame(struct ws_conn *ws, const char *data, size_t len)
     json_t *msg = json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!json_is_object(msg) || !type)
-        send_error(ws, "invalid", "frames must be JSON objects with a type", NULL);
+        ws_send_error(ws, "invalid", "frames must be JSON objects with a type", NULL);
     else if (!rate_take(&cc->frames, metrics_now_us()))
-        send_error(ws, "rate_limited", "too many frames; slow down", NULL);
+        ws_send_error(ws, "rate_limited", "too many frames; slow down", NULL);
     else if (strcmp(type, "hello") == 0)
         handle_hello(ws, cc, msg);
     else if (cc->hello != HELLO_DONE)
-        send_error(ws, "hello_first", "send hello and wait for welcome first", NULL);
+        ws_send_error(ws, "hello_first", "send hello and wait for welcome first", NULL);
     else if (strcmp(type, "message") == 0)
         handle_message(ws, cc, msg);
     else if (strcmp(type, "typing") == 0)
@@ -697,7 +681,7 @@ static void on_frame(struct ws_conn *ws, const char *data, size_t len)
     else if (strcmp(type, "ping") == 0)
         ws_send_str(ws, "{\"type\":\"pong\"}");
     else
-        send_error(ws, "invalid", "unknown frame type", NULL);
+        ws_send_error(ws, "invalid", "unknown frame type", NULL);
     json_decref(msg);
 }
 

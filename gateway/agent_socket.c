@@ -55,22 +55,6 @@ void agent_socket_on_agent_typing(agent_typing_fn fn)
     typing_hook = fn;
 }
 
-static void send_json(struct ws_conn *ws, json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s)
-        ws_send_str(ws, s);
-    free(s);
-    json_decref(o);
-}
-
-static void send_error(struct ws_conn *ws, const char *code, const char *message, const char *client_id)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
-    if (client_id && *client_id)
-        json_object_set_new(o, "client_id", json_string(client_id));
-    send_json(ws, o);
-}
 
 /* ---- database jobs ---- */
 
@@ -145,11 +129,11 @@ static void finish_auth(struct job *j, struct agent_conn *ac)
         auth_session_id(j->token, ac->session);
         heartbeat_now(j->me.id); /* a reconnect within the grace period keeps the agent online */
         ws_set_timer(j->ws, -1);
-        send_json(j->ws, json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:I}}", "type", "auth_ok", "agent", "id",
+        ws_send_json(j->ws, json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:I}}", "type", "auth_ok", "agent", "id",
                                    (json_int_t)j->me.id, "name", j->me.name, "email", j->me.email, "role",
                                    j->me.role, "team_id", (json_int_t)j->me.team_id));
     } else if (j->rc < 0) {
-        send_error(j->ws, "unavailable", "database unavailable; reconnect shortly", NULL);
+        ws_send_error(j->ws, "unavailable", "database unavailable; reconnect shortly", NULL);
         ws_close(j->ws, 1013, "try again later");
     } else {
         ws_close(j->ws, 4401, "unauthorized");
@@ -165,17 +149,17 @@ static void finish_outcome(struct job *j)
     if (j->rc == JOB_REVOKED)
         ws_close(j->ws, 4401, "session ended");
     else if (j->rc > 0 && j->rc <= TICKET_NOT_AVAILABLE)
-        send_error(j->ws, codes[j->rc], texts[j->rc], j->client_id);
+        ws_send_error(j->ws, codes[j->rc], texts[j->rc], j->client_id);
     else if (j->rc < 0)
-        send_error(j->ws, "unavailable", "not saved: the database is unavailable; retry", j->client_id);
+        ws_send_error(j->ws, "unavailable", "not saved: the database is unavailable; retry", j->client_id);
     else if (j->kind == JOB_REPLY)
-        send_json(j->ws, json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "client_id", j->client_id, "message_id",
+        ws_send_json(j->ws, json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "client_id", j->client_id, "message_id",
                                    (json_int_t)json_integer_value(json_object_get(j->result, "id")), "ticket_id",
                                    (json_int_t)j->ticket_id));
     else if (j->kind == JOB_ACCEPT)
-        send_json(j->ws, json_pack("{s:s, s:I}", "type", "accepted", "ticket_id", (json_int_t)j->ticket_id));
+        ws_send_json(j->ws, json_pack("{s:s, s:I}", "type", "accepted", "ticket_id", (json_int_t)j->ticket_id));
     else if (j->kind == JOB_PRESENCE)
-        send_json(j->ws, json_pack("{s:s, s:s}", "type", "presence_ok", "status", j->status));
+        ws_send_json(j->ws, json_pack("{s:s, s:s}", "type", "presence_ok", "status", j->status));
 }
 
 static void on_job_done(void *arg)
@@ -210,7 +194,7 @@ static void submit(struct job *j)
 {
     ws_ref(j->ws);
     if (dbpool_submit(on_job_run, on_job_done, j) < 0) {
-        send_error(j->ws, "unavailable", "server is shutting down", j->client_id);
+        ws_send_error(j->ws, "unavailable", "server is shutting down", j->client_id);
         ws_unref(j->ws);
         free(j->body);
         free(j);
@@ -254,7 +238,7 @@ static void handle_presence(struct ws_conn *ws, struct agent_conn *ac, json_t *m
 {
     const char *st = json_string_value(json_object_get(msg, "status"));
     if (!st || (strcmp(st, "online") && strcmp(st, "away") && strcmp(st, "offline"))) {
-        send_error(ws, "invalid", "status must be online, away or offline", NULL);
+        ws_send_error(ws, "invalid", "status must be online, away or offline", NULL);
         return;
     }
     struct job *j = job_new(JOB_PRESENCE, ws, ac);
@@ -271,15 +255,15 @@ static void handle_reply(struct ws_conn *ws, struct agent_conn *ac, json_t *msg)
     json_t *internal = json_object_get(msg, "internal");
     int64_t ticket = ticket_arg(msg);
     if (!cid || !*cid || strlen(cid) > 64) {
-        send_error(ws, "invalid", "client_id must be 1..64 characters", NULL);
+        ws_send_error(ws, "invalid", "client_id must be 1..64 characters", NULL);
         return;
     }
     if (!ticket || !body || strspn(body, " \t\r\n") == strlen(body) || (internal && !json_is_boolean(internal))) {
-        send_error(ws, "invalid", "reply needs ticket_id, a non-empty body and internal true/false", cid);
+        ws_send_error(ws, "invalid", "reply needs ticket_id, a non-empty body and internal true/false", cid);
         return;
     }
     if (utf8_length(body, strlen(body)) > MAX_REPLY_CHARS) {
-        send_error(ws, "too_long", "the reply is longer than 100000 characters", cid);
+        ws_send_error(ws, "too_long", "the reply is longer than 100000 characters", cid);
         return;
     }
     struct job *j = job_new(JOB_REPLY, ws, ac);
@@ -297,7 +281,7 @@ static void handle_accept(struct ws_conn *ws, struct agent_conn *ac, json_t *msg
 {
     int64_t ticket = ticket_arg(msg);
     if (!ticket) {
-        send_error(ws, "invalid", "accept needs a ticket_id", NULL);
+        ws_send_error(ws, "invalid", "accept needs a ticket_id", NULL);
         return;
     }
     struct job *j = job_new(JOB_ACCEPT, ws, ac);
@@ -311,7 +295,7 @@ static void handle_typing(struct ws_conn *ws, const struct agent_conn *ac, json_
 {
     int64_t ticket = ticket_arg(msg);
     if (!ticket) {
-        send_error(ws, "invalid", "typing needs a ticket_id", NULL);
+        ws_send_error(ws, "invalid", "typing needs a ticket_id", NULL);
         return;
     }
     if (typing_hook)
@@ -331,9 +315,9 @@ static void dispatch_frame(struct ws_conn *ws, struct agent_conn *ac, json_t *ms
     else if (strcmp(type, "typing") == 0)
         handle_typing(ws, ac, msg);
     else if (strcmp(type, "auth") == 0)
-        send_error(ws, "already_authenticated", "this socket is already authenticated", NULL);
+        ws_send_error(ws, "already_authenticated", "this socket is already authenticated", NULL);
     else
-        send_error(ws, "unknown_type", "unknown frame type", NULL);
+        ws_send_error(ws, "unknown_type", "unknown frame type", NULL);
 }
 
 static void on_frame(struct ws_conn *ws, const char *data, size_t len)
@@ -343,15 +327,15 @@ static void on_frame(struct ws_conn *ws, const char *data, size_t len)
     const char *type = json_string_value(json_object_get(msg, "type"));
     if (!ac->authed) {
         if (ac->auth_pending)
-            send_error(ws, "auth_pending", "wait for auth_ok", NULL);
+            ws_send_error(ws, "auth_pending", "wait for auth_ok", NULL);
         else if (type && strcmp(type, "auth") == 0 && json_string_value(json_object_get(msg, "token")))
             start_auth(ws, ac, json_string_value(json_object_get(msg, "token")));
         else
             ws_close(ws, 4401, "unauthorized");
     } else if (!json_is_object(msg) || !type) {
-        send_error(ws, "invalid", "frames must be JSON objects with a type", NULL);
+        ws_send_error(ws, "invalid", "frames must be JSON objects with a type", NULL);
     } else if (!rate_take(&ac->rl, metrics_now_us())) {
-        send_error(ws, "rate_limited", "too many frames; slow down",
+        ws_send_error(ws, "rate_limited", "too many frames; slow down",
                    json_string_value(json_object_get(msg, "client_id")));
     } else {
         dispatch_frame(ws, ac, msg, type);

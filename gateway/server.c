@@ -716,6 +716,23 @@ int ws_send_str(struct ws_conn *c, const char *s)
     return ws_send(c, s, strlen(s));
 }
 
+int ws_send_json(struct ws_conn *c, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    int rc = s ? ws_send_str(c, s) : -1;
+    free(s);
+    json_decref(o);
+    return rc;
+}
+
+int ws_send_error(struct ws_conn *c, const char *code, const char *message, const char *client_id)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    if (o && client_id && *client_id)
+        json_object_set_new(o, "client_id", json_string(client_id));
+    return ws_send_json(c, o);
+}
+
 void ws_close(struct ws_conn *wc, int code, const char *reason)
 {
     struct conn *c = (struct conn *)wc;

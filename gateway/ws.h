@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 struct ws_conn;
 
@@ -33,6 +34,10 @@ struct ws_endpoint {
 
 int ws_send(struct ws_conn *c, const char *data, size_t len);
 int ws_send_str(struct ws_conn *c, const char *s);
+/* Serialises and sends o (consumed). */
+int ws_send_json(struct ws_conn *c, json_t *o);
+/* {"type":"error","code","message","client_id"?}: the protocol's error frame. */
+int ws_send_error(struct ws_conn *c, const char *code, const char *message, const char *client_id);
 void ws_close(struct ws_conn *c, int code, const char *reason);
 void ws_set_timer(struct ws_conn *c, int64_t usecs);
 bool ws_alive(const struct ws_conn *c);

@@ -14,46 +14,9 @@ const WebSocket = require('ws');
 const {
   startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, sleep,
 } = require('./harness');
+const { wsOpen } = require('./clients');
 
 /** Same helper as in chat.test.js: an open websocket with collected frames and waitFor. */
-function wsOpen(server, path, { headers = {}, origin } = {}) {
-  const url = `${server.url.replace(/^http/, 'ws')}${path}`;
-  const ws = new WebSocket(url, { headers, origin, handshakeTimeout: 5000 });
-  const frames = [];
-  const waiters = [];
-  ws.on('message', (data) => {
-    let f;
-    try { f = JSON.parse(data.toString('utf8')); } catch { f = { unparsed: data.toString('utf8') }; }
-    frames.push(f);
-    for (const w of [...waiters]) {
-      if (w.pred(f)) { waiters.splice(waiters.indexOf(w), 1); clearTimeout(w.timer); w.resolve(f); }
-    }
-  });
-  ws.on('error', () => { /* surfaced through closed / the handshake promise */ });
-  const closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  const waitFor = (pred, ms = 3000, what = 'frame', from = 0) => {
-    const seen = frames.slice(from).find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve };
-      w.timer = setTimeout(() => {
-        waiters.splice(waiters.indexOf(w), 1);
-        reject(new Error(`no ${what} within ${ms} ms on ${path}; frames so far: ${JSON.stringify(frames).slice(-3000)}`));
-      }, ms);
-      waiters.push(w);
-    });
-  };
-  const s = {
-    ws, frames, waitFor, closed,
-    send: (obj) => ws.send(JSON.stringify(obj)),
-    raw: (str) => ws.send(str),
-  };
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(s));
-    ws.once('unexpected-response', (req, res) => reject(Object.assign(new Error(`handshake answered ${res.statusCode}`), { statusCode: res.statusCode })));
-    ws.once('error', (err) => reject(err));
-  });
-}
 
 function withTimeout(p, ms, what) {
   let timer;

@@ -11,11 +11,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./clients');
 const { startServer, bootstrapAdmin, api, dropDatabase, ROOT } = require('./harness');
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const LOG_DIR = path.join(ROOT, 'var', 'test-logs');
 const GREETING = '你好，我的订单还没到 😊';
 const REPLY = '您好！我们马上为您查询 order #123 <b>today</b> 🚚';
@@ -26,7 +24,7 @@ let server, admin, browser;
 before(async () => {
   server = await startServer();
   admin = await bootstrapAdmin(server);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   fs.mkdirSync(LOG_DIR, { recursive: true });
 });
 

@@ -7,11 +7,9 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./clients');
 const { startServer, bootstrapAdmin, api, dropDatabase, ROOT } = require('./harness');
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const W = '#switchboard-chat'; // the widget's host; its open shadow root is pierced by CSS selectors
 
 let server, admin, browser;
@@ -19,7 +17,7 @@ let server, admin, browser;
 before(async () => {
   server = await startServer();
   admin = await bootstrapAdmin(server);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -4,17 +4,15 @@
 // reply from the thread, and customer text that looks like HTML is shown as text.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./clients');
 const { startServer, bootstrapAdmin, api, dropDatabase } = require('./harness');
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 let server, admin, browser;
 
 before(async () => {
   server = await startServer();
   admin = await bootstrapAdmin(server);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 after(async () => {
