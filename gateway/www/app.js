@@ -957,9 +957,13 @@ function start(agent) {
   updateTitle(true);
   setLive('off', '● connecting…');
   loadTickets().then(() => {
-    // first visit: my work if I have some, else the unassigned queue
-    if (firstVisit && [...state.tickets.values()].some((t) => t.assignee_id === agent.id && OPEN_STATUSES.includes(t.status))) {
-      state.queue = 'mine';
+    // first visit: the first queue with open work (mine, unassigned, team, all)
+    if (!firstVisit) return;
+    const open = [...state.tickets.values()].filter((t) => OPEN_STATUSES.includes(t.status));
+    const pick = ['mine', 'unassigned', 'team', 'all'].find((q) =>
+      !$(`.queue[data-queue=${q}]`).hidden && open.some((t) => inQueue(t, q)));
+    if (pick && pick !== state.queue) {
+      state.queue = pick;
       renderTickets();
     }
   }).catch((e) => toast(e.message, 'bad'));
