@@ -3,6 +3,7 @@
  * scope (owner/team) is enforced in each handler's SQL. */
 #include "gateway/api_handlers.h"
 #include "gateway/auth.h"
+#include "gateway/mailboxes.h"
 
 #define STAFF (ROLE_ADMIN | ROLE_MANAGER)
 #define CRM_WRITE (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)
@@ -25,6 +26,11 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/teams", teams_create, ROLE_ADMIN, 0, "teams_create"},
     {HTTP_GET, "/api/v1/teams/{id}", teams_get, ROLES_ALL, 0, "teams_get"},
     {HTTP_PATCH, "/api/v1/teams/{id}", teams_update, ROLE_ADMIN, 0, "teams_update"},
+
+    {HTTP_GET, "/api/v1/mailboxes", mailboxes_list, STAFF, 0, "mailboxes_list"},
+    {HTTP_POST, "/api/v1/mailboxes", mailboxes_create, ROLE_ADMIN, 0, "mailboxes_create"},
+    {HTTP_GET, "/api/v1/mailboxes/{id}", mailboxes_get, STAFF, 0, "mailboxes_get"},
+    {HTTP_PATCH, "/api/v1/mailboxes/{id}", mailboxes_update, ROLE_ADMIN, 0, "mailboxes_update"},
 
     {HTTP_GET, "/api/v1/customers", customers_list, ROLES_ALL, 0, "customers_list"},
     {HTTP_POST, "/api/v1/customers", customers_create, CRM_WRITE, 0, "customers_create"},

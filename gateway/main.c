@@ -15,6 +15,7 @@
 #include "gateway/lib/contact.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
+#include "gateway/mailboxes.h"
 #include "gateway/loop.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
@@ -94,6 +95,11 @@ static int cmd_serve(const struct sb_config *cfg)
 {
     if (schema_check(cfg) < 0)
         return 1;
+    char err[300];
+    if (mailboxes_sync_config(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        return 1;
+    }
     if (auth_init(cfg) < 0) {
         fprintf(stderr, "switchboard: libsodium initialisation failed\n");
         return 1;
