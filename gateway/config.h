@@ -63,6 +63,9 @@ struct sb_config {
         int64_t batch_wait_us;
     } ingest;
     struct {
+        int64_t retry_secs;         /* first retry delay; later ones are multiples */
+    } outbox;
+    struct {
         char level[16];
     } log;
     struct {

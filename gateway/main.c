@@ -19,8 +19,10 @@
 #include "gateway/loop.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
+#include "channels/email_smtp.h"
 #include "channels/webchat.h"
 #include "workers/housekeeping.h"
+#include "workers/outbox.h"
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,6 +51,7 @@ static const char usage[] =
     "SWITCHBOARD_DATABASE_PASSWORD or SWITCHBOARD_MAILBOX_DEMO_PASSWORD.\n";
 
 static const struct ws_endpoint *const endpoints[] = {&agent_socket_endpoint, &webchat_endpoint, NULL};
+static const struct channel_ops *const senders[] = {&email_smtp_channel, NULL};
 
 /* The change feed reaches every socket kind on this node (net thread). */
 static void deliver_events(struct event_batch *b)
@@ -108,12 +111,13 @@ static int cmd_serve(const struct sb_config *cfg)
     webchat_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
-        housekeeping_start(cfg) < 0) {
+        housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
     struct server_hooks hooks = {.endpoints = endpoints, .on_draining = on_draining, .on_tick = on_tick};
     int rc = server_run(cfg, &hooks);
+    outbox_stop();
     housekeeping_stop();
     ingest_stop();
     event_tailer_stop();

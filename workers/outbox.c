@@ -1,0 +1,237 @@
+/* outbox.c — see outbox.h. */
+#include "outbox.h"
+#include "gateway/bgthread.h"
+#include "gateway/event_tailer.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 20
+#define LEASE_SECS 120
+#define MAX_ATTEMPTS 8
+#define IDLE_MS 500
+
+static struct bgthread bg = BGTHREAD_INIT;
+static const struct sb_config *cfg;
+static const struct channel_ops *const *channels;
+
+static int64_t backoff_secs(int attempts)
+{
+    static const int64_t steps[] = {1, 4, 20, 60, 120, 120, 240, 480};
+    return cfg->outbox.retry_secs * steps[attempts <= 0 ? 0 : attempts > 8 ? 7 : attempts - 1];
+}
+
+/* The agents see a message's delivery state change. */
+static int message_event(struct db *db, int64_t message_id, const char *status, const char *error)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
+                         "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id = ?",
+                     DBP(P_I(message_id)), &r);
+    if (rc || !r.nrows) {
+        db_result_free(&r);
+        return rc;
+    }
+    int64_t ticket = db_cell_i64(&r, 0, 0);
+    rc = event_insert(db, "message.updated", ticket, db_cell_i64(&r, 0, 1), db_cell_i64(&r, 0, 2), db_cell_i64(&r, 0, 3),
+                      json_pack("{s:{s:I, s:I, s:s, s:s?}}", "message", "id", (json_int_t)message_id, "ticket_id",
+                                (json_int_t)ticket, "status", status, "error", error));
+    db_result_free(&r);
+    return rc;
+}
+
+static int recover_tx(struct db *db, void *arg)
+{
+    int *n = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, message_id FROM outbox WHERE state = 'sending' AND lease_until < NOW(3) "
+                         "LIMIT 500 FOR UPDATE SKIP LOCKED", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        int64_t mid = db_cell_i64(&r, i, 1);
+        rc = db_exec(db, "UPDATE outbox SET state = 'ambiguous', error = 'interrupted while sending: it may or may "
+                         "not have been delivered' WHERE id = ?", DBP(P_I(db_cell_i64(&r, i, 0))), NULL);
+        if (!rc && mid)
+            rc = db_exec(db, "UPDATE messages SET status = 'ambiguous' WHERE id = ?", DBP(P_I(mid)), NULL);
+        if (!rc && mid)
+            rc = message_event(db, mid, "ambiguous", "interrupted while sending");
+    }
+    *n = (int)r.nrows;
+    db_result_free(&r);
+    return rc;
+}
+
+struct claim {
+    const char *channel;
+    struct outbox_item *items;
+    size_t n;
+};
+
+static int claim_tx(struct db *db, void *arg)
+{
+    struct claim *c = arg;
+    struct db_result r;
+    c->n = 0;
+    int rc = db_exec(db, "SELECT id, COALESCE(message_id, 0), recipient, payload, attempts FROM outbox "
+                         "WHERE state = 'queued' AND next_attempt_at <= NOW(3) AND channel = ? "
+                         "ORDER BY state, next_attempt_at, id LIMIT 20 FOR UPDATE SKIP LOCKED",
+                     DBP(P_S(c->channel)), &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        struct outbox_item *it = &c->items[c->n];
+        memset(it, 0, sizeof(*it));
+        it->id = db_cell_i64(&r, i, 0);
+        it->message_id = db_cell_i64(&r, i, 1);
+        text_copy(it->recipient, sizeof(it->recipient), db_cell(&r, i, 2));
+        it->payload = json_loads(db_cell(&r, i, 3), 0, NULL);
+        it->attempts = (int)db_cell_i64(&r, i, 4) + 1;
+        it->ticket_id = json_integer_value(json_object_get(it->payload, "ticket_id"));
+        rc = db_exec(db, "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
+                         "lease_until = NOW(3) + INTERVAL 120 SECOND WHERE id = ?", DBP(P_I(it->id)), NULL);
+        c->n++;
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+static void forget(struct claim *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        json_decref(c->items[i].payload);
+    c->n = 0;
+}
+
+struct results {
+    const struct channel_ops *ops;
+    struct outbox_item *items;
+    size_t n;
+};
+
+static int store_one(struct db *db, const struct channel_ops *ops, struct outbox_item *it)
+{
+    int rc;
+    const char *status;
+    if (it->outcome == SEND_RETRY && it->attempts >= MAX_ATTEMPTS) {
+        it->outcome = SEND_FAILED;
+        snprintf(it->error + strlen(it->error), sizeof(it->error) - strlen(it->error), " (gave up after %d attempts)",
+                 it->attempts);
+    }
+    switch (it->outcome) {
+    case SEND_OK:
+        status = "sent";
+        rc = db_exec(db, "UPDATE outbox SET state = 'sent', provider_id = ?, error = NULL, lease_until = NULL "
+                         "WHERE id = ?", DBP(P_S(it->provider_id), P_I(it->id)), NULL);
+        if (!rc && ops->record)
+            rc = ops->record(db, it);
+        break;
+    case SEND_RETRY:
+        status = "queued";
+        rc = db_exec(db, "UPDATE outbox SET state = 'queued', error = ?, lease_until = NULL, "
+                         "next_attempt_at = NOW(3) + INTERVAL ? SECOND WHERE id = ?",
+                     DBP(P_S(it->error), P_I(it->retry_after_secs > 0 ? it->retry_after_secs : backoff_secs(it->attempts)),
+                         P_I(it->id)), NULL);
+        break;
+    case SEND_FAILED:
+        status = "failed";
+        rc = db_exec(db, "UPDATE outbox SET state = 'failed', error = ?, lease_until = NULL WHERE id = ?",
+                     DBP(P_S(it->error), P_I(it->id)), NULL);
+        break;
+    default:
+        status = "ambiguous";
+        rc = db_exec(db, "UPDATE outbox SET state = 'ambiguous', error = ?, lease_until = NULL WHERE id = ?",
+                     DBP(P_S(it->error), P_I(it->id)), NULL);
+        break;
+    }
+    if (!rc && it->message_id)
+        rc = db_exec(db, "UPDATE messages SET status = ? WHERE id = ?", DBP(P_S(status), P_I(it->message_id)), NULL);
+    if (!rc && it->message_id && it->outcome != SEND_RETRY)
+        rc = message_event(db, it->message_id, status, it->outcome == SEND_OK ? NULL : it->error);
+    log_info("outbox", "event=%s outbox=%lld message=%lld channel=%s attempt=%d%s%s", status, (long long)it->id,
+             (long long)it->message_id, ops->name, it->attempts, it->error[0] ? " error=" : "", it->error);
+    return rc;
+}
+
+static int results_tx(struct db *db, void *arg)
+{
+    struct results *res = arg;
+    int rc = DB_OK;
+    for (size_t i = 0; !rc && i < res->n; i++)
+        rc = store_one(db, res->ops, &res->items[i]);
+    return rc;
+}
+
+/* Claims, sends and stores one batch of a channel; returns how many rows it handled. */
+static size_t round_for(struct db *db, const struct channel_ops *ops)
+{
+    struct outbox_item items[BATCH];
+    struct claim c = {ops->name, items, 0};
+    if (db_transaction(db, claim_tx, &c) != DB_OK) {
+        forget(&c);
+        return 0;
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        items[i].outcome = SEND_OK;
+        if (!items[i].payload || (ops->prepare && ops->prepare(db, &items[i]) != DB_OK)) {
+            items[i].outcome = SEND_FAILED;
+            text_copy(items[i].error, sizeof(items[i].error), "could not prepare the message (ticket or payload missing)");
+        }
+    }
+    /* only the prepared ones go out; the others keep their failure */
+    struct outbox_item *go[BATCH];
+    size_t ngo = 0;
+    for (size_t i = 0; i < c.n; i++)
+        if (items[i].outcome == SEND_OK)
+            go[ngo++] = &items[i];
+    if (ngo) {
+        struct outbox_item batch[BATCH];
+        for (size_t i = 0; i < ngo; i++)
+            batch[i] = *go[i];
+        ops->send(cfg, batch, ngo);
+        for (size_t i = 0; i < ngo; i++)
+            *go[i] = batch[i];
+    }
+    struct results res = {ops, items, c.n};
+    /* the rows stay leased until this commits; if it cannot, the lease makes them ambiguous */
+    if (c.n && db_transaction(db, results_tx, &res) != DB_OK)
+        log_error("outbox", "event=results_not_stored count=%zu channel=%s", c.n, ops->name);
+    else if (c.n)
+        event_tailer_wake();
+    size_t n = c.n;
+    forget(&c);
+    return n;
+}
+
+static void outbox_main(struct bgthread *self)
+{
+    struct db *db = db_new(cfg, 1);
+    int wait_ms = 0;
+    while (bgthread_wait(self, wait_ms)) {
+        int recovered = 0;
+        if (db_transaction(db, recover_tx, &recovered) == DB_OK && recovered) {
+            log_warn("outbox", "event=recovered_ambiguous count=%d", recovered);
+            event_tailer_wake();
+        }
+        size_t handled = 0;
+        for (size_t i = 0; channels[i]; i++)
+            if (channels[i]->enabled(cfg))
+                handled += round_for(db, channels[i]);
+        wait_ms = handled ? 0 : IDLE_MS;
+    }
+    db_free(db);
+}
+
+int outbox_start(const struct sb_config *config, const struct channel_ops *const *chs)
+{
+    cfg = config;
+    channels = chs;
+    return bgthread_start(&bg, outbox_main, NULL);
+}
+
+void outbox_wake(void)
+{
+    bgthread_wake(&bg);
+}
+
+void outbox_stop(void)
+{
+    bgthread_stop(&bg);
+}
