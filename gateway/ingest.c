@@ -25,6 +25,7 @@ void ingest_msg_free(struct ingest_msg *m)
         return;
     free(m->body_text);
     free(m->body_html);
+    free(m->references);
     free(m);
 }
 
@@ -165,17 +166,61 @@ static int ticket_owners(struct db *db, struct ingest_msg *m)
     return DB_OK;
 }
 
+/* One id of In-Reply-To/References: the ticket it belongs to, if we know it. */
+static int thread_of(struct db *db, const char *id, size_t n, int64_t *ticket)
+{
+    if (n == 0 || n > 255)
+        return DB_OK;
+    return db_scalar_i64(db, "SELECT ticket_id FROM email_threads WHERE message_id = ?", DBP(P_SN(id, n)), 0, ticket);
+}
+
+/* "[#123]" in the subject, honoured only for a participant of ticket 123. */
+static int subject_token(struct db *db, struct ingest_msg *m, int64_t *ticket)
+{
+    const char *p = strstr(m->subject, "[#");
+    int64_t id = 0;
+    for (p = p ? p + 2 : NULL; p && *p >= '0' && *p <= '9' && id < (1LL << 53); p++)
+        id = id * 10 + (*p - '0');
+    if (!p || *p != ']' || id <= 0)
+        return DB_OK;
+    int64_t ok = 0;
+    int rc = db_scalar_i64(db, "SELECT COUNT(*) FROM tickets t WHERE t.id = ? AND (t.customer_id = ? OR EXISTS "
+                               "(SELECT 1 FROM messages x WHERE x.ticket_id = t.id AND x.customer_id = ?))",
+                           DBP(P_I(id), P_I(m->customer_id), P_I(m->customer_id)), 0, &ok);
+    if (!rc && ok)
+        *ticket = id;
+    return rc;
+}
+
+static int email_thread(struct db *db, struct ingest_msg *m)
+{
+    int rc = thread_of(db, m->in_reply_to, strlen(m->in_reply_to), &m->ticket_id);
+    for (const char *p = m->references; !rc && !m->ticket_id && p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " \t\r\n,");
+        rc = thread_of(db, p, n, &m->ticket_id);
+        p += n;
+    }
+    if (!rc && !m->ticket_id)
+        rc = subject_token(db, m, &m->ticket_id);
+    return rc;
+}
+
 static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
 {
     int rc;
     m->ticket_id = 0;
-    if (m->ticket_hint > 0) {
+    if (strcmp(m->channel, "email") == 0) {
+        if ((rc = email_thread(db, m)))
+            return rc;
+    } else if (m->ticket_hint > 0) {
         rc = db_scalar_i64(db, "SELECT id FROM tickets WHERE id = ? AND customer_id = ?",
                            DBP(P_I(m->ticket_hint), P_I(m->customer_id)), 0, &m->ticket_id);
         if (rc)
             return rc;
     }
-    if (!m->ticket_id) {
+    if (!m->ticket_id && strcmp(m->channel, "email") != 0) { /* a new e-mail thread is a new ticket */
         rc = db_scalar_i64(db, "SELECT id FROM tickets WHERE customer_id = ? AND channel = ? "
                                "AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
                            DBP(P_I(m->customer_id), P_S(m->channel)), 0, &m->ticket_id);
@@ -192,8 +237,9 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
                            "last_message_at = NOW(3) WHERE id = ?", DBP(P_I(m->ticket_id)), NULL);
     struct db_result r;
     const char *subject = m->subject[0] ? m->subject : NULL;
-    rc = db_exec(db, "INSERT INTO tickets (customer_id, channel, subject, last_message_at) VALUES (?, ?, ?, NOW(3))",
-                 DBP(P_I(m->customer_id), P_S(m->channel), P_S(subject)), &r);
+    rc = db_exec(db, "INSERT INTO tickets (customer_id, channel, subject, mailbox_id, last_message_at) "
+                     "VALUES (?, ?, ?, ?, NOW(3))",
+                 DBP(P_I(m->customer_id), P_S(m->channel), P_S(subject), P_IOPT(m->mailbox_id)), &r);
     if (rc)
         return rc;
     m->ticket_id = (int64_t)r.insert_id;
@@ -235,6 +281,10 @@ static int store_one(struct db *db, struct ingest_msg *m)
         return rc;
     m->message_id = (int64_t)r.insert_id;
     db_result_free(&r);
+    if (m->email_message_id[0] && (rc = db_exec(db, "INSERT IGNORE INTO email_threads (message_id, ticket_id, mailbox_id) "
+                                                    "VALUES (?, ?, ?)", DBP(P_S(m->email_message_id), P_I(m->ticket_id),
+                                                    P_IOPT(m->mailbox_id)), NULL)))
+        return rc;
     rc = db_exec(db, "UPDATE customers SET last_contact_at = NOW(3) WHERE id = ?", DBP(P_I(m->customer_id)), NULL);
     if (rc)
         return rc;

@@ -34,6 +34,14 @@ struct ingest_msg {
     char *body_text;           /* owned by the message (free'd by ingest_msg_free) */
     char *body_html;
     int64_t ticket_hint;       /* ticket chosen by channel threading, or 0 */
+    /* e-mail threading (channel "email"; DESIGN.md section 5): the message's own
+     * Message-ID is recorded for later replies; In-Reply-To and References are looked up
+     * among the Message-IDs we stored or sent; failing that a "[#123]" subject token counts
+     * only when the sender already takes part in ticket 123; otherwise a new ticket. */
+    char email_message_id[256];
+    char in_reply_to[256];
+    char *references;          /* space-separated ids, owned; may be NULL */
+    int64_t mailbox_id;        /* the mailbox it came from (new tickets remember it), or 0 */
     /* out */
     int rc;
     int duplicate;
