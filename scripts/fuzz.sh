@@ -39,6 +39,7 @@ sources_for() {
     contact)    echo gateway/lib/contact.c gateway/lib/text.c ;;
     json_field) echo gateway/lib/json_field.c gateway/lib/text.c ;;
     config)     echo gateway/config.c gateway/lib/text.c ;;
+    mime)       echo channels/email_mime.c gateway/lib/buf.c gateway/lib/text.c ;;
     route)      echo "$ALL_SRC" "$OUT/gen/migrations.c" ;;
     *)          echo "$ALL_SRC" "$OUT/gen/migrations.c" ;; # a new harness: link everything
   esac
