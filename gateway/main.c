@@ -19,6 +19,7 @@
 #include "gateway/loop.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
+#include "channels/email_imap.h"
 #include "channels/email_smtp.h"
 #include "channels/webchat.h"
 #include "workers/housekeeping.h"
@@ -111,12 +112,13 @@ static int cmd_serve(const struct sb_config *cfg)
     webchat_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
-        housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0) {
+        housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || email_imap_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
     struct server_hooks hooks = {.endpoints = endpoints, .on_draining = on_draining, .on_tick = on_tick};
     int rc = server_run(cfg, &hooks);
+    email_imap_stop(); /* before the ingest writer: fetchers wait for its commits */
     outbox_stop();
     housekeeping_stop();
     ingest_stop();

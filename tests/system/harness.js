@@ -413,11 +413,11 @@ function runCli(args, opts = {}) {
  * when port is given). Throws with its output when it fails (status exits 3 when stopped:
  * pass allowFail to get the result instead).
  */
-function devServices(cmd, { devVar, port, allowFail = false } = {}) {
+function devServices(cmd, { devVar, port, allowFail = false, services = ['mariadb'] } = {}) {
   const env = { ...process.env };
   if (devVar) env.SWITCHBOARD_DEV_VAR = path.resolve(ROOT, devVar);
   if (port) env.SWITCHBOARD_DEV_DB_PORT = String(port);
-  const r = spawnSync(path.join(ROOT, 'scripts', 'dev-services'), [cmd], {
+  const r = spawnSync(path.join(ROOT, 'scripts', 'dev-services'), [cmd, ...services], {
     cwd: ROOT, env, encoding: 'utf8', timeout: 120000,
   });
   if (r.status !== 0 && !allowFail) throw new Error(describeRun(`scripts/dev-services ${cmd} (${devVar || 'var'})`, r));

@@ -4,7 +4,7 @@
 // login that work, load the demo data, and stop everything it started on Ctrl-C.
 const { test } = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, freePort } = require('./harness');
@@ -34,7 +34,11 @@ test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all i
   fs.rmSync(DEV_VAR, { recursive: true, force: true });
   const port = await freePort();
   const dbPort = await freePort();
-  const env = { ...process.env, SWITCHBOARD_DEV_VAR: DEV_VAR, SWITCHBOARD_DEV_DB_PORT: String(dbPort), SWITCHBOARD_PORT: String(port) };
+  const env = {
+    ...process.env, SWITCHBOARD_DEV_VAR: DEV_VAR, SWITCHBOARD_DEV_DB_PORT: String(dbPort), SWITCHBOARD_PORT: String(port),
+    SWITCHBOARD_DEV_IMAP_PORT: String(await freePort()), SWITCHBOARD_DEV_SMTP_PORT: String(await freePort()),
+    SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(await freePort()),
+  };
   for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_DATABASE_')) delete env[k];
   const proc = spawn('bash', ['scripts/run-demo'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
@@ -83,6 +87,8 @@ test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all i
     assert.strictEqual(after, null, 'the server was stopped');
   } finally {
     if (proc.exitCode === null) proc.kill('SIGKILL');
+    // whatever run-demo's own Ctrl-C handling left (by pid files, under this instance only)
+    spawnSync('bash', ['scripts/dev-services', 'stop'], { cwd: ROOT, env: { ...process.env, SWITCHBOARD_DEV_VAR: DEV_VAR } });
     const pidFile = path.join(DEV_VAR, 'mariadb', 'mariadbd.pid');
     if (fs.existsSync(pidFile)) {
       const pid = Number(fs.readFileSync(pidFile, 'utf8'));

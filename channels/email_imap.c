@@ -1,0 +1,367 @@
+/* email_imap.c — see email_imap.h. */
+#include "email_imap.h"
+#include "email_mime.h"
+#include "gateway/db.h"
+#include "gateway/ingest.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include <libetpan/libetpan.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_FETCHERS 32
+#define SIZE_LIMIT (25u << 20)
+#define IDLE_RENEW_SECS (25 * 60)
+#define POLL_SECS 5
+
+struct fetcher {
+    int64_t id;
+    char name[64], host[256], user[256], secret[1024], folder[256], tls[16];
+    int64_t port;
+    uint32_t uidvalidity, last_uid;
+    pthread_t thread;
+    struct db *db;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stored;                 /* the ingest writer answered */
+};
+
+static const struct sb_config *cfg;
+static struct fetcher fetchers[MAX_FETCHERS];
+static size_t nfetchers;
+static atomic_int stopping;
+
+static void set_error(struct fetcher *f, const char *what)
+{
+    log_warn("imap", "event=error mailbox=%s error=\"%s\"", f->name, what);
+    db_exec(f->db, "UPDATE mailboxes SET last_error = ? WHERE id = ?", DBP(P_S(what), P_I(f->id)), NULL);
+}
+
+/* Sleeps up to secs, returning early (false) when stopping. */
+static int nap(int secs)
+{
+    for (int i = 0; i < secs * 10 && !atomic_load(&stopping); i++)
+        usleep(100000);
+    return !atomic_load(&stopping);
+}
+
+/* ---- storing one message ---- */
+
+static void on_stored(struct ingest_msg *m)
+{
+    struct fetcher *f = m->user;
+    pthread_mutex_lock(&f->mu);
+    f->stored = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fill_from_mime(struct ingest_msg *m, const struct mime_message *mm, const struct fetcher *f, uint32_t uid)
+{
+    text_copy(m->channel, sizeof(m->channel), "email");
+    if (mm->message_id && strlen(mm->message_id) < sizeof(m->external_id))
+        text_copy(m->external_id, sizeof(m->external_id), mm->message_id);
+    else
+        snprintf(m->external_id, sizeof(m->external_id), "imap:%lld:%u:%u", (long long)f->id, f->uidvalidity, uid);
+    if (mm->message_id)
+        text_copy(m->email_message_id, sizeof(m->email_message_id), mm->message_id);
+    if (mm->in_reply_to)
+        text_copy(m->in_reply_to, sizeof(m->in_reply_to), mm->in_reply_to);
+    m->references = mm->references ? strdup(mm->references) : NULL;
+    text_copy(m->identity_kind, sizeof(m->identity_kind), "email");
+    text_copy(m->identity_value, sizeof(m->identity_value),
+              mm->from_addr && *mm->from_addr ? mm->from_addr : "unknown-sender@invalid.invalid");
+    if (mm->from_name)
+        text_copy(m->name, sizeof(m->name), mm->from_name);
+    if (mm->subject)
+        text_copy(m->subject, sizeof(m->subject), mm->subject);
+    m->body_text = strdup(mm->text);
+    m->body_html = mm->html ? strdup(mm->html) : NULL;
+    m->mailbox_id = f->id;
+}
+
+/* Parses and stores one message; 0 once it is committed (or refused for good). */
+static int store(struct fetcher *f, uint32_t uid, const char *raw, size_t len, uint32_t size)
+{
+    struct mime_message mm;
+    memset(&mm, 0, sizeof(mm));
+    struct ingest_msg *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -1;
+    if (raw) {
+        if (mime_parse(raw, len, NULL, &mm) != 0) {
+            free(m);
+            return -1;
+        }
+        fill_from_mime(m, &mm, f, uid);
+        mime_message_free(&mm);
+    } else { /* over the size limit: a stub the agents see, instead of a blocked mailbox */
+        text_copy(m->channel, sizeof(m->channel), "email");
+        snprintf(m->external_id, sizeof(m->external_id), "imap:%lld:%u:%u", (long long)f->id, f->uidvalidity, uid);
+        text_copy(m->identity_kind, sizeof(m->identity_kind), "email");
+        text_copy(m->identity_value, sizeof(m->identity_value), "unknown-sender@invalid.invalid");
+        snprintf(m->subject, sizeof(m->subject), "Message too large (%u bytes)", size);
+        char note[200];
+        snprintf(note, sizeof(note), "[A message of %u bytes in mailbox %s (UID %u) was not fetched: it is over the "
+                                     "25 MiB limit. Open it in the mail server.]", size, f->name, uid);
+        m->body_text = strdup(note);
+        m->mailbox_id = f->id;
+    }
+    m->done = on_stored;
+    m->user = f;
+    f->stored = 0;
+    if (!m->body_text || ingest_submit(m) != 0) {
+        ingest_msg_free(m);
+        return -1;
+    }
+    pthread_mutex_lock(&f->mu);
+    while (!f->stored)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    int rc = m->rc;
+    if (rc == INGEST_EINVAL)
+        log_warn("imap", "event=refused mailbox=%s uid=%u", f->name, uid);
+    else if (!rc)
+        log_info("imap", "event=stored mailbox=%s uid=%u message=%lld ticket=%lld duplicate=%d", f->name, uid,
+                 (long long)m->message_id, (long long)m->ticket_id, m->duplicate);
+    ingest_msg_free(m);
+    return rc == INGEST_EINVAL ? 0 : rc;
+}
+
+/* ---- IMAP ---- */
+
+static int seen_and_advance(struct fetcher *f, mailimap *imap, uint32_t uid)
+{
+    struct mailimap_set *set = mailimap_set_new_single(uid);
+    struct mailimap_flag_list *flags = mailimap_flag_list_new_empty();
+    mailimap_flag_list_add(flags, mailimap_flag_new_seen());
+    struct mailimap_store_att_flags *st = mailimap_store_att_flags_new_add_flags_silent(flags);
+    int r = mailimap_uid_store(imap, set, st);
+    mailimap_store_att_flags_free(st);
+    mailimap_set_free(set);
+    f->last_uid = uid;
+    db_exec(f->db, "UPDATE mailboxes SET last_uid = ?, last_sync_at = NOW(3), last_error = NULL WHERE id = ?",
+            DBP(P_I(uid), P_I(f->id)), NULL);
+    return r == MAILIMAP_NO_ERROR ? 0 : -1;
+}
+
+/* UIDs above last_uid with their sizes. */
+static int list_new(struct fetcher *f, mailimap *imap, uint32_t **uids, uint32_t **sizes, size_t *n)
+{
+    struct mailimap_set *set = mailimap_set_new_interval(f->last_uid + 1, 0);
+    struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+    clist *result = NULL;
+    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    mailimap_fetch_type_free(ft);
+    mailimap_set_free(set);
+    *n = 0;
+    if (r != MAILIMAP_NO_ERROR)
+        return -1;
+    size_t cap = (size_t)clist_count(result) + 1;
+    *uids = calloc(cap, sizeof(uint32_t));
+    *sizes = calloc(cap, sizeof(uint32_t));
+    for (clistiter *it = clist_begin(result); *uids && *sizes && it; it = clist_next(it)) {
+        struct mailimap_msg_att *att = clist_content(it);
+        uint32_t uid = 0, size = 0;
+        for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+            struct mailimap_msg_att_item *item = clist_content(j);
+            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+                continue;
+            if (item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_UID)
+                uid = item->att_data.att_static->att_data.att_uid;
+            else if (item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE)
+                size = item->att_data.att_static->att_data.att_rfc822_size;
+        }
+        if (uid > f->last_uid) { /* "n+1:*" also answers the last message: drop what we have */
+            (*uids)[*n] = uid;
+            (*sizes)[*n] = size;
+            (*n)++;
+        }
+    }
+    mailimap_fetch_list_free(result);
+    return *uids && *sizes ? 0 : -1;
+}
+
+static int fetch_one(struct fetcher *f, mailimap *imap, uint32_t uid, uint32_t size)
+{
+    if (size > SIZE_LIMIT)
+        return store(f, uid, NULL, 0, size);
+    struct mailimap_set *set = mailimap_set_new_single(uid);
+    struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+    clist *result = NULL;
+    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    mailimap_fetch_type_free(ft);
+    mailimap_set_free(set);
+    if (r != MAILIMAP_NO_ERROR)
+        return -1;
+    const char *body = NULL;
+    size_t len = 0;
+    for (clistiter *it = clist_begin(result); it && !body; it = clist_next(it)) {
+        struct mailimap_msg_att *att = clist_content(it);
+        for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+            struct mailimap_msg_att_item *item = clist_content(j);
+            if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
+                item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
+                item->att_data.att_static->att_data.att_body_section->sec_body_part) {
+                body = item->att_data.att_static->att_data.att_body_section->sec_body_part;
+                len = item->att_data.att_static->att_data.att_body_section->sec_length;
+            }
+        }
+    }
+    int rc = body ? store(f, uid, body, len, size) : 0; /* vanished meanwhile: nothing to store */
+    mailimap_fetch_list_free(result);
+    return rc;
+}
+
+static int fetch_new(struct fetcher *f, mailimap *imap)
+{
+    uint32_t *uids = NULL, *sizes = NULL;
+    size_t n = 0;
+    int rc = list_new(f, imap, &uids, &sizes, &n);
+    for (size_t i = 0; !rc && i < n && !atomic_load(&stopping); i++) {
+        rc = fetch_one(f, imap, uids[i], sizes[i]);
+        if (!rc)
+            rc = seen_and_advance(f, imap, uids[i]);
+    }
+    free(uids);
+    free(sizes);
+    return rc;
+}
+
+/* Blocks until the server reports a change, the IDLE renewal time passes, or stop. */
+static int wait_for_mail(mailimap *imap)
+{
+    if (!mailimap_has_idle(imap))
+        return nap(POLL_SECS) ? 0 : 1;
+    if (mailimap_idle(imap) != MAILIMAP_NO_ERROR)
+        return -1;
+    int fd = mailimap_idle_get_fd(imap);
+    for (int waited = 0; waited < IDLE_RENEW_SECS * 5 && !atomic_load(&stopping); waited++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 200) > 0)
+            break;
+    }
+    return mailimap_idle_done(imap) == MAILIMAP_NO_ERROR ? 0 : -1;
+}
+
+static int connect_and_select(struct fetcher *f, mailimap *imap)
+{
+    int r = strcmp(f->tls, "implicit") == 0 ? mailimap_ssl_connect(imap, f->host, (uint16_t)f->port)
+                                              : mailimap_socket_connect(imap, f->host, (uint16_t)f->port);
+    if (r != MAILIMAP_NO_ERROR && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
+        set_error(f, "cannot connect to the IMAP server");
+        return -1;
+    }
+    if (strcmp(f->tls, "starttls") == 0 && mailimap_socket_starttls(imap) != MAILIMAP_NO_ERROR) {
+        set_error(f, "STARTTLS failed");
+        return -1;
+    }
+    if (mailimap_login(imap, f->user, f->secret) != MAILIMAP_NO_ERROR) {
+        set_error(f, "login refused by the IMAP server");
+        return -1;
+    }
+    if (mailimap_select(imap, f->folder) != MAILIMAP_NO_ERROR || !imap->imap_selection_info) {
+        set_error(f, "cannot select the folder");
+        return -1;
+    }
+    uint32_t v = imap->imap_selection_info->sel_uidvalidity;
+    if (v != f->uidvalidity) {
+        /* a new UIDVALIDITY: start over; Message-IDs keep the resync free of duplicates */
+        log_info("imap", "event=uidvalidity mailbox=%s old=%u new=%u", f->name, f->uidvalidity, v);
+        f->uidvalidity = v;
+        f->last_uid = 0;
+        db_exec(f->db, "UPDATE mailboxes SET uidvalidity = ?, last_uid = 0 WHERE id = ?", DBP(P_I(v), P_I(f->id)), NULL);
+    }
+    return 0;
+}
+
+static void session(struct fetcher *f)
+{
+    mailimap *imap = mailimap_new(0, NULL);
+    if (!imap)
+        return;
+    mailimap_set_timeout(imap, 60);
+    if (connect_and_select(f, imap) == 0) {
+        log_info("imap", "event=connected mailbox=%s last_uid=%u", f->name, f->last_uid);
+        db_exec(f->db, "UPDATE mailboxes SET last_error = NULL WHERE id = ?", DBP(P_I(f->id)), NULL);
+        int rc = 0;
+        while (!rc && !atomic_load(&stopping)) {
+            rc = fetch_new(f, imap);
+            if (!rc)
+                rc = wait_for_mail(imap);
+        }
+        if (rc < 0)
+            set_error(f, "the IMAP session failed; reconnecting");
+        mailimap_logout(imap);
+    }
+    mailimap_free(imap);
+}
+
+static void *fetcher_main(void *arg)
+{
+    struct fetcher *f = arg;
+    db_thread_init();
+    f->db = db_new(cfg, 1);
+    for (int backoff = 1; !atomic_load(&stopping); backoff = backoff < 60 ? backoff * 2 : 60) {
+        session(f);
+        if (!nap(backoff))
+            break;
+    }
+    db_free(f->db);
+    db_thread_end();
+    return NULL;
+}
+
+int email_imap_start(const struct sb_config *config)
+{
+    cfg = config;
+    atomic_store(&stopping, 0);
+    struct db *db = db_new(cfg, 1);
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, name, imap_host, imap_port, imap_tls, imap_user, imap_secret, folder, "
+                         "COALESCE(uidvalidity, 0), last_uid FROM mailboxes WHERE enabled = 1 ORDER BY id LIMIT 32",
+                     DBP0, &r);
+    db_free(db);
+    if (rc)
+        return -1;
+    for (size_t i = 0; i < r.nrows && nfetchers < MAX_FETCHERS; i++) {
+        struct fetcher *f = &fetchers[nfetchers];
+        memset(f, 0, sizeof(*f));
+        f->id = db_cell_i64(&r, i, 0);
+        text_copy(f->name, sizeof(f->name), db_cell(&r, i, 1));
+        text_copy(f->host, sizeof(f->host), db_cell(&r, i, 2));
+        f->port = db_cell_i64(&r, i, 3);
+        text_copy(f->tls, sizeof(f->tls), db_cell(&r, i, 4));
+        text_copy(f->user, sizeof(f->user), db_cell(&r, i, 5));
+        text_copy(f->secret, sizeof(f->secret), db_cell(&r, i, 6));
+        text_copy(f->folder, sizeof(f->folder), db_cell(&r, i, 7));
+        f->uidvalidity = (uint32_t)db_cell_i64(&r, i, 8);
+        f->last_uid = (uint32_t)db_cell_i64(&r, i, 9);
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->cv, NULL);
+        if (pthread_create(&f->thread, NULL, fetcher_main, f) == 0)
+            nfetchers++;
+    }
+    db_result_free(&r);
+    if (nfetchers)
+        log_info("imap", "event=started mailboxes=%zu", nfetchers);
+    return 0;
+}
+
+void email_imap_stop(void)
+{
+    atomic_store(&stopping, 1);
+    for (size_t i = 0; i < nfetchers; i++) {
+        pthread_join(fetchers[i].thread, NULL);
+        pthread_mutex_destroy(&fetchers[i].mu);
+        pthread_cond_destroy(&fetchers[i].cv);
+    }
+    nfetchers = 0;
+}

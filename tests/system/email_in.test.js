@@ -1,0 +1,91 @@
+'use strict';
+// email_in.test.js — mail in a real (private) Dovecot becomes tickets: IDLE delivers
+// within 2 s, charsets are decoded, a reply to our Message-ID threads into its ticket, a
+// stranger's "[#id]" opens a new ticket, the same message after a UIDVALIDITY change is
+// stored once, and messages are flagged \Seen only after they are stored.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv } = require('./harness');
+
+const USER = 'test@example.com';
+let server, a, conf;
+
+const doveadm = (...args) => execFileSync('doveadm', ['-c', conf, ...args], { encoding: 'utf8' });
+const save = (text) => execFileSync('doveadm', ['-c', conf, 'save', '-u', USER], { input: text });
+const b64 = (s, enc = 'utf8') => Buffer.from(s, enc).toString('base64');
+
+async function until(fn, ms, what) {
+  for (let waited = 0; waited < ms; waited += 50) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(50);
+  }
+  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
+}
+
+const emailTickets = async () => (await a.get('/api/v1/tickets?channel=email&per_page=200')).json.items;
+
+before(async () => {
+  const dev = readDevEnv();
+  conf = dev.SWITCHBOARD_DEV_DOVECOT_CONF;
+  assert.ok(conf, 'Dovecot is not running: scripts/dev-services start');
+  doveadm('expunge', '-u', USER, 'mailbox', 'INBOX', 'all');
+  server = await startServer({
+    env: {
+      SWITCHBOARD_MAILBOX_SUPPORT_HOST: '127.0.0.1', SWITCHBOARD_MAILBOX_SUPPORT_PORT: dev.SWITCHBOARD_DEV_IMAP_PORT,
+      SWITCHBOARD_MAILBOX_SUPPORT_TLS: 'none', SWITCHBOARD_MAILBOX_SUPPORT_USER: USER,
+      SWITCHBOARD_MAILBOX_SUPPORT_PASSWORD: 'test-pass',
+    },
+  });
+  a = api(server, (await bootstrapAdmin(server)).token);
+});
+
+after(async () => {
+  if (server) { await server.stop(); dropDatabase(server); }
+  if (conf) doveadm('expunge', '-u', USER, 'mailbox', 'INBOX', 'all');
+});
+
+test('a GBK mail becomes a ticket within 2 s, decoded, and is flagged \\Seen after it is stored', async () => {
+  const t0 = Date.now();
+  save(`From: =?UTF-8?B?${b64('王小明')}?= <XiaoMing@Example.cn>\r\nTo: ${USER}\r\n` +
+       `Subject: =?GBK?B?${Buffer.from([0xcd, 0xcb, 0xbf, 0xee]).toString('base64')}?= refund\r\nMessage-ID: <gbk-1@example.cn>\r\n` +
+       `Content-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from([0xc4, 0xe3, 0xba, 0xc3]).toString('base64')}\r\n`);
+  const [t] = await until(async () => { const l = await emailTickets(); return l.length && l; }, 2000, 'the ticket (IDLE)');
+  assert.ok(Date.now() - t0 < 2000);
+  assert.equal(t.subject, '退款 refund');
+  assert.equal(t.customer_name, '王小明');
+  const msgs = (await a.get(`/api/v1/tickets/${t.id}/messages`)).json.items;
+  assert.equal(msgs.length, 1);
+  assert.equal(msgs[0].body_text.trim(), '你好');
+  const cust = (await a.get(`/api/v1/customers/${t.customer_id}`)).json;
+  assert.equal(cust.email, 'xiaoming@example.cn');
+  await until(() => /flags: \\Seen/.test(doveadm('fetch', '-u', USER, 'flags', 'mailbox', 'INBOX', 'all')), 2000, '\\Seen');
+});
+
+test('a reply to our Message-ID threads into its ticket; a stranger\'s [#id] opens a new ticket', async () => {
+  const [t] = await emailTickets();
+  sql(server, `INSERT INTO email_threads (message_id, ticket_id) VALUES ('<sb.1.ours@example.com>', ${t.id})`);
+  save(`From: xiaoming@example.cn\r\nTo: ${USER}\r\nSubject: Re: anything\r\nMessage-ID: <gbk-2@example.cn>\r\n` +
+       `In-Reply-To: <sb.1.ours@example.com>\r\nReferences: <gbk-1@example.cn> <sb.1.ours@example.com>\r\n\r\nthank you\r\n`);
+  await until(async () => (await a.get(`/api/v1/tickets/${t.id}/messages`)).json.total === 2, 3000, 'the threaded reply');
+  save(`From: stranger@evil.example\r\nTo: ${USER}\r\nSubject: Re: refund [#${t.id}]\r\nMessage-ID: <evil-1@evil.example>\r\n\r\nlet me in\r\n`);
+  const l = await until(async () => { const x = await emailTickets(); return x.length === 2 && x; }, 3000, 'a new ticket');
+  const fresh = l.find((x) => x.id !== t.id);
+  assert.notEqual(fresh.customer_id, t.customer_id);
+  assert.equal((await a.get(`/api/v1/tickets/${t.id}/messages`)).json.total, 2, 'nothing joined the original ticket');
+});
+
+test('after a UIDVALIDITY change the same messages are stored once', async () => {
+  const before = Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email'")[0][0]);
+  const [[oldValidity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
+  doveadm('mailbox', 'update', '-u', USER, '--uid-validity', String(Number(oldValidity) + 7), 'INBOX');
+  // wake the fetcher: IDLE answers to a new message, which also proves the resync ran
+  save(`From: late@example.org\r\nTo: ${USER}\r\nSubject: after the change\r\nMessage-ID: <late-1@example.org>\r\n\r\nhello\r\n`);
+  await until(() => Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email'")[0][0]) === before + 1, 5000,
+    'the new message after the resync');
+  await sleep(500);
+  assert.equal(Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email'")[0][0]), before + 1, 'duplicates stored');
+  const [[validity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
+  assert.equal(Number(validity), Number(oldValidity) + 7);
+});
