@@ -76,6 +76,21 @@ test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all i
     });
     assert.strictEqual(agent.status, 200, 'demo agents share the printed password');
 
+    // the demo support mailbox: mail saved into the demo's own Dovecot becomes a ticket
+    const boxes = await (await fetch(url + 'api/v1/mailboxes', { headers: auth })).json();
+    assert.ok(boxes.items.some((m) => m.name === 'support' && m.address === 'support@example.com'), JSON.stringify(boxes));
+    spawnSync('doveadm', ['-c', path.join(DEV_VAR, 'dovecot', 'dovecot.conf'), 'save', '-u', 'support@example.com'], {
+      input: 'From: demo-visitor@example.org\r\nTo: support@example.com\r\nSubject: Demo mail 演示\r\n' +
+             'Message-ID: <demo-1@example.org>\r\n\r\nHello from the demo mailbox\r\n',
+    });
+    let mailTicket = null;
+    for (let i = 0; i < 60 && !mailTicket; i++) {
+      const l = await (await fetch(url + 'api/v1/tickets?channel=email', { headers: auth })).json();
+      mailTicket = l.items.find((t) => t.subject === 'Demo mail 演示');
+      if (!mailTicket) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(mailTicket, 'the demo mailbox turned the mail into a ticket');
+
     const dbPid = Number(fs.readFileSync(path.join(DEV_VAR, 'mariadb', 'mariadbd.pid'), 'utf8'));
     assert.ok(pidAlive(dbPid));
     const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
