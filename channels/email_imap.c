@@ -2,6 +2,7 @@
 #include "email_imap.h"
 #include "email_mime.h"
 #include "gateway/db.h"
+#include "gateway/event_tailer.h"
 #include "gateway/ingest.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
@@ -11,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define MAX_FETCHERS 32
@@ -84,12 +86,88 @@ static void fill_from_mime(struct ingest_msg *m, const struct mime_message *mm, 
     m->mailbox_id = f->id;
 }
 
+/* ---- auto-acknowledgement (RFC 3834 loop protection) ---- */
+
+static const char ack_text[] =
+    "Thank you for your message. We have received it as ticket #%lld and will answer soon.\n"
+    "Reply to this e-mail to add to it.\n\n"
+    "感谢您的来信。我们已收到并创建工单 #%lld，会尽快回复。\n"
+    "直接回复此邮件即可补充信息。\n";
+
+static int automated_sender(const char *addr)
+{
+    static const char *const locals[] = {"mailer-daemon", "postmaster", "noreply", "no-reply", "no_reply",
+                                         "donotreply", "do-not-reply", "bounce", "bounces", NULL};
+    const char *at = addr ? strchr(addr, '@') : NULL;
+    if (!at)
+        return 1;
+    for (size_t i = 0; locals[i]; i++)
+        if ((size_t)(at - addr) == strlen(locals[i]) && strncasecmp(addr, locals[i], strlen(locals[i])) == 0)
+            return 1;
+    return strncasecmp(addr, "bounce", 6) == 0 || strncasecmp(addr, "noreply", 7) == 0;
+}
+
+/* RFC 3834: never answer automated mail, lists, bulk, or ourselves. */
+static int wants_ack(const struct mime_message *mm)
+{
+    if (mm->auto_submitted && strcasecmp(mm->auto_submitted, "no") != 0)
+        return 0;
+    if (mm->precedence && (strcasecmp(mm->precedence, "bulk") == 0 || strcasecmp(mm->precedence, "junk") == 0 ||
+                           strcasecmp(mm->precedence, "list") == 0))
+        return 0;
+    return !mm->list_id && !automated_sender(mm->from_addr);
+}
+
+struct ack {
+    int64_t ticket_id, customer_id;
+    char to[256], subject[501];
+    int sent;
+};
+
+static int ack_tx(struct db *db, void *arg)
+{
+    struct ack *a = arg;
+    int64_t ours = 0, recent = 0;
+    a->sent = 0;
+    int rc = db_scalar_i64(db, "SELECT COUNT(*) FROM mailboxes WHERE address = ?", DBP(P_S(a->to)), 0, &ours);
+    if (!rc && !ours) /* a storm guard besides "once per new ticket" */
+        rc = db_scalar_i64(db, "SELECT COUNT(*) FROM outbox WHERE recipient = ? AND JSON_VALUE(payload, '$.auto') = 'true' "
+                               "AND created_at > NOW(3) - INTERVAL 1 HOUR", DBP(P_S(a->to)), 0, &recent);
+    if (rc || ours || recent >= 10)
+        return rc;
+    char body[700];
+    snprintf(body, sizeof(body), ack_text, (long long)a->ticket_id, (long long)a->ticket_id);
+    struct db_result r;
+    rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, status) "
+                     "VALUES (?, ?, 'out', 'email', 'bot', ?, 'queued')",
+                 DBP(P_I(a->ticket_id), P_I(a->customer_id), P_S(body)), &r);
+    if (rc)
+        return rc;
+    int64_t mid = (int64_t)r.insert_id;
+    db_result_free(&r);
+    json_t *payload = json_pack("{s:I, s:I, s:s, s:s, s:b}", "message_id", (json_int_t)mid, "ticket_id",
+                                (json_int_t)a->ticket_id, "subject", a->subject, "body_text", body, "auto", 1);
+    char *ps = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    rc = db_exec(db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, 'email', ?, ?)",
+                 DBP(P_I(mid), P_S(a->to), P_S(ps)), NULL);
+    free(ps);
+    if (!rc)
+        rc = event_insert(db, "message.created", a->ticket_id, a->customer_id, 0, 0,
+                          json_pack("{s:{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:b}}", "message", "id", (json_int_t)mid,
+                                    "ticket_id", (json_int_t)a->ticket_id, "direction", "out", "channel", "email",
+                                    "author_type", "bot", "body_text", body, "status", "queued", "internal", 0));
+    a->sent = !rc;
+    return rc;
+}
+
 /* Parses and stores one message; 0 once it is committed (or refused for good). */
 static int store(struct fetcher *f, uint32_t uid, const char *raw, size_t len, uint32_t size)
 {
     struct mime_message mm;
     memset(&mm, 0, sizeof(mm));
     struct ingest_msg *m = calloc(1, sizeof(*m));
+    int ack = 0;
     if (!m)
         return -1;
     if (raw) {
@@ -98,6 +176,7 @@ static int store(struct fetcher *f, uint32_t uid, const char *raw, size_t len, u
             return -1;
         }
         fill_from_mime(m, &mm, f, uid);
+        ack = wants_ack(&mm);
         mime_message_free(&mm);
     } else { /* over the size limit: a stub the agents see, instead of a blocked mailbox */
         text_copy(m->channel, sizeof(m->channel), "email");
@@ -128,6 +207,15 @@ static int store(struct fetcher *f, uint32_t uid, const char *raw, size_t len, u
     else if (!rc)
         log_info("imap", "event=stored mailbox=%s uid=%u message=%lld ticket=%lld duplicate=%d", f->name, uid,
                  (long long)m->message_id, (long long)m->ticket_id, m->duplicate);
+    if (!rc && ack && m->new_ticket && cfg->smtp.host[0]) { /* only when we can send it */
+        struct ack a = {.ticket_id = m->ticket_id, .customer_id = m->customer_id};
+        text_copy(a.to, sizeof(a.to), m->identity_value);
+        text_copy(a.subject, sizeof(a.subject), m->subject);
+        if (db_transaction(f->db, ack_tx, &a) == DB_OK && a.sent) {
+            log_info("imap", "event=auto_ack mailbox=%s ticket=%lld", f->name, (long long)m->ticket_id);
+            event_tailer_wake();
+        }
+    }
     ingest_msg_free(m);
     return rc == INGEST_EINVAL ? 0 : rc;
 }

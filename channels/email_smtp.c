@@ -158,6 +158,8 @@ static char *compose(struct outbox_item *it, const char *from)
         }
         buf_puts(&b, "\r\n");
     }
+    if (json_is_true(json_object_get(it->payload, "auto"))) /* RFC 3834 */
+        buf_puts(&b, "Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\n");
     buf_printf(&b, "MIME-Version: 1.0\r\nX-Switchboard-Ticket: %lld\r\n"
                    "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", (long long)it->ticket_id, boundary);
     const char *body = pstr(it, "body_text");

@@ -24,6 +24,7 @@ async function until(fn, ms, what) {
   throw new Error(`timed out (${ms} ms) waiting for ${what}`);
 }
 
+const inbound = async (id) => (await a.get(`/api/v1/tickets/${id}/messages`)).json.items.filter((m) => m.direction === 'in').length;
 const emailTickets = async () => (await a.get('/api/v1/tickets?channel=email&per_page=200')).json.items;
 
 before(async () => {
@@ -55,7 +56,7 @@ test('a GBK mail becomes a ticket within 2 s, decoded, and is flagged \\Seen aft
   assert.ok(Date.now() - t0 < 2000);
   assert.equal(t.subject, '退款 refund');
   assert.equal(t.customer_name, '王小明');
-  const msgs = (await a.get(`/api/v1/tickets/${t.id}/messages`)).json.items;
+  const msgs = (await a.get(`/api/v1/tickets/${t.id}/messages`)).json.items.filter((m) => m.direction === 'in');
   assert.equal(msgs.length, 1);
   assert.equal(msgs[0].body_text.trim(), '你好');
   const cust = (await a.get(`/api/v1/customers/${t.customer_id}`)).json;
@@ -68,24 +69,24 @@ test('a reply to our Message-ID threads into its ticket; a stranger\'s [#id] ope
   sql(server, `INSERT INTO email_threads (message_id, ticket_id) VALUES ('<sb.1.ours@example.com>', ${t.id})`);
   save(`From: xiaoming@example.cn\r\nTo: ${USER}\r\nSubject: Re: anything\r\nMessage-ID: <gbk-2@example.cn>\r\n` +
        `In-Reply-To: <sb.1.ours@example.com>\r\nReferences: <gbk-1@example.cn> <sb.1.ours@example.com>\r\n\r\nthank you\r\n`);
-  await until(async () => (await a.get(`/api/v1/tickets/${t.id}/messages`)).json.total === 2, 3000, 'the threaded reply');
+  await until(async () => (await inbound(t.id)) === 2, 3000, 'the threaded reply');
   save(`From: stranger@evil.example\r\nTo: ${USER}\r\nSubject: Re: refund [#${t.id}]\r\nMessage-ID: <evil-1@evil.example>\r\n\r\nlet me in\r\n`);
   const l = await until(async () => { const x = await emailTickets(); return x.length === 2 && x; }, 3000, 'a new ticket');
   const fresh = l.find((x) => x.id !== t.id);
   assert.notEqual(fresh.customer_id, t.customer_id);
-  assert.equal((await a.get(`/api/v1/tickets/${t.id}/messages`)).json.total, 2, 'nothing joined the original ticket');
+  assert.equal(await inbound(t.id), 2, 'nothing joined the original ticket');
 });
 
 test('after a UIDVALIDITY change the same messages are stored once', async () => {
-  const before = Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email'")[0][0]);
+  const before = Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email' AND direction = 'in'")[0][0]);
   const [[oldValidity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
   doveadm('mailbox', 'update', '-u', USER, '--uid-validity', String(Number(oldValidity) + 7), 'INBOX');
   // wake the fetcher: IDLE answers to a new message, which also proves the resync ran
   save(`From: late@example.org\r\nTo: ${USER}\r\nSubject: after the change\r\nMessage-ID: <late-1@example.org>\r\n\r\nhello\r\n`);
-  await until(() => Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email'")[0][0]) === before + 1, 5000,
+  await until(() => Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email' AND direction = 'in'")[0][0]) === before + 1, 5000,
     'the new message after the resync');
   await sleep(500);
-  assert.equal(Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email'")[0][0]), before + 1, 'duplicates stored');
+  assert.equal(Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email' AND direction = 'in'")[0][0]), before + 1, 'duplicates stored');
   const [[validity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
   assert.equal(Number(validity), Number(oldValidity) + 7);
 });
