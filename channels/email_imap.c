@@ -84,6 +84,14 @@ static void fill_from_mime(struct ingest_msg *m, const struct mime_message *mm, 
     m->body_text = strdup(mm->text);
     m->body_html = mm->html ? strdup(mm->html) : NULL;
     m->mailbox_id = f->id;
+    if (mm->n_attachments)
+        m->attachments = json_array();
+    for (size_t i = 0; i < mm->n_attachments; i++) {
+        const struct mime_attachment *a = &mm->attachments[i];
+        json_array_append_new(m->attachments,
+                              json_pack("{s:s?, s:s?, s:I, s:s}", "filename", a->filename, "content_type", a->content_type,
+                                        "size", (json_int_t)a->size, "sha256", a->sha256_hex));
+    }
 }
 
 /* ---- auto-acknowledgement (RFC 3834 loop protection) ---- */

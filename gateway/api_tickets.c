@@ -38,7 +38,10 @@
 
 #define MESSAGE_SELECT \
     "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
-    "m.body_text, m.body_html, m.status, m.internal AS internal__bool, m.created_at " \
+    "m.body_text, m.body_html, m.status, m.internal AS internal__bool, m.created_at, " \
+    "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', at.id, 'filename', at.filename, 'content_type', at.content_type, " \
+    "  'size', at.size, 'sha256', at.sha256) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
+    "  AS attachments__json " \
     "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
 
 static const char *const statuses[] = {"new", "open", "pending", "solved", "closed", NULL};

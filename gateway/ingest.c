@@ -26,6 +26,7 @@ void ingest_msg_free(struct ingest_msg *m)
     free(m->body_text);
     free(m->body_html);
     free(m->references);
+    json_decref(m->attachments);
     free(m);
 }
 
@@ -281,6 +282,17 @@ static int store_one(struct db *db, struct ingest_msg *m)
         return rc;
     m->message_id = (int64_t)r.insert_id;
     db_result_free(&r);
+    size_t i;
+    json_t *att;
+    json_array_foreach(m->attachments, i, att) {
+        if ((rc = db_exec(db, "INSERT INTO attachments (message_id, filename, content_type, size, sha256) "
+                              "VALUES (?, ?, ?, ?, ?)",
+                          DBP(P_I(m->message_id), P_S(json_string_value(json_object_get(att, "filename"))),
+                              P_S(json_string_value(json_object_get(att, "content_type"))),
+                              P_I(json_integer_value(json_object_get(att, "size"))),
+                              P_S(json_string_value(json_object_get(att, "sha256")))), NULL)))
+            return rc;
+    }
     if (m->email_message_id[0] && (rc = db_exec(db, "INSERT IGNORE INTO email_threads (message_id, ticket_id, mailbox_id) "
                                                     "VALUES (?, ?, ?)", DBP(P_S(m->email_message_id), P_I(m->ticket_id),
                                                     P_IOPT(m->mailbox_id)), NULL)))

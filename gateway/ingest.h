@@ -18,6 +18,7 @@
  */
 #ifndef SB_INGEST_H
 #define SB_INGEST_H
+#include <jansson.h>
 #include <stdint.h>
 #include "gateway/config.h"
 
@@ -42,6 +43,9 @@ struct ingest_msg {
     char in_reply_to[256];
     char *references;          /* space-separated ids, owned; may be NULL */
     int64_t mailbox_id;        /* the mailbox it came from (new tickets remember it), or 0 */
+    /* attachment metadata stored with the message: [{filename, content_type, size, sha256}]
+     * (owned; may be NULL). The content itself is not stored by the ingest writer. */
+    json_t *attachments;
     /* out */
     int rc;
     int duplicate;

@@ -90,3 +90,20 @@ test('after a UIDVALIDITY change the same messages are stored once', async () =>
   const [[validity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
   assert.equal(Number(validity), Number(oldValidity) + 7);
 });
+
+test('attachments are stored with name, type, size and content hash', async () => {
+  const content = Buffer.from('%PDF-1.4 invoice 发票 ' + 'x'.repeat(3000));
+  const sha = require('node:crypto').createHash('sha256').update(content).digest('hex');
+  const fname = encodeURIComponent('发票 2026.pdf');
+  save(`From: billing@example.net\r\nTo: ${USER}\r\nSubject: Invoice attached\r\nMessage-ID: <att-1@example.net>\r\n` +
+       `MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n` +
+       `--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee attached.\r\n` +
+       `--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=UTF-8''${fname}\r\n` +
+       `Content-Transfer-Encoding: base64\r\n\r\n${content.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b1--\r\n`);
+  const t = await until(async () => (await emailTickets()).find((x) => x.subject === 'Invoice attached'), 3000, 'the ticket');
+  const [m] = (await a.get(`/api/v1/tickets/${t.id}/messages`)).json.items.filter((x) => x.direction === 'in');
+  assert.equal(m.body_text.trim(), 'See attached.');
+  assert.equal(m.attachments.length, 1);
+  assert.deepEqual({ ...m.attachments[0], id: undefined },
+    { id: undefined, filename: '发票 2026.pdf', content_type: 'application/pdf', size: content.length, sha256: sha });
+});
