@@ -91,6 +91,18 @@ int api_checked(struct api_ctx *c, struct jf *f, int *rc)
     return 1;
 }
 
+int api_rows(struct api_ctx *c, const char *sql, const struct db_param *p, size_t np)
+{
+    struct db_result r;
+    int rc = db_exec(c->db, sql, p, np, &r);
+    if (rc)
+        return rc;
+    json_t *items = db_rows_json(&r);
+    size_t n = r.nrows;
+    db_result_free(&r);
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)n));
+}
+
 int api_not_found(struct api_ctx *c)
 {
     return api_error(c, 404, "not_found", "no such resource");

@@ -80,6 +80,8 @@ int api_error(struct api_ctx *c, int status, const char *code, const char *messa
 /* 422 validation_failed with {"fields":{...}}; takes ownership of fields. */
 int api_invalid(struct api_ctx *c, json_t *fields);
 int api_not_found(struct api_ctx *c);
+/* Answers 200 {"items":[every row of the query],"total":N} (short, unpaged lists). */
+int api_rows(struct api_ctx *c, const char *sql, const struct db_param *p, size_t np);
 /* 422 with the errors collected in f; frees f. */
 int api_reject(struct api_ctx *c, struct jf *f);
 /* Ends a validation step and frees f. Returns 1 when the handler may go on; 0 when it

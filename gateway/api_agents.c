@@ -276,14 +276,7 @@ int agents_update(struct api_ctx *c)
 
 int teams_list(struct api_ctx *c)
 {
-    struct db_result r;
-    int rc = db_exec(c->db, TEAM_SELECT "ORDER BY t.name", DBP0, &r);
-    if (rc)
-        return rc;
-    json_t *items = db_rows_json(&r);
-    size_t n = r.nrows;
-    db_result_free(&r);
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)n));
+    return api_rows(c, TEAM_SELECT "ORDER BY t.name", DBP0);
 }
 
 int teams_get(struct api_ctx *c)

@@ -575,15 +575,8 @@ int customers_identities(struct api_ctx *c)
     int rc = in_scope(c, id, &found);
     if (rc || !found)
         return rc ? rc : api_not_found(c);
-    struct db_result r;
-    rc = db_exec(c->db, "SELECT id, kind, value, is_primary IS NOT NULL AS verified__bool, created_at "
-                        "FROM customer_identities WHERE customer_id = ? ORDER BY id", DBP(P_I(id)), &r);
-    if (rc)
-        return rc;
-    json_t *items = db_rows_json(&r);
-    size_t n = r.nrows;
-    db_result_free(&r);
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)n));
+    return api_rows(c, "SELECT id, kind, value, is_primary IS NOT NULL AS verified__bool, created_at "
+                       "FROM customer_identities WHERE customer_id = ? ORDER BY id", DBP(P_I(id)));
 }
 
 int customers_identity_add(struct api_ctx *c)

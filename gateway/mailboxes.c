@@ -32,14 +32,7 @@ static int load(struct db *db, int64_t id, json_t **out)
 
 int mailboxes_list(struct api_ctx *c)
 {
-    struct db_result r;
-    int rc = db_exec(c->db, MAILBOX_SELECT "ORDER BY m.name", DBP0, &r);
-    if (rc)
-        return rc;
-    json_t *items = db_rows_json(&r);
-    size_t n = r.nrows;
-    db_result_free(&r);
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)n));
+    return api_rows(c, MAILBOX_SELECT "ORDER BY m.name", DBP0);
 }
 
 int mailboxes_get(struct api_ctx *c)
