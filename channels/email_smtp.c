@@ -3,6 +3,7 @@
 #include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
+#include <auth-client.h>
 #include <libesmtp.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -179,6 +180,21 @@ static char *compose(struct outbox_item *it, const char *from)
 
 /* ---- sending ---- */
 
+/* SMTP AUTH: libesmtp asks for the fields its SASL mechanism needs. */
+static int auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
+{
+    const struct sb_config *cfg = arg;
+    for (int i = 0; i < fields; i++) {
+        if (req[i].flags & AUTH_USER)
+            result[i] = (char *)cfg->smtp.user;
+        else if (req[i].flags & AUTH_PASS)
+            result[i] = (char *)cfg->smtp.password;
+        else
+            return 0; /* a realm or anything else we were not configured with */
+    }
+    return 1;
+}
+
 struct sent_state {
     int data_sent; /* the server got DATA for at least one message whose answer we may lack */
 };
@@ -227,6 +243,18 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
     smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 60);
     if (strcmp(cfg->smtp.tls, "starttls") == 0)
         smtp_starttls_enable(s, Starttls_REQUIRED);
+    static int auth_ready;
+    auth_context_t auth = NULL;
+    if (cfg->smtp.user[0]) {
+        if (!auth_ready) { /* only the outbox worker thread sends */
+            auth_client_init();
+            auth_ready = 1;
+        }
+        auth = auth_create_context();
+        auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
+        auth_set_interact_cb(auth, auth_interact, (void *)cfg);
+        smtp_auth_set_context(s, auth);
+    }
     for (size_t i = 0; i < n; i++) {
         const char *from = pstr(&items[i], "from");
         if (!*from)
@@ -259,6 +287,8 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
         free(texts[i]);
     }
     smtp_destroy_session(s);
+    if (auth)
+        auth_destroy_context(auth);
 }
 
 const struct channel_ops email_smtp_channel = {

@@ -9,6 +9,9 @@
  * was sent ⇒ ambiguous (never re-sent automatically). Our Message-IDs are recorded in
  * email_threads so that customers' replies thread into their ticket.
  *
+ * [smtp] user/password enable SMTP AUTH (PLAIN/LOGIN/CRAM-MD5, libesmtp's SASL plugins);
+ * tls = starttls requires STARTTLS.
+ *
  * Thread: the outbox worker only. Enabled when [smtp] host is set.
  */
 #ifndef SB_EMAIL_SMTP_H
