@@ -8,6 +8,7 @@
 #include "gateway/log.h"
 #include <libetpan/libetpan.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ struct fetcher {
     uint32_t uidvalidity, last_uid;
     pthread_t thread;
     struct db *db;
+    mailimap *imap;             /* the live session, for email_imap_stop (under mu) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stored;                 /* the ingest writer answered */
@@ -384,6 +386,9 @@ static void session(struct fetcher *f)
     if (!imap)
         return;
     mailimap_set_timeout(imap, 60);
+    pthread_mutex_lock(&f->mu);
+    f->imap = imap;
+    pthread_mutex_unlock(&f->mu);
     if (connect_and_select(f, imap) == 0) {
         log_info("imap", "event=connected mailbox=%s last_uid=%u", f->name, f->last_uid);
         db_exec(f->db, "UPDATE mailboxes SET last_error = NULL WHERE id = ?", DBP(P_I(f->id)), NULL);
@@ -393,10 +398,14 @@ static void session(struct fetcher *f)
             if (!rc)
                 rc = wait_for_mail(imap);
         }
-        if (rc < 0)
+        if (rc < 0 && !atomic_load(&stopping)) /* a shutdown cuts sessions on purpose */
             set_error(f, "the IMAP session failed; reconnecting");
-        mailimap_logout(imap);
+        if (!atomic_load(&stopping))
+            mailimap_logout(imap);
     }
+    pthread_mutex_lock(&f->mu);
+    f->imap = NULL;
+    pthread_mutex_unlock(&f->mu);
     mailimap_free(imap);
 }
 
@@ -451,9 +460,25 @@ int email_imap_start(const struct sb_config *config)
     return 0;
 }
 
+/* A session blocked on a silent server (a greeting or answer that never comes) would hold
+ * the shutdown for the whole network timeout: cut its socket so the read returns. */
+static void interrupt(struct fetcher *f)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->imap && f->imap->imap_stream) {
+        mailstream_low *low = mailstream_get_low(f->imap->imap_stream);
+        int fd = low ? mailstream_low_get_fd(low) : -1;
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
 void email_imap_stop(void)
 {
     atomic_store(&stopping, 1);
+    for (size_t i = 0; i < nfetchers; i++)
+        interrupt(&fetchers[i]);
     for (size_t i = 0; i < nfetchers; i++) {
         pthread_join(fetchers[i].thread, NULL);
         pthread_mutex_destroy(&fetchers[i].mu);

@@ -6,10 +6,12 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv } = require('./harness');
+const net = require('node:net');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort } = require('./harness');
 
 const USER = 'test@example.com';
-let server, a, conf;
+let server, a, conf, silent;
+const silentSockets = [];
 
 const doveadm = (...args) => execFileSync('doveadm', ['-c', conf, ...args], { encoding: 'utf8' });
 const save = (text) => execFileSync('doveadm', ['-c', conf, 'save', '-u', USER], { input: text });
@@ -32,8 +34,16 @@ before(async () => {
   conf = dev.SWITCHBOARD_DEV_DOVECOT_CONF;
   assert.ok(conf, 'Dovecot is not running: scripts/dev-services start');
   doveadm('expunge', '-u', USER, 'mailbox', 'INBOX', 'all');
+  // a slow mailbox (accepts, never greets) and a broken one (nothing listens) beside ours
+  silent = net.createServer((s) => silentSockets.push(s));
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+  const refused = await freePort();
   server = await startServer({
     env: {
+      SWITCHBOARD_MAILBOX_SLOW_HOST: '127.0.0.1', SWITCHBOARD_MAILBOX_SLOW_PORT: String(silent.address().port),
+      SWITCHBOARD_MAILBOX_SLOW_TLS: 'none', SWITCHBOARD_MAILBOX_SLOW_USER: 'slow@example.com',
+      SWITCHBOARD_MAILBOX_BROKEN_HOST: '127.0.0.1', SWITCHBOARD_MAILBOX_BROKEN_PORT: String(refused),
+      SWITCHBOARD_MAILBOX_BROKEN_TLS: 'none', SWITCHBOARD_MAILBOX_BROKEN_USER: 'broken@example.com',
       SWITCHBOARD_MAILBOX_SUPPORT_HOST: '127.0.0.1', SWITCHBOARD_MAILBOX_SUPPORT_PORT: dev.SWITCHBOARD_DEV_IMAP_PORT,
       SWITCHBOARD_MAILBOX_SUPPORT_TLS: 'none', SWITCHBOARD_MAILBOX_SUPPORT_USER: USER,
       SWITCHBOARD_MAILBOX_SUPPORT_PASSWORD: 'test-pass',
@@ -44,10 +54,12 @@ before(async () => {
 
 after(async () => {
   if (server) { await server.stop(); dropDatabase(server); }
+  for (const s of silentSockets) s.destroy();
+  if (silent) silent.close();
   if (conf) doveadm('expunge', '-u', USER, 'mailbox', 'INBOX', 'all');
 });
 
-test('a GBK mail becomes a ticket within 2 s, decoded, and is flagged \\Seen after it is stored', async () => {
+test('a GBK mail becomes a ticket within 2 s, decoded, and is flagged \\Seen after it is stored (beside a slow and a broken mailbox)', async () => {
   const t0 = Date.now();
   save(`From: =?UTF-8?B?${b64('王小明')}?= <XiaoMing@Example.cn>\r\nTo: ${USER}\r\n` +
        `Subject: =?GBK?B?${Buffer.from([0xcd, 0xcb, 0xbf, 0xee]).toString('base64')}?= refund\r\nMessage-ID: <gbk-1@example.cn>\r\n` +
@@ -62,6 +74,9 @@ test('a GBK mail becomes a ticket within 2 s, decoded, and is flagged \\Seen aft
   const cust = (await a.get(`/api/v1/customers/${t.customer_id}`)).json;
   assert.equal(cust.email, 'xiaoming@example.cn');
   await until(() => /flags: \\Seen/.test(doveadm('fetch', '-u', USER, 'flags', 'mailbox', 'INBOX', 'all')), 2000, '\\Seen');
+  // the broken mailbox says why, for the admin
+  await until(() => sql(server, "SELECT COALESCE(last_error, '') FROM mailboxes WHERE name = 'broken'")[0][0].includes('connect'),
+    3000, 'the broken mailbox error');
 });
 
 test('a reply to our Message-ID threads into its ticket; a stranger\'s [#id] opens a new ticket', async () => {
@@ -79,7 +94,7 @@ test('a reply to our Message-ID threads into its ticket; a stranger\'s [#id] ope
 
 test('after a UIDVALIDITY change the same messages are stored once', async () => {
   const before = Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email' AND direction = 'in'")[0][0]);
-  const [[oldValidity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
+  const [[oldValidity]] = sql(server, "SELECT uidvalidity FROM mailboxes WHERE name = 'support'");
   doveadm('mailbox', 'update', '-u', USER, '--uid-validity', String(Number(oldValidity) + 7), 'INBOX');
   // wake the fetcher: IDLE answers to a new message, which also proves the resync ran
   save(`From: late@example.org\r\nTo: ${USER}\r\nSubject: after the change\r\nMessage-ID: <late-1@example.org>\r\n\r\nhello\r\n`);
@@ -87,7 +102,7 @@ test('after a UIDVALIDITY change the same messages are stored once', async () =>
     'the new message after the resync');
   await sleep(500);
   assert.equal(Number(sql(server, "SELECT COUNT(*) FROM messages WHERE channel = 'email' AND direction = 'in'")[0][0]), before + 1, 'duplicates stored');
-  const [[validity]] = sql(server, 'SELECT uidvalidity FROM mailboxes');
+  const [[validity]] = sql(server, "SELECT uidvalidity FROM mailboxes WHERE name = 'support'");
   assert.equal(Number(validity), Number(oldValidity) + 7);
 });
 
