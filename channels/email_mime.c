@@ -541,6 +541,23 @@ char *mime_decode_header(const char *raw, size_t len)
     return s;
 }
 
+/* A decoded header value as one trimmed line: takes out, NULL when memory ran out. */
+static char *header_text(struct ctx *c, struct buf *out)
+{
+    char *s = buf_take(out);
+    if (!s) {
+        c->oom = 1;
+        return NULL;
+    }
+    char *t = text_trim(s);
+    if (t != s)
+        memmove(s, t, strlen(t) + 1);
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    return s;
+}
+
 static char *header_decoded(struct ctx *c, struct span h, const char *name)
 {
     struct buf raw;
@@ -556,18 +573,7 @@ static char *header_decoded(struct ctx *c, struct span h, const char *name)
     buf_init(&out, 0);
     decode_2047(c, raw.data ? raw.data : "", raw.len, &out);
     buf_free(&raw);
-    char *s = buf_take(&out);
-    if (!s) {
-        c->oom = 1;
-        return NULL;
-    }
-    char *t = text_trim(s);
-    if (t != s)
-        memmove(s, t, strlen(t) + 1);
-    for (char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
-    return s;
+    return header_text(c, &out);
 }
 
 /* Structured headers (ids, dates): no RFC 2047, but 8-bit junk must still become UTF-8. */
@@ -585,18 +591,7 @@ static char *header_raw(struct ctx *c, struct span h, const char *name)
     }
     to_utf8(c, NULL, raw.data ? raw.data : "", raw.len, &out);
     buf_free(&raw);
-    char *s = buf_take(&out);
-    if (!s) {
-        c->oom = 1;
-        return NULL;
-    }
-    char *t = text_trim(s);
-    if (t != s)
-        memmove(s, t, strlen(t) + 1);
-    for (char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
-    return s;
+    return header_text(c, &out);
 }
 
 /* ---------------------------------------------------------------- parameters (RFC 2045/2231) */
