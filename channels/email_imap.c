@@ -380,16 +380,19 @@ static int connect_and_select(struct fetcher *f, mailimap *imap)
     return 0;
 }
 
-static void session(struct fetcher *f)
+/* Returns 1 when the session got as far as a selected folder (a healthy server). */
+static int session(struct fetcher *f)
 {
+    int healthy = 0;
     mailimap *imap = mailimap_new(0, NULL);
     if (!imap)
-        return;
+        return 0;
     mailimap_set_timeout(imap, 60);
     pthread_mutex_lock(&f->mu);
     f->imap = imap;
     pthread_mutex_unlock(&f->mu);
     if (connect_and_select(f, imap) == 0) {
+        healthy = 1;
         log_info("imap", "event=connected mailbox=%s last_uid=%u", f->name, f->last_uid);
         db_exec(f->db, "UPDATE mailboxes SET last_error = NULL WHERE id = ?", DBP(P_I(f->id)), NULL);
         int rc = 0;
@@ -407,6 +410,7 @@ static void session(struct fetcher *f)
     f->imap = NULL;
     pthread_mutex_unlock(&f->mu);
     mailimap_free(imap);
+    return healthy;
 }
 
 static void *fetcher_main(void *arg)
@@ -414,8 +418,11 @@ static void *fetcher_main(void *arg)
     struct fetcher *f = arg;
     db_thread_init();
     f->db = db_new(cfg, 1);
-    for (int backoff = 1; !atomic_load(&stopping); backoff = backoff < 60 ? backoff * 2 : 60) {
-        session(f);
+    int backoff = 1;
+    while (!atomic_load(&stopping)) {
+        /* a session that worked and then ended (the server said BYE) reconnects after 1 s;
+         * repeated failures wait longer and longer, up to a minute */
+        backoff = session(f) ? 1 : (backoff < 60 ? backoff * 2 : 60);
         if (!nap(backoff))
             break;
     }
