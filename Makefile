@@ -5,7 +5,7 @@ CC      ?= cc
 BUILD   ?= build
 BIN     ?= switchboard
 SAN     ?=
-PKGS    := libwebsockets libmariadb libcurl libetpan libesmtp-1.0 jansson libsodium libcrypto inih gumbo
+PKGS    := libwebsockets libmariadb libcurl libetpan libesmtp-1.0 jansson libsodium libssl libcrypto inih gumbo
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread $(shell pkg-config --cflags $(PKGS))

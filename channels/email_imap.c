@@ -1,6 +1,7 @@
 /* email_imap.c — see email_imap.h. */
 #include "email_imap.h"
 #include "email_mime.h"
+#include "email_tls.h"
 #include "gateway/db.h"
 #include "gateway/event_tailer.h"
 #include "gateway/ingest.h"
@@ -20,6 +21,7 @@
 #define SIZE_LIMIT (25u << 20)
 #define IDLE_RENEW_SECS (25 * 60)
 #define POLL_SECS 5
+#define IMAP_TIMEOUT_SECS 60
 
 struct fetcher {
     int64_t id;
@@ -64,7 +66,7 @@ static void on_stored(struct ingest_msg *m)
     pthread_mutex_unlock(&f->mu);
 }
 
-static void fill_from_mime(struct ingest_msg *m, const struct mime_message *mm, const struct fetcher *f, uint32_t uid)
+static void fill_from_mime(struct ingest_msg *m, struct mime_message *mm, const struct fetcher *f, uint32_t uid)
 {
     text_copy(m->channel, sizeof(m->channel), "email");
     if (mm->message_id && strlen(mm->message_id) < sizeof(m->external_id))
@@ -86,13 +88,20 @@ static void fill_from_mime(struct ingest_msg *m, const struct mime_message *mm, 
     m->body_text = strdup(mm->text);
     m->body_html = mm->html ? strdup(mm->html) : NULL;
     m->mailbox_id = f->id;
-    if (mm->n_attachments)
-        m->attachments = json_array();
-    for (size_t i = 0; i < mm->n_attachments; i++) {
-        const struct mime_attachment *a = &mm->attachments[i];
-        json_array_append_new(m->attachments,
-                              json_pack("{s:s?, s:s?, s:I, s:s}", "filename", a->filename, "content_type", a->content_type,
-                                        "size", (json_int_t)a->size, "sha256", a->sha256_hex));
+    if (strcmp(mm->text_visible, mm->text) != 0)
+        m->body_visible = strdup(mm->text_visible);
+    m->to_addrs = mm->to_addrs ? strdup(mm->to_addrs) : NULL;
+    m->cc_addrs = mm->cc_addrs ? strdup(mm->cc_addrs) : NULL;
+    m->attachments = mm->n_attachments ? calloc(mm->n_attachments, sizeof(*m->attachments)) : NULL;
+    for (size_t i = 0; m->attachments && i < mm->n_attachments; i++) {
+        struct mime_attachment *a = &mm->attachments[i];
+        struct ingest_attachment *t = &m->attachments[m->n_attachments++];
+        t->filename = a->filename; /* the parse result is dropped after this: take, not copy */
+        t->content_type = a->content_type;
+        t->data = a->data;
+        a->filename = a->content_type = a->data = NULL;
+        t->size = a->size;
+        memcpy(t->sha256, a->sha256_hex, sizeof(t->sha256));
     }
 }
 
@@ -341,7 +350,9 @@ static int wait_for_mail(mailimap *imap)
     if (mailimap_idle(imap) != MAILIMAP_NO_ERROR)
         return -1;
     int fd = mailimap_idle_get_fd(imap);
-    for (int waited = 0; waited < IDLE_RENEW_SECS * 5 && !atomic_load(&stopping); waited++) {
+    /* news that arrived with the IDLE answer sits in a buffer, not on the socket */
+    int buffered = email_tls_pending(imap) || imap->imap_stream->read_buffer_len > 0;
+    for (int waited = 0; !buffered && waited < IDLE_RENEW_SECS * 5 && !atomic_load(&stopping); waited++) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 200) > 0)
             break;
@@ -351,15 +362,23 @@ static int wait_for_mail(mailimap *imap)
 
 static int connect_and_select(struct fetcher *f, mailimap *imap)
 {
-    int r = strcmp(f->tls, "implicit") == 0 ? mailimap_ssl_connect(imap, f->host, (uint16_t)f->port)
-                                              : mailimap_socket_connect(imap, f->host, (uint16_t)f->port);
-    if (r != MAILIMAP_NO_ERROR && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
-        set_error(f, "cannot connect to the IMAP server");
-        return -1;
-    }
-    if (strcmp(f->tls, "starttls") == 0 && mailimap_socket_starttls(imap) != MAILIMAP_NO_ERROR) {
-        set_error(f, "STARTTLS failed");
-        return -1;
+    char err[300];
+    if (strcmp(f->tls, "implicit") == 0) {
+        if (email_tls_imap_connect(imap, cfg, f->host, (uint16_t)f->port, IMAP_TIMEOUT_SECS, err, sizeof(err)) < 0) {
+            set_error(f, err);
+            return -1;
+        }
+    } else {
+        int r = mailimap_socket_connect(imap, f->host, (uint16_t)f->port);
+        if (r != MAILIMAP_NO_ERROR && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
+            set_error(f, "cannot connect to the IMAP server");
+            return -1;
+        }
+        if (strcmp(f->tls, "starttls") == 0 &&
+            email_tls_imap_starttls(imap, cfg, f->host, IMAP_TIMEOUT_SECS, err, sizeof(err)) < 0) {
+            set_error(f, err);
+            return -1;
+        }
     }
     if (mailimap_login(imap, f->user, f->secret) != MAILIMAP_NO_ERROR) {
         set_error(f, "login refused by the IMAP server");
@@ -387,7 +406,7 @@ static int session(struct fetcher *f)
     mailimap *imap = mailimap_new(0, NULL);
     if (!imap)
         return 0;
-    mailimap_set_timeout(imap, 60);
+    mailimap_set_timeout(imap, IMAP_TIMEOUT_SECS);
     pthread_mutex_lock(&f->mu);
     f->imap = imap;
     pthread_mutex_unlock(&f->mu);

@@ -594,6 +594,98 @@ static char *header_raw(struct ctx *c, struct span h, const char *name)
     return header_text(c, &out);
 }
 
+/* One mailbox of an address list: the addr-spec inside <...>, else the bare words outside
+ * comments and before any group colon; kept only when it looks like local@domain. */
+static void address_take(const char *p, size_t n, struct buf *out, size_t *count)
+{
+    char a[256];
+    size_t k = 0;
+    const char *lt = memchr(p, '<', n);
+    if (lt) {
+        const char *gt = memchr(lt, '>', n - (size_t)(lt - p));
+        p = lt + 1;
+        n = gt ? (size_t)(gt - p) : n - (size_t)(lt - p) - 1;
+    } else {
+        const char *colon = memchr(p, ':', n); /* "group: a@b" */
+        if (colon) {
+            n -= (size_t)(colon + 1 - p);
+            p = colon + 1;
+        }
+    }
+    int depth = 0, quoted = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '"')
+            quoted = !quoted;
+        else if (!quoted && ch == '(')
+            depth++;
+        else if (!quoted && ch == ')' && depth > 0)
+            depth--;
+        else if (depth == 0 && !quoted && ch > ' ' && ch < 0x7f && ch != ';' && ch != '<' && ch != '>') {
+            if (k + 1 >= sizeof(a))
+                return;
+            a[k++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+    }
+    a[k] = '\0';
+    const char *at = strchr(a, '@');
+    if (k > 254 || !at || at == a || !at[1] || strchr(at + 1, '@') || !strchr(at + 1, '.'))
+        return;
+    (void)buf_printf(out, "%s%s", out->len ? " " : "", a);
+    (*count)++;
+}
+
+/* The addr-specs of an address-list header (To, Cc), at most 100, or NULL. Commas inside
+ * quotes, comments or <...> do not split. */
+static char *address_list(struct ctx *c, struct span h, const char *name)
+{
+    struct buf raw, out;
+    buf_init(&raw, 0);
+    buf_init(&out, 0);
+    int r = hdr_get(h, name, &raw);
+    if (r < 0) {
+        if (r == -2)
+            c->oom = 1;
+        buf_free(&raw);
+        return NULL;
+    }
+    const char *p = raw.data ? raw.data : "", *start = p;
+    size_t count = 0;
+    int quoted = 0, depth = 0, angle = 0;
+    for (;; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p == '"' && !depth)
+            quoted = !quoted;
+        else if (!quoted && *p == '(')
+            depth++;
+        else if (!quoted && *p == ')' && depth > 0)
+            depth--;
+        else if (!quoted && !depth && *p == '<')
+            angle = 1;
+        else if (!quoted && !depth && *p == '>')
+            angle = 0;
+        if (*p == '\0' || (*p == ',' && !quoted && !depth && !angle)) {
+            if (count < 100)
+                address_take(start, (size_t)(p - start), &out, &count);
+            if (*p == '\0')
+                break;
+            start = p + 1;
+        }
+    }
+    buf_free(&raw);
+    if (!out.len) {
+        buf_free(&out);
+        return NULL;
+    }
+    char *s = buf_take(&out);
+    if (!s)
+        c->oom = 1;
+    return s;
+}
+
 /* ---------------------------------------------------------------- parameters (RFC 2045/2231) */
 
 /* Lower-cased value up to ';' (the "type/subtype" or disposition type). */
@@ -1058,6 +1150,15 @@ static void add_attachment(struct ctx *c, const char *ctype, const char *fname, 
             if (*p == '/' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
                 *p = '_';
     }
+    a->data = malloc(n ? n : 1);
+    if (!a->data) {
+        free(a->content_type);
+        free(a->filename);
+        c->oom = 1;
+        return;
+    }
+    if (n)
+        memcpy(a->data, data, n);
     a->size = n;
     a->inline_part = is_inline;
     unsigned char md[32];
@@ -1289,6 +1390,8 @@ static void parse_entity(struct ctx *c, const char *p, size_t n, size_t depth, i
         m->subject = header_decoded(c, h, "Subject");
         m->to = header_decoded(c, h, "To");
         m->cc = header_decoded(c, h, "Cc");
+        m->to_addrs = address_list(c, h, "To");
+        m->cc_addrs = address_list(c, h, "Cc");
         m->reply_to = header_decoded(c, h, "Reply-To");
         m->date = header_raw(c, h, "Date");
         m->auto_submitted = header_raw(c, h, "Auto-Submitted");
@@ -1501,7 +1604,7 @@ void mime_message_free(struct mime_message *m)
     if (!m)
         return;
     char **fields[] = {&m->message_id, &m->in_reply_to, &m->references, &m->subject, &m->from_name,
-                       &m->from_addr, &m->to, &m->cc, &m->reply_to, &m->date, &m->auto_submitted,
+                       &m->from_addr, &m->to, &m->cc, &m->to_addrs, &m->cc_addrs, &m->reply_to, &m->date, &m->auto_submitted,
                        &m->precedence, &m->list_id, &m->text, &m->text_visible, &m->html};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
@@ -1510,6 +1613,7 @@ void mime_message_free(struct mime_message *m)
     for (size_t i = 0; i < m->n_attachments; i++) {
         free(m->attachments[i].filename);
         free(m->attachments[i].content_type);
+        free(m->attachments[i].data);
     }
     free(m->attachments);
     memset(m, 0, sizeof(*m));

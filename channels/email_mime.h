@@ -8,7 +8,8 @@
  * `truncated`/`warnings`, never a failure, because a lost customer mail is worse than an
  * ugly one. -EINVAL for NULL arguments, -ENOMEM when memory runs out (out is then empty
  * and needs no free, though mime_message_free on it is harmless).
- * Every char * in the result is NUL-terminated, valid UTF-8 without NUL bytes or NULL. */
+ * Every char * in the result is NUL-terminated, valid UTF-8 without NUL bytes or NULL,
+ * except attachment data, which is the attachment's raw decoded bytes. */
 #ifndef SB_EMAIL_MIME_H
 #define SB_EMAIL_MIME_H
 #include <stddef.h>
@@ -25,6 +26,7 @@ struct mime_attachment {
     char *content_type; /* lower-case "type/subtype" */
     size_t size;        /* decoded bytes */
     char sha256_hex[65];
+    char *data;         /* the decoded bytes (size of them; may hold NULs), owned */
     int inline_part;    /* Content-Disposition inline, or a Content-ID without attachment */
 };
 
@@ -33,6 +35,7 @@ struct mime_message {
     char *subject;                               /* decoded UTF-8 (RFC 2047) or NULL */
     char *from_name, *from_addr;                 /* decoded; addr ASCII lower-cased; or NULL */
     char *to, *cc, *reply_to;                    /* decoded header text or NULL */
+    char *to_addrs, *cc_addrs; /* addr-specs of To / Cc, lower-case, one space apart; or NULL */
     char *date, *auto_submitted, *precedence, *list_id;
     char *text;         /* never NULL: text/plain preferred, else the HTML as readable text */
     char *text_visible; /* never NULL: text with quoted history collapsed away */

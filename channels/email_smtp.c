@@ -1,11 +1,13 @@
 /* email_smtp.c — see email_smtp.h. */
 #include "email_smtp.h"
+#include "email_tls.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include <auth-client.h>
 #include <libesmtp.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,19 @@ static int prepare(struct db *db, struct outbox_item *it)
     for (size_t i = 0; i < r.nrows; i++)
         json_array_append_new(refs, json_string(db_cell(&r, i, 0)));
     json_object_set_new(it->payload, "references", refs);
+    db_result_free(&r);
+    if (json_is_true(json_object_get(it->payload, "auto")))
+        return DB_OK; /* an acknowledgement goes to the sender alone */
+    /* reply to all: everyone the customer's mail went to, besides us (ingest left us out) */
+    rc = db_exec(db, "SELECT address FROM ticket_participants WHERE ticket_id = ? AND role IN ('to','cc') "
+                     "AND address <> ? ORDER BY created_at, address LIMIT 50",
+                 DBP(P_I(it->ticket_id), P_S(it->recipient)), &r);
+    if (rc)
+        return rc;
+    json_t *cc = json_array();
+    for (size_t i = 0; i < r.nrows; i++)
+        json_array_append_new(cc, json_string(db_cell(&r, i, 0)));
+    json_object_set_new(it->payload, "cc", cc);
     db_result_free(&r);
     return DB_OK;
 }
@@ -146,7 +161,11 @@ static char *compose(struct outbox_item *it, const char *from)
     put_encoded(&b, "Support");
     buf_printf(&b, " <%s>\r\nTo: ", from);
     put_encoded(&b, pstr(it, "customer_name"));
-    buf_printf(&b, " <%s>\r\nSubject: ", it->recipient);
+    buf_printf(&b, " <%s>\r\n", it->recipient);
+    json_t *cc = json_object_get(it->payload, "cc");
+    for (size_t i = 0; i < json_array_size(cc); i++)
+        buf_printf(&b, "%s%s", i ? ",\r\n " : "Cc: ", json_string_value(json_array_get(cc, i)));
+    buf_puts(&b, json_array_size(cc) ? "\r\nSubject: " : "Subject: ");
     put_encoded(&b, subject);
     buf_printf(&b, "\r\nDate: %s\r\nMessage-ID: %s\r\n", date, it->provider_id);
     json_t *refs = json_object_get(it->payload, "references");
@@ -197,6 +216,7 @@ static int auth_interact(auth_client_request_t req, char **result, int fields, v
 
 struct sent_state {
     int data_sent; /* the server got DATA for at least one message whose answer we may lack */
+    char tls_problem[160];
 };
 
 static void on_event(smtp_session_t session, int event, void *arg, ...)
@@ -205,6 +225,16 @@ static void on_event(smtp_session_t session, int event, void *arg, ...)
     struct sent_state *st = arg;
     if (event == SMTP_EV_MESSAGEDATA || event == SMTP_EV_MESSAGESENT)
         st->data_sent = 1;
+    va_list ap;
+    va_start(ap, arg);
+    if (event == SMTP_EV_INVALID_PEER_CERTIFICATE) /* (long verify result, int *ok, SSL *) */
+        snprintf(st->tls_problem, sizeof(st->tls_problem), "certificate not accepted: %s",
+                 X509_verify_cert_error_string(va_arg(ap, long)));
+    else if (event == SMTP_EV_WRONG_PEER_CERTIFICATE)
+        text_copy(st->tls_problem, sizeof(st->tls_problem), "the certificate does not name this host");
+    else if (event == SMTP_EV_EXTNA_STARTTLS)
+        text_copy(st->tls_problem, sizeof(st->tls_problem), "the server offers no STARTTLS");
+    va_end(ap);
 }
 
 static void classify(struct outbox_item *it, int code, const char *text)
@@ -241,8 +271,19 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
     smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 20);
     smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
     smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 60);
-    if (strcmp(cfg->smtp.tls, "starttls") == 0)
+    SSL_CTX *tls = NULL;
+    if (strcmp(cfg->smtp.tls, "starttls") == 0) {
+        char err[200];
+        if (!(tls = email_tls_ctx(cfg, 1, err, sizeof(err)))) {
+            for (size_t i = 0; i < n; i++)
+                items[i].outcome = SEND_RETRY, text_copy(items[i].error, sizeof(items[i].error), err);
+            smtp_destroy_session(s);
+            return;
+        }
+        smtp_starttls_set_ctx(s, tls); /* our trust; libesmtp checks the verdict and the host name */
+        SSL_CTX_free(tls);             /* the session holds its own reference */
         smtp_starttls_enable(s, Starttls_REQUIRED);
+    }
     static int auth_ready;
     auth_context_t auth = NULL;
     if (cfg->smtp.user[0]) {
@@ -263,6 +304,9 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
         msgs[i] = smtp_add_message(s);
         smtp_set_reverse_path(msgs[i], from);
         rcpts[i] = smtp_add_recipient(msgs[i], items[i].recipient);
+        json_t *cc = json_object_get(items[i].payload, "cc"); /* their refusal does not fail the reply */
+        for (size_t k = 0; k < json_array_size(cc); k++)
+            smtp_add_recipient(msgs[i], json_string_value(json_array_get(cc, k)));
         smtp_set_message_str(msgs[i], texts[i]);
         items[i].outcome = SEND_RETRY; /* until the server says otherwise */
     }
@@ -270,7 +314,8 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
         char err[200];
         smtp_strerror(smtp_errno(), err, sizeof(err));
         for (size_t i = 0; i < n; i++)
-            snprintf(items[i].error, sizeof(items[i].error), "cannot deliver to %s: %s", server, err);
+            snprintf(items[i].error, sizeof(items[i].error), "cannot deliver to %s: %s%s", server,
+                     st.tls_problem[0] ? "TLS: " : "", st.tls_problem[0] ? st.tls_problem : err);
     }
     for (size_t i = 0; i < n; i++) {
         const smtp_status_t *rs = smtp_recipient_status(rcpts[i]);
@@ -284,6 +329,10 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
             text_copy(items[i].error, sizeof(items[i].error), "the connection ended after the message was sent; "
                                                               "it may have been delivered");
         }
+        if (items[i].outcome == SEND_RETRY && !items[i].error[0]) /* the session ended before this message */
+            snprintf(items[i].error, sizeof(items[i].error), "cannot deliver to %s: %s%s", server,
+                     st.tls_problem[0] ? "TLS: " : "",
+                     st.tls_problem[0] ? st.tls_problem : "the server ended the session before taking the message");
         free(texts[i]);
     }
     smtp_destroy_session(s);

@@ -48,6 +48,7 @@ struct api_req {
     struct buf resp;
     char set_cookie[320];
     char retry_after[16];
+    char disposition[600];  /* Content-Disposition of a download (then sandboxed by CSP) */
 };
 
 struct agent_info {

@@ -36,5 +36,6 @@ int tickets_update(struct api_ctx *c);
 int tickets_messages(struct api_ctx *c);
 int tickets_message_add(struct api_ctx *c);
 int tickets_transfer(struct api_ctx *c);
+int attachment_content(struct api_ctx *c);
 
 #endif

@@ -51,5 +51,6 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/tickets/{id}/messages", tickets_messages, SERVICE, 0, "ticket_messages"},
     {HTTP_POST, "/api/v1/tickets/{id}/messages", tickets_message_add, SERVICE, 0, "ticket_message_add"},
     {HTTP_POST, "/api/v1/tickets/{id}/transfer", tickets_transfer, SERVICE, 0, "ticket_transfer"},
+    {HTTP_GET, "/api/v1/attachments/{id}/content", attachment_content, SERVICE, 0, "attachment_content"},
 };
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -38,9 +38,9 @@
 
 #define MESSAGE_SELECT \
     "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
-    "m.body_text, m.body_html, m.status, m.internal AS internal__bool, m.created_at, " \
+    "m.body_text, m.body_html, m.body_visible, m.status, m.internal AS internal__bool, m.created_at, " \
     "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', at.id, 'filename', at.filename, 'content_type', at.content_type, " \
-    "  'size', at.size, 'sha256', at.sha256) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
+    "  'size', at.size, 'sha256', at.sha256, 'stored', at.storage IS NOT NULL) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
     "  AS attachments__json " \
     "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
 
@@ -122,7 +122,78 @@ int tickets_get(struct api_ctx *c)
         return rc;
     }
     json_object_set_new(t, "messages", msgs);
+    struct db_result r;
+    if ((rc = db_exec(c->db, "SELECT address, role FROM ticket_participants WHERE ticket_id = ? ORDER BY created_at, address",
+                      DBP(P_I(jint(t, "id"))), &r))) {
+        json_decref(t);
+        return rc;
+    }
+    json_object_set_new(t, "participants", db_rows_json(&r));
+    db_result_free(&r);
     return api_json(c, 200, t);
+}
+
+/* Types a browser may show inline from a blob URL; anything else downloads as bytes. */
+static const char *download_type(const char *type)
+{
+    static const char *const safe[] = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
+                                       "text/plain", NULL};
+    for (size_t i = 0; type && safe[i]; i++)
+        if (strcmp(type, safe[i]) == 0)
+            return safe[i];
+    return "application/octet-stream";
+}
+
+/* The chunks of one content hash, concatenated; a filename as RFC 6266 filename*. */
+static int send_content(struct api_ctx *c, const struct db_result *meta)
+{
+    struct api_req *q = c->req;
+    struct db_result r;
+    int rc = db_exec(c->db, "SELECT data FROM attachment_chunks WHERE sha256 = ? ORDER BY seq", DBP(P_S(db_cell(meta, 0, 2))),
+                     &r);
+    if (rc)
+        return rc;
+    buf_reset(&q->resp);
+    for (size_t i = 0; i < r.nrows; i++)
+        buf_append(&q->resp, db_cell(&r, i, 0), r.lens[i]);
+    db_result_free(&r);
+    if (q->resp.len != strtoull(db_cell(meta, 0, 3), NULL, 10))
+        return api_error(c, 500, "content_damaged", "the stored content does not have the recorded size");
+    q->status = 200;
+    q->resp_type = download_type(db_cell(meta, 0, 1));
+    const char *name = db_cell(meta, 0, 0) ? db_cell(meta, 0, 0) : "attachment";
+    struct buf d;
+    buf_init(&d, 0);
+    buf_puts(&d, "attachment; filename*=UTF-8''");
+    for (const unsigned char *p = (const unsigned char *)name; *p && d.len < sizeof(q->disposition) - 4; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(".-_~", *p))
+            buf_append(&d, (const char *)p, 1);
+        else
+            buf_printf(&d, "%%%02X", *p);
+    }
+    text_copy(q->disposition, sizeof(q->disposition), d.data ? d.data : "attachment");
+    buf_free(&d);
+    return 0;
+}
+
+/* GET /api/v1/attachments/{id}/content: the bytes, when the caller may see the ticket. */
+int attachment_content(struct api_ctx *c)
+{
+    struct db_result r;
+    int rc = db_exec(c->db, "SELECT at.filename, at.content_type, at.sha256, at.size, m.ticket_id FROM attachments at "
+                            "JOIN messages m ON m.id = at.message_id WHERE at.id = ? AND at.storage = 'db'",
+                     DBP(P_I(c->req->params.id[0])), &r);
+    if (rc)
+        return rc;
+    json_t *t = NULL;
+    if (r.nrows && (rc = ticket_load(c->db, &c->me, strtoll(db_cell(&r, 0, 4), NULL, 10), &t)) == DB_OK && t) {
+        json_decref(t);
+        rc = send_content(c, &r);
+    } else if (!rc) {
+        rc = api_not_found(c);
+    }
+    db_result_free(&r);
+    return rc;
 }
 
 /* Checks that referenced rows exist (and the customer is visible to the caller). */

@@ -73,9 +73,12 @@ struct sb_config {
         int64_t port;
         char user[CFG_STR];
         char password[CFG_STR];
-        char tls[16];
+        char tls[16];               /* none | starttls (libesmtp has no implicit TLS) */
         char from[CFG_STR];
     } smtp;
+    struct {
+        char ca_file[CFG_STR];      /* PEM bundle trusted besides the system store */
+    } tls;
     struct {
         char api_base[CFG_STR];
         char account_sid[CFG_STR];

@@ -218,6 +218,13 @@ static int bind_params(MYSQL_STMT *st, const struct db_param *p, size_t np, MYSQ
             b[k].buffer_length = lens[k];
             b[k].length = &lens[k];
             break;
+        case DB_BLOB:
+            lens[k] = (unsigned long)p[k].n;
+            b[k].buffer_type = MYSQL_TYPE_BLOB;
+            b[k].buffer = (void *)(p[k].s ? p[k].s : "");
+            b[k].buffer_length = lens[k];
+            b[k].length = &lens[k];
+            break;
         }
     }
     return np ? mysql_stmt_bind_param(st, b) : 0;

@@ -26,13 +26,13 @@
 
 enum db_rc { DB_OK = 0, DB_EGONE = -1, DB_ERETRY = -2, DB_EDUP = -3, DB_EOTHER = -4 };
 
-enum db_type { DB_NULL, DB_I64, DB_F64, DB_TEXT };
+enum db_type { DB_NULL, DB_I64, DB_F64, DB_TEXT, DB_BLOB };
 struct db_param {
     enum db_type t;
     int64_t i;
     double f;
     const char *s;
-    size_t n; /* text length; 0 with s set means strlen(s) */
+    size_t n; /* text length; 0 with s set means strlen(s); a blob's length, 0 allowed */
 };
 #define P_I(v) ((struct db_param){.t = DB_I64, .i = (int64_t)(v)})
 #define P_F(v) ((struct db_param){.t = DB_F64, .f = (double)(v)})
@@ -42,6 +42,8 @@ static inline struct db_param db_param_text(const char *s)
 }
 #define P_S(v) db_param_text(v)
 #define P_SN(v, len) ((struct db_param){.t = DB_TEXT, .s = (v), .n = (len)})
+/* P_BLOB: binary bytes (may hold NULs), bound as such. */
+#define P_BLOB(v, len) ((struct db_param){.t = DB_BLOB, .s = (const char *)(v), .n = (len)})
 #define P_NULL ((struct db_param){.t = DB_NULL})
 /* P_IOPT: integer or NULL when v <= 0 (optional foreign keys). */
 #define P_IOPT(v) ((v) > 0 ? P_I(v) : P_NULL)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +27,15 @@ void ingest_msg_free(struct ingest_msg *m)
     free(m->body_text);
     free(m->body_html);
     free(m->references);
-    json_decref(m->attachments);
+    free(m->body_visible);
+    free(m->to_addrs);
+    free(m->cc_addrs);
+    for (size_t i = 0; i < m->n_attachments; i++) {
+        free(m->attachments[i].filename);
+        free(m->attachments[i].content_type);
+        free(m->attachments[i].data);
+    }
+    free(m->attachments);
     free(m);
 }
 
@@ -185,9 +194,10 @@ static int subject_token(struct db *db, struct ingest_msg *m, int64_t *ticket)
     if (!p || *p != ']' || id <= 0)
         return DB_OK;
     int64_t ok = 0;
-    int rc = db_scalar_i64(db, "SELECT COUNT(*) FROM tickets t WHERE t.id = ? AND (t.customer_id = ? OR EXISTS "
-                               "(SELECT 1 FROM messages x WHERE x.ticket_id = t.id AND x.customer_id = ?))",
-                           DBP(P_I(id), P_I(m->customer_id), P_I(m->customer_id)), 0, &ok);
+    int rc = db_scalar_i64(db, "SELECT COUNT(*) FROM tickets t WHERE t.id = ? AND (t.customer_id = ? "
+                               "OR EXISTS (SELECT 1 FROM messages x WHERE x.ticket_id = t.id AND x.customer_id = ?) "
+                               "OR EXISTS (SELECT 1 FROM ticket_participants p WHERE p.ticket_id = t.id AND p.address = ?))",
+                           DBP(P_I(id), P_I(m->customer_id), P_I(m->customer_id), P_S(m->identity_value)), 0, &ok);
     if (!rc && ok)
         *ticket = id;
     return rc;
@@ -262,6 +272,63 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
                                   now, "updated_at", now, "last_message_at", now));
 }
 
+/* Content by hash, in chunks (see 004_email_details.sql); a hash already stored is shared. */
+static int store_content(struct db *db, const struct ingest_attachment *a)
+{
+    enum { CHUNK = 512 * 1024 };
+    int64_t have = 0;
+    int rc = db_scalar_i64(db, "SELECT COUNT(*) FROM attachment_chunks WHERE sha256 = ? AND seq = 0",
+                           DBP(P_S(a->sha256)), 0, &have);
+    if (rc || have)
+        return rc;
+    size_t off = 0;
+    for (uint32_t seq = 0; !rc && (off < a->size || seq == 0); seq++) {
+        size_t n = a->size - off < CHUNK ? a->size - off : CHUNK;
+        rc = db_exec(db, "INSERT IGNORE INTO attachment_chunks (sha256, seq, data) VALUES (?, ?, ?)",
+                     DBP(P_S(a->sha256), P_I(seq), P_BLOB(a->data + off, n)), NULL);
+        off += n;
+    }
+    return rc;
+}
+
+static int store_attachments(struct db *db, const struct ingest_msg *m)
+{
+    int rc = DB_OK;
+    for (size_t i = 0; !rc && i < m->n_attachments; i++) {
+        const struct ingest_attachment *a = &m->attachments[i];
+        if (a->data && (rc = store_content(db, a)))
+            break;
+        rc = db_exec(db, "INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                     DBP(P_I(m->message_id), P_S(a->filename), P_S(a->content_type), P_I(a->size),
+                         P_S(a->sha256[0] ? a->sha256 : NULL), P_S(a->data ? "db" : NULL)), NULL);
+    }
+    return rc;
+}
+
+/* Sender, To and Cc of an e-mail, minus our own addresses (mailboxes, [smtp] from). */
+static int store_participants(struct db *db, const struct ingest_msg *m)
+{
+    if (strcmp(m->channel, "email") != 0)
+        return DB_OK;
+    const char *lists[] = {m->identity_value, m->to_addrs, m->cc_addrs};
+    const char *roles[] = {"from", "to", "cc"};
+    int rc = DB_OK;
+    for (size_t l = 0; !rc && l < 3; l++) {
+        for (const char *p = lists[l]; !rc && p && *p;) {
+            while (*p == ' ')
+                p++;
+            size_t n = strcspn(p, " ");
+            if (n && n <= 254 && !(strlen(cfg->smtp.from) == n && strncasecmp(cfg->smtp.from, p, n) == 0))
+                rc = db_exec(db, "INSERT IGNORE INTO ticket_participants (ticket_id, address, role) "
+                                 "SELECT ?, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mailboxes WHERE address = ?)",
+                             DBP(P_I(m->ticket_id), P_SN(p, n), P_S(roles[l]), P_SN(p, n)), NULL);
+            p += n;
+        }
+    }
+    return rc;
+}
+
 static int store_one(struct db *db, struct ingest_msg *m)
 {
     m->duplicate = m->new_ticket = 0;
@@ -275,24 +342,15 @@ static int store_one(struct db *db, struct ingest_msg *m)
         return rc;
     struct db_result r;
     rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, "
-                     "body_html, external_id) VALUES (?, ?, 'in', ?, 'customer', ?, ?, ?)",
+                     "body_html, body_visible, external_id) VALUES (?, ?, 'in', ?, 'customer', ?, ?, ?, ?)",
                  DBP(P_I(m->ticket_id), P_I(m->customer_id), P_S(m->channel), P_S(m->body_text), P_S(m->body_html),
-                     P_S(m->external_id)), &r);
+                     P_S(m->body_visible), P_S(m->external_id)), &r);
     if (rc)
         return rc;
     m->message_id = (int64_t)r.insert_id;
     db_result_free(&r);
-    size_t i;
-    json_t *att;
-    json_array_foreach(m->attachments, i, att) {
-        if ((rc = db_exec(db, "INSERT INTO attachments (message_id, filename, content_type, size, sha256) "
-                              "VALUES (?, ?, ?, ?, ?)",
-                          DBP(P_I(m->message_id), P_S(json_string_value(json_object_get(att, "filename"))),
-                              P_S(json_string_value(json_object_get(att, "content_type"))),
-                              P_I(json_integer_value(json_object_get(att, "size"))),
-                              P_S(json_string_value(json_object_get(att, "sha256")))), NULL)))
-            return rc;
-    }
+    if ((rc = store_attachments(db, m)) || (rc = store_participants(db, m)))
+        return rc;
     if (m->email_message_id[0] && (rc = db_exec(db, "INSERT IGNORE INTO email_threads (message_id, ticket_id, mailbox_id) "
                                                     "VALUES (?, ?, ?)", DBP(P_S(m->email_message_id), P_I(m->ticket_id),
                                                     P_IOPT(m->mailbox_id)), NULL)))

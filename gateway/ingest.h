@@ -24,6 +24,14 @@
 
 #define INGEST_EINVAL (-100)
 
+struct ingest_attachment {
+    char *filename;      /* owned, may be NULL */
+    char *content_type;  /* owned, may be NULL */
+    size_t size;
+    char sha256[65];     /* hex of the content */
+    char *data;          /* owned: size bytes, or NULL for metadata only */
+};
+
 struct ingest_msg {
     /* in */
     char channel[8];           /* chat | email | sms */
@@ -43,9 +51,14 @@ struct ingest_msg {
     char in_reply_to[256];
     char *references;          /* space-separated ids, owned; may be NULL */
     int64_t mailbox_id;        /* the mailbox it came from (new tickets remember it), or 0 */
-    /* attachment metadata stored with the message: [{filename, content_type, size, sha256}]
-     * (owned; may be NULL). The content itself is not stored by the ingest writer. */
-    json_t *attachments;
+    char *body_visible;        /* body_text with quoted history collapsed, owned; NULL = same */
+    /* To/Cc addr-specs, space-separated, owned, may be NULL: recorded as the ticket's
+     * participants (minus our own mailbox addresses) */
+    char *to_addrs, *cc_addrs;
+    /* attachments stored with the message (owned, n_attachments of them): content with
+     * data != NULL is stored by hash in attachment_chunks, else only the metadata */
+    struct ingest_attachment *attachments;
+    size_t n_attachments;
     /* out */
     int rc;
     int duplicate;

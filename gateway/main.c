@@ -21,6 +21,7 @@
 #include "gateway/server.h"
 #include "channels/email_imap.h"
 #include "channels/email_smtp.h"
+#include "channels/email_tls.h"
 #include "channels/webchat.h"
 #include "workers/housekeeping.h"
 #include "workers/outbox.h"
@@ -97,9 +98,13 @@ static void on_draining(void)
 
 static int cmd_serve(const struct sb_config *cfg)
 {
+    char err[300];
+    if (email_tls_check(cfg, err, sizeof(err)) < 0) { /* configuration first: no database needed to see it */
+        fprintf(stderr, "switchboard: %s\n", err);
+        return 1;
+    }
     if (schema_check(cfg) < 0)
         return 1;
-    char err[300];
     if (mailboxes_sync_config(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         return 1;

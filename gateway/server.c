@@ -534,6 +534,9 @@ static int write_headers(struct lws *wsi, struct conn *c)
         return -1;
     if (r->retry_after[0] && add_header(wsi, "retry-after:", r->retry_after, &p, end))
         return -1;
+    if (r->disposition[0] && (add_header(wsi, "content-disposition:", r->disposition, &p, end) ||
+                              add_header(wsi, "content-security-policy:", "sandbox; default-src 'none'", &p, end)))
+        return -1;
     if ((draining || c->too_large || c->must_close) && add_header(wsi, "connection:", "close", &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;

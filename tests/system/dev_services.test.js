@@ -20,6 +20,7 @@ function devServices(cmd, names = SERVICES, { allowFail = false } = {}) {
     ...process.env,
     SWITCHBOARD_DEV_VAR: DEV_VAR,
     SWITCHBOARD_DEV_IMAP_PORT: String(ports.imap),
+    SWITCHBOARD_DEV_IMAPS_PORT: String(ports.imaps),
     SWITCHBOARD_DEV_SMTP_PORT: String(ports.smtp),
     SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(ports.control),
   };
@@ -218,7 +219,7 @@ test.describe('scripts/dev-services: private Dovecot and SMTP capture', () => {
   let env;
 
   test.before(async () => {
-    ports = { imap: await freePort(), smtp: await freePort(), control: await freePort() };
+    ports = { imap: await freePort(), imaps: await freePort(), smtp: await freePort(), control: await freePort() };
     // A fresh instance: stop whatever an earlier, interrupted run left, then start clean.
     if (fs.existsSync(DEV_VAR)) devServices('stop', SERVICES, { allowFail: true });
     fs.rmSync(DEV_VAR, { recursive: true, force: true });

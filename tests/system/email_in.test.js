@@ -7,10 +7,10 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const net = require('node:net');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort, createAgent } = require('./harness');
 
 const USER = 'test@example.com';
-let server, a, conf, silent;
+let server, a, adminToken, conf, silent;
 const silentSockets = [];
 
 const doveadm = (...args) => execFileSync('doveadm', ['-c', conf, ...args], { encoding: 'utf8' });
@@ -49,7 +49,8 @@ before(async () => {
       SWITCHBOARD_MAILBOX_SUPPORT_PASSWORD: 'test-pass',
     },
   });
-  a = api(server, (await bootstrapAdmin(server)).token);
+  adminToken = (await bootstrapAdmin(server)).token;
+  a = api(server, adminToken);
 });
 
 after(async () => {
@@ -120,5 +121,55 @@ test('attachments are stored with name, type, size and content hash', async () =
   assert.equal(m.body_text.trim(), 'See attached.');
   assert.equal(m.attachments.length, 1);
   assert.deepEqual({ ...m.attachments[0], id: undefined },
-    { id: undefined, filename: '发票 2026.pdf', content_type: 'application/pdf', size: content.length, sha256: sha });
+    { id: undefined, filename: '发票 2026.pdf', content_type: 'application/pdf', size: content.length, sha256: sha, stored: true });
+  // the content itself downloads intact, as an attachment, sandboxed
+  const res = await fetch(`${server.url}/api/v1/attachments/${m.attachments[0].id}/content`, { headers: { authorization: `Bearer ${adminToken}` } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/pdf');
+  assert.equal(res.headers.get('content-disposition'), `attachment; filename*=UTF-8''${fname.replace(/%20/g, '%20')}`);
+  assert.match(res.headers.get('content-security-policy'), /sandbox/);
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(content));
+});
+
+test('a large attachment is stored in chunks, shared by hash, and hidden from agents outside the ticket', async () => {
+  const big = require('node:crypto').randomBytes(1300 * 1024); // three 512 KiB chunks
+  const sha = require('node:crypto').createHash('sha256').update(big).digest('hex');
+  const mail = (n) => `From: big${n}@example.net\r\nTo: ${USER}\r\nSubject: Big file ${n}\r\nMessage-ID: <big-${n}@example.net>\r\n` +
+    `MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b2"\r\n\r\n--b2\r\nContent-Type: text/plain\r\n\r\nlogs\r\n` +
+    `--b2\r\nContent-Type: application/x-evil; name="run.html"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+    `${big.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b2--\r\n`;
+  save(mail(1));
+  save(mail(2));
+  const t2 = await until(async () => (await emailTickets()).find((x) => x.subject === 'Big file 2'), 5000, 'both tickets');
+  const [m] = (await a.get(`/api/v1/tickets/${t2.id}/messages`)).json.items;
+  assert.equal(m.attachments[0].size, big.length);
+  assert.equal(sql(server, `SELECT COUNT(*) FROM attachment_chunks WHERE sha256 = '${sha}'`)[0][0], '3', 'stored once, in 3 chunks');
+  const res = await fetch(`${server.url}/api/v1/attachments/${m.attachments[0].id}/content`, { headers: { authorization: `Bearer ${adminToken}` } });
+  assert.equal(res.headers.get('content-type'), 'application/octet-stream', 'an unknown type is never served as itself');
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(big));
+  // an agent of another team, with the ticket assigned elsewhere, sees nothing
+  const team = (await a.post('/api/v1/teams', { name: 'Elsewhere' })).json;
+  const other = await createAgent(server, adminToken, { team_id: team.id });
+  const home = (await a.post('/api/v1/teams', { name: 'Home' })).json;
+  assert.equal((await a.patch(`/api/v1/tickets/${t2.id}`, { team_id: home.id })).status, 200);
+  const tok = other.token;
+  const denied = await fetch(`${server.url}/api/v1/attachments/${m.attachments[0].id}/content`, { headers: { authorization: `Bearer ${tok}` } });
+  assert.equal(denied.status, 404);
+  assert.equal((await fetch(`${server.url}/api/v1/attachments/${m.attachments[0].id}/content`)).status, 401);
+});
+
+test('To and Cc are recorded as participants (not our mailbox); a Cc\'d person may thread with [#id]; quoted history is collapsed for display', async () => {
+  save(`From: Boss <boss@client.example>\r\nTo: ${USER}, "Doe, Jane" <Jane@Client.example>\r\n` +
+       `Cc: =?UTF-8?B?${b64('李雷')}?= <lilei@client.example>, (ops) ops@client.example\r\nSubject: Outage\r\n` +
+       `Message-ID: <cc-1@client.example>\r\n\r\nSite is down again.\r\n\r\nOn Mon, Support wrote:\r\n> We fixed it.\r\n> Regards\r\n`);
+  const t = await until(async () => (await emailTickets()).find((x) => x.subject === 'Outage'), 3000, 'the ticket');
+  const full = (await a.get(`/api/v1/tickets/${t.id}`)).json;
+  assert.deepEqual(full.participants.map((p) => `${p.role}:${p.address}`).sort(),
+    ['cc:lilei@client.example', 'cc:ops@client.example', 'from:boss@client.example', 'to:jane@client.example']);
+  const [m] = full.messages;
+  assert.match(m.body_text, /We fixed it/);
+  assert.equal(m.body_visible.trim(), 'Site is down again.');
+  save(`From: lilei@client.example\r\nTo: ${USER}\r\nSubject: Re: Outage [#${t.id}]\r\nMessage-ID: <cc-2@client.example>\r\n\r\nStill down.\r\n`);
+  await until(async () => (await inbound(t.id)) === 2, 3000, 'the Cc\'d reply threading in');
+  assert.equal((await emailTickets()).filter((x) => /Outage/.test(x.subject)).length, 1);
 });

@@ -13,6 +13,7 @@ const { wsOpen } = require('./clients');
 let smtp, smtpPort, server, admin, a;
 const received = [];              // parsed messages
 const plan = new Map();           // rcpt ⇒ [codes…] answered at RCPT TO, in order
+const envelopes = [];             // RCPT TO addresses of each accepted message
 
 before(async () => {
   smtpPort = await freePort();
@@ -29,6 +30,7 @@ before(async () => {
       cb();
     },
     onData(stream, session, cb) {
+      envelopes.push(session.envelope.rcptTo.map((x) => x.address));
       simpleParser(stream).then((m) => { received.push(m); cb(); }, cb);
     },
   });
@@ -119,4 +121,18 @@ test('550 marks the message failed and tells the agent', async () => {
   assert.equal(msgs.json.items.find((x) => x.id === r.json.id).status, 'failed');
   assert.equal(received.filter((x) => x.to.text.includes('nobody@example.com')).length, 0);
   sock.ws.close();
+});
+
+test('a reply goes to everyone the customer copied (To/Cc participants), but not to us, and a refused Cc does not fail it', async () => {
+  plan.set('gone@client.example', [550]);
+  const t = await emailTicket('Boss', 'boss@client.example', 'Outage');
+  sql(server, `INSERT INTO ticket_participants (ticket_id, address, role) VALUES (${t.id}, 'boss@client.example', 'from'), ` +
+    `(${t.id}, 'jane@client.example', 'to'), (${t.id}, 'lilei@client.example', 'cc'), (${t.id}, 'gone@client.example', 'cc')`);
+  const r = await a.post(`/api/v1/tickets/${t.id}/messages`, { body_text: 'We are on it.' });
+  assert.equal(r.status, 201, r.text);
+  const m = await until(() => received.find((x) => x.to && x.to.text.includes('boss@client.example')), 8000, 'the reply');
+  assert.deepEqual(m.cc.value.map((v) => v.address).sort(), ['gone@client.example', 'jane@client.example', 'lilei@client.example']);
+  const env = envelopes[received.indexOf(m)];
+  assert.deepEqual(env.sort(), ['boss@client.example', 'jane@client.example', 'lilei@client.example']);
+  await until(() => { const o = outbox(r.json.id); return o && o[0] === 'sent'; }, 5000, 'outbox sent');
 });

@@ -36,7 +36,8 @@ test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all i
   const dbPort = await freePort();
   const env = {
     ...process.env, SWITCHBOARD_DEV_VAR: DEV_VAR, SWITCHBOARD_DEV_DB_PORT: String(dbPort), SWITCHBOARD_PORT: String(port),
-    SWITCHBOARD_DEV_IMAP_PORT: String(await freePort()), SWITCHBOARD_DEV_SMTP_PORT: String(await freePort()),
+    SWITCHBOARD_DEV_IMAP_PORT: String(await freePort()), SWITCHBOARD_DEV_IMAPS_PORT: String(await freePort()),
+    SWITCHBOARD_DEV_SMTP_PORT: String(await freePort()),
     SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(await freePort()),
   };
   for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_DATABASE_')) delete env[k];

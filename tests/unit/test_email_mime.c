@@ -413,6 +413,44 @@ static void test_degenerate_inputs(void **state)
     mime_message_free(NULL);
 }
 
+static void parse_str(const char *raw, struct mime_message *m)
+{
+    memset(m, 0, sizeof(*m));
+    assert_int_equal(mime_parse(raw, strlen(raw), NULL, m), 0);
+}
+
+/* To/Cc become addr-specs: quoted commas, comments, groups, encoded names, junk. */
+static void test_address_lists(void **state)
+{
+    (void)state;
+    struct mime_message m;
+    parse_str("From: a@b.example\r\n"
+              "To: \"Doe, Jane\" <Jane@Client.Example>, undisclosed-recipients:;\r\n"
+              "Cc: =?UTF-8?B?5p2O6Zu3?= <lilei@client.example>, (ops, team) ops@client.example (night),\r\n"
+              " team: x@y.example, z@y.example;, not-an-address, <a@@b.example>, \"q\"@, <>\r\n"
+              "\r\nbody\r\n", &m);
+    assert_string_equal(m.to_addrs, "jane@client.example");
+    assert_string_equal(m.cc_addrs, "lilei@client.example ops@client.example x@y.example z@y.example");
+    mime_message_free(&m);
+    parse_str("From: a@b.example\r\nSubject: none\r\n\r\nbody\r\n", &m);
+    assert_null(m.to_addrs);
+    assert_null(m.cc_addrs);
+    mime_message_free(&m);
+}
+
+/* Attachment bytes are kept exactly, NULs and all. */
+static void test_attachment_bytes(void **state)
+{
+    (void)state;
+    struct mime_message m;
+    parse_str("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+              "--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwD/\r\n--x--\r\n", &m);
+    assert_int_equal(m.n_attachments, 1);
+    assert_int_equal(m.attachments[0].size, 6);
+    assert_memory_equal(m.attachments[0].data, "\x00\x01\x02\x03\x00\xff", 6);
+    mime_message_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +463,8 @@ int main(void)
         cmocka_unit_test(test_headers_api),
         cmocka_unit_test(test_auto_reply_fields),
         cmocka_unit_test(test_degenerate_inputs),
+        cmocka_unit_test(test_address_lists),
+        cmocka_unit_test(test_attachment_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
