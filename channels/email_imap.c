@@ -22,6 +22,8 @@
 #define IDLE_RENEW_SECS (25 * 60)
 #define POLL_SECS 5
 #define IMAP_TIMEOUT_SECS 60
+#define BATCH_MAX 100              /* messages per UID FETCH and ingest batch */
+#define BATCH_BYTES (32u << 20)    /* their raw size; one larger message goes alone */
 
 struct fetcher {
     int64_t id;
@@ -33,7 +35,7 @@ struct fetcher {
     mailimap *imap;             /* the live session, for email_imap_stop (under mu) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stored;                 /* the ingest writer answered */
+    size_t pending;             /* messages submitted, not yet answered by the ingest writer */
 };
 
 static const struct sb_config *cfg;
@@ -61,8 +63,8 @@ static void on_stored(struct ingest_msg *m)
 {
     struct fetcher *f = m->user;
     pthread_mutex_lock(&f->mu);
-    f->stored = 1;
-    pthread_cond_signal(&f->cv);
+    if (--f->pending == 0)
+        pthread_cond_signal(&f->cv);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -180,53 +182,56 @@ static int ack_tx(struct db *db, void *arg)
     return rc;
 }
 
-/* Parses and stores one message; 0 once it is committed (or refused for good). */
-static int store(struct fetcher *f, uint32_t uid, const char *raw, size_t len, uint32_t size)
+/* One message on its way: parsed, then submitted with the rest of its batch. */
+struct pending_msg {
+    uint32_t uid;
+    int wants_ack;
+    struct ingest_msg *m;
+};
+
+/* Parses one message (raw NULL: over the size limit, a stub instead) into p->m. */
+static int prepare(struct fetcher *f, struct pending_msg *p, const char *raw, size_t len, uint32_t size)
 {
     struct mime_message mm;
     memset(&mm, 0, sizeof(mm));
-    struct ingest_msg *m = calloc(1, sizeof(*m));
-    int ack = 0;
+    struct ingest_msg *m = p->m = calloc(1, sizeof(*m));
     if (!m)
         return -1;
     if (raw) {
-        if (mime_parse(raw, len, NULL, &mm) != 0) {
-            free(m);
+        if (mime_parse(raw, len, NULL, &mm) != 0)
             return -1;
-        }
-        fill_from_mime(m, &mm, f, uid);
-        ack = wants_ack(&mm);
+        fill_from_mime(m, &mm, f, p->uid);
+        p->wants_ack = wants_ack(&mm);
         mime_message_free(&mm);
     } else { /* over the size limit: a stub the agents see, instead of a blocked mailbox */
+        log_warn("imap", "event=oversize mailbox=%s uid=%u size=%u limit=%u", f->name, p->uid, size, SIZE_LIMIT);
         text_copy(m->channel, sizeof(m->channel), "email");
-        snprintf(m->external_id, sizeof(m->external_id), "imap:%lld:%u:%u", (long long)f->id, f->uidvalidity, uid);
+        snprintf(m->external_id, sizeof(m->external_id), "imap:%lld:%u:%u", (long long)f->id, f->uidvalidity, p->uid);
         text_copy(m->identity_kind, sizeof(m->identity_kind), "email");
         text_copy(m->identity_value, sizeof(m->identity_value), "unknown-sender@invalid.invalid");
         snprintf(m->subject, sizeof(m->subject), "Message too large (%u bytes)", size);
         char note[200];
         snprintf(note, sizeof(note), "[A message of %u bytes in mailbox %s (UID %u) was not fetched: it is over the "
-                                     "25 MiB limit. Open it in the mail server.]", size, f->name, uid);
+                                     "25 MiB limit. Open it in the mail server.]", size, f->name, p->uid);
         m->body_text = strdup(note);
         m->mailbox_id = f->id;
     }
     m->done = on_stored;
     m->user = f;
-    f->stored = 0;
-    if (!m->body_text || ingest_submit(m) != 0) {
-        ingest_msg_free(m);
-        return -1;
-    }
-    pthread_mutex_lock(&f->mu);
-    while (!f->stored)
-        pthread_cond_wait(&f->cv, &f->mu);
-    pthread_mutex_unlock(&f->mu);
+    return m->body_text ? 0 : -1;
+}
+
+/* After the commit: log, and acknowledge a new ticket. 0 when stored (or refused for good). */
+static int finish(struct fetcher *f, const struct pending_msg *p)
+{
+    const struct ingest_msg *m = p->m;
     int rc = m->rc;
     if (rc == INGEST_EINVAL)
-        log_warn("imap", "event=refused mailbox=%s uid=%u", f->name, uid);
+        log_warn("imap", "event=refused mailbox=%s uid=%u", f->name, p->uid);
     else if (!rc)
-        log_info("imap", "event=stored mailbox=%s uid=%u message=%lld ticket=%lld duplicate=%d", f->name, uid,
-                 (long long)m->message_id, (long long)m->ticket_id, m->duplicate);
-    if (!rc && ack && m->new_ticket && cfg->smtp.host[0]) { /* only when we can send it */
+        log_debug("imap", "event=stored mailbox=%s uid=%u message=%lld ticket=%lld duplicate=%d", f->name, p->uid,
+                  (long long)m->message_id, (long long)m->ticket_id, m->duplicate);
+    if (!rc && p->wants_ack && m->new_ticket && cfg->smtp.host[0]) { /* only when we can send it */
         struct ack a = {.ticket_id = m->ticket_id, .customer_id = m->customer_id};
         text_copy(a.to, sizeof(a.to), m->identity_value);
         text_copy(a.subject, sizeof(a.subject), m->subject);
@@ -235,24 +240,55 @@ static int store(struct fetcher *f, uint32_t uid, const char *raw, size_t len, u
             event_tailer_wake();
         }
     }
-    ingest_msg_free(m);
     return rc == INGEST_EINVAL ? 0 : rc;
+}
+
+/* Hands the batch to the ingest writer (which commits it in one go, mostly) and waits
+ * for every answer. Returns how many of p[0..n) were taken. */
+static size_t submit_and_wait(struct fetcher *f, struct pending_msg *p, size_t n)
+{
+    size_t taken = 0;
+    pthread_mutex_lock(&f->mu);
+    f->pending = 0;
+    pthread_mutex_unlock(&f->mu);
+    for (; taken < n; taken++) {
+        pthread_mutex_lock(&f->mu);
+        f->pending++;
+        pthread_mutex_unlock(&f->mu);
+        if (ingest_submit(p[taken].m) != 0) {
+            pthread_mutex_lock(&f->mu);
+            f->pending--;
+            pthread_mutex_unlock(&f->mu);
+            break;
+        }
+    }
+    pthread_mutex_lock(&f->mu);
+    while (f->pending)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    return taken;
 }
 
 /* ---- IMAP ---- */
 
-static int seen_and_advance(struct fetcher *f, mailimap *imap, uint32_t uid)
+/* \Seen on uids[0..n) in one STORE, and last_uid moves past them in one write. */
+static int seen_and_advance(struct fetcher *f, mailimap *imap, const uint32_t *uids, size_t n)
 {
-    struct mailimap_set *set = mailimap_set_new_single(uid);
+    if (!n)
+        return 0;
+    struct mailimap_set *set = mailimap_set_new_empty();
+    for (size_t i = 0; set && i < n; i++)
+        mailimap_set_add_single(set, uids[i]);
     struct mailimap_flag_list *flags = mailimap_flag_list_new_empty();
     mailimap_flag_list_add(flags, mailimap_flag_new_seen());
     struct mailimap_store_att_flags *st = mailimap_store_att_flags_new_add_flags_silent(flags);
-    int r = mailimap_uid_store(imap, set, st);
+    int r = set ? mailimap_uid_store(imap, set, st) : MAILIMAP_ERROR_MEMORY;
     mailimap_store_att_flags_free(st);
-    mailimap_set_free(set);
-    f->last_uid = uid;
+    if (set)
+        mailimap_set_free(set);
+    f->last_uid = uids[n - 1];
     db_exec(f->db, "UPDATE mailboxes SET last_uid = ?, last_sync_at = NOW(3), last_error = NULL WHERE id = ?",
-            DBP(P_I(uid), P_I(f->id)), NULL);
+            DBP(P_I(f->last_uid), P_I(f->id)), NULL);
     return r == MAILIMAP_NO_ERROR ? 0 : -1;
 }
 
@@ -295,47 +331,114 @@ static int list_new(struct fetcher *f, mailimap *imap, uint32_t **uids, uint32_t
     return *uids && *sizes ? 0 : -1;
 }
 
-static int fetch_one(struct fetcher *f, mailimap *imap, uint32_t uid, uint32_t size)
+/* The body of each message of one UID FETCH answer, matched to p[] by UID. */
+static int parse_bodies(struct fetcher *f, clist *result, struct pending_msg *p, size_t n, const uint32_t *sizes)
 {
-    if (size > SIZE_LIMIT)
-        return store(f, uid, NULL, 0, size);
-    struct mailimap_set *set = mailimap_set_new_single(uid);
-    struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
-    clist *result = NULL;
-    int r = mailimap_uid_fetch(imap, set, ft, &result);
-    mailimap_fetch_type_free(ft);
-    mailimap_set_free(set);
-    if (r != MAILIMAP_NO_ERROR)
-        return -1;
-    const char *body = NULL;
-    size_t len = 0;
-    for (clistiter *it = clist_begin(result); it && !body; it = clist_next(it)) {
+    for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
         struct mailimap_msg_att *att = clist_content(it);
+        uint32_t uid = 0;
+        const char *body = NULL;
+        size_t len = 0;
         for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
             struct mailimap_msg_att_item *item = clist_content(j);
-            if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
-                item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
-                item->att_data.att_static->att_data.att_body_section->sec_body_part) {
-                body = item->att_data.att_static->att_data.att_body_section->sec_body_part;
-                len = item->att_data.att_static->att_data.att_body_section->sec_length;
+            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+                continue;
+            struct mailimap_msg_att_static *a = item->att_data.att_static;
+            if (a->att_type == MAILIMAP_MSG_ATT_UID)
+                uid = a->att_data.att_uid;
+            else if (a->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && a->att_data.att_body_section->sec_body_part) {
+                body = a->att_data.att_body_section->sec_body_part;
+                len = a->att_data.att_body_section->sec_length;
             }
         }
+        for (size_t k = 0; body && k < n; k++)
+            if (p[k].uid == uid && !p[k].m && prepare(f, &p[k], body, len, sizes[k]) < 0)
+                return -1;
     }
-    int rc = body ? store(f, uid, body, len, size) : 0; /* vanished meanwhile: nothing to store */
-    mailimap_fetch_list_free(result);
+    return 0;
+}
+
+/* Fetches uids[0..n) (sizes known) in one command, stores them in one ingest batch, then
+ * flags and advances past every message stored. Messages that vanished meanwhile are
+ * skipped; oversized ones become stubs. */
+static int fetch_batch(struct fetcher *f, mailimap *imap, const uint32_t *uids, const uint32_t *sizes, size_t n)
+{
+    struct pending_msg *p = calloc(n, sizeof(*p));
+    struct mailimap_set *set = mailimap_set_new_empty();
+    int rc = p && set ? 0 : -1, any = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        p[i].uid = uids[i];
+        if (sizes[i] > SIZE_LIMIT)
+            rc = prepare(f, &p[i], NULL, 0, sizes[i]);
+        else if (mailimap_set_add_single(set, uids[i]) == MAILIMAP_NO_ERROR)
+            any = 1;
+        else
+            rc = -1;
+    }
+    clist *result = NULL;
+    if (!rc && any) {
+        struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+        mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+        mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+        rc = mailimap_uid_fetch(imap, set, ft, &result) == MAILIMAP_NO_ERROR ? 0 : -1;
+        mailimap_fetch_type_free(ft);
+        if (!rc)
+            rc = parse_bodies(f, result, p, n, sizes);
+        if (result)
+            mailimap_fetch_list_free(result); /* the parsed copies own their text now */
+    }
+    /* all or nothing up to here: a message that failed to arrive or parse must not be
+     * skipped by advancing past it, so a failed fetch stores nothing (the retry will) */
+    size_t ready = 0;
+    struct pending_msg *batch = !rc ? calloc(n, sizeof(*batch)) : NULL;
+    uint32_t *done = !rc ? calloc(n, sizeof(*done)) : NULL;
+    size_t ndone = 0;
+    for (size_t i = 0; batch && i < n; i++)
+        if (p[i].m)
+            batch[ready++] = p[i]; /* no m after a good fetch: the message vanished meanwhile */
+    if (!rc && (!batch || !done))
+        rc = -1;
+    size_t taken = batch && done ? submit_and_wait(f, batch, ready) : 0;
+    for (size_t i = 0; i < taken; i++) {
+        if (finish(f, &batch[i]) != 0) {
+            rc = -1;
+            break;
+        }
+        done[ndone++] = batch[i].uid;
+    }
+    if (taken < ready)
+        rc = -1;
+    /* a vanished message (no body) is acknowledged with its neighbours */
+    if (!rc && done) {
+        ndone = 0;
+        for (size_t i = 0; i < n; i++)
+            done[ndone++] = uids[i];
+    }
+    if (ndone && seen_and_advance(f, imap, done, ndone) < 0)
+        rc = -1;
+    for (size_t i = 0; p && i < n; i++)
+        ingest_msg_free(p[i].m);
+    free(batch);
+    free(done);
+    free(p);
+    if (set)
+        mailimap_set_free(set);
     return rc;
 }
 
+/* New mail in batches of at most BATCH_MAX messages and BATCH_BYTES bytes. */
 static int fetch_new(struct fetcher *f, mailimap *imap)
 {
     uint32_t *uids = NULL, *sizes = NULL;
     size_t n = 0;
     int rc = list_new(f, imap, &uids, &sizes, &n);
-    for (size_t i = 0; !rc && i < n && !atomic_load(&stopping); i++) {
-        rc = fetch_one(f, imap, uids[i], sizes[i]);
-        if (!rc)
-            rc = seen_and_advance(f, imap, uids[i]);
+    for (size_t i = 0; !rc && i < n && !atomic_load(&stopping);) {
+        size_t k = 0;
+        uint64_t bytes = 0;
+        while (i + k < n && k < BATCH_MAX && (k == 0 || bytes + (sizes[i + k] > SIZE_LIMIT ? 0 : sizes[i + k]) <= BATCH_BYTES))
+            bytes += sizes[i + k] > SIZE_LIMIT ? 0 : sizes[i + k], k++;
+        rc = fetch_batch(f, imap, uids + i, sizes + i, k);
+        i += k;
     }
     free(uids);
     free(sizes);

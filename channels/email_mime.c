@@ -602,9 +602,9 @@ static void address_take(const char *p, size_t n, struct buf *out, size_t *count
     size_t k = 0;
     const char *lt = memchr(p, '<', n);
     if (lt) {
-        const char *gt = memchr(lt, '>', n - (size_t)(lt - p));
+        const char *end = p + n, *gt = memchr(lt, '>', (size_t)(end - lt));
         p = lt + 1;
-        n = gt ? (size_t)(gt - p) : n - (size_t)(lt - p) - 1;
+        n = (size_t)((gt ? gt : end) - p);
     } else {
         const char *colon = memchr(p, ':', n); /* "group: a@b" */
         if (colon) {

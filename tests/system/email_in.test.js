@@ -7,6 +7,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const net = require('node:net');
+const fs = require('node:fs');
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort, createAgent } = require('./harness');
 
 const USER = 'test@example.com';
@@ -172,4 +173,79 @@ test('To and Cc are recorded as participants (not our mailbox); a Cc\'d person m
   save(`From: lilei@client.example\r\nTo: ${USER}\r\nSubject: Re: Outage [#${t.id}]\r\nMessage-ID: <cc-2@client.example>\r\n\r\nStill down.\r\n`);
   await until(async () => (await inbound(t.id)) === 2, 3000, 'the Cc\'d reply threading in');
   assert.equal((await emailTickets()).filter((x) => /Outage/.test(x.subject)).length, 1);
+});
+
+/* A new Dovecot user (password "bulk-pass") whose INBOX holds exactly these messages,
+ * written straight into its maildir: doveadm save per message is too slow for bulk. */
+function dropIntoMaildir(user, messages) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const passwd = path.join(path.dirname(conf), 'passwd');
+  if (!fs.readFileSync(passwd, 'utf8').includes(`${user}:`)) fs.appendFileSync(passwd, `${user}:{PLAIN}bulk-pass::::::\n`);
+  doveadm('expunge', '-u', user, 'mailbox', 'INBOX', 'all');
+  const home = path.join(path.dirname(conf), 'mail', user);
+  const owner = fs.statSync(path.dirname(home));
+  for (const d of ['new', 'cur', 'tmp']) fs.mkdirSync(path.join(home, d), { recursive: true });
+  messages.forEach((m, i) => fs.writeFileSync(path.join(home, 'new', `${Date.now()}.m${i}.sb`), m));
+  for (const d of ['', 'new', 'cur', 'tmp']) fs.chownSync(path.join(home, d), owner.uid, owner.gid);
+  for (const f of fs.readdirSync(path.join(home, 'new'))) fs.chownSync(path.join(home, 'new', f), owner.uid, owner.gid);
+}
+
+const mailboxEnv = (name, user) => ({
+  [`SWITCHBOARD_MAILBOX_${name}_HOST`]: '127.0.0.1', [`SWITCHBOARD_MAILBOX_${name}_PORT`]: readDevEnv().SWITCHBOARD_DEV_IMAP_PORT,
+  [`SWITCHBOARD_MAILBOX_${name}_TLS`]: 'none', [`SWITCHBOARD_MAILBOX_${name}_USER`]: user,
+  [`SWITCHBOARD_MAILBOX_${name}_PASSWORD`]: 'bulk-pass',
+});
+
+test('a message over 25 MiB becomes a stub ticket with a warning and the mail after it still arrives', async () => {
+  const user = 'huge@example.com';
+  const big = 'x'.repeat(76) + '\r\n';
+  dropIntoMaildir(user, [
+    `From: huge@sender.example\r\nTo: ${user}\r\nSubject: logs\r\nMessage-ID: <huge-1@sender.example>\r\n\r\n${big.repeat(Math.ceil((26 << 20) / big.length))}`,
+    `From: small@sender.example\r\nTo: ${user}\r\nSubject: after the big one\r\nMessage-ID: <small-1@sender.example>\r\n\r\nhi\r\n`,
+  ]);
+  const s = await startServer({ env: mailboxEnv('HUGE', user) });
+  try {
+    const subjects = () => sql(s, 'SELECT subject FROM tickets ORDER BY id').map((r) => r[0]);
+    await until(() => subjects().length === 2, 8000, 'the stub and the next message');
+    assert.match(subjects()[0], /^Message too large \(2\d{7} bytes\)$/);
+    assert.equal(subjects()[1], 'after the big one');
+    const [[body]] = sql(s, 'SELECT body_text FROM messages ORDER BY id LIMIT 1');
+    assert.match(body, /over the 25 MiB limit/);
+    assert.match(fs.readFileSync(s.logFile, 'utf8'), /level=warn comp=imap event=oversize/);
+  } finally {
+    await s.stop();
+    dropDatabase(s);
+    doveadm('expunge', '-u', user, 'mailbox', 'INBOX', 'all');
+  }
+});
+
+test('1000 messages at once: batched into tickets exactly once across a kill -9 mid-way, all \\Seen, last_uid at the end', async () => {
+  const user = 'bulk@example.com';
+  const N = 1000;
+  dropIntoMaildir(user, Array.from({ length: N }, (_, i) =>
+    `From: c${i % 50}@bulk.example\r\nTo: ${user}\r\nSubject: order ${i}\r\nMessage-ID: <bulk-${i}@bulk.example>\r\n\r\nwhere is order ${i}?\r\n`));
+  const env = mailboxEnv('BULK', user);
+  const first = await startServer({ env });
+  const count = (s) => Number(sql(s, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")[0][0]);
+  await until(() => count(first) >= 150, 10000, 'the first batches');
+  await first.kill9();
+  const stored = count(first);
+  assert.ok(stored < N, `the kill came too late to test anything (${stored} stored)`);
+  const second = await startServer({ env, dbName: first.dbName, migrate: false });
+  try {
+    await until(() => count(second) === N, 15000, `all ${N} messages (had ${stored} at the kill)`);
+    await sleep(300);
+    assert.equal(count(second), N, 'nothing stored twice');
+    assert.equal(Number(sql(second, "SELECT COUNT(DISTINCT external_id) FROM messages WHERE direction = 'in'")[0][0]), N);
+    assert.equal(Number(sql(second, "SELECT COUNT(*) FROM tickets")[0][0]), N, 'each new thread is a ticket');
+    const [[lastUid]] = sql(second, "SELECT last_uid FROM mailboxes WHERE name = 'bulk'");
+    const uids = doveadm('fetch', '-u', user, 'uid', 'mailbox', 'INBOX', 'all').match(/uid: \d+/g).map((x) => Number(x.slice(5)));
+    assert.equal(Number(lastUid), Math.max(...uids));
+    await until(() => (doveadm('fetch', '-u', user, 'flags', 'mailbox', 'INBOX', 'all').match(/\\Seen/g) || []).length === N, 3000, 'every message \\Seen');
+  } finally {
+    await second.stop();
+    dropDatabase(second);
+    doveadm('expunge', '-u', user, 'mailbox', 'INBOX', 'all');
+  }
 });

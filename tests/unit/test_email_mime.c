@@ -432,6 +432,10 @@ static void test_address_lists(void **state)
     assert_string_equal(m.to_addrs, "jane@client.example");
     assert_string_equal(m.cc_addrs, "lilei@client.example ops@client.example x@y.example z@y.example");
     mime_message_free(&m);
+    parse_str("From: a@b.example\r\nTo: Broken <Open@Angle.example\r\nCc: <\r\n\r\nbody\r\n", &m); /* found by fuzz */
+    assert_string_equal(m.to_addrs, "open@angle.example");
+    assert_null(m.cc_addrs);
+    mime_message_free(&m);
     parse_str("From: a@b.example\r\nSubject: none\r\n\r\nbody\r\n", &m);
     assert_null(m.to_addrs);
     assert_null(m.cc_addrs);
