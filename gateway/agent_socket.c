@@ -142,14 +142,11 @@ static void finish_auth(struct job *j, struct agent_conn *ac)
 
 static void finish_outcome(struct job *j)
 {
-    static const char *const codes[] = {"", "not_found", "no_recipient", "not_deliverable", "not_available"};
-    static const char *const texts[] = {"", "no such ticket", "the customer has no address on this channel",
-                                        "replies on this channel cannot be sent; post an internal note",
-                                        "the ticket is assigned to someone else"};
+    const char *code, *text = j->rc > 0 ? ticket_outcome_text(j->rc, &code) : NULL;
     if (j->rc == JOB_REVOKED)
         ws_close(j->ws, 4401, "session ended");
-    else if (j->rc > 0 && j->rc <= TICKET_NOT_AVAILABLE)
-        ws_send_error(j->ws, codes[j->rc], texts[j->rc], j->client_id);
+    else if (j->rc > 0)
+        ws_send_error(j->ws, code, text, j->client_id);
     else if (j->rc < 0)
         ws_send_error(j->ws, "unavailable", "not saved: the database is unavailable; retry", j->client_id);
     else if (j->kind == JOB_REPLY)

@@ -36,6 +36,7 @@ struct api_req {
     char bearer[160];       /* Authorization: Bearer ... */
     char cookie_token[160]; /* sb_session cookie */
     char content_type[128];
+    char signature[160];    /* the webhook signature header (api_sms_signature_header) */
     char ip[64];
     struct buf body;
     int64_t t_start_us;

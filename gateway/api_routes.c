@@ -2,6 +2,7 @@
  * only for readability: patterns are unambiguous. Roles per DESIGN.md section 10; data
  * scope (owner/team) is enforced in each handler's SQL. */
 #include "gateway/api_handlers.h"
+#include "gateway/api_sms.h"
 #include "gateway/auth.h"
 #include "gateway/mailboxes.h"
 
@@ -13,6 +14,9 @@ const struct route api_routes[] = {
     {HTTP_GET, "/healthz", ops_healthz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "healthz"},
     {HTTP_GET, "/readyz", ops_readyz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "readyz"},
     {HTTP_GET, "/metrics", ops_metrics, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "metrics"},
+
+    {HTTP_POST, "/webhooks/sms/inbound", sms_webhook_inbound, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "sms_inbound"},
+    {HTTP_POST, "/webhooks/sms/status", sms_webhook_status, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "sms_status"},
 
     {HTTP_POST, "/api/v1/auth/login", auth_login, 0, ROUTE_PUBLIC, "auth_login"},
     {HTTP_POST, "/api/v1/auth/logout", auth_logout, ROLES_ALL, 0, "auth_logout"},

@@ -13,6 +13,7 @@
 #include "gateway/event_tailer.h"
 #include "gateway/tickets.h"
 #include "gateway/lib/json_field.h"
+#include "gateway/lib/sms_text.h"
 #include "gateway/lib/text.h"
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,9 @@
 
 #define MESSAGE_SELECT \
     "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
-    "m.body_text, m.body_html, m.body_visible, m.status, m.internal AS internal__bool, m.created_at, " \
+    "m.body_text, m.body_html, m.body_visible, m.segments, m.encoding, m.status, m.internal AS internal__bool, m.created_at, " \
     "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', at.id, 'filename', at.filename, 'content_type', at.content_type, " \
-    "  'size', at.size, 'sha256', at.sha256, 'stored', at.storage IS NOT NULL) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
+    "  'size', at.size, 'sha256', at.sha256, 'stored', at.storage = 'db', 'url', at.url) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
     "  AS attachments__json " \
     "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
 
@@ -414,12 +415,22 @@ int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, 
         else if (!is_chat && !(rc = recipient_for(db, jint(t, "customer_id"), channel, to, sizeof(to))) && !to[0])
             rc = TICKET_NO_RECIPIENT;
     }
+    int64_t opted_out = 0;
+    if (!rc && to[0] && strcmp(channel, "sms") == 0 &&
+        !(rc = db_scalar_i64(db, "SELECT COUNT(*) FROM suppressions WHERE channel = 'sms' AND value = ?",
+                             DBP(P_S(to)), 0, &opted_out)) && opted_out)
+        rc = TICKET_OPTED_OUT;
+    struct sms_count sc = {0};
+    if (strcmp(channel, "sms") == 0)
+        sms_count_text(body, &sc);
     struct db_result r;
     if (!rc)
         rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, author_id, "
-                         "body_text, internal, status, external_id) VALUES (?, ?, 'out', ?, 'agent', ?, ?, ?, ?, ?)",
+                         "body_text, internal, status, external_id, segments, encoding) "
+                         "VALUES (?, ?, 'out', ?, 'agent', ?, ?, ?, ?, ?, ?, ?)",
                      DBP(P_I(ticket_id), P_I(jint(t, "customer_id")), P_S(channel), P_I(me->id), P_S(body),
-                         P_I(internal), P_S(internal ? "note" : is_chat ? "sent" : "queued"), P_S(ext[0] ? ext : NULL)),
+                         P_I(internal), P_S(internal ? "note" : is_chat ? "sent" : "queued"), P_S(ext[0] ? ext : NULL),
+                         P_IOPT((int64_t)sc.segments), P_S(sc.segments ? sms_encoding_name(sc.encoding) : NULL)),
                      &r);
     int64_t mid = 0;
     if (!rc) {
@@ -478,9 +489,27 @@ int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id,
     return rc ? rc : ticket_taken_event(db, t);
 }
 
+static const char *const outcome_codes[] = {"", "not_found", "no_recipient", "not_deliverable", "not_available",
+                                            "opted_out"};
+static const char *const outcome_texts[] = {"", "no such ticket", "the customer has no address on this channel",
+                                            "replies on this channel cannot be sent; post an internal note",
+                                            "the ticket is assigned to someone else",
+                                            "the customer opted out of SMS (texted STOP); they can text START to "
+                                            "opt in again, or use another channel"};
+
+const char *ticket_outcome_text(int rc, const char **code)
+{
+    int ok = rc > 0 && rc <= TICKET_OPTED_OUT;
+    *code = ok ? outcome_codes[rc] : "error";
+    return ok ? outcome_texts[rc] : "unexpected outcome";
+}
+
 static int answer_outcome(struct api_ctx *c, int rc)
 {
+    const char *code;
     switch (rc) {
+    case TICKET_OPTED_OUT:
+        return api_error(c, 409, "opted_out", ticket_outcome_text(rc, &code));
     case TICKET_NOT_FOUND:
         return api_not_found(c);
     case TICKET_NO_RECIPIENT:
@@ -592,4 +621,23 @@ int tickets_transfer(struct api_ctx *c)
         return rc;
     }
     return api_json(c, 200, after);
+}
+
+/* The agents see a message's delivery state change. */
+int ticket_message_event(struct db *db, int64_t message_id, const char *status, const char *error)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
+                         "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id = ?",
+                     DBP(P_I(message_id)), &r);
+    if (rc || !r.nrows) {
+        db_result_free(&r);
+        return rc;
+    }
+    int64_t ticket = db_cell_i64(&r, 0, 0);
+    rc = event_insert(db, "message.updated", ticket, db_cell_i64(&r, 0, 1), db_cell_i64(&r, 0, 2), db_cell_i64(&r, 0, 3),
+                      json_pack("{s:{s:I, s:I, s:s, s:s?}}", "message", "id", (json_int_t)message_id, "ticket_id",
+                                (json_int_t)ticket, "status", status, "error", error));
+    db_result_free(&r);
+    return rc;
 }

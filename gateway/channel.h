@@ -8,7 +8,11 @@
  * backoff, or after retry_after_secs), SEND_FAILED (permanent: error shown to the agent),
  * SEND_AMBIGUOUS (the provider may have it — never re-sent automatically).
  *
- * Thread: prepare/send/record run on the outbox worker thread only.
+ * prepare() may itself settle an item (outcome SEND_FAILED, or SEND_RETRY with
+ * not_attempted for a rate limit) and return DB_OK: only items still SEND_OK are sent.
+ *
+ * Thread: prepare/send/record run on the channel's own outbox worker thread only (one
+ * thread per channel, so a slow mail server never delays SMS).
  */
 #ifndef SB_CHANNEL_H
 #define SB_CHANNEL_H
@@ -30,6 +34,8 @@ struct outbox_item {
     char provider_id[256];
     char error[512];
     int64_t retry_after_secs;  /* 0: the worker's backoff */
+    int not_attempted;         /* SEND_RETRY before trying (a rate limit): the attempt is not counted */
+    int suppress;              /* the provider says the recipient opted out: record a suppression */
 };
 
 struct channel_ops {
@@ -38,6 +44,10 @@ struct channel_ops {
     int (*prepare)(struct db *db, struct outbox_item *it);       /* may be NULL */
     void (*send)(const struct sb_config *cfg, struct outbox_item *items, size_t n);
     int (*record)(struct db *db, const struct outbox_item *it);  /* after SEND_OK; may be NULL */
+    size_t batch;              /* rows claimed per round (≤ OUTBOX_BATCH_MAX; 0 = 20) */
+    int lease_secs;            /* how long a batch may take before its rows count as crashed (0 = 120) */
 };
+
+#define OUTBOX_BATCH_MAX 200
 
 #endif

@@ -80,10 +80,20 @@ struct sb_config {
         char ca_file[CFG_STR];      /* PEM bundle trusted besides the system store */
     } tls;
     struct {
-        char api_base[CFG_STR];
+        char provider[16];          /* twilio (the ops table in channels/sms_provider.h) */
+        char api_base[CFG_STR];     /* e.g. https://api.twilio.com */
         char account_sid[CFG_STR];
         char auth_token[CFG_STR];
-        char from[CFG_STR];
+        char from[CFG_STR];         /* our number, E.164 */
+        char messaging_service_sid[CFG_STR]; /* instead of from, when set */
+        char default_country[8];    /* calling code for numbers without +: "86" */
+        int64_t max_inflight;       /* requests in flight at once */
+        int64_t timeout_secs;       /* a request without an answer by then is ambiguous */
+        int64_t rate_per_sec;       /* sends per second, all numbers together */
+        int64_t recipient_per_min;  /* sends per minute to one number */
+        char stop_reply[CFG_STR];   /* confirmations of the keywords */
+        char start_reply[CFG_STR];
+        char help_reply[CFG_STR];
     } sms;
     struct cfg_mailbox mailboxes[CFG_MAX_MAILBOXES];
     size_t n_mailboxes;

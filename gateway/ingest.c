@@ -34,6 +34,7 @@ void ingest_msg_free(struct ingest_msg *m)
         free(m->attachments[i].filename);
         free(m->attachments[i].content_type);
         free(m->attachments[i].data);
+        free(m->attachments[i].url);
     }
     free(m->attachments);
     free(m);
@@ -291,17 +292,27 @@ static int store_content(struct db *db, const struct ingest_attachment *a)
     return rc;
 }
 
-static int store_attachments(struct db *db, const struct ingest_msg *m)
+/* The rows go in; *out lists them as REST shows them, for the event. */
+static int store_attachments(struct db *db, const struct ingest_msg *m, json_t *out)
 {
     int rc = DB_OK;
     for (size_t i = 0; !rc && i < m->n_attachments; i++) {
         const struct ingest_attachment *a = &m->attachments[i];
         if (a->data && (rc = store_content(db, a)))
             break;
-        rc = db_exec(db, "INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
+        struct db_result r;
+        rc = db_exec(db, "INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage, url) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
                      DBP(P_I(m->message_id), P_S(a->filename), P_S(a->content_type), P_I(a->size),
-                         P_S(a->sha256[0] ? a->sha256 : NULL), P_S(a->data ? "db" : NULL)), NULL);
+                         P_S(a->sha256[0] ? a->sha256 : NULL), P_S(a->data ? "db" : a->url ? "url" : NULL),
+                         P_S(a->url)), &r);
+        if (rc)
+            break;
+        json_array_append_new(out, json_pack("{s:I, s:s?, s:s?, s:I, s:s?, s:b, s:s?}", "id", (json_int_t)r.insert_id,
+                                             "filename", a->filename, "content_type", a->content_type, "size",
+                                             (json_int_t)a->size, "sha256", a->sha256[0] ? a->sha256 : NULL, "stored",
+                                             a->data != NULL, "url", a->url));
+        db_result_free(&r);
     }
     return rc;
 }
@@ -342,30 +353,41 @@ static int store_one(struct db *db, struct ingest_msg *m)
         return rc;
     struct db_result r;
     rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, "
-                     "body_html, body_visible, external_id) VALUES (?, ?, 'in', ?, 'customer', ?, ?, ?, ?)",
+                     "body_html, body_visible, segments, encoding, external_id) "
+                     "VALUES (?, ?, 'in', ?, 'customer', ?, ?, ?, ?, ?, ?)",
                  DBP(P_I(m->ticket_id), P_I(m->customer_id), P_S(m->channel), P_S(m->body_text), P_S(m->body_html),
-                     P_S(m->body_visible), P_S(m->external_id)), &r);
+                     P_S(m->body_visible), P_IOPT(m->segments), P_S(m->encoding[0] ? m->encoding : NULL),
+                     P_S(m->external_id)), &r);
     if (rc)
         return rc;
     m->message_id = (int64_t)r.insert_id;
     db_result_free(&r);
-    if ((rc = store_attachments(db, m)) || (rc = store_participants(db, m)))
+    json_t *atts = json_array();
+    if ((rc = store_attachments(db, m, atts)) || (rc = store_participants(db, m))) {
+        json_decref(atts);
         return rc;
+    }
     if (m->email_message_id[0] && (rc = db_exec(db, "INSERT IGNORE INTO email_threads (message_id, ticket_id, mailbox_id) "
                                                     "VALUES (?, ?, ?)", DBP(P_S(m->email_message_id), P_I(m->ticket_id),
-                                                    P_IOPT(m->mailbox_id)), NULL)))
+                                                    P_IOPT(m->mailbox_id)), NULL))) {
+        json_decref(atts);
         return rc;
+    }
     rc = db_exec(db, "UPDATE customers SET last_contact_at = NOW(3) WHERE id = ?", DBP(P_I(m->customer_id)), NULL);
-    if (rc)
+    if (rc) {
+        json_decref(atts);
         return rc;
+    }
     char now[32];
     utc_now_iso(now, sizeof(now));
     /* the same shape as a message read over REST */
-    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:n, s:n, s:s, s:s?, s:s, s:b, s:s}", "id",
+    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:n, s:n, s:s, s:s?, s:s?, s:s, s:b, s:s, s:o}", "id",
                             (json_int_t)m->message_id, "ticket_id", (json_int_t)m->ticket_id, "direction", "in",
                             "channel", m->channel, "author_type", "customer", "author_id", "author_name", "body_text",
-                            m->body_text, "body_html", m->body_html, "status", "received", "internal", 0,
-                            "created_at", now);
+                            m->body_text, "body_html", m->body_html, "body_visible", m->body_visible, "status",
+                            "received", "internal", 0, "created_at", now, "attachments", atts);
+    json_object_set_new(msg, "segments", m->segments ? json_integer(m->segments) : json_null());
+    json_object_set_new(msg, "encoding", m->encoding[0] ? json_string(m->encoding) : json_null());
     return event_insert(db, "message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
                         json_pack("{s:o}", "message", msg));
 }

@@ -30,6 +30,7 @@ struct ingest_attachment {
     size_t size;
     char sha256[65];     /* hex of the content */
     char *data;          /* owned: size bytes, or NULL for metadata only */
+    char *url;           /* owned: content kept by reference (MMS media), or NULL */
 };
 
 struct ingest_msg {
@@ -52,6 +53,8 @@ struct ingest_msg {
     char *references;          /* space-separated ids, owned; may be NULL */
     int64_t mailbox_id;        /* the mailbox it came from (new tickets remember it), or 0 */
     char *body_visible;        /* body_text with quoted history collapsed, owned; NULL = same */
+    int segments;              /* SMS: segments the text cost, and "gsm7"/"ucs2"; else 0 / "" */
+    char encoding[8];
     /* To/Cc addr-specs, space-separated, owned, may be NULL: recorded as the ticket's
      * participants (minus our own mailbox addresses) */
     char *to_addrs, *cc_addrs;

@@ -22,6 +22,8 @@
 #include "channels/email_imap.h"
 #include "channels/email_smtp.h"
 #include "channels/email_tls.h"
+#include "channels/sms_http.h"
+#include "gateway/api_sms.h"
 #include "channels/webchat.h"
 #include "workers/housekeeping.h"
 #include "workers/outbox.h"
@@ -53,7 +55,7 @@ static const char usage[] =
     "SWITCHBOARD_DATABASE_PASSWORD or SWITCHBOARD_MAILBOX_DEMO_PASSWORD.\n";
 
 static const struct ws_endpoint *const endpoints[] = {&agent_socket_endpoint, &webchat_endpoint, NULL};
-static const struct channel_ops *const senders[] = {&email_smtp_channel, NULL};
+static const struct channel_ops *const senders[] = {&email_smtp_channel, &sms_http_channel, NULL};
 
 /* The change feed reaches every socket kind on this node (net thread). */
 static void deliver_events(struct event_batch *b)
@@ -115,6 +117,7 @@ static int cmd_serve(const struct sb_config *cfg)
     }
     agent_socket_init(cfg);
     webchat_init(cfg);
+    api_sms_init(cfg, sms_provider_for(cfg));
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || email_imap_start(cfg) < 0) {

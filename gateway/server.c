@@ -11,6 +11,7 @@
  */
 #include "gateway/server.h"
 #include "gateway/api.h"
+#include "gateway/api_sms.h"
 #include "gateway/dbpool.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
@@ -454,6 +455,9 @@ static int on_http(struct lws *wsi, struct conn *c, const char *uri)
     text_copy(r->path, sizeof(r->path), uri);
     text_copy(r->ip, sizeof(r->ip), c->ip);
     header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, r->content_type, sizeof(r->content_type));
+    const char *sig = api_sms_signature_header();
+    if (sig && lws_hdr_custom_copy(wsi, r->signature, (int)sizeof(r->signature), sig, (int)strlen(sig)) < 0)
+        r->signature[0] = '\0';
     buf_init(&r->body, (size_t)cfg->server.body_limit);
     buf_init(&r->resp, 0);
     parse_args(wsi, r);

@@ -20,6 +20,7 @@ enum ticket_outcome {
     TICKET_NO_RECIPIENT = 2,   /* the customer has no address on the ticket's channel */
     TICKET_NOT_DELIVERABLE = 3,/* a channel without sending (phone, web): notes only */
     TICKET_NOT_AVAILABLE = 4,  /* accept: someone else has it */
+    TICKET_OPTED_OUT = 5,      /* the recipient opted out of this channel (SMS STOP) */
 };
 
 /* me == NULL loads without scope. *out is NULL when not found. */
@@ -32,5 +33,10 @@ int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, 
                  const char *client_id, json_t **msg);
 /* Assigns an unassigned ticket (or one already theirs) to me. */
 int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id, json_t **ticket);
+
+/* The machine code and agent-facing text of a TICKET_* outcome (rc > 0). */
+const char *ticket_outcome_text(int rc, const char **code);
+/* message.updated for the agents: a message's delivery status (and error) changed. */
+int ticket_message_event(struct db *db, int64_t message_id, const char *status, const char *error);
 
 #endif

@@ -40,6 +40,8 @@ sources_for() {
     json_field) echo gateway/lib/json_field.c gateway/lib/text.c ;;
     config)     echo gateway/config.c gateway/lib/text.c ;;
     mime)       echo channels/email_mime.c gateway/lib/buf.c gateway/lib/text.c ;;
+    sms)        echo gateway/lib/form.c gateway/lib/sms_text.c gateway/lib/contact.c gateway/lib/buf.c \
+                     gateway/lib/text.c channels/sms_twilio.c ;;
     route)      echo "$ALL_SRC" "$OUT/gen/migrations.c" ;;
     *)          echo "$ALL_SRC" "$OUT/gen/migrations.c" ;; # a new harness: link everything
   esac

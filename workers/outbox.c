@@ -2,19 +2,25 @@
 #include "outbox.h"
 #include "gateway/bgthread.h"
 #include "gateway/event_tailer.h"
+#include "gateway/tickets.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH 20
-#define LEASE_SECS 120
 #define MAX_ATTEMPTS 8
 #define IDLE_MS 500
+#define MAX_LANES 8
 
-static struct bgthread bg = BGTHREAD_INIT;
+/* One worker thread per enabled channel. */
+struct lane {
+    struct bgthread bg;
+    const struct channel_ops *ops;
+};
+
+static struct lane lanes[MAX_LANES];
+static size_t nlanes;
 static const struct sb_config *cfg;
-static const struct channel_ops *const *channels;
 
 static int64_t backoff_secs(int attempts)
 {
@@ -22,31 +28,17 @@ static int64_t backoff_secs(int attempts)
     return cfg->outbox.retry_secs * steps[attempts <= 0 ? 0 : attempts > 8 ? 7 : attempts - 1];
 }
 
-/* The agents see a message's delivery state change. */
-static int message_event(struct db *db, int64_t message_id, const char *status, const char *error)
-{
-    struct db_result r;
-    int rc = db_exec(db, "SELECT m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
-                         "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id = ?",
-                     DBP(P_I(message_id)), &r);
-    if (rc || !r.nrows) {
-        db_result_free(&r);
-        return rc;
-    }
-    int64_t ticket = db_cell_i64(&r, 0, 0);
-    rc = event_insert(db, "message.updated", ticket, db_cell_i64(&r, 0, 1), db_cell_i64(&r, 0, 2), db_cell_i64(&r, 0, 3),
-                      json_pack("{s:{s:I, s:I, s:s, s:s?}}", "message", "id", (json_int_t)message_id, "ticket_id",
-                                (json_int_t)ticket, "status", status, "error", error));
-    db_result_free(&r);
-    return rc;
-}
+struct recovery {
+    const char *channel;
+    int n;
+};
 
 static int recover_tx(struct db *db, void *arg)
 {
-    int *n = arg;
+    struct recovery *rec = arg;
     struct db_result r;
     int rc = db_exec(db, "SELECT id, message_id FROM outbox WHERE state = 'sending' AND lease_until < NOW(3) "
-                         "LIMIT 500 FOR UPDATE SKIP LOCKED", DBP0, &r);
+                         "AND channel = ? LIMIT 500 FOR UPDATE SKIP LOCKED", DBP(P_S(rec->channel)), &r);
     for (size_t i = 0; !rc && i < r.nrows; i++) {
         int64_t mid = db_cell_i64(&r, i, 1);
         rc = db_exec(db, "UPDATE outbox SET state = 'ambiguous', error = 'interrupted while sending: it may or may "
@@ -54,15 +46,15 @@ static int recover_tx(struct db *db, void *arg)
         if (!rc && mid)
             rc = db_exec(db, "UPDATE messages SET status = 'ambiguous' WHERE id = ?", DBP(P_I(mid)), NULL);
         if (!rc && mid)
-            rc = message_event(db, mid, "ambiguous", "interrupted while sending");
+            rc = ticket_message_event(db, mid, "ambiguous", "interrupted while sending");
     }
-    *n = (int)r.nrows;
+    rec->n = (int)r.nrows;
     db_result_free(&r);
     return rc;
 }
 
 struct claim {
-    const char *channel;
+    const struct channel_ops *ops;
     struct outbox_item *items;
     size_t n;
 };
@@ -72,10 +64,12 @@ static int claim_tx(struct db *db, void *arg)
     struct claim *c = arg;
     struct db_result r;
     c->n = 0;
+    size_t batch = c->ops->batch ? c->ops->batch : 20;
+    int lease = c->ops->lease_secs ? c->ops->lease_secs : 120;
     int rc = db_exec(db, "SELECT id, COALESCE(message_id, 0), recipient, payload, attempts FROM outbox "
                          "WHERE state = 'queued' AND next_attempt_at <= NOW(3) AND channel = ? "
-                         "ORDER BY state, next_attempt_at, id LIMIT 20 FOR UPDATE SKIP LOCKED",
-                     DBP(P_S(c->channel)), &r);
+                         "ORDER BY state, next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
+                     DBP(P_S(c->ops->name), P_I(batch > OUTBOX_BATCH_MAX ? OUTBOX_BATCH_MAX : batch)), &r);
     for (size_t i = 0; !rc && i < r.nrows; i++) {
         struct outbox_item *it = &c->items[c->n];
         memset(it, 0, sizeof(*it));
@@ -86,7 +80,7 @@ static int claim_tx(struct db *db, void *arg)
         it->attempts = (int)db_cell_i64(&r, i, 4) + 1;
         it->ticket_id = json_integer_value(json_object_get(it->payload, "ticket_id"));
         rc = db_exec(db, "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
-                         "lease_until = NOW(3) + INTERVAL 120 SECOND WHERE id = ?", DBP(P_I(it->id)), NULL);
+                         "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id = ?", DBP(P_I(lease), P_I(it->id)), NULL);
         c->n++;
     }
     db_result_free(&r);
@@ -120,14 +114,13 @@ static int store_one(struct db *db, const struct channel_ops *ops, struct outbox
         status = "sent";
         rc = db_exec(db, "UPDATE outbox SET state = 'sent', provider_id = ?, error = NULL, lease_until = NULL "
                          "WHERE id = ?", DBP(P_S(it->provider_id), P_I(it->id)), NULL);
-        if (!rc && ops->record)
-            rc = ops->record(db, it);
         break;
     case SEND_RETRY:
         status = "queued";
         rc = db_exec(db, "UPDATE outbox SET state = 'queued', error = ?, lease_until = NULL, "
-                         "next_attempt_at = NOW(3) + INTERVAL ? SECOND WHERE id = ?",
-                     DBP(P_S(it->error), P_I(it->retry_after_secs > 0 ? it->retry_after_secs : backoff_secs(it->attempts)),
+                         "attempts = attempts - ?, next_attempt_at = NOW(3) + INTERVAL ? SECOND WHERE id = ?",
+                     DBP(P_S(it->error), P_I(it->not_attempted ? 1 : 0),
+                         P_I(it->retry_after_secs > 0 ? it->retry_after_secs : backoff_secs(it->attempts)),
                          P_I(it->id)), NULL);
         break;
     case SEND_FAILED:
@@ -141,10 +134,16 @@ static int store_one(struct db *db, const struct channel_ops *ops, struct outbox
                      DBP(P_S(it->error), P_I(it->id)), NULL);
         break;
     }
+    if (!rc && it->suppress)
+        rc = db_exec(db, "INSERT IGNORE INTO suppressions (channel, value, reason, message_id) "
+                         "VALUES (?, ?, 'provider: recipient unsubscribed', ?)",
+                     DBP(P_S(ops->name), P_S(it->recipient), P_IOPT(it->message_id)), NULL);
     if (!rc && it->message_id)
         rc = db_exec(db, "UPDATE messages SET status = ? WHERE id = ?", DBP(P_S(status), P_I(it->message_id)), NULL);
     if (!rc && it->message_id && it->outcome != SEND_RETRY)
-        rc = message_event(db, it->message_id, status, it->outcome == SEND_OK ? NULL : it->error);
+        rc = ticket_message_event(db, it->message_id, status, it->outcome == SEND_OK ? NULL : it->error);
+    if (!rc && it->outcome == SEND_OK && ops->record) /* last: it may move the message on (delivered) */
+        rc = ops->record(db, it);
     log_info("outbox", "event=%s outbox=%lld message=%lld channel=%s attempt=%d%s%s", status, (long long)it->id,
              (long long)it->message_id, ops->name, it->attempts, it->error[0] ? " error=" : "", it->error);
     return rc;
@@ -162,27 +161,27 @@ static int results_tx(struct db *db, void *arg)
 /* Claims, sends and stores one batch of a channel; returns how many rows it handled. */
 static size_t round_for(struct db *db, const struct channel_ops *ops)
 {
-    struct outbox_item items[BATCH];
-    struct claim c = {ops->name, items, 0};
+    struct outbox_item items[OUTBOX_BATCH_MAX];
+    struct claim c = {ops, items, 0};
     if (db_transaction(db, claim_tx, &c) != DB_OK) {
         forget(&c);
         return 0;
     }
     for (size_t i = 0; i < c.n; i++) {
-        items[i].outcome = SEND_OK;
+        items[i].outcome = SEND_OK; /* prepare may settle it otherwise */
         if (!items[i].payload || (ops->prepare && ops->prepare(db, &items[i]) != DB_OK)) {
             items[i].outcome = SEND_FAILED;
             text_copy(items[i].error, sizeof(items[i].error), "could not prepare the message (ticket or payload missing)");
         }
     }
     /* only the prepared ones go out; the others keep their failure */
-    struct outbox_item *go[BATCH];
+    struct outbox_item *go[OUTBOX_BATCH_MAX];
     size_t ngo = 0;
     for (size_t i = 0; i < c.n; i++)
         if (items[i].outcome == SEND_OK)
             go[ngo++] = &items[i];
     if (ngo) {
-        struct outbox_item batch[BATCH];
+        static _Thread_local struct outbox_item batch[OUTBOX_BATCH_MAX];
         for (size_t i = 0; i < ngo; i++)
             batch[i] = *go[i];
         ops->send(cfg, batch, ngo);
@@ -202,19 +201,16 @@ static size_t round_for(struct db *db, const struct channel_ops *ops)
 
 static void outbox_main(struct bgthread *self)
 {
+    const struct channel_ops *ops = ((struct lane *)self->arg)->ops;
     struct db *db = db_new(cfg, 1);
     int wait_ms = 0;
     while (bgthread_wait(self, wait_ms)) {
-        int recovered = 0;
-        if (db_transaction(db, recover_tx, &recovered) == DB_OK && recovered) {
-            log_warn("outbox", "event=recovered_ambiguous count=%d", recovered);
+        struct recovery rec = {ops->name, 0};
+        if (db_transaction(db, recover_tx, &rec) == DB_OK && rec.n) {
+            log_warn("outbox", "event=recovered_ambiguous count=%d channel=%s", rec.n, ops->name);
             event_tailer_wake();
         }
-        size_t handled = 0;
-        for (size_t i = 0; channels[i]; i++)
-            if (channels[i]->enabled(cfg))
-                handled += round_for(db, channels[i]);
-        wait_ms = handled ? 0 : IDLE_MS;
+        wait_ms = round_for(db, ops) ? 0 : IDLE_MS;
     }
     db_free(db);
 }
@@ -222,16 +218,28 @@ static void outbox_main(struct bgthread *self)
 int outbox_start(const struct sb_config *config, const struct channel_ops *const *chs)
 {
     cfg = config;
-    channels = chs;
-    return bgthread_start(&bg, outbox_main, NULL);
+    for (size_t i = 0; chs[i] && nlanes < MAX_LANES; i++) {
+        if (!chs[i]->enabled(cfg))
+            continue;
+        struct lane *l = &lanes[nlanes];
+        *l = (struct lane){.bg = BGTHREAD_INIT, .ops = chs[i]};
+        if (bgthread_start(&l->bg, outbox_main, l) < 0)
+            return -1;
+        nlanes++;
+        log_info("outbox", "event=started channel=%s", chs[i]->name);
+    }
+    return 0;
 }
 
 void outbox_wake(void)
 {
-    bgthread_wake(&bg);
+    for (size_t i = 0; i < nlanes; i++)
+        bgthread_wake(&lanes[i].bg);
 }
 
 void outbox_stop(void)
 {
-    bgthread_stop(&bg);
+    for (size_t i = 0; i < nlanes; i++)
+        bgthread_stop(&lanes[i].bg);
+    nlanes = 0;
 }

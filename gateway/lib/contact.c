@@ -3,6 +3,7 @@
 #include "gateway/lib/text.h"
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool atext(int c)
@@ -78,6 +79,17 @@ int contact_email_normalise(const char *in, char *out, size_t outsz, const char 
 
 int contact_phone_normalise(const char *in, char *out, size_t outsz, const char **why)
 {
+    return contact_phone_normalise_cc(in, "86", out, outsz, why);
+}
+
+/* Mainland numbers are mobiles: 1[3-9] and 9 more digits. */
+static int cn_mobile_ok(const char *national, size_t n)
+{
+    return n == 11 && national[0] == '1' && national[1] >= '3' && national[1] <= '9';
+}
+
+int contact_phone_normalise_cc(const char *in, const char *cc, char *out, size_t outsz, const char **why)
+{
     char digits[32];
     size_t nd = 0;
     bool plus = false, seen_digit = false;
@@ -99,25 +111,30 @@ int contact_phone_normalise(const char *in, char *out, size_t outsz, const char 
     digits[nd] = '\0';
     if (nd == 0)
         return fail(why, "is empty");
+    const char *d = digits;
+    if (!plus && nd > 2 && d[0] == '0' && d[1] == '0') { /* 00 = the international prefix */
+        plus = true;
+        d += 2, nd -= 2;
+    }
     char e164[40];
     if (!plus) {
-        if (nd != 11 || digits[0] != '1')
+        if (strcmp(cc, "86") == 0 && !cn_mobile_ok(d, nd))
             return fail(why, "must be an 11-digit mainland mobile starting with 1, or +country code and number");
-        if (text_copy(e164, sizeof(e164), "+86") < 0 || text_copy(e164 + 3, sizeof(e164) - 3, digits) < 0)
+        if (d[0] == '0') /* a national trunk prefix */
+            d++, nd--;
+        if (snprintf(e164, sizeof(e164), "+%s%s", cc, d) >= (int)sizeof(e164))
             return fail(why, "is too long");
     } else {
-        if (digits[0] == '0')
+        if (d[0] == '0')
             return fail(why, "country code cannot start with 0");
-        if (nd == 13 && strncmp(digits, "86", 2) == 0 && digits[2] != '1')
-            return fail(why, "a +86 mobile must have 11 digits starting with 1");
-        if (strncmp(digits, "86", 2) == 0 && nd != 13)
-            return fail(why, "a +86 mobile must have 11 digits starting with 1");
-        if (nd < 8 || nd > 15)
-            return fail(why, "must have 8 to 15 digits in E.164 form");
-        e164[0] = '+';
-        if (text_copy(e164 + 1, sizeof(e164) - 1, digits) < 0)
+        if (strncmp(d, "86", 2) == 0 && !cn_mobile_ok(d + 2, nd - 2))
+            return fail(why, "a +86 mobile must have 11 digits starting with 13 to 19");
+        if (snprintf(e164, sizeof(e164), "+%s", d) >= (int)sizeof(e164))
             return fail(why, "is too long");
     }
+    size_t total = strlen(e164) - 1;
+    if (total < 8 || total > 15)
+        return fail(why, "must have 8 to 15 digits in E.164 form");
     if (text_copy(out, outsz, e164) < 0)
         return fail(why, "is too long");
     return 0;

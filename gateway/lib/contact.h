@@ -17,5 +17,9 @@ int contact_email_normalise(const char *in, char *out, size_t outsz, const char 
 /* Accepts "13812345678", "+86 138-1234-5678", "+14155550123", "(415) 555 0123" is
  * rejected (no country code). Output is E.164: "+8613812345678". */
 int contact_phone_normalise(const char *in, char *out, size_t outsz, const char **why);
+/* The same with another default country: cc is its calling code ("86", "44", "1"); a
+ * number without + (or 00) is national: a leading trunk 0 is dropped and cc put before
+ * it. +86 numbers must be mainland mobiles (1[3-9] + 9 digits). */
+int contact_phone_normalise_cc(const char *in, const char *cc, char *out, size_t outsz, const char **why);
 
 #endif

@@ -95,3 +95,26 @@ bool text_equal_ct(const void *a, const void *b, size_t n)
         d |= x[i] ^ y[i];
     return d == 0;
 }
+
+uint32_t utf8_next(const unsigned char **p)
+{
+    const unsigned char *s = *p;
+    if (!s[0])
+        return 0;
+    uint32_t cp;
+    size_t n;
+    if (s[0] < 0x80) {
+        cp = s[0], n = 1;
+    } else if ((s[0] & 0xE0) == 0xC0 && (s[1] & 0xC0) == 0x80) {
+        cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F), n = 2;
+    } else if ((s[0] & 0xF0) == 0xE0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
+        cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F), n = 3;
+    } else if ((s[0] & 0xF8) == 0xF0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80) {
+        cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
+             (s[3] & 0x3F), n = 4;
+    } else {
+        cp = 0xFFFD, n = 1;
+    }
+    *p = s + n;
+    return cp;
+}

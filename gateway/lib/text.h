@@ -20,6 +20,9 @@ int text_parse_i64(const char *s, int64_t *out);
 bool utf8_valid(const char *s, size_t n);
 /* Number of code points in valid UTF-8. */
 size_t utf8_length(const char *s, size_t n);
+/* The code point at *p, advancing *p past it; 0 at the end (*p stays). An invalid byte
+ * is taken alone as U+FFFD, so any input makes progress. */
+uint32_t utf8_next(const unsigned char **p);
 /* Pointer past leading ASCII whitespace; trims trailing whitespace in place. */
 char *text_trim(char *s);
 /* ASCII lower-case in place. */

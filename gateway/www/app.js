@@ -18,6 +18,10 @@ const ICONS = {
   external: 'M10 6H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2v-4h-2v4H6V8h4zm4-3v2h3.6l-7.3 7.3 1.4 1.4L19 6.4V10h2V3z',
   inbox: 'M19 3H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2zm0 12h-4a3 3 0 0 1-6 0H5V5h14z',
   transfer: 'M6.99 11 3 15l3.99 4v-3H14v-2H6.99v-3zM21 9l-3.99-4v3H10v2h7.01v3z',
+  clip: 'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z',
+  download: 'M5 20h14v-2H5zm14-9h-4V3H9v8H5l7 7z',
+  code: 'M9.4 16.6 4.8 12l4.6-4.6L8 6l-6 6 6 6zm5.2 0 4.6-4.6-4.6-4.6L16 6l6 6-6 6z',
+  people: 'M16 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm-8 0a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm0 2c-2.3 0-7 1.2-7 3.5V19h14v-2.5C15 14.2 10.3 13 8 13zm8 0c-.3 0-.6 0-1 .1 1.2.8 2 2 2 3.4V19h6v-2.5c0-2.3-4.7-3.5-7-3.5z',
 };
 const CHANNEL_LABEL = { chat: 'Live chat conversation', email: 'E-mail', sms: 'SMS conversation', phone: 'Phone call', web: 'Web form' };
 function icon(name, cls) {
@@ -43,6 +47,7 @@ const state = {
   teams: [], agents: [],
   ws: null, wsReady: false, retry: 0, retryTimer: null, everConnected: false,
   notify: 0, flashTimer: null,
+  custEmails: new Map(),       // customer id → lower-cased e-mail addresses (from the side panel)
   myTyping: { ticket: 0, sentAt: 0, timer: null },
 };
 
@@ -333,7 +338,7 @@ async function openTicket(id) {
   saveDraft();
   state.selected = id;
   // events for this ticket that arrive while it loads are kept (merged below)
-  if (!state.thread || state.thread.id !== id) state.thread = { id, msgs: new Map() };
+  if (!state.thread || state.thread.id !== id) state.thread = newThread(id);
   if (state.unread.delete(id)) saveUnread();
   renderTickets();
   let t;
@@ -352,7 +357,7 @@ async function openTicket(id) {
   const msgs = t.messages || [];
   delete t.messages;
   upsert(t);
-  if (!state.thread || state.thread.id !== id) state.thread = { id, msgs: new Map() };
+  if (!state.thread || state.thread.id !== id) state.thread = newThread(id);
   for (const m of msgs) state.thread.msgs.set(m.id, m);
   renderDetail();
   renderThread(true);
@@ -383,7 +388,7 @@ function renderDetail() {
   tt.append(el('h2', '', t.customer_name || 'Customer'));
   const sub = el('div', 'sub');
   sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id), el('span', 'subject', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
-  tt.append(sub);
+  tt.append(sub, ccLine(t));
   title.append(tt);
 
   const actions = el('div', 'conv-actions');
@@ -486,18 +491,182 @@ function renderThread(forceBottom) {
     const kind = msgKind(m);
     if (kind === 'sys') { box.append(el('div', 'msg sys', m.body_text + ' · ' + clock(m.created_at))); continue; }
     const row = el('div', 'row ' + kind);
-    const b = el('div', 'msg ' + kind, m.body_text);
+    const b = messageBubble(m, kind);
     b.dataset.id = m.id;
     if (kind === 'note') { const nl = el('span', 'note-label', 'Internal note'); nl.prepend(icon('lock')); b.prepend(nl); }
     const meta = el('div', 'meta');
     const author = kind === 'in' ? (t.customer_name || 'Customer') : (m.author_name || (m.author_type === 'bot' ? 'Bot' : 'Agent'));
     meta.append(el('span', 'author', author), el('span', '', clock(m.created_at)));
     if (m.channel && (m.channel !== t.channel || kind !== 'note')) meta.append(channelBadge(m.channel));
+    if (m.body_html) meta.append(htmlToggle(m, row, b));
     if (kind === 'out') meta.append(el('span', 'state st-' + m.status, m.status === 'sent' || m.status === 'delivered' ? '✓ ' + m.status : m.status));
     row.append(b, meta);
+    if (m.body_html && state.thread.htmlOpen.has(m.id)) showHtml(m, row, b, true);
     box.append(row);
   }
   if (forceBottom || near) box.scrollTop = box.scrollHeight;
+}
+
+/* ---------- e-mail messages: quoted text, original HTML, attachments ---------- */
+// quoteOpen/htmlOpen: message ids whose toggles the agent opened (kept across re-renders)
+function newThread(id) { return { id, msgs: new Map(), quoteOpen: new Set(), htmlOpen: new Set() }; }
+
+function humanSize(n) {
+  n = Number(n) || 0;
+  if (n < 1024) return n + ' B';
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n, i = -1;
+  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  return (v < 10 ? String(Math.round(v * 10) / 10) : String(Math.round(v))) + ' ' + units[i];
+}
+
+// A plain message is one text node, as before. One with collapsed quoted history or
+// attachments gets child elements, all text: body_text/body_visible never become markup.
+function messageBubble(m, kind) {
+  const atts = Array.isArray(m.attachments) ? m.attachments : [];
+  const quoted = typeof m.body_visible === 'string' && m.body_visible !== m.body_text;
+  if (!quoted && !atts.length) return el('div', 'msg ' + kind, m.body_text);
+  const b = el('div', 'msg ' + kind + ' rich');
+  const text = el('div', 'body-text');
+  b.append(text);
+  if (quoted) {
+    const tg = el('button', 'quote-toggle');
+    tg.type = 'button';
+    const set = (open) => {
+      if (open) state.thread.quoteOpen.add(m.id); else state.thread.quoteOpen.delete(m.id);
+      const shown = open ? m.body_text : m.body_visible.replace(/\s+$/, '');
+      text.textContent = shown;
+      text.hidden = !shown;
+      tg.textContent = open ? '··· hide quoted text' : '··· show quoted text';
+      tg.setAttribute('aria-expanded', open ? 'true' : 'false');
+      tg.classList.toggle('open', open);
+    };
+    tg.addEventListener('click', () => set(!state.thread.quoteOpen.has(m.id)));
+    set(state.thread.quoteOpen.has(m.id));
+    b.append(tg);
+  } else {
+    text.textContent = m.body_text;
+  }
+  if (atts.length) {
+    const list = el('div', 'atts');
+    for (const a of atts) list.append(attachmentChip(a));
+    b.append(list);
+  }
+  return b;
+}
+
+function attachmentChip(a) {
+  const name = a.filename || 'attachment';
+  const chip = el(a.stored ? 'a' : 'span', 'att' + (a.stored ? '' : ' missing'));
+  chip.title = name + (a.content_type ? ' · ' + a.content_type : '') + ' · ' + humanSize(a.size) +
+    (a.stored ? '' : ' · too large to keep: only its details were stored');
+  chip.append(icon('clip'), el('span', 'att-name', name), el('span', 'att-size', humanSize(a.size)));
+  if (!a.stored) { chip.append(el('span', 'att-state', 'not stored')); return chip; }
+  const url = '/api/v1/attachments/' + encodeURIComponent(a.id) + '/content';
+  chip.href = url;           // the session cookie authorises a plain download too
+  chip.download = name;
+  chip.setAttribute('aria-label', 'Download ' + name);
+  chip.append(icon('download', 'att-dl'));
+  chip.addEventListener('click', (ev) => {
+    // fetch first so a refusal shows as a message, not as a downloaded error page
+    ev.preventDefault();
+    if (chip.classList.contains('busy')) return;
+    chip.classList.add('busy');
+    downloadAttachment(url, name).catch((e) => toast('Download failed: ' + errText(e), 'bad'))
+      .finally(() => chip.classList.remove('busy'));
+  });
+  return chip;
+}
+
+async function downloadAttachment(url, name) {
+  const res = await fetch(url, { credentials: 'same-origin' });
+  if (res.status === 401) { showLogin(); throw new Error('signed out'); }
+  if (!res.ok) {
+    const data = await res.json().catch(() => null);
+    throw new Error((data && data.error && data.error.message) || res.statusText || ('HTTP ' + res.status));
+  }
+  const blob = await res.blob();
+  const href = URL.createObjectURL(blob);
+  const a = el('a');
+  a.href = href; a.download = name; a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60000);
+}
+
+// The original HTML part is hostile: it is shown only in a frame with an empty sandbox
+// (no scripts, opaque origin, no forms, popups or top navigation) and a CSP of its own
+// that loads nothing from the network (no remote images, trackers, fonts or styles).
+const HTML_FRAME_HEAD = '<!doctype html><meta charset="utf-8">' +
+  '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">' +
+  '<meta name="referrer" content="no-referrer">' +
+  '<style>html{background:#fff;color:#1f2937}body{margin:12px 14px;font:14px/1.5 -apple-system,"Segoe UI","PingFang SC",' +
+  '"Microsoft YaHei",Roboto,sans-serif;overflow-wrap:anywhere}img{max-width:100%;height:auto}' +
+  'table{max-width:100%}pre{white-space:pre-wrap}blockquote{margin:0 0 0 .6em;padding-left:.8em;border-left:3px solid #e5e7eb;color:#6b7280}</style>';
+
+function htmlToggle(m, row, b) {
+  const tg = el('button', 'link html-toggle');
+  tg.type = 'button';
+  tg.prepend(icon('code'));
+  tg.append(document.createTextNode(state.thread.htmlOpen.has(m.id) ? 'Hide original (HTML)' : 'View original (HTML)'));
+  tg.setAttribute('aria-expanded', state.thread.htmlOpen.has(m.id) ? 'true' : 'false');
+  tg.addEventListener('click', () => {
+    const open = !state.thread.htmlOpen.has(m.id);
+    if (open) state.thread.htmlOpen.add(m.id); else state.thread.htmlOpen.delete(m.id);
+    tg.lastChild.textContent = open ? 'Hide original (HTML)' : 'View original (HTML)';
+    tg.setAttribute('aria-expanded', open ? 'true' : 'false');
+    showHtml(m, row, b, open);
+    if (open) $('.html-view', b).scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  });
+  return tg;
+}
+
+function showHtml(m, row, b, open) {
+  const old = $('.html-view', b);
+  if (old) old.remove();
+  row.classList.toggle('wide', open);
+  if (!open) return;
+  const box = el('div', 'html-view');
+  const f = document.createElement('iframe');
+  f.setAttribute('sandbox', '');                  // empty: every restriction applies
+  f.setAttribute('referrerpolicy', 'no-referrer');
+  f.title = 'Original HTML of the e-mail (sandboxed, images and scripts blocked)';
+  f.srcdoc = HTML_FRAME_HEAD + String(m.body_html);
+  box.append(f, el('div', 'html-note', 'Original HTML · sandboxed: scripts, forms and remote content are blocked'));
+  const atts = $('.atts', b);
+  if (atts) b.insertBefore(box, atts); else b.append(box);
+}
+
+/* ---------- e-mail participants ---------- */
+// To/Cc addresses the server copies on e-mail replies (not the customer's own address).
+function ccList(t) {
+  if (t.channel !== 'email' || !Array.isArray(t.participants)) return [];
+  const mine = state.custEmails.get(t.customer_id) || [];
+  const seen = new Set();
+  const out = [];
+  for (const p of t.participants) {
+    if (!p || (p.role !== 'to' && p.role !== 'cc') || typeof p.address !== 'string') continue;
+    const k = p.address.toLowerCase();
+    if (mine.includes(k) || seen.has(k)) continue;
+    seen.add(k); out.push(p.address);
+  }
+  return out;
+}
+function ccLine(t) {
+  const cc = ccList(t);
+  const line = el('div', 'cc-line');
+  line.hidden = !cc.length;
+  if (cc.length) {
+    line.title = 'E-mail replies are copied to: ' + cc.join(', ');
+    line.append(icon('people'), el('span', 'cc-label', 'Cc:'), el('span', 'cc-addrs', cc.join(', ')));
+  }
+  return line;
+}
+function refreshCcLine() {
+  const t = state.tickets.get(state.selected);
+  const old = $('#ticket-detail .conv-head .cc-line');
+  if (t && old) old.replaceWith(ccLine(t));
 }
 
 function pendingBubble(p) {
@@ -650,6 +819,9 @@ async function loadCustomerPanel(pane, customerId, ticketId) {
     return;
   }
   if (String(pane.dataset.customer) !== String(customerId)) return;
+  state.custEmails.set(c.id, (c.identities || []).filter((i) => i.kind === 'email' && typeof i.value === 'string')
+    .map((i) => i.value.toLowerCase()));
+  if (state.selected && (state.tickets.get(state.selected) || {}).customer_id === c.id) refreshCcLine();
   pane.replaceChildren();
   const top = el('div', 'cust-top');
   top.append(avatar(c.name, 'xl'), el('h3', '', c.name), el('div', 'muted', c.customer_no || ''));
@@ -911,7 +1083,7 @@ function onMessageEvent(ev) {
   const touch = (x) => {
     if (!x) return;
     x.last_message_at = msg.created_at || ev.at;
-    if (!msg.internal && msg.author_type !== 'system') x.preview = msg.body_text;
+    if (!msg.internal && msg.author_type !== 'system') x.preview = msg.body_visible || msg.body_text;
   };
   if (t) touch(t);
   else refreshTicket(id).then(() => { touch(state.tickets.get(id)); renderTickets(); });
@@ -924,8 +1096,21 @@ function onMessageEvent(ev) {
     state.thread.msgs.set(msg.id, msg); // the stored row wins over what an ack let us assume
     // our own reply may be reported before its ack: the pending bubble goes when the ack comes
     renderThread(msg.direction === 'in' ? false : true);
+    // a new e-mail may bring Cc participants; an event without the e-mail details
+    // (body_visible, attachments) is completed from the stored row
+    if (msg.channel === 'email' && msg.direction === 'in') refreshEmail(id);
   }
   renderTickets();
+}
+
+async function refreshEmail(id) {
+  let t;
+  try { t = await api('GET', '/api/v1/tickets/' + id); } catch (e) { return; }
+  if (!state.thread || state.thread.id !== id) return;
+  for (const m of t.messages || []) state.thread.msgs.set(m.id, m);
+  delete t.messages;
+  upsert(t);
+  if (state.selected === id) { refreshCcLine(); renderThread(); }
 }
 
 document.addEventListener('visibilitychange', () => {

@@ -1,11 +1,16 @@
 'use strict';
 // console.test.js — the agent console in a real headless Chromium (Debian chromium driven
 // by playwright-core): sign in, a ticket created elsewhere appears live over /ws/agent,
-// reply from the thread, and customer text that looks like HTML is shown as text.
+// reply from the thread, and customer text that looks like HTML is shown as text; an
+// e-mail with quoted history, a hostile HTML part, attachments and Cc participants.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
 const { launchChromium } = require('./clients');
-const { startServer, bootstrapAdmin, api, dropDatabase } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase } = require('./harness');
 
 let server, admin, browser;
 
@@ -66,4 +71,204 @@ test('sign in, live ticket, reply, and hostile text stays text', async () => {
   assert.deepStrictEqual(pageErrors, []);
   await page.screenshot({ path: require('node:path').join(__dirname, '..', '..', 'var', 'test-logs', 'console.png') });
   await page.close();
+});
+
+// A text value as an SQL literal that needs no escaping.
+const lit = (v) => (v === null || v === undefined ? 'NULL' : `CONVERT(X'${Buffer.from(String(v)).toString('hex')}' USING utf8mb4)`);
+
+test('e-mail: quoted text collapsed, original HTML sandboxed, attachments download, Cc shown', async () => {
+  // anything the hostile HTML manages to fetch from the network lands here
+  const hits = [];
+  const tracker = http.createServer((req, res) => { hits.push(req.url); res.end(''); });
+  await new Promise((r) => tracker.listen(0, '127.0.0.1', r));
+  const trackerUrl = `http://127.0.0.1:${tracker.address().port}`;
+
+  const visible = 'Hello, the invoice for order 8842 is wrong.\nCould you check it? 谢谢';
+  const full = visible + '\n\nOn Mon, 23 Nov 2026 at 09:12, Support <support@example.com> wrote:\n' +
+    '> Your invoice is attached.\n> Regards, Support';
+  const hostileHtml = "<script>parent.document.title='pwned';document.documentElement.dataset.ran='1'</script>" +
+    `<img src=x onerror="parent.document.title='pwned'"><img src="${trackerUrl}/pixel.gif">` +
+    `<link rel=stylesheet href="${trackerUrl}/style.css"><div style="background:url(${trackerUrl}/bg.png)">bg</div>` +
+    `<form action="${trackerUrl}/form"><input name=q value=1></form><meta http-equiv=refresh content="0;url=${trackerUrl}/refresh">` +
+    '<p>Hello, the invoice for order 8842 is <b>bold</b> wrong.</p>' +
+    '<img alt=dot src="data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==">';
+  const big = crypto.randomBytes(1363149); // 1.3 MB, three chunks of at most 512 KiB
+  const bigName = 'Rechnung Q3 – 2026 (copy).bin';
+  const small = Buffer.from('plain text\nsecond line\n');
+  const smallName = `"><img src=x onerror="parent.document.title='pwned'">.txt`;
+  const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
+  const chunks = [];
+  for (let i = 0, seq = 0; i < big.length; i += 512 * 1024, seq++) {
+    chunks.push(`('${sha(big)}', ${seq}, X'${big.subarray(i, i + 512 * 1024).toString('hex')}')`);
+  }
+  chunks.push(`('${sha(small)}', 0, X'${small.toString('hex')}')`);
+
+  const [[ticketId, messageId, bigId, smallId]] = sql(server, `
+    INSERT INTO customers (name) VALUES (${lit('李娜 Li Na')});
+    SET @c = LAST_INSERT_ID();
+    INSERT INTO customer_identities (customer_id, kind, value) VALUES (@c, 'email', 'li.na@example.com');
+    INSERT INTO tickets (customer_id, channel, subject, status, assignee_id, last_message_at)
+      VALUES (@c, 'email', ${lit('Invoice 8842 is wrong')}, 'open', ${admin.agent.id}, NOW(3));
+    SET @t = LAST_INSERT_ID();
+    INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, body_html, body_visible, external_id)
+      VALUES (@t, @c, 'in', 'email', 'customer', ${lit(full)}, ${lit(hostileHtml)}, ${lit(visible)}, '<inv-8842@example.com>');
+    SET @m = LAST_INSERT_ID();
+    INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage)
+      VALUES (@m, ${lit(bigName)}, 'application/octet-stream', ${big.length}, '${sha(big)}', 'db');
+    SET @a1 = LAST_INSERT_ID();
+    INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage)
+      VALUES (@m, ${lit(smallName)}, 'text/plain', ${small.length}, '${sha(small)}', 'db');
+    SET @a2 = LAST_INSERT_ID();
+    INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage)
+      VALUES (@m, 'site-visit.mp4', 'video/mp4', 31457280, NULL, NULL);
+    INSERT INTO attachment_chunks (sha256, seq, data) VALUES ${chunks.join(', ')};
+    INSERT INTO ticket_participants (ticket_id, address, role) VALUES
+      (@t, 'li.na@example.com', 'from'), (@t, 'boss@example.com', 'to'), (@t, 'colleague@example.org', 'cc');
+    SELECT @t, @m, @a1, @a2;`);
+
+  // what the console reads: the API gives the fields this test relies on
+  const a = api(server, admin.token);
+  const tk = await a.get(`/api/v1/tickets/${ticketId}`);
+  assert.strictEqual(tk.status, 200, tk.text);
+  const msg = tk.json.messages.find((m) => String(m.id) === messageId);
+  assert.strictEqual(msg.body_visible, visible);
+  assert.strictEqual(msg.attachments.length, 3);
+  assert.strictEqual(tk.json.participants.length, 3);
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const pageErrors = [], dialogs = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  await page.goto(server.url + '/');
+  await page.fill('#login-email', 'admin@example.com');
+  await page.fill('#login-password', admin.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#app:not([hidden])');
+  await page.click('.queue[data-queue=all]');
+  await page.click(`#ticket-list li[data-id="${ticketId}"]`);
+  const bubble = page.locator(`.thread .msg.in[data-id="${messageId}"]`);
+  await bubble.waitFor();
+  const titleBefore = await page.title();
+  assert.ok(!titleBefore.includes('pwned'));
+
+  // 1. quoted history collapsed; the toggle shows it and hides it again
+  const text = bubble.locator('.body-text');
+  assert.strictEqual(await text.textContent(), visible);
+  assert.ok(!(await bubble.textContent()).includes('wrote:'));
+  const qt = bubble.locator('.quote-toggle');
+  assert.match(await qt.textContent(), /show quoted text/);
+  await qt.click();
+  assert.strictEqual(await text.textContent(), full);
+  assert.strictEqual(await qt.getAttribute('aria-expanded'), 'true');
+  await qt.click();
+  assert.strictEqual(await text.textContent(), visible);
+  await qt.click(); // left open for the screenshot
+
+  // 4. the reply also goes to the To/Cc participants; the customer's own address is not listed
+  const cc = page.locator('#ticket-detail .conv-head .cc-line');
+  await page.waitForFunction(() => /colleague@example\.org/.test(document.querySelector('.conv-head .cc-line').textContent));
+  const ccText = await cc.textContent();
+  assert.match(ccText, /^Cc:\s*boss@example\.com, colleague@example\.org$/);
+  assert.ok(!ccText.includes('li.na@'));
+
+  // 3. attachment chips: names as text, human sizes, downloads of the exact bytes
+  const chips = bubble.locator('.atts .att');
+  assert.strictEqual(await chips.count(), 3);
+  assert.strictEqual(await chips.nth(0).locator('.att-name').textContent(), bigName);
+  assert.strictEqual(await chips.nth(0).locator('.att-size').textContent(), '1.3 MB');
+  assert.strictEqual(await chips.nth(1).locator('.att-name').textContent(), smallName);
+  assert.strictEqual(await chips.nth(1).locator('.att-size').textContent(), `${small.length} B`);
+  const missing = chips.nth(2);
+  assert.match(await missing.getAttribute('class'), /\bmissing\b/);
+  assert.strictEqual(await missing.evaluate((e) => e.tagName), 'SPAN', 'nothing to download');
+  assert.match(await missing.textContent(), /site-visit\.mp4\s*30 MB\s*not stored/);
+  for (const [i, bytes, name] of [[0, big, bigName], [1, small, smallName]]) {
+    const [dl] = await Promise.all([page.waitForEvent('download'), chips.nth(i).click()]);
+    assert.strictEqual(dl.suggestedFilename().length > 0, true);
+    if (i === 0) assert.strictEqual(dl.suggestedFilename(), name);
+    const got = fs.readFileSync(await dl.path());
+    assert.strictEqual(got.length, bytes.length, `download ${i} size`);
+    assert.ok(got.equals(bytes), `download ${i}: exact bytes`);
+  }
+  // a plain link works too: the session cookie authorises it
+  const viaCookie = await page.evaluate(async (id) => {
+    const r = await fetch(`/api/v1/attachments/${id}/content`);
+    return { status: r.status, cd: r.headers.get('content-disposition'), len: (await r.arrayBuffer()).byteLength };
+  }, smallId);
+  assert.deepStrictEqual([viaCookie.status, viaCookie.len], [200, small.length]);
+  assert.match(viaCookie.cd, /^attachment/);
+  assert.strictEqual(await chips.nth(0).getAttribute('href'), `/api/v1/attachments/${bigId}/content`);
+
+  // 2. the original HTML in an empty sandbox; nothing runs, nothing loads from the network
+  const row = page.locator(`.thread .row:has(.msg[data-id="${messageId}"])`);
+  const ht = row.locator('.html-toggle');
+  assert.match(await ht.textContent(), /View original \(HTML\)/);
+  await ht.click();
+  const frameEl = bubble.locator('.html-view iframe');
+  await frameEl.waitFor();
+  assert.strictEqual(await frameEl.getAttribute('sandbox'), '');
+  const srcdoc = await frameEl.getAttribute('srcdoc');
+  assert.ok(srcdoc.startsWith('<!doctype html><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" ' +
+    `content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">`), srcdoc.slice(0, 200));
+  const frame = await (await frameEl.elementHandle()).contentFrame();
+  await frame.waitForLoadState('load');
+  // the HTML did render (Playwright reads the sandboxed frame from outside)
+  await frame.waitForSelector('b');
+  assert.strictEqual(await frame.textContent('b'), 'bold');
+  assert.strictEqual(await frame.evaluate(() => document.documentElement.dataset.ran), undefined, 'no script ran in the frame');
+  assert.strictEqual(await frame.evaluate(() => document.querySelector('img[alt=dot]').naturalWidth), 1, 'data: image shown');
+  const box = await frameEl.boundingBox();
+  assert.ok(box.height >= 300 && box.height <= 420, `frame height ${box.height}`);
+  await page.waitForTimeout(700); // time for a refresh, image, style or script to do harm
+  assert.strictEqual(await page.title(), titleBefore, 'the parent title is untouched');
+  assert.deepStrictEqual(dialogs, []);
+  assert.deepStrictEqual(hits, [], 'nothing fetched from remote servers');
+  assert.strictEqual(await page.locator('img[src=x]').count(), 0, 'no element made from the filename in the console');
+  assert.strictEqual(page.url(), server.url + '/');
+  assert.strictEqual(frame.url(), 'about:srcdoc', 'the frame was not navigated away');
+  await ht.click();
+  assert.strictEqual(await bubble.locator('.html-view').count(), 0, 'hidden again');
+  await ht.click();
+  await frameEl.waitFor();
+  await qt.click(); // quoted text collapsed again
+  // a ticket event re-renders the thread: the open HTML view and the quote state stay as they were
+  const patched = await a.patch(`/api/v1/tickets/${ticketId}`, { priority: 'high' });
+  assert.strictEqual(patched.status, 200, patched.text);
+  await page.waitForFunction(() => document.querySelector('.prio-select').value === 'high');
+  await page.locator(`.thread .msg.in[data-id="${messageId}"] .html-view iframe`).waitFor();
+  assert.strictEqual(await text.textContent(), visible);
+  const frame2 = await (await frameEl.elementHandle()).contentFrame();
+  await frame2.waitForSelector('b');
+  await bubble.locator('.atts').scrollIntoViewIfNeeded();
+
+  assert.deepStrictEqual(pageErrors, []);
+  const shot = path.join(__dirname, '..', '..', 'var', 'console-email.png');
+  await page.screenshot({ path: shot });
+
+  // live: a second mail arrives as message.created shaped like ingest's (no body_visible or
+  // attachments in the event); the console completes it from the stored row, and its new Cc
+  const visible2 = 'Any news?';
+  const full2 = visible2 + '\n\n---------- Forwarded message ---------\nFrom: boss@example.com\nplease chase this';
+  const [[m2]] = sql(server, `
+    INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, body_visible, external_id)
+      SELECT id, customer_id, 'in', 'email', 'customer', ${lit(full2)}, ${lit(visible2)}, '<inv-8842-2@example.com>' FROM tickets WHERE id = ${ticketId};
+    SET @m = LAST_INSERT_ID();
+    INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage)
+      VALUES (@m, 'photo.jpg', 'image/jpeg', 2048, '${sha(small)}', 'db');
+    INSERT INTO ticket_participants (ticket_id, address, role) VALUES (${ticketId}, 'auditor@example.net', 'cc');
+    INSERT INTO events (kind, ticket_id, customer_id, agent_id, payload)
+      SELECT 'message.created', t.id, t.customer_id, t.assignee_id, JSON_OBJECT('message', JSON_OBJECT('id', CAST(@m AS UNSIGNED), 'ticket_id', t.id,
+        'direction', 'in', 'channel', 'email', 'author_type', 'customer', 'author_id', NULL, 'author_name', NULL,
+        'body_text', ${lit(full2)}, 'body_html', NULL, 'status', 'received', 'internal', FALSE, 'created_at', '2026-11-23T09:30:00Z'))
+      FROM tickets t WHERE t.id = ${ticketId};
+    SELECT @m;`);
+  const live = page.locator(`.thread .msg.in[data-id="${m2}"]`);
+  await live.locator('.atts .att').waitFor({ timeout: 5000 });
+  assert.strictEqual(await live.locator('.body-text').textContent(), visible2);
+  assert.match(await live.locator('.att').textContent(), /photo\.jpg\s*2 KB/);
+  await page.waitForFunction(() => /auditor@example\.net/.test(document.querySelector('.conv-head .cc-line').textContent));
+  assert.strictEqual(await bubble.locator('.html-view iframe').count(), 1, 'the open HTML view stays open');
+  assert.deepStrictEqual(pageErrors, []);
+  await page.close();
+  await new Promise((r) => tracker.close(r));
 });

@@ -1,6 +1,6 @@
 'use strict';
 // dev_services.test.js — Email issue, point 7: scripts/dev-services runs a private Dovecot
-// IMAP and an SMTP capture. Uses its OWN instance (SWITCHBOARD_DEV_VAR=var/devsvc-test on
+// IMAP and an SMTP capture; and the fake SMS provider (service sms). Uses its OWN instance (SWITCHBOARD_DEV_VAR=var/devsvc-test on
 // free ports), started fresh and stopped at the end, so it disturbs nothing else; it does
 // not need MariaDB or the switchboard binary. Speaks raw IMAP and SMTP over node:net.
 const test = require('node:test');
@@ -12,7 +12,7 @@ const { spawnSync } = require('node:child_process');
 const { ROOT, freePort, sleep } = require('./harness');
 
 const DEV_VAR = path.join(ROOT, 'var', 'devsvc-test');
-const SERVICES = ['dovecot', 'smtp'];
+const SERVICES = ['dovecot', 'smtp', 'sms'];
 let ports;
 
 function devServices(cmd, names = SERVICES, { allowFail = false } = {}) {
@@ -23,6 +23,7 @@ function devServices(cmd, names = SERVICES, { allowFail = false } = {}) {
     SWITCHBOARD_DEV_IMAPS_PORT: String(ports.imaps),
     SWITCHBOARD_DEV_SMTP_PORT: String(ports.smtp),
     SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(ports.control),
+    SWITCHBOARD_DEV_SMS_PORT: String(ports.sms),
   };
   const t0 = Date.now();
   const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'dev-services'), cmd, ...names], {
@@ -215,11 +216,13 @@ function doveadmSave(env, user, msg) {
   assert.equal(r.status, 0, `doveadm save failed: ${r.stdout}${r.stderr}`);
 }
 
-test.describe('scripts/dev-services: private Dovecot and SMTP capture', () => {
+test.describe('scripts/dev-services: private Dovecot, SMTP capture and SMS fake', () => {
   let env;
 
   test.before(async () => {
-    ports = { imap: await freePort(), imaps: await freePort(), smtp: await freePort(), control: await freePort() };
+    ports = {
+      imap: await freePort(), imaps: await freePort(), smtp: await freePort(), control: await freePort(), sms: await freePort(),
+    };
     // A fresh instance: stop whatever an earlier, interrupted run left, then start clean.
     if (fs.existsSync(DEV_VAR)) devServices('stop', SERVICES, { allowFail: true });
     fs.rmSync(DEV_VAR, { recursive: true, force: true });
@@ -240,6 +243,9 @@ test.describe('scripts/dev-services: private Dovecot and SMTP capture', () => {
     assert.equal(env.SWITCHBOARD_DEV_SMTP_PORT, String(ports.smtp));
     assert.equal(env.SWITCHBOARD_DEV_SMTP_CONTROL_PORT, String(ports.control));
     assert.equal(env.SWITCHBOARD_DEV_MAIL_OUT, path.join(DEV_VAR, 'mail-out'));
+    assert.equal(env.SWITCHBOARD_DEV_SMS_URL, `http://127.0.0.1:${ports.sms}`);
+    assert.equal(env.SWITCHBOARD_DEV_SMS_ACCOUNT_SID, 'ACdev00000000000000000000000000000');
+    assert.equal(env.SWITCHBOARD_DEV_SMS_AUTH_TOKEN, 'dev-auth-token');
     assert.ok(env.SWITCHBOARD_DATABASE_SOCKET, 'the MariaDB lines are still there');
     assert.match(fs.readFileSync(path.join(DEV_VAR, 'dovecot', 'passwd'), 'utf8'), /^support@example\.com:/m);
   });
@@ -404,29 +410,58 @@ test.describe('scripts/dev-services: private Dovecot and SMTP capture', () => {
     }
   });
 
+  test('SMS fake: healthz, a send with the env file\'s credentials, status, its log', async () => {
+    const base = env.SWITCHBOARD_DEV_SMS_URL;
+    const health = await fetch(`${base}/_fake/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { ok: true });
+    const auth = Buffer.from(`${env.SWITCHBOARD_DEV_SMS_ACCOUNT_SID}:${env.SWITCHBOARD_DEV_SMS_AUTH_TOKEN}`).toString('base64');
+    const res = await fetch(`${base}/2010-04-01/Accounts/${env.SWITCHBOARD_DEV_SMS_ACCOUNT_SID}/Messages.json`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ To: '+8613800138000', From: '+8610690000', Body: '您好' }).toString(),
+    });
+    const m = await res.json();
+    assert.equal(res.status, 201, JSON.stringify(m));
+    assert.match(m.sid, /^SM[0-9a-f]{32}$/);
+    const got = await (await fetch(`${base}/_fake/messages`)).json();
+    assert.deepEqual(got.map((x) => [x.sid, x.to, x.body, x.answered]), [[m.sid, '+8613800138000', '您好', 201]]);
+    const st = devServices('status', ['sms']);
+    assert.match(st.stdout, new RegExp(`sms: running pid \\d+ \\(http://127\\.0\\.0\\.1:${ports.sms}`));
+    assert.match(fs.readFileSync(path.join(DEV_VAR, 'sms', 'sms.log'), 'utf8'), /listening: http:\/\/127\.0\.0\.1:/);
+  });
+
   test('a second start is harmless; stop leaves no process behind', async () => {
     const dovecotPid = readPid(path.join(DEV_VAR, 'dovecot', 'run', 'master.pid'));
     const smtpPid = readPid(path.join(DEV_VAR, 'smtp', 'pid'));
+    const smsPid = readPid(path.join(DEV_VAR, 'sms', 'pid'));
     const again = devServices('start');
     assert.match(again.stdout, /dovecot: already running/);
     assert.match(again.stdout, /smtp: already running/);
+    assert.match(again.stdout, /sms: already running/);
+    assert.equal(readPid(path.join(DEV_VAR, 'sms', 'pid')), smsPid);
     assert.equal(readPid(path.join(DEV_VAR, 'dovecot', 'run', 'master.pid')), dovecotPid);
     assert.equal(readPid(path.join(DEV_VAR, 'smtp', 'pid')), smtpPid);
     assert.equal(devServices('status').status, 0);
     const imap = await Imap.open(ports.imap);   // still serving
     imap.end();
 
-    const pids = [dovecotPid, ...childrenOf(dovecotPid), smtpPid];
-    assert.ok(pids.length > 3, `dovecot has children: ${pids}`);
+    const pids = [dovecotPid, ...childrenOf(dovecotPid), smtpPid, smsPid];
+    assert.ok(pids.length > 4, `dovecot has children: ${pids}`);
     const stop = devServices('stop');
     assert.match(stop.stdout, /dovecot: stopped/);
     assert.match(stop.stdout, /smtp: stopped/);
+    assert.match(stop.stdout, /sms: stopped/);
     await sleep(100);
     assert.deepEqual(pids.filter(alive), [], 'processes left after stop');
     assert.equal(devServices('status', SERVICES, { allowFail: true }).status, 3);
     assert.equal(fs.existsSync(path.join(DEV_VAR, 'smtp', 'pid')), false);
+    assert.equal(fs.existsSync(path.join(DEV_VAR, 'sms', 'pid')), false);
+    assert.match(devServices('status', ['sms'], { allowFail: true }).stdout, /sms: stopped/);
     assert.equal(fs.existsSync(path.join(DEV_VAR, 'dovecot', 'run', 'master.pid')), false);
     // Stopping a stopped instance is fine too.
-    assert.match(devServices('stop').stdout, /dovecot: not running/);
+    const again2 = devServices('stop').stdout;
+    assert.match(again2, /dovecot: not running/);
+    assert.match(again2, /sms: not running/);
   });
 });

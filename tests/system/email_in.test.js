@@ -122,7 +122,7 @@ test('attachments are stored with name, type, size and content hash', async () =
   assert.equal(m.body_text.trim(), 'See attached.');
   assert.equal(m.attachments.length, 1);
   assert.deepEqual({ ...m.attachments[0], id: undefined },
-    { id: undefined, filename: '发票 2026.pdf', content_type: 'application/pdf', size: content.length, sha256: sha, stored: true });
+    { id: undefined, filename: '发票 2026.pdf', content_type: 'application/pdf', size: content.length, sha256: sha, stored: true, url: null });
   // the content itself downloads intact, as an attachment, sandboxed
   const res = await fetch(`${server.url}/api/v1/attachments/${m.attachments[0].id}/content`, { headers: { authorization: `Bearer ${adminToken}` } });
   assert.equal(res.status, 200);

@@ -39,6 +39,7 @@ test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all i
     SWITCHBOARD_DEV_IMAP_PORT: String(await freePort()), SWITCHBOARD_DEV_IMAPS_PORT: String(await freePort()),
     SWITCHBOARD_DEV_SMTP_PORT: String(await freePort()),
     SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(await freePort()),
+    SWITCHBOARD_DEV_SMS_PORT: String(await freePort()),
   };
   for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_DATABASE_')) delete env[k];
   const proc = spawn('bash', ['scripts/run-demo'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -92,13 +93,39 @@ test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all i
     }
     assert.ok(mailTicket, 'the demo mailbox turned the mail into a ticket');
 
+    // the demo SMS: a text through the fake's CLI becomes a ticket; the reply reaches the fake
+    const envFile = Object.fromEntries(fs.readFileSync(path.join(DEV_VAR, 'dev-services.env'), 'utf8').trim().split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const texted = spawnSync(process.execPath, [path.join(ROOT, 'tests/fakes/sms-provider.mjs'), 'text', '--webhook-base', url,
+      '--from', '+8613800138000', '--to', '+8610690000', '--body', '演示短信 demo text'], { env: { ...process.env, ...envFile }, encoding: 'utf8' });
+    assert.strictEqual(texted.status, 0, texted.stdout + texted.stderr);
+    const smsTickets = await (await fetch(url + 'api/v1/tickets?channel=sms&per_page=200', { headers: auth })).json();
+    const texts = await Promise.all(smsTickets.items.map(async (t) =>
+      [t.id, (await (await fetch(url + `api/v1/tickets/${t.id}/messages`, { headers: auth })).json()).items]));
+    const textTicket = texts.find(([, ms]) => ms.some((m) => m.body_text === '演示短信 demo text'));
+    assert.ok(textTicket, 'the text became a ticket');
+    const sent = await fetch(url + `api/v1/tickets/${textTicket[0]}/messages`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ body_text: '收到 got it' }),
+    });
+    assert.strictEqual(sent.status, 201);
+    let atFake = [];
+    for (let i = 0; i < 60 && !atFake.length; i++) {
+      atFake = (await (await fetch(`${envFile.SWITCHBOARD_DEV_SMS_URL}/_fake/messages`)).json()).filter((m) => m.body === '收到 got it');
+      if (!atFake.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.strictEqual(atFake.length, 1, 'the SMS reply reached the fake provider');
+
     const dbPid = Number(fs.readFileSync(path.join(DEV_VAR, 'mariadb', 'mariadbd.pid'), 'utf8'));
     assert.ok(pidAlive(dbPid));
+    const smsPid = Number(fs.readFileSync(path.join(DEV_VAR, 'sms', 'pid'), 'utf8'));
+    assert.ok(pidAlive(smsPid), 'the fake SMS provider runs too');
     const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
     proc.kill('SIGINT');
     await exited;
     for (let i = 0; i < 100 && pidAlive(dbPid); i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!pidAlive(dbPid), 'the private MariaDB was stopped');
+    for (let i = 0; i < 50 && pidAlive(smsPid); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!pidAlive(smsPid), 'the fake SMS provider was stopped');
     const after = await fetch(url + 'healthz').catch(() => null);
     assert.strictEqual(after, null, 'the server was stopped');
   } finally {

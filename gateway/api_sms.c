@@ -1,0 +1,256 @@
+/* api_sms.c — see api_sms.h. */
+#include "gateway/api_sms.h"
+#include "gateway/event_tailer.h"
+#include "gateway/ingest.h"
+#include "gateway/lib/contact.h"
+#include "gateway/lib/form.h"
+#include "gateway/lib/sms_text.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/sms_delivery.h"
+#include "gateway/sms_provider.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct sb_config *cfg;
+static const struct sms_provider *provider;
+
+void api_sms_init(const struct sb_config *config, const struct sms_provider *p)
+{
+    cfg = config;
+    provider = p;
+}
+
+const char *api_sms_signature_header(void)
+{
+    return provider ? provider->signature_header : NULL;
+}
+
+enum keyword { KW_NONE, KW_STOP, KW_START, KW_HELP };
+
+/* The whole message, trimmed, in any case. */
+static enum keyword keyword_of(const char *body)
+{
+    static const char *const stop[] = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "退订", "TD", NULL};
+    static const char *const start[] = {"START", "UNSTOP", "YES", NULL};
+    char w[64];
+    if (text_copy(w, sizeof(w), body) < 0)
+        return KW_NONE;
+    char *t = text_trim(w);
+    for (size_t i = 0; stop[i]; i++)
+        if (strcasecmp(t, stop[i]) == 0)
+            return KW_STOP;
+    for (size_t i = 0; start[i]; i++)
+        if (strcasecmp(t, start[i]) == 0)
+            return KW_START;
+    return strcasecmp(t, "HELP") == 0 ? KW_HELP : KW_NONE;
+}
+
+/* Common to both webhooks: configured, a form, signed. 0 with the form, or answered. */
+static int signed_form(struct api_ctx *c, const char *path, struct form *f)
+{
+    const char *why = NULL;
+    struct api_req *r = c->req;
+    if (!provider || !cfg->sms.auth_token[0])
+        return api_error(c, 404, "not_configured", "the SMS channel is not configured ([sms])"), -1;
+    if (strncasecmp(r->content_type, "application/x-www-form-urlencoded", 33) != 0)
+        return api_error(c, 415, "unsupported_media_type", "send the webhook as application/x-www-form-urlencoded"), -1;
+    if (form_parse(r->body.data ? r->body.data : "", r->body.len, f, &why) < 0)
+        return api_error(c, 400, "malformed_form", why), -1;
+    char url[CFG_STR + 64];
+    snprintf(url, sizeof(url), "%s%s", cfg->server.public_url, path);
+    if (!provider->verify(cfg, url, f, r->signature)) {
+        log_warn("sms", "event=bad_signature path=%s ip=%s", path, r->ip);
+        form_free(f);
+        return api_error(c, 403, "bad_signature", "the webhook signature does not match"), -1;
+    }
+    return 0;
+}
+
+static int answer(struct api_ctx *c)
+{
+    struct api_req *r = c->req;
+    buf_reset(&r->resp);
+    buf_puts(&r->resp, provider->answer_body);
+    r->status = 200;
+    r->resp_type = provider->answer_type;
+    return 0;
+}
+
+/* ---- inbound ---- */
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+};
+
+static void on_stored(struct ingest_msg *m)
+{
+    struct waiter *w = m->user;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static struct ingest_msg *inbound_msg(const struct sms_inbound *in)
+{
+    struct ingest_msg *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    text_copy(m->channel, sizeof(m->channel), "sms");
+    text_copy(m->external_id, sizeof(m->external_id), in->id);
+    text_copy(m->identity_kind, sizeof(m->identity_kind), "phone");
+    const char *why;
+    if (contact_phone_normalise_cc(in->from, cfg->sms.default_country, m->identity_value, sizeof(m->identity_value),
+                                   &why) < 0)
+        text_copy(m->identity_value, sizeof(m->identity_value), in->from); /* a short code, a sender name: keep it */
+    m->body_text = strdup(in->body);
+    struct sms_count sc;
+    sms_count_text(in->body, &sc);
+    m->segments = (int)sc.segments;
+    text_copy(m->encoding, sizeof(m->encoding), sms_encoding_name(sc.encoding));
+    m->attachments = in->n_media ? calloc(in->n_media, sizeof(*m->attachments)) : NULL;
+    for (size_t i = 0; m->attachments && i < in->n_media; i++) {
+        struct ingest_attachment *a = &m->attachments[m->n_attachments++];
+        a->url = strdup(in->media_url[i]);
+        a->content_type = in->media_type[i] ? strdup(in->media_type[i]) : NULL;
+        const char *slash = strrchr(in->media_url[i], '/');
+        a->filename = strdup(slash && slash[1] ? slash + 1 : "media");
+    }
+    if (!m->body_text) {
+        ingest_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+struct keyword_tx {
+    enum keyword kw;
+    const struct ingest_msg *m;
+};
+
+/* STOP/START change the suppression; every keyword gets its answer through the outbox. */
+static int keyword_tx(struct db *db, void *arg)
+{
+    struct keyword_tx *k = arg;
+    const struct ingest_msg *m = k->m;
+    int rc = DB_OK;
+    if (k->kw == KW_STOP)
+        rc = db_exec(db, "INSERT INTO suppressions (channel, value, reason, message_id) VALUES ('sms', ?, 'keyword', ?) "
+                         "ON DUPLICATE KEY UPDATE reason = 'keyword', message_id = VALUES(message_id)",
+                     DBP(P_S(m->identity_value), P_I(m->message_id)), NULL);
+    else if (k->kw == KW_START)
+        rc = db_exec(db, "DELETE FROM suppressions WHERE channel = 'sms' AND value = ?", DBP(P_S(m->identity_value)), NULL);
+    if (rc)
+        return rc;
+    const char *text = k->kw == KW_STOP ? cfg->sms.stop_reply : k->kw == KW_START ? cfg->sms.start_reply : cfg->sms.help_reply;
+    struct sms_count sc;
+    sms_count_text(text, &sc);
+    struct db_result r;
+    rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, status, "
+                     "segments, encoding) VALUES (?, ?, 'out', 'sms', 'bot', ?, 'queued', ?, ?)",
+                 DBP(P_I(m->ticket_id), P_I(m->customer_id), P_S(text), P_I(sc.segments),
+                     P_S(sms_encoding_name(sc.encoding))), &r);
+    if (rc)
+        return rc;
+    int64_t mid = (int64_t)r.insert_id;
+    db_result_free(&r);
+    json_t *payload = json_pack("{s:I, s:I, s:s, s:b}", "message_id", (json_int_t)mid, "ticket_id",
+                                (json_int_t)m->ticket_id, "body_text", text, "keyword_reply", 1);
+    char *ps = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    rc = db_exec(db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, 'sms', ?, ?)",
+                 DBP(P_I(mid), P_S(m->identity_value), P_S(ps)), NULL);
+    free(ps);
+    if (!rc)
+        rc = event_insert(db, "message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
+                          json_pack("{s:{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:b}}", "message", "id", (json_int_t)mid,
+                                    "ticket_id", (json_int_t)m->ticket_id, "direction", "out", "channel", "sms",
+                                    "author_type", "bot", "body_text", text, "status", "queued", "internal", 0));
+    return rc;
+}
+
+int sms_webhook_inbound(struct api_ctx *c)
+{
+    struct form f;
+    if (signed_form(c, "/webhooks/sms/inbound", &f) < 0)
+        return 0;
+    struct sms_inbound in;
+    if (provider->parse_inbound(&f, &in) < 0) {
+        form_free(&f);
+        return api_error(c, 400, "missing_fields", "an inbound message needs its id and From");
+    }
+    struct ingest_msg *m = inbound_msg(&in);
+    enum keyword kw = keyword_of(in.body);
+    form_free(&f);
+    if (!m)
+        return api_error(c, 503, "unavailable", "out of memory; retry");
+    struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    m->done = on_stored;
+    m->user = &w;
+    if (ingest_submit(m) < 0) {
+        ingest_msg_free(m);
+        return api_error(c, 503, "unavailable", "shutting down; retry");
+    }
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    int rc = m->rc;
+    if (rc == INGEST_EINVAL) {
+        ingest_msg_free(m);
+        return api_error(c, 400, "invalid_message", "the message cannot be stored (sender or id unusable)");
+    }
+    if (rc) {
+        ingest_msg_free(m);
+        return api_error(c, 503, "unavailable", "the message could not be stored; retry");
+    }
+    log_info("sms", "event=inbound message=%lld ticket=%lld duplicate=%d keyword=%d", (long long)m->message_id,
+             (long long)m->ticket_id, m->duplicate, (int)kw);
+    if (kw != KW_NONE && !m->duplicate) {
+        struct keyword_tx k = {kw, m};
+        if ((rc = db_transaction(c->db, keyword_tx, &k)) != DB_OK)
+            log_error("sms", "event=keyword_failed message=%lld rc=%d", (long long)m->message_id, rc);
+        else
+            event_tailer_wake();
+    }
+    ingest_msg_free(m);
+    return answer(c);
+}
+
+/* ---- delivery reports ---- */
+
+struct status_tx {
+    const struct sms_status *st;
+};
+
+static int status_tx(struct db *db, void *arg)
+{
+    const struct sms_status *st = ((struct status_tx *)arg)->st;
+    int rc = sms_delivery_store(db, st->id, st->status, st->error_code);
+    return rc ? rc : sms_delivery_apply(db, st->id);
+}
+
+int sms_webhook_status(struct api_ctx *c)
+{
+    struct form f;
+    if (signed_form(c, "/webhooks/sms/status", &f) < 0)
+        return 0;
+    struct sms_status st;
+    int rc = DB_OK;
+    if (provider->parse_status(&f, &st) == 0) {
+        struct status_tx t = {&st};
+        rc = db_transaction(c->db, status_tx, &t);
+        if (!rc)
+            event_tailer_wake();
+    }
+    form_free(&f);
+    if (rc)
+        return api_error(c, 503, "unavailable", "the report could not be stored; retry");
+    return answer(c);
+}
