@@ -49,8 +49,11 @@ static int prepare(struct db *db, struct outbox_item *it)
         return DB_OK;
     }
     int64_t per_min = the_cfg ? the_cfg->sms.recipient_per_min : 6;
-    rc = db_scalar_i64(db, "SELECT COUNT(*) FROM outbox WHERE channel = 'sms' AND recipient = ? AND id <> ? "
-                           "AND state IN ('sent','sending','ambiguous') AND updated_at > NOW(3) - INTERVAL 1 MINUTE",
+    /* what went out this minute, and what is going out ahead of this row (same batch or
+     * another process): the oldest rows go first */
+    rc = db_scalar_i64(db, "SELECT COUNT(*) FROM outbox WHERE channel = 'sms' AND recipient = ? AND "
+                           "((state IN ('sent','ambiguous') AND updated_at > NOW(3) - INTERVAL 1 MINUTE) OR "
+                           " (state = 'sending' AND id < ?))",
                        DBP(P_S(it->recipient), P_I(it->id)), 0, &n);
     if (!rc && n >= per_min) {
         it->outcome = SEND_RETRY;

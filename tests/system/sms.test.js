@@ -205,3 +205,38 @@ test('the provider saying "unsubscribed" (21610) fails the reply and records a s
   assert.match(outbox(mid)[2], /21610/);
   assert.equal(sql(server, "SELECT reason FROM suppressions WHERE value = '+8613800138007'")[0][0], 'provider: recipient unsubscribed');
 });
+
+test('a connection reset after the request went out is ambiguous too, never re-sent (not even by libcurl on its own)', async () => {
+  await control('DELETE', 'messages');
+  await control('POST', 'faults', { mode: 'reset', count: 1 });
+  const mid = await replyTo('+8613800138008', 'reset me');
+  await until(() => outbox(mid)[0] === 'ambiguous', 10000, 'ambiguous');
+  await sleep(1500);
+  assert.equal((await received()).filter((m) => m.to === '+8613800138008').length, 1, 'one request reached the provider');
+});
+
+test('one number gets at most recipient_per_min messages a minute; the rest wait without using up attempts', async () => {
+  const s2 = await startServer({
+    env: {
+      SWITCHBOARD_SMS_API_BASE: fakeUrl, SWITCHBOARD_SMS_ACCOUNT_SID: SID, SWITCHBOARD_SMS_AUTH_TOKEN: TOKEN,
+      SWITCHBOARD_SMS_FROM: OUR_NUMBER, SWITCHBOARD_SMS_RECIPIENT_PER_MIN: '2',
+    },
+  });
+  try {
+    const a2 = api(s2, (await bootstrapAdmin(s2)).token);
+    const c = await a2.post('/api/v1/customers', { name: 'Busy', phone: '+8613800138009' });
+    assert.equal(c.status, 201, c.text);
+    const t = await a2.post('/api/v1/tickets', { customer_id: c.json.id, channel: 'sms', subject: 'busy' });
+    const ids = [];
+    for (const text of ['one', 'two', 'three']) ids.push((await a2.post(`/api/v1/tickets/${t.json.id}/messages`, { body_text: text })).json.id);
+    const row = (id) => sql(s2, `SELECT state, attempts, COALESCE(error, '') FROM outbox WHERE message_id = ${id}`)[0];
+    await until(() => ids.filter((id) => row(id)[0] === 'sent').length === 2, 8000, 'two sent');
+    await until(() => /waiting: at most 2 messages a minute/.test(row(ids[2])[2]), 5000, 'the third waiting');
+    const third = row(ids[2]);
+    assert.equal(third[0], 'queued');
+    assert.equal(third[1], '0', 'waiting used up no attempt');
+  } finally {
+    await s2.stop();
+    dropDatabase(s2);
+  }
+});
