@@ -271,7 +271,12 @@ int agents_update(struct api_ctx *c)
 
 /* ---- teams ---- */
 
-#define TEAM_SELECT "SELECT t.id, t.name, t.description, t.created_at, " \
+#define TEAM_MISSING 1 /* team_write_db: no such team */
+static int team_write_db(struct api_ctx *c, int64_t *id_io, const char *name, const char *desc, const char *hours);
+static int team_answer(struct api_ctx *c, int64_t id, int rc);
+
+#define TEAM_SELECT "SELECT t.id, t.name, t.description, t.created_at, t.auto_accept AS auto_accept__bool, " \
+    "t.accept_timeout_secs, t.utc_offset_mins, t.business_hours AS business_hours__json, t.after_hours_reply, " \
     "(SELECT COUNT(*) FROM agents a WHERE a.team_id = t.id) AS agent_count FROM teams t "
 
 int teams_list(struct api_ctx *c)
@@ -290,36 +295,103 @@ int teams_get(struct api_ctx *c)
     return t ? api_json(c, 200, t) : api_not_found(c);
 }
 
+static int hhmm(const char *s)
+{
+    int h, m;
+    char extra;
+    return s && sscanf(s, "%2d:%2d%c", &h, &m, &extra) == 2 && h >= 0 && h <= 24 && m >= 0 && m < 60 &&
+                   (h < 24 || m == 0) ? h * 60 + m : -1;
+}
+
+/* {"mon":[["09:00","18:00"]], …}: known days, intervals that start before they end. */
+static void check_hours(struct jf *f, json_t *h)
+{
+    static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL};
+    const char *k;
+    json_t *v;
+    int ok = json_is_object(h);
+    json_object_foreach(h, k, v) {
+        int known = 0;
+        for (size_t i = 0; days[i]; i++)
+            known |= strcmp(k, days[i]) == 0;
+        ok &= known && json_is_array(v) && json_array_size(v) <= 6;
+        size_t i;
+        json_t *iv;
+        json_array_foreach(v, i, iv) {
+            int from = hhmm(json_string_value(json_array_get(iv, 0))), to = hhmm(json_string_value(json_array_get(iv, 1)));
+            ok &= json_array_size(iv) == 2 && from >= 0 && to > from;
+        }
+    }
+    if (!ok)
+        jf_fail(f, "business_hours", "an object of mon..sun, each a list of [\"HH:MM\", \"HH:MM\"] intervals; {} = always open");
+}
+
 static int team_write(struct api_ctx *c, int64_t id)
 {
     if (api_body_object(c) < 0)
         return 0;
-    static const char *const fields[] = {"name", "description", NULL};
+    static const char *const fields[] = {"name", "description", "auto_accept", "accept_timeout_secs", "utc_offset_mins",
+                                         "business_hours", "after_hours_reply", NULL};
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, fields);
     const char *name = jf_str(&f, "name", 100, id == 0);
     const char *desc = jf_str(&f, "description", 500, false);
+    bool has_timeout, has_offset;
+    int64_t timeout = jf_int(&f, "accept_timeout_secs", 5, 3600, false, &has_timeout);
+    int64_t offset = jf_int(&f, "utc_offset_mins", -720, 840, false, &has_offset);
+    bool auto_accept = jf_bool(&f, "auto_accept", false);
+    const char *reply = jf_str(&f, "after_hours_reply", 1000, false);
+    json_t *hours = json_object_get(c->body, "business_hours");
+    if (hours)
+        check_hours(&f, hours);
     int rc = DB_OK;
     if (!api_checked(c, &f, &rc))
         return rc;
+    char *hours_text = hours ? json_dumps(hours, JSON_COMPACT) : NULL;
+    rc = team_write_db(c, &id, name, desc, hours_text);
+    free(hours_text);
+    if (!rc)
+        rc = db_exec(c->db, "UPDATE teams SET auto_accept = IF(?, ?, auto_accept), "
+                            "accept_timeout_secs = IF(?, ?, accept_timeout_secs), utc_offset_mins = IF(?, ?, utc_offset_mins), "
+                            "after_hours_reply = IF(?, ?, after_hours_reply) WHERE id = ?",
+                     DBP(P_I(jf_has(&f, "auto_accept")), P_I(auto_accept), P_I(has_timeout), P_I(timeout), P_I(has_offset),
+                         P_I(offset), P_I(jf_has(&f, "after_hours_reply")), P_S(reply), P_I(id)), NULL);
+    return team_answer(c, id, rc);
+}
+
+/* name/description/hours: insert or update; *id is the team's (set when created). */
+static int team_write_db(struct api_ctx *c, int64_t *id_io, const char *name, const char *desc, const char *hours)
+{
+    int64_t id = *id_io;
+    int rc;
     struct db_result r;
     if (id == 0) {
-        rc = db_exec(c->db, "INSERT INTO teams (name, description) VALUES (?, ?)", DBP(P_S(name), P_S(desc)), &r);
+        rc = db_exec(c->db, "INSERT INTO teams (name, description, business_hours) VALUES (?, ?, COALESCE(?, '{}'))",
+                     DBP(P_S(name), P_S(desc), P_S(hours)), &r);
         if (!rc) {
-            id = (int64_t)r.insert_id;
+            *id_io = (int64_t)r.insert_id;
             db_result_free(&r);
         }
     } else {
-        rc = db_exec(c->db, "UPDATE teams SET name = COALESCE(?, name), description = COALESCE(?, description) "
-                            "WHERE id = ?", DBP(P_S(name), P_S(desc), P_I(id)), &r);
+        rc = db_exec(c->db, "UPDATE teams SET name = COALESCE(?, name), description = COALESCE(?, description), "
+                            "business_hours = COALESCE(?, business_hours) WHERE id = ?",
+                     DBP(P_S(name), P_S(desc), P_S(hours), P_I(id)), &r);
         if (!rc && r.affected == 0) {
             db_result_free(&r);
-            return api_not_found(c);
+            return TEAM_MISSING;
         }
         if (!rc)
             db_result_free(&r);
     }
+    return rc;
+}
+
+static int team_answer(struct api_ctx *c, int64_t id, int rc)
+{
+    struct db_result r;
+    if (rc == TEAM_MISSING)
+        return api_not_found(c);
     if (rc == DB_EDUP)
         return api_error(c, 409, "duplicate", "a team with this name exists");
     if (rc)

@@ -37,5 +37,11 @@ int tickets_messages(struct api_ctx *c);
 int tickets_message_add(struct api_ctx *c);
 int tickets_transfer(struct api_ctx *c);
 int attachment_content(struct api_ctx *c);
+int routing_rules_list(struct api_ctx *c);
+int routing_rules_create(struct api_ctx *c);
+int routing_rules_update(struct api_ctx *c);
+int routing_rules_delete(struct api_ctx *c);
+int sla_policies_list(struct api_ctx *c);
+int sla_policies_put(struct api_ctx *c);
 
 #endif

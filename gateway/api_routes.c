@@ -56,5 +56,12 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/tickets/{id}/messages", tickets_message_add, SERVICE, 0, "ticket_message_add"},
     {HTTP_POST, "/api/v1/tickets/{id}/transfer", tickets_transfer, SERVICE, 0, "ticket_transfer"},
     {HTTP_GET, "/api/v1/attachments/{id}/content", attachment_content, SERVICE, 0, "attachment_content"},
+
+    {HTTP_GET, "/api/v1/routing/rules", routing_rules_list, STAFF, 0, "routing_rules_list"},
+    {HTTP_POST, "/api/v1/routing/rules", routing_rules_create, ROLE_ADMIN, 0, "routing_rules_create"},
+    {HTTP_PATCH, "/api/v1/routing/rules/{id}", routing_rules_update, ROLE_ADMIN, 0, "routing_rules_update"},
+    {HTTP_DELETE, "/api/v1/routing/rules/{id}", routing_rules_delete, ROLE_ADMIN, 0, "routing_rules_delete"},
+    {HTTP_GET, "/api/v1/routing/sla", sla_policies_list, STAFF, 0, "sla_policies_list"},
+    {HTTP_PUT, "/api/v1/routing/sla", sla_policies_put, ROLE_ADMIN, 0, "sla_policies_put"},
 };
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -8,6 +8,7 @@
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include "gateway/sms_delivery.h"
+#include "gateway/tickets.h"
 #include "gateway/sms_provider.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -149,30 +150,7 @@ static int keyword_tx(struct db *db, void *arg)
     if (rc)
         return rc;
     const char *text = k->kw == KW_STOP ? cfg->sms.stop_reply : k->kw == KW_START ? cfg->sms.start_reply : cfg->sms.help_reply;
-    struct sms_count sc;
-    sms_count_text(text, &sc);
-    struct db_result r;
-    rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, status, "
-                     "segments, encoding) VALUES (?, ?, 'out', 'sms', 'bot', ?, 'queued', ?, ?)",
-                 DBP(P_I(m->ticket_id), P_I(m->customer_id), P_S(text), P_I(sc.segments),
-                     P_S(sms_encoding_name(sc.encoding))), &r);
-    if (rc)
-        return rc;
-    int64_t mid = (int64_t)r.insert_id;
-    db_result_free(&r);
-    json_t *payload = json_pack("{s:I, s:I, s:s, s:b}", "message_id", (json_int_t)mid, "ticket_id",
-                                (json_int_t)m->ticket_id, "body_text", text, "keyword_reply", 1);
-    char *ps = json_dumps(payload, JSON_COMPACT);
-    json_decref(payload);
-    rc = db_exec(db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, 'sms', ?, ?)",
-                 DBP(P_I(mid), P_S(m->identity_value), P_S(ps)), NULL);
-    free(ps);
-    if (!rc)
-        rc = event_insert(db, "message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
-                          json_pack("{s:{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:b}}", "message", "id", (json_int_t)mid,
-                                    "ticket_id", (json_int_t)m->ticket_id, "direction", "out", "channel", "sms",
-                                    "author_type", "bot", "body_text", text, "status", "queued", "internal", 0));
-    return rc;
+    return ticket_bot_reply(db, m->ticket_id, text, true, m->identity_value);
 }
 
 int sms_webhook_inbound(struct api_ctx *c)

@@ -11,6 +11,7 @@
  */
 #include "gateway/api_handlers.h"
 #include "gateway/event_tailer.h"
+#include "gateway/routing_rules.h"
 #include "gateway/tickets.h"
 #include "gateway/lib/json_field.h"
 #include "gateway/lib/sms_text.h"
@@ -21,7 +22,11 @@
 #define TICKET_SELECT \
     "SELECT t.id, t.customer_id, cu.name AS customer_name, t.channel, t.subject, t.status, t.priority, t.team_id, " \
     "t.assignee_id, a.name AS assignee_name, t.required_skills AS required_skills__json, t.sla_due_at, " \
-    "t.first_response_at, t.solved_at, t.csat, t.created_at, t.updated_at, t.last_message_at " \
+    "t.first_response_at, t.solved_at, t.csat, t.created_at, t.updated_at, t.last_message_at, " \
+    "t.queued_at, t.offer_agent_id, t.offer_expires_at, t.routing_stage, t.assign_reason AS assign_reason__json, " \
+    "t.optional_skills AS optional_skills__json, t.sla_breached AS sla_breached__bool, " \
+    "(t.channel = 'sms' AND EXISTS (SELECT 1 FROM suppressions s JOIN customer_identities ci ON ci.kind = 'phone' " \
+    "  AND ci.value = s.value WHERE s.channel = 'sms' AND ci.customer_id = t.customer_id)) AS opted_out__bool " \
     "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id "
 
 #define TICKET_SCOPE \
@@ -39,11 +44,20 @@
 
 #define MESSAGE_SELECT \
     "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
-    "m.body_text, m.body_html, m.body_visible, m.segments, m.encoding, m.status, m.internal AS internal__bool, m.created_at, " \
+    "m.body_text, m.body_html, m.body_visible, m.segments, m.encoding, m.status, " \
+    "IF(m.status IN ('failed','ambiguous','queued'), (SELECT o.error FROM outbox o WHERE o.message_id = m.id " \
+    "  ORDER BY o.id DESC LIMIT 1), NULL) AS error, m.internal AS internal__bool, m.created_at, " \
     "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', at.id, 'filename', at.filename, 'content_type', at.content_type, " \
     "  'size', at.size, 'sha256', at.sha256, 'stored', at.storage = 'db', 'url', at.url) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
     "  AS attachments__json " \
     "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
+
+static const struct sb_config *tickets_cfg; /* capacity weights for accept; NULL: no check */
+
+void tickets_init(const struct sb_config *cfg)
+{
+    tickets_cfg = cfg;
+}
 
 static const char *const statuses[] = {"new", "open", "pending", "solved", "closed", NULL};
 static const char *const priorities[] = {"low", "normal", "high", "urgent", NULL};
@@ -265,6 +279,8 @@ int tickets_create(struct api_ctx *c)
         return rc;
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
+    if ((rc = ticket_queue_sync(c->db, id)) || (rc = routing_classify(c->db, id)))
+        return rc;
     json_t *t = NULL;
     if ((rc = ticket_load(c->db, NULL, id, &t)) || (rc = emit(c, "ticket.created", t)) ||
         (assignee && (rc = emit(c, "ticket.assigned", t)))) {
@@ -307,6 +323,8 @@ int tickets_update(struct api_ctx *c)
                             "  WHEN ? IS NOT NULL THEN NULL ELSE solved_at END WHERE id = ?",
                      DBP(P_S(status), P_S(priority), P_S(subject), P_I(has_team), P_IOPT(team), P_I(has_assignee),
                          P_IOPT(assignee), P_S(status), P_S(status), P_I(id)), NULL);
+    if (!rc)
+        rc = ticket_queue_sync(c->db, id);
     json_t *after = NULL;
     if (!rc)
         rc = ticket_load(c->db, NULL, id, &after);
@@ -371,11 +389,14 @@ static int load_message(struct db *db, int64_t id, json_t **msg)
     return DB_OK;
 }
 
-static int queue_outbound(struct db *db, json_t *t, int64_t mid, const char *to, const char *body)
+/* keyword_reply: the answer to STOP/START/HELP, sent even to a number that opted out */
+static int queue_outbound(struct db *db, json_t *t, int64_t mid, const char *to, const char *body, bool keyword_reply)
 {
     json_t *payload = json_pack("{s:I, s:I, s:s?, s:s}", "message_id", (json_int_t)mid, "ticket_id",
                                 (json_int_t)jint(t, "id"), "subject", json_string_value(json_object_get(t, "subject")),
                                 "body_text", body);
+    if (keyword_reply)
+        json_object_set_new(payload, "keyword_reply", json_true());
     char *ps = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
     int rc = db_exec(db, "INSERT INTO outbox (message_id, channel, recipient, payload) VALUES (?, ?, ?, ?)",
@@ -438,10 +459,19 @@ int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, 
         db_result_free(&r);
     }
     if (!rc && !internal && !is_chat) /* chat replies reach the customer through the event feed */
-        rc = queue_outbound(db, t, mid, to, body);
+        rc = queue_outbound(db, t, mid, to, body, false);
     if (!rc && !internal)
-        rc = db_exec(db, "UPDATE tickets SET first_response_at = COALESCE(first_response_at, NOW(3)), "
-                         "status = IF(status = 'new', 'open', status), last_message_at = NOW(3) WHERE id = ?",
+        /* the first answer: the SLA clock moves on to the resolution target, with fresh
+         * warning/breach flags (a late first answer was reported when it became late);
+         * left to right, so these see first_response_at before it is set */
+        rc = db_exec(db, "UPDATE tickets t SET sla_breached = IF(t.first_response_at IS NULL, 0, t.sla_breached), "
+                         "sla_warned = IF(t.first_response_at IS NULL, 0, t.sla_warned), "
+                         "sla_due_at = IF(t.first_response_at IS NULL AND t.sla_due_at IS NOT NULL, "
+                         "  (SELECT t.created_at + INTERVAL p.resolution_mins MINUTE FROM sla_policies p WHERE "
+                         "   p.priority = t.priority AND (p.channel = t.channel OR p.channel IS NULL) "
+                         "   ORDER BY p.channel IS NULL LIMIT 1), t.sla_due_at), "
+                         "first_response_at = COALESCE(t.first_response_at, NOW(3)), "
+                         "status = IF(t.status = 'new', 'open', t.status), last_message_at = NOW(3) WHERE t.id = ?",
                      DBP(P_I(ticket_id)), NULL);
     if (!rc)
         rc = load_message(db, mid, msg);
@@ -470,17 +500,42 @@ int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id,
     }
     if (rc)
         return rc;
+    /* Lock my agent row, then the ticket, and decide on fresh values: an offer to me is
+     * already counted in my load; taking anything else must fit my capacity (an offer can
+     * lapse between the agent's click and this transaction). */
+    int room = 1;
+    if (tickets_cfg &&
+        (rc = routing_agent_room(db, tickets_cfg, me->id, json_string_value(json_object_get(t, "channel")), 0, &room))) {
+        json_decref(t);
+        return rc;
+    }
     json_decref(t);
+    struct db_result cur;
+    if ((rc = db_exec(db, "SELECT COALESCE(assignee_id, 0), COALESCE(offer_agent_id, 0) FROM tickets WHERE id = ? FOR UPDATE",
+                      DBP(P_I(ticket_id)), &cur)))
+        return rc;
+    int64_t holder = cur.nrows ? db_cell_i64(&cur, 0, 0) : -1, offer = cur.nrows ? db_cell_i64(&cur, 0, 1) : 0;
+    db_result_free(&cur);
+    if (holder != 0 && holder != me->id)
+        return TICKET_NOT_AVAILABLE;
+    if (offer != 0 && offer != me->id)
+        return TICKET_NOT_AVAILABLE;
+    if (holder == 0 && offer == 0 && room <= 0)
+        return TICKET_AT_CAPACITY;
     struct db_result r;
     rc = db_exec(db, "UPDATE tickets SET assignee_id = ?, status = IF(status = 'new', 'open', status) "
-                     "WHERE id = ? AND (assignee_id IS NULL OR assignee_id = ?)",
-                 DBP(P_I(me->id), P_I(ticket_id), P_I(me->id)), &r);
+                     "WHERE id = ? AND (assignee_id IS NULL OR assignee_id = ?) AND (offer_agent_id IS NULL OR offer_agent_id = ?)",
+                 DBP(P_I(me->id), P_I(ticket_id), P_I(me->id), P_I(me->id)), &r);
     if (rc)
         return rc;
     uint64_t n = r.affected;
     db_result_free(&r);
     if (!n)
         return TICKET_NOT_AVAILABLE;
+    if ((rc = db_exec(db, "UPDATE ticket_offers SET outcome = 'accepted' WHERE ticket_id = ? AND agent_id = ? "
+                          "AND outcome = 'offered'", DBP(P_I(ticket_id), P_I(me->id)), NULL)) ||
+        (rc = ticket_queue_sync(db, ticket_id)))
+        return rc;
     if ((rc = ticket_load(db, NULL, ticket_id, ticket)))
         return rc;
     t = *ticket;
@@ -490,16 +545,17 @@ int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id,
 }
 
 static const char *const outcome_codes[] = {"", "not_found", "no_recipient", "not_deliverable", "not_available",
-                                            "opted_out"};
+                                            "opted_out", "at_capacity"};
 static const char *const outcome_texts[] = {"", "no such ticket", "the customer has no address on this channel",
                                             "replies on this channel cannot be sent; post an internal note",
                                             "the ticket is assigned to someone else",
                                             "the customer opted out of SMS (texted STOP); they can text START to "
-                                            "opt in again, or use another channel"};
+                                            "opt in again, or use another channel",
+                                            "you are at your capacity on this channel; finish a conversation first"};
 
 const char *ticket_outcome_text(int rc, const char **code)
 {
-    int ok = rc > 0 && rc <= TICKET_OPTED_OUT;
+    int ok = rc > 0 && rc <= TICKET_AT_CAPACITY;
     *code = ok ? outcome_codes[rc] : "error";
     return ok ? outcome_texts[rc] : "unexpected outcome";
 }
@@ -509,7 +565,8 @@ static int answer_outcome(struct api_ctx *c, int rc)
     const char *code;
     switch (rc) {
     case TICKET_OPTED_OUT:
-        return api_error(c, 409, "opted_out", ticket_outcome_text(rc, &code));
+    case TICKET_AT_CAPACITY:
+        return api_error(c, 409, rc == TICKET_OPTED_OUT ? "opted_out" : "at_capacity", ticket_outcome_text(rc, &code));
     case TICKET_NOT_FOUND:
         return api_not_found(c);
     case TICKET_NO_RECIPIENT:
@@ -572,6 +629,8 @@ int tickets_transfer(struct api_ctx *c)
     }
     rc = db_exec(c->db, "UPDATE tickets SET team_id = IF(?, ?, team_id), assignee_id = ? WHERE id = ?",
                  DBP(P_I(has_team), P_IOPT(team), P_IOPT(assignee), P_I(id)), NULL);
+    if (!rc)
+        rc = ticket_queue_sync(c->db, id);
     json_t *after = NULL;
     if (!rc)
         rc = ticket_load(c->db, NULL, id, &after);
@@ -639,5 +698,55 @@ int ticket_message_event(struct db *db, int64_t message_id, const char *status, 
                       json_pack("{s:{s:I, s:I, s:s, s:s?}}", "message", "id", (json_int_t)message_id, "ticket_id",
                                 (json_int_t)ticket, "status", status, "error", error));
     db_result_free(&r);
+    return rc;
+}
+
+int ticket_queue_sync(struct db *db, int64_t id)
+{
+    /* left to right: the stage resets only for a ticket that was not waiting */
+    return db_exec(db, "UPDATE tickets SET "
+                       "routing_stage = IF(queued_at IS NULL, 0, routing_stage), "
+                       "offer_agent_id = IF(assignee_id IS NULL AND status IN ('new','open'), offer_agent_id, NULL), "
+                       "offer_expires_at = IF(offer_agent_id IS NULL, NULL, offer_expires_at), "
+                       "queued_at = IF(assignee_id IS NULL AND status IN ('new','open'), COALESCE(queued_at, NOW(3)), NULL) "
+                       "WHERE id = ?", DBP(P_I(id)), NULL);
+}
+
+int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool keyword_reply, const char *to_override)
+{
+    json_t *t = NULL;
+    int rc = ticket_load(db, NULL, ticket_id, &t);
+    if (rc || !t)
+        return rc;
+    const char *channel = json_string_value(json_object_get(t, "channel"));
+    int sends = strcmp(channel, "email") == 0 || strcmp(channel, "sms") == 0;
+    char to[256] = "";
+    if (sends && to_override)
+        text_copy(to, sizeof(to), to_override);
+    else if (sends && (rc = recipient_for(db, jint(t, "customer_id"), channel, to, sizeof(to))))
+        goto out;
+    if (sends && !to[0])
+        goto out; /* nowhere to send it */
+    struct sms_count sc = {0};
+    if (strcmp(channel, "sms") == 0)
+        sms_count_text(body, &sc);
+    struct db_result r;
+    rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, status, "
+                     "segments, encoding) VALUES (?, ?, 'out', ?, 'bot', ?, ?, ?, ?)",
+                 DBP(P_I(ticket_id), P_I(jint(t, "customer_id")), P_S(channel), P_S(body),
+                     P_S(sends ? "queued" : "sent"), P_IOPT((int64_t)sc.segments),
+                     P_S(sc.segments ? sms_encoding_name(sc.encoding) : NULL)), &r);
+    if (rc)
+        goto out;
+    int64_t mid = (int64_t)r.insert_id;
+    db_result_free(&r);
+    if (sends && (rc = queue_outbound(db, t, mid, to, body, keyword_reply)))
+        goto out;
+    json_t *msg = NULL;
+    if (!(rc = load_message(db, mid, &msg)) && msg)
+        rc = event_insert(db, "message.created", ticket_id, jint(t, "customer_id"), jint(t, "assignee_id"),
+                          jint(t, "team_id"), json_pack("{s:o}", "message", msg));
+out:
+    json_decref(t);
     return rc;
 }

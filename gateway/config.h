@@ -80,6 +80,18 @@ struct sb_config {
         char ca_file[CFG_STR];      /* PEM bundle trusted besides the system store */
     } tls;
     struct {
+        char enabled[8];            /* yes | no: this node runs a router */
+        int64_t interval_ms;        /* a round at least this often (woken sooner by new work) */
+        int64_t batch;              /* tickets considered per round */
+        int64_t weight_chat;        /* capacity units one ticket of the channel costs */
+        int64_t weight_email;
+        int64_t weight_sms;
+        int64_t overflow_optional_secs; /* waiting this long drops optional skills */
+        int64_t overflow_team_secs;     /* … then any team's agents may take it */
+        int64_t escalate_secs;          /* … then managers are told */
+        int64_t accept_timeout_secs;    /* offers of tickets without a team */
+    } routing;
+    struct {
         char provider[16];          /* twilio (the ops table in channels/sms_provider.h) */
         char api_base[CFG_STR];     /* e.g. https://api.twilio.com */
         char account_sid[CFG_STR];

@@ -5,6 +5,8 @@
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "gateway/routing_rules.h"
+#include "gateway/tickets.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,31 +248,34 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
          * must be computed from the old status, before status changes */
         return db_exec(db, "UPDATE tickets SET solved_at = IF(status IN ('solved','closed'), NULL, solved_at), "
                            "status = IF(status IN ('pending','solved','closed'), 'open', status), "
+                           "routing_stage = IF(queued_at IS NULL, 0, routing_stage), "
+                           "queued_at = IF(assignee_id IS NULL, COALESCE(queued_at, NOW(3)), queued_at), "
                            "last_message_at = NOW(3) WHERE id = ?", DBP(P_I(m->ticket_id)), NULL);
     struct db_result r;
     const char *subject = m->subject[0] ? m->subject : NULL;
-    rc = db_exec(db, "INSERT INTO tickets (customer_id, channel, subject, mailbox_id, last_message_at) "
-                     "VALUES (?, ?, ?, ?, NOW(3))",
+    rc = db_exec(db, "INSERT INTO tickets (customer_id, channel, subject, mailbox_id, last_message_at, queued_at) "
+                     "VALUES (?, ?, ?, ?, NOW(3), NOW(3))",
                  DBP(P_I(m->customer_id), P_S(m->channel), P_S(subject), P_IOPT(m->mailbox_id)), &r);
     if (rc)
         return rc;
     m->ticket_id = (int64_t)r.insert_id;
     m->new_ticket = 1;
     db_result_free(&r);
-    char customer_name[201] = "", now[32];
-    if ((rc = db_exec(db, "SELECT name FROM customers WHERE id = ?", DBP(P_I(m->customer_id)), &r)))
+    return DB_OK; /* classified and announced once its first message is in (new_ticket_ready) */
+}
+
+/* A new ticket with its first message: the routing rules classify it (skills, team,
+ * priority, SLA) and ticket.created shows the result. */
+static int new_ticket_ready(struct db *db, struct ingest_msg *m)
+{
+    json_t *t = NULL;
+    int rc = routing_classify(db, m->ticket_id);
+    if (!rc)
+        rc = ticket_load(db, NULL, m->ticket_id, &t);
+    if (rc || !t)
         return rc;
-    if (r.nrows)
-        text_copy(customer_name, sizeof(customer_name), db_cell(&r, 0, 0));
-    db_result_free(&r);
-    utc_now_iso(now, sizeof(now));
-    /* the same shape as a ticket read over REST */
-    return event_insert(db, "ticket.created", m->ticket_id, m->customer_id, 0, 0,
-                        json_pack("{s:{s:I, s:I, s:s, s:s, s:s?, s:s, s:s, s:n, s:n, s:n, s:s, s:s, s:s}}", "ticket",
-                                  "id", (json_int_t)m->ticket_id, "customer_id", (json_int_t)m->customer_id,
-                                  "customer_name", customer_name, "channel", m->channel, "subject", subject, "status",
-                                  "new", "priority", "normal", "team_id", "assignee_id", "assignee_name", "created_at",
-                                  now, "updated_at", now, "last_message_at", now));
+    m->team_id = json_integer_value(json_object_get(t, "team_id"));
+    return event_insert(db, "ticket.created", m->ticket_id, m->customer_id, 0, m->team_id, json_pack("{s:o}", "ticket", t));
 }
 
 /* Content by hash, in chunks (see 004_email_details.sql); a hash already stored is shared. */
@@ -363,7 +368,8 @@ static int store_one(struct db *db, struct ingest_msg *m)
     m->message_id = (int64_t)r.insert_id;
     db_result_free(&r);
     json_t *atts = json_array();
-    if ((rc = store_attachments(db, m, atts)) || (rc = store_participants(db, m))) {
+    if ((rc = store_attachments(db, m, atts)) || (rc = store_participants(db, m)) ||
+        (m->new_ticket && (rc = new_ticket_ready(db, m)))) {
         json_decref(atts);
         return rc;
     }

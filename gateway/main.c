@@ -19,6 +19,7 @@
 #include "gateway/loop.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
+#include "gateway/tickets.h"
 #include "channels/email_imap.h"
 #include "channels/email_smtp.h"
 #include "channels/email_tls.h"
@@ -27,6 +28,7 @@
 #include "channels/webchat.h"
 #include "workers/housekeeping.h"
 #include "workers/outbox.h"
+#include "workers/router.h"
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,15 +120,18 @@ static int cmd_serve(const struct sb_config *cfg)
     agent_socket_init(cfg);
     webchat_init(cfg);
     api_sms_init(cfg, sms_provider_for(cfg));
+    tickets_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
-        housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || email_imap_start(cfg) < 0) {
+        housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || router_start(cfg) < 0 ||
+        email_imap_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
     struct server_hooks hooks = {.endpoints = endpoints, .on_draining = on_draining, .on_tick = on_tick};
     int rc = server_run(cfg, &hooks);
     email_imap_stop(); /* before the ingest writer: fetchers wait for its commits */
+    router_stop();
     outbox_stop();
     housekeeping_stop();
     ingest_stop();

@@ -21,8 +21,11 @@ enum ticket_outcome {
     TICKET_NOT_DELIVERABLE = 3,/* a channel without sending (phone, web): notes only */
     TICKET_NOT_AVAILABLE = 4,  /* accept: someone else has it */
     TICKET_OPTED_OUT = 5,      /* the recipient opted out of this channel (SMS STOP) */
+    TICKET_AT_CAPACITY = 6,    /* accept: taking it would put the agent over capacity */
 };
 
+/* Gives the capacity weights ([routing]) to ticket_accept; main calls it once. */
+void tickets_init(const struct sb_config *cfg);
 /* me == NULL loads without scope. *out is NULL when not found. */
 int ticket_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
 /* Stores an agent's reply or internal note. client_id (may be NULL) makes it idempotent:
@@ -34,6 +37,16 @@ int ticket_reply(struct db *db, const struct agent_info *me, int64_t ticket_id, 
 /* Assigns an unassigned ticket (or one already theirs) to me. */
 int ticket_accept(struct db *db, const struct agent_info *me, int64_t ticket_id, json_t **ticket);
 
+/* Keeps the routing fields true to the ticket after any change: waiting (queued_at) exactly
+ * while unassigned and new/open, a fresh wait restarting at overflow stage 0, and no offer
+ * once it is assigned or closed. Call after every write to assignee_id or status. */
+int ticket_queue_sync(struct db *db, int64_t id);
+/* An automatic answer on the ticket's channel (after-hours reply, SMS keyword answers):
+ * stored as a bot message, sent through the outbox for e-mail/SMS to the customer's
+ * address on that channel, shown to agents (message.created). keyword_reply: the answer
+ * to STOP/START/HELP, which goes out even to a number that opted out. to_override (or NULL)
+ * is the address to use instead (the number that texted the keyword). */
+int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool keyword_reply, const char *to_override);
 /* The machine code and agent-facing text of a TICKET_* outcome (rc > 0). */
 const char *ticket_outcome_text(int rc, const char **code);
 /* message.updated for the agents: a message's delivery status (and error) changed. */

@@ -21,6 +21,8 @@ const ICONS = {
   clip: 'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z',
   download: 'M5 20h14v-2H5zm14-9h-4V3H9v8H5l7 7z',
   code: 'M9.4 16.6 4.8 12l4.6-4.6L8 6l-6 6 6 6zm5.2 0 4.6-4.6-4.6-4.6L16 6l6 6-6 6z',
+  auto: 'M7 2v11h3v9l7-12h-4l4-8z',
+  alert: 'M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z',
   people: 'M16 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm-8 0a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm0 2c-2.3 0-7 1.2-7 3.5V19h14v-2.5C15 14.2 10.3 13 8 13zm8 0c-.3 0-.6 0-1 .1 1.2.8 2 2 2 3.4V19h6v-2.5c0-2.3-4.7-3.5-7-3.5z',
 };
 const CHANNEL_LABEL = { chat: 'Live chat conversation', email: 'E-mail', sms: 'SMS conversation', phone: 'Phone call', web: 'Web form' };
@@ -49,6 +51,8 @@ const state = {
   notify: 0, flashTimer: null,
   custEmails: new Map(),       // customer id → lower-cased e-mail addresses (from the side panel)
   myTyping: { ticket: 0, sentAt: 0, timer: null },
+  refusals: new Map(),         // ticket id → why the server refused the last reply (e.g. opted out)
+  deliveryErrors: new Map(),   // message id → delivery error from message.updated (not in REST rows)
 };
 
 /* ---------- helpers ---------- */
@@ -131,6 +135,40 @@ function avatar(name, cls) {
 function badge(text, cls) { return el('span', 'badge ' + (cls || ''), text); }
 function channelBadge(ch) { const b = badge(ch, 'ch ch-' + ch); b.prepend(icon(ch)); return b; }
 const isStaff = () => state.me && (state.me.role === 'admin' || state.me.role === 'manager');
+
+/* ---------- SMS segments ---------- */
+// Counted exactly like gateway/lib/sms_text.c: GSM-7 when every character is in the basic
+// alphabet (one septet) or the extension table (^ { } \ [ ~ ] | € and form feed: escape +
+// septet = two); 160 septets in one SMS, 153 per part when split. Anything else makes the
+// whole text UCS-2, counted in UTF-16 code units (an emoji is two): 70 single, 67 per part.
+// An empty text is one segment. Pure: the system test calls it directly.
+const GSM7_BASIC = new Set([
+  ...Array.from('@$\n\r !"#%&\'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz', (c) => c.codePointAt(0)),
+  0xA3, 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, 0xD8, 0xF8, 0xC5, 0xE5, 0x394, 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0,
+  0x3A8, 0x3A3, 0x398, 0x39E, 0xC6, 0xE6, 0xDF, 0xC9, 0xA4, 0xA1, 0xC4, 0xD6, 0xD1, 0xDC, 0xA7, 0xBF, 0xE4, 0xF6,
+  0xF1, 0xFC, 0xE0,
+]);
+const GSM7_EXT = new Set([...Array.from('^{}\\[~]|', (c) => c.codePointAt(0)), 0x20AC, 0x0C]);
+function smsSegments(text) {
+  const s = text === undefined || text === null ? '' : String(text);
+  let septets = 0, gsm = true;
+  for (const ch of s) {
+    const cp = ch.codePointAt(0);
+    const cost = GSM7_BASIC.has(cp) ? 1 : GSM7_EXT.has(cp) ? 2 : 0;
+    if (!cost) { gsm = false; break; }
+    septets += cost;
+  }
+  const units = gsm ? septets : s.length; // s.length: UTF-16 code units
+  const single = gsm ? 160 : 70, multi = gsm ? 153 : 67;
+  const one = units <= single;
+  return { encoding: gsm ? 'gsm7' : 'ucs2', units, segments: one ? 1 : Math.ceil(units / multi), perSegment: one ? single : multi };
+}
+const ENCODING_LABEL = { gsm7: 'GSM-7', ucs2: 'Unicode' };
+const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's');
+// "23 / 70 · 1 segment · Unicode": characters used of what the segments hold
+function smsCounterText(c) {
+  return c.units + ' / ' + c.segments * c.perSegment + ' · ' + plural(c.segments, 'segment') + ' · ' + ENCODING_LABEL[c.encoding];
+}
 
 /* ---------- notifications: sound + title ---------- */
 let audio = null;
@@ -429,10 +467,31 @@ function renderDetail() {
   const bar = el('div', 'bar');
   const hint = el('span', 'hint', 'Enter to send · Shift+Enter for a new line');
   const send = el('button', 'primary', state.mode === 'note' ? 'Add note' : 'Send'); send.type = 'submit';
-  bar.append(hint, send);
-  form.append(modes, ta, bar);
+  const end = el('div', 'bar-end');
+  // SMS: what the reply will cost, counted like the server counts it (the sent text is trimmed)
+  const counter = t.channel === 'sms' ? el('span', 'sms-count') : null;
+  const count = () => {
+    if (!counter) return;
+    const c = smsSegments(ta.value.trim());
+    counter.textContent = smsCounterText(c);
+    counter.classList.toggle('many', c.segments >= 3);
+    counter.hidden = state.mode === 'note';
+  };
+  if (counter) {
+    counter.title = 'GSM-7: 160 characters in one SMS, 153 per part when split; ^ { } [ ] ~ | \\ € count as two.\n' +
+      'Any other character (Chinese, emoji, ú, `…) makes it Unicode: 70 in one SMS, 67 per part; an emoji counts as two.';
+    end.append(counter);
+  }
+  end.append(send);
+  bar.append(hint, end);
+  form.append(modes);
+  const refused = state.refusals.get(t.id);
+  if (refused) form.append(refusalAlert(t.id, refused));
+  form.append(ta, bar);
+  count();
   const setMode = (m) => {
     state.mode = m;
+    count();
     form.classList.toggle('note-mode', m === 'note');
     mReply.classList.toggle('active', m === 'reply'); mNote.classList.toggle('active', m === 'note');
     send.textContent = m === 'note' ? 'Add note' : 'Send';
@@ -446,18 +505,56 @@ function renderDetail() {
   ta.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
   });
-  ta.addEventListener('input', () => { state.drafts.set(t.id, ta.value); myTyping(t, ta.value); });
+  ta.addEventListener('input', () => { state.drafts.set(t.id, ta.value); myTyping(t, ta.value); count(); });
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const body = ta.value.trim();
     if (!body) return;
     ta.value = ''; state.drafts.delete(t.id);
+    count();
+    if (state.refusals.delete(t.id)) { const a = $('.composer-alert', form); if (a) a.remove(); }
     stopMyTyping();
     sendReply(t.id, body, state.mode === 'note');
     ta.focus();
   });
   d.append(h, thread, typing, form);
 }
+
+// Shown above the composer when the server refused a reply it will keep refusing (the
+// customer opted out of SMS): the text went back into the box, nothing was stored.
+function refusalAlert(ticketId, text) {
+  const box = el('div', 'composer-alert');
+  box.setAttribute('role', 'alert');
+  const msg = el('div', 'ca-text');
+  msg.append(el('strong', '', 'Not sent: '), document.createTextNode(text));
+  const x = el('button', 'ca-close', '×');
+  x.type = 'button'; x.title = 'Dismiss'; x.setAttribute('aria-label', 'Dismiss');
+  x.addEventListener('click', () => { state.refusals.delete(ticketId); box.remove(); });
+  box.append(icon('alert'), msg, x);
+  return box;
+}
+
+function refuseReply(p, text) {
+  state.pending.delete(p.client_id);
+  state.refusals.set(p.ticket_id, text || 'The reply was refused.');
+  // the agent's draft is not lost: back into the composer (before anything typed since)
+  const ta = state.selected === p.ticket_id ? $('#ticket-detail .reply textarea') : null;
+  if (ta) {
+    const form = ta.closest('form');
+    const old = $('.composer-alert', form);
+    const alert = refusalAlert(p.ticket_id, state.refusals.get(p.ticket_id));
+    if (old) old.replaceWith(alert); else form.insertBefore(alert, ta);
+    ta.value = ta.value.trim() ? p.body + '\n' + ta.value : p.body;
+    ta.dispatchEvent(new Event('input')); // keeps the draft, updates the SMS counter
+    ta.focus();
+    ta.setSelectionRange(ta.value.length, ta.value.length);
+  } else {
+    const d = state.drafts.get(p.ticket_id);
+    state.drafts.set(p.ticket_id, d && d.trim() ? p.body + '\n' + d : p.body);
+  }
+  renderThread();
+}
+const isRefusal = (code) => code === 'opted_out';
 
 function saveDraft() {
   const ta = $('#ticket-detail .reply textarea');
@@ -470,7 +567,44 @@ function msgKind(m) {
   if (m.author_type === 'system') return 'sys';
   if (m.internal) return 'note';
   if (m.direction === 'in') return 'in';
+  if (m.author_type === 'bot') return 'bot';
   return 'out';
+}
+
+// Outbound delivery: a mark in the meta line; failed and ambiguous also get a line under
+// the bubble (the provider's error when we have it from message.updated).
+const DELIVERY = {
+  queued: '◷ Queued', sending: '◷ Sending…', sent: '✓ Sent', delivered: '✓✓ Delivered',
+  failed: '⚠ Not delivered', ambiguous: '⚠ Unconfirmed',
+};
+function deliveryMark(m) {
+  const label = DELIVERY[m.status] || m.status;
+  const s = el('span', 'state st-' + m.status);
+  const tick = /^✓+ /.exec(label); // ✓✓ drawn as one overlapping double tick
+  if (tick) s.append(el('span', 'tick', tick[0].trim()), document.createTextNode(label.slice(tick[0].length - 1)));
+  else s.textContent = label;
+  if (m.status === 'delivered') s.title = 'The carrier confirmed delivery to the customer';
+  if (m.status === 'sent') s.title = m.channel === 'chat' ? 'Shown to the customer' : 'Handed to the provider; no delivery report yet';
+  return s;
+}
+function deliveryNote(m) {
+  const err = m.error || state.deliveryErrors.get(m.id) || '';
+  if (m.status === 'failed') {
+    const d = el('div', 'delivery bad');
+    d.setAttribute('role', 'status');
+    d.append(icon('alert'), el('span', 'why', err || 'The message could not be delivered.'));
+    return d;
+  }
+  if (m.status === 'ambiguous') {
+    const d = el('div', 'delivery warn');
+    d.setAttribute('role', 'status');
+    const txt = el('div', 'dl-text');
+    txt.append(el('span', 'dl-head', 'May not have been delivered — check with the customer before resending'));
+    if (err) txt.append(el('span', 'why', err));
+    d.append(icon('alert'), txt);
+    return d;
+  }
+  return null;
 }
 
 function renderThread(forceBottom) {
@@ -494,13 +628,26 @@ function renderThread(forceBottom) {
     const b = messageBubble(m, kind);
     b.dataset.id = m.id;
     if (kind === 'note') { const nl = el('span', 'note-label', 'Internal note'); nl.prepend(icon('lock')); b.prepend(nl); }
+    if (kind === 'bot') {
+      const bl = el('span', 'bot-label', 'Automatic');
+      bl.prepend(icon('auto'));
+      bl.title = 'Sent by Switchboard, not by an agent';
+      b.prepend(bl);
+    }
     const meta = el('div', 'meta');
     const author = kind === 'in' ? (t.customer_name || 'Customer') : (m.author_name || (m.author_type === 'bot' ? 'Bot' : 'Agent'));
     meta.append(el('span', 'author', author), el('span', '', clock(m.created_at)));
     if (m.channel && (m.channel !== t.channel || kind !== 'note')) meta.append(channelBadge(m.channel));
+    if (m.channel === 'sms' && m.segments > 1) {
+      const sg = el('span', 'segs', m.segments + ' segments');
+      sg.title = 'Billed as ' + m.segments + ' SMS' + (ENCODING_LABEL[m.encoding] ? ' (' + ENCODING_LABEL[m.encoding] + ')' : '');
+      meta.append(sg);
+    }
     if (m.body_html) meta.append(htmlToggle(m, row, b));
-    if (kind === 'out') meta.append(el('span', 'state st-' + m.status, m.status === 'sent' || m.status === 'delivered' ? '✓ ' + m.status : m.status));
+    if (kind === 'out' || kind === 'bot') meta.append(deliveryMark(m));
     row.append(b, meta);
+    const dn = kind === 'out' || kind === 'bot' ? deliveryNote(m) : null;
+    if (dn) row.append(dn);
     if (m.body_html && state.thread.htmlOpen.has(m.id)) showHtml(m, row, b, true);
     box.append(row);
   }
@@ -706,7 +853,9 @@ function transmit(p) {
   api('POST', '/api/v1/tickets/' + p.ticket_id + '/messages', { body_text: p.body, internal: p.internal, client_id: p.client_id })
     .then((m) => onReplyStored(p.client_id, m && m.id, m))
     .catch((e) => {
-      if (e.status) { p.failed = errText(e); renderThread(); } // refused: show it; network: keep for the socket
+      const code = e.data && e.data.error && e.data.error.code;
+      if (e.status && isRefusal(code)) refuseReply(p, e.message);
+      else if (e.status) { p.failed = errText(e); renderThread(); } // refused: show it; network: keep for the socket
     });
 }
 
@@ -988,6 +1137,7 @@ function onFrame(m) {
     case 'typing': if (m.from === 'customer') customerTyping(m.ticket_id, !!m.typing); return;
     case 'error': {
       const p = m.client_id && state.pending.get(m.client_id);
+      if (p && isRefusal(m.code)) { refuseReply(p, m.message || m.code); return; }
       if (p) { p.failed = m.message || m.code; renderThread(); return; }
       if (m.code === 'not_available') {
         toast('Someone else already has this conversation.', 'bad');
@@ -999,6 +1149,7 @@ function onFrame(m) {
       return;
     }
     case 'message.created': onMessageEvent(m); return;
+    case 'message.updated': onMessageUpdated(m); return;
     case 'ticket.unassigned': onUnassigned(m); return;
     case 'ticket.taken': { // someone took a ticket from the unassigned queue
       const t = state.tickets.get(m.ticket_id);
@@ -1101,6 +1252,22 @@ function onMessageEvent(ev) {
     if (msg.channel === 'email' && msg.direction === 'in') refreshEmail(id);
   }
   renderTickets();
+}
+
+// Delivery state of an outbound message changed (queued → sending → sent → delivered, or
+// failed / ambiguous with an error). The error only comes in the event: it is kept by
+// message id so it still shows after the thread is reloaded from REST.
+function onMessageUpdated(ev) {
+  const u = ev.message;
+  if (!u || !u.id || typeof u.status !== 'string') return;
+  const id = ev.ticket_id || u.ticket_id;
+  if (u.error) state.deliveryErrors.set(u.id, String(u.error)); else state.deliveryErrors.delete(u.id);
+  if (!state.thread || state.thread.id !== id) return;
+  const m = state.thread.msgs.get(u.id);
+  if (!m) { refreshThreadSoon(); return; } // not loaded yet: the stored row brings the status
+  m.status = u.status;
+  m.error = u.error || null;
+  renderThread();
 }
 
 async function refreshEmail(id) {

@@ -1,0 +1,223 @@
+/* routing_rules.c — see routing_rules.h. */
+#include "gateway/routing_rules.h"
+#include "gateway/lib/buf.h"
+#include "gateway/lib/text.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_RULES 256
+
+struct rule {
+    int64_t id, team_id;
+    char name[101], priority[8];
+    json_t *match, *required, *optional;
+};
+
+struct rules {
+    struct rule r[MAX_RULES];
+    size_t n;
+};
+
+static void rules_free(struct rules *rs)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        json_decref(rs->r[i].match);
+        json_decref(rs->r[i].required);
+        json_decref(rs->r[i].optional);
+    }
+    rs->n = 0;
+}
+
+static int load_rules(struct db *db, struct rules *rs)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, name, match_json, required_skills, optional_skills, COALESCE(team_id, 0), "
+                         "COALESCE(priority, '') FROM routing_rules WHERE enabled = 1 OR is_default = 1 "
+                         "ORDER BY is_default, position, id LIMIT 256", DBP0, &r);
+    if (rc)
+        return rc;
+    rs->n = 0;
+    for (size_t i = 0; i < r.nrows; i++) {
+        struct rule *u = &rs->r[rs->n++];
+        u->id = db_cell_i64(&r, i, 0);
+        text_copy(u->name, sizeof(u->name), db_cell(&r, i, 1));
+        u->match = json_loads(db_cell(&r, i, 2), 0, NULL);
+        u->required = json_loads(db_cell(&r, i, 3), 0, NULL);
+        u->optional = json_loads(db_cell(&r, i, 4), 0, NULL);
+        u->team_id = db_cell_i64(&r, i, 5);
+        text_copy(u->priority, sizeof(u->priority), db_cell(&r, i, 6));
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* What a rule can look at. text is the subject and first message, ASCII-lower-cased. */
+struct facts {
+    const char *channel, *language;
+    int64_t mailbox_id;
+    char *text;
+    json_t *tags; /* lower-cased names */
+};
+
+static int any_string(json_t *list, const char *value)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        if (json_is_string(v) && strcasecmp(json_string_value(v), value) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int rule_matches(const struct rule *u, const struct facts *f)
+{
+    json_t *m = u->match, *v;
+    size_t i;
+    if ((v = json_object_get(m, "channels")) && json_array_size(v) && !any_string(v, f->channel))
+        return 0;
+    if ((v = json_object_get(m, "languages")) && json_array_size(v) && !any_string(v, f->language))
+        return 0;
+    if ((v = json_object_get(m, "mailbox_ids")) && json_array_size(v)) {
+        int hit = 0;
+        json_t *x;
+        json_array_foreach(v, i, x) hit |= json_integer_value(x) == f->mailbox_id;
+        if (!hit)
+            return 0;
+    }
+    if ((v = json_object_get(m, "keywords")) && json_array_size(v)) {
+        int hit = 0;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            char k[256];
+            if (!hit && json_is_string(x) && text_copy(k, sizeof(k), json_string_value(x)) == 0 && *k) {
+                text_lower(k);
+                hit = strstr(f->text, k) != NULL;
+            }
+        }
+        if (!hit)
+            return 0;
+    }
+    if ((v = json_object_get(m, "tags")) && json_array_size(v)) {
+        int hit = 0;
+        json_t *x;
+        json_array_foreach(v, i, x) hit |= json_is_string(x) && any_string(f->tags, json_string_value(x));
+        if (!hit)
+            return 0;
+    }
+    return 1;
+}
+
+/* "zh" when the text holds CJK ideographs or kana/hangul, else "en". */
+static const char *language_of(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        uint32_t cp = utf8_next(&p);
+        if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x3040 && cp <= 0x30FF))
+            return "zh";
+    }
+    return "en";
+}
+
+/* Skills, team (when it has none), priority (raised only) and the SLA due time. */
+static int apply(struct db *db, int64_t id, const struct rule *u)
+{
+    char *req = json_dumps(u->required ? u->required : json_array(), JSON_COMPACT);
+    char *opt = json_dumps(u->optional ? u->optional : json_array(), JSON_COMPACT);
+    int rc = db_exec(db, "UPDATE tickets SET rule_id = ?, required_skills = ?, optional_skills = ?, "
+                         "team_id = COALESCE(team_id, ?), "
+                         "priority = IF(FIELD(?, 'low','normal','high','urgent') > FIELD(priority, 'low','normal','high','urgent'), "
+                         "              ?, priority) WHERE id = ?",
+                     DBP(P_I(u->id), P_S(req ? req : "[]"), P_S(opt ? opt : "[]"), P_IOPT(u->team_id), P_S(u->priority),
+                         P_S(u->priority), P_I(id)), NULL);
+    free(req);
+    free(opt);
+    if (!rc) /* the most specific policy for the (possibly raised) priority and channel */
+        rc = db_exec(db, "UPDATE tickets t SET sla_due_at = (SELECT t.created_at + INTERVAL IF(t.first_response_at IS NULL, "
+                         "p.first_response_mins, p.resolution_mins) MINUTE FROM sla_policies p WHERE p.priority = t.priority "
+                         "AND (p.channel = t.channel OR p.channel IS NULL) ORDER BY p.channel IS NULL LIMIT 1) WHERE t.id = ?",
+                     DBP(P_I(id)), NULL);
+    return rc;
+}
+
+int routing_classify(struct db *db, int64_t id)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT t.channel, COALESCE(t.mailbox_id, 0), COALESCE(t.subject, ''), t.customer_id, "
+                         "(SELECT m.body_text FROM messages m WHERE m.ticket_id = t.id AND m.direction = 'in' "
+                         "ORDER BY m.id LIMIT 1) FROM tickets t WHERE t.id = ?", DBP(P_I(id)), &r);
+    if (rc || !r.nrows) {
+        db_result_free(&r);
+        return rc;
+    }
+    struct rules *rs = calloc(1, sizeof(*rs));
+    struct buf text;
+    buf_init(&text, 0);
+    buf_printf(&text, "%s\n%s", db_cell(&r, 0, 2), db_cell(&r, 0, 4) ? db_cell(&r, 0, 4) : "");
+    struct facts f = {.channel = db_cell(&r, 0, 0), .mailbox_id = db_cell_i64(&r, 0, 1), .text = text.data};
+    if (!rs || !f.text || (rc = load_rules(db, rs)))
+        goto out;
+    text_lower(f.text);
+    f.language = language_of(f.text);
+    struct db_result tg;
+    if ((rc = db_exec(db, "SELECT t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.customer_id = ?",
+                      DBP(P_I(db_cell_i64(&r, 0, 3))), &tg)))
+        goto out;
+    f.tags = json_array();
+    for (size_t k = 0; k < tg.nrows; k++)
+        json_array_append_new(f.tags, json_string(db_cell(&tg, k, 0)));
+    db_result_free(&tg);
+    const struct rule *u = NULL;
+    for (size_t k = 0; !u && k < rs->n; k++)
+        if (rule_matches(&rs->r[k], &f))
+            u = &rs->r[k];
+    json_decref(f.tags);
+    if (u)
+        rc = apply(db, id, u);
+out:
+    if (rs)
+        rules_free(rs);
+    free(rs);
+    buf_free(&text);
+    db_result_free(&r);
+    return rc;
+}
+
+int64_t routing_weight(const struct sb_config *cfg, const char *channel)
+{
+    return strcmp(channel, "chat") == 0 ? cfg->routing.weight_chat
+           : strcmp(channel, "sms") == 0 ? cfg->routing.weight_sms
+                                         : cfg->routing.weight_email;
+}
+
+int routing_agent_room(struct db *db, const struct sb_config *cfg, int64_t agent, const char *channel, int skip_locked,
+                       int *room)
+{
+    struct db_result r;
+    *room = 0;
+    int rc = db_exec(db, skip_locked ? "SELECT capacity_units FROM agents WHERE id = ? FOR UPDATE SKIP LOCKED"
+                                     : "SELECT capacity_units FROM agents WHERE id = ? FOR UPDATE",
+                     DBP(P_I(agent)), &r);
+    if (rc || !r.nrows) {
+        *room = r.nrows ? 0 : -1;
+        db_result_free(&r);
+        return rc;
+    }
+    int64_t units_cap = db_cell_i64(&r, 0, 0);
+    db_result_free(&r);
+    /* a fresh read (READ COMMITTED): what every other router and agent committed */
+    rc = db_exec(db, "SELECT COALESCE((SELECT max_load FROM agent_capacity WHERE agent_id = ? AND channel = ?), -1), "
+                     "(SELECT COUNT(*) FROM tickets x WHERE x.status IN ('new','open') AND x.channel = ? "
+                     " AND (x.assignee_id = ? OR x.offer_agent_id = ?)), "
+                     "(SELECT COALESCE(SUM(CASE x.channel WHEN 'chat' THEN ? WHEN 'sms' THEN ? ELSE ? END), 0) FROM tickets x "
+                     " WHERE x.status IN ('new','open') AND (x.assignee_id = ? OR x.offer_agent_id = ?))",
+                 DBP(P_I(agent), P_S(channel), P_S(channel), P_I(agent), P_I(agent), P_I(cfg->routing.weight_chat),
+                     P_I(cfg->routing.weight_sms), P_I(cfg->routing.weight_email), P_I(agent), P_I(agent)), &r);
+    if (!rc && r.nrows) /* no capacity set for the channel: no limit (the router offers such an agent nothing) */
+        *room = db_cell_i64(&r, 0, 0) < 0 || (db_cell_i64(&r, 0, 1) < db_cell_i64(&r, 0, 0) &&
+                                              db_cell_i64(&r, 0, 2) + routing_weight(cfg, channel) <= units_cap);
+    db_result_free(&r);
+    return rc;
+}

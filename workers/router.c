@@ -1,0 +1,472 @@
+/* router.c — see router.h. Connections run READ COMMITTED (db.c): every statement sees
+ * what other routers committed, which the recount under the agent's lock relies on. */
+#include "router.h"
+#include "gateway/bgthread.h"
+#include "gateway/db.h"
+#include "gateway/event_tailer.h"
+#include "gateway/lib/buf.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/routing_rules.h"
+#include "gateway/tickets.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_TEAMS 256
+#define MAX_SKILLS 16
+#define CANDIDATES 8
+
+static struct bgthread bg = BGTHREAD_INIT;
+static const struct sb_config *cfg;
+
+/* ---- teams: hours and offer policy, read each round ---- */
+
+struct team {
+    int64_t id;
+    int open, auto_accept;
+    int64_t accept_timeout;
+    char after_hours[1001];
+};
+
+struct teams {
+    struct team t[MAX_TEAMS];
+    size_t n;
+};
+
+static int minutes_of(const char *hhmm)
+{
+    int h = 0, m = 0;
+    return hhmm && sscanf(hhmm, "%d:%d", &h, &m) == 2 && h >= 0 && h <= 24 && m >= 0 && m < 60 ? h * 60 + m : -1;
+}
+
+/* {} = always open; otherwise open inside one of today's [from, to) intervals. */
+static int open_now(const char *hours_json, int64_t offset_mins, time_t now)
+{
+    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    json_t *h = json_loads(hours_json, 0, NULL);
+    if (!json_is_object(h) || json_object_size(h) == 0) {
+        json_decref(h);
+        return 1;
+    }
+    time_t local = now + (time_t)offset_mins * 60;
+    struct tm tm;
+    gmtime_r(&local, &tm);
+    int minute = tm.tm_hour * 60 + tm.tm_min, open = 0;
+    json_t *today = json_object_get(h, days[tm.tm_wday]);
+    for (size_t i = 0; !open && i < json_array_size(today); i++) {
+        json_t *iv = json_array_get(today, i);
+        int from = minutes_of(json_string_value(json_array_get(iv, 0)));
+        int to = minutes_of(json_string_value(json_array_get(iv, 1)));
+        open = from >= 0 && to > from && minute >= from && minute < to;
+    }
+    json_decref(h);
+    return open;
+}
+
+static int load_teams(struct db *db, struct teams *ts)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, auto_accept, accept_timeout_secs, utc_offset_mins, business_hours, "
+                         "COALESCE(after_hours_reply, '') FROM teams ORDER BY id LIMIT 256", DBP0, &r);
+    if (rc)
+        return rc;
+    time_t now = time(NULL);
+    ts->n = 0;
+    for (size_t i = 0; i < r.nrows && ts->n < MAX_TEAMS; i++) {
+        struct team *t = &ts->t[ts->n++];
+        t->id = db_cell_i64(&r, i, 0);
+        t->auto_accept = (int)db_cell_i64(&r, i, 1);
+        t->accept_timeout = db_cell_i64(&r, i, 2);
+        t->open = open_now(db_cell(&r, i, 4), db_cell_i64(&r, i, 3), now);
+        text_copy(t->after_hours, sizeof(t->after_hours), db_cell(&r, i, 5));
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
+static const struct team *team_of(const struct teams *ts, int64_t id)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->t[i].id == id)
+            return &ts->t[i];
+    return NULL;
+}
+
+static int ticket_updated(struct db *db, int64_t id, const char *kind)
+{
+    json_t *t = NULL;
+    int rc = ticket_load(db, NULL, id, &t);
+    if (rc || !t)
+        return rc;
+    rc = event_insert(db, kind, id, json_integer_value(json_object_get(t, "customer_id")),
+                      json_integer_value(json_object_get(t, "assignee_id")),
+                      json_integer_value(json_object_get(t, "team_id")), json_pack("{s:o}", "ticket", t));
+    return rc;
+}
+
+struct round {
+    struct teams teams;
+    size_t classified, offered, assigned, withdrawn;
+};
+
+/* Tickets the creating transaction could not classify (created before the rules existed,
+ * or by hand in the database) are classified here. */
+static int classify_tx(struct db *db, void *arg)
+{
+    struct round *rd = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id FROM tickets WHERE queued_at IS NOT NULL AND rule_id IS NULL ORDER BY queued_at "
+                         "LIMIT ? FOR UPDATE SKIP LOCKED", DBP(P_I(cfg->routing.batch)), &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0);
+        if (!(rc = routing_classify(db, id)))
+            rc = ticket_updated(db, id, "ticket.updated");
+        rd->classified++;
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* ---- after hours ---- */
+
+static int after_hours_tx(struct db *db, void *arg)
+{
+    struct round *rd = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, team_id FROM tickets WHERE queued_at IS NOT NULL AND rule_id IS NOT NULL "
+                         "AND after_hours_replied = 0 AND team_id IS NOT NULL AND assignee_id IS NULL "
+                         "AND status IN ('new','open') LIMIT 500 FOR UPDATE SKIP LOCKED", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        const struct team *t = team_of(&rd->teams, db_cell_i64(&r, i, 1));
+        if (!t || t->open)
+            continue;
+        int64_t id = db_cell_i64(&r, i, 0);
+        rc = db_exec(db, "UPDATE tickets SET after_hours_replied = 1 WHERE id = ?", DBP(P_I(id)), NULL);
+        if (!rc && t->after_hours[0])
+            rc = ticket_bot_reply(db, id, t->after_hours, false, NULL);
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* ---- offers that lapsed ---- */
+
+static int withdraw_tx(struct db *db, void *arg)
+{
+    struct round *rd = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT t.id, t.offer_agent_id, t.offer_expires_at < NOW(3) FROM tickets t "
+                         "LEFT JOIN agent_presence p ON p.agent_id = t.offer_agent_id WHERE t.offer_agent_id IS NOT NULL "
+                         "AND (t.offer_expires_at < NOW(3) OR COALESCE(p.status, 'offline') <> 'online' "
+                         "     OR t.assignee_id IS NOT NULL OR t.status NOT IN ('new','open')) "
+                         "LIMIT 500 FOR UPDATE SKIP LOCKED", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0), agent = db_cell_i64(&r, i, 1);
+        const char *outcome = db_cell_i64(&r, i, 2) ? "expired" : "withdrawn";
+        rc = db_exec(db, "UPDATE tickets SET offer_agent_id = NULL, offer_expires_at = NULL WHERE id = ?",
+                     DBP(P_I(id)), NULL);
+        if (!rc)
+            rc = db_exec(db, "UPDATE ticket_offers SET outcome = ? WHERE ticket_id = ? AND agent_id = ? AND outcome = 'offered'",
+                         DBP(P_S(outcome), P_I(id), P_I(agent)), NULL);
+        if (!rc)
+            rc = event_insert(db, "ticket.offer_withdrawn", id, 0, agent, 0,
+                              json_pack("{s:I, s:I, s:s}", "ticket_id", (json_int_t)id, "agent_id", (json_int_t)agent,
+                                        "reason", outcome));
+        rd->withdrawn++;
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* ---- assignment ---- */
+
+struct need {
+    int64_t ticket, team, customer;
+    const char *channel, *rule;
+    int stage, repeat_ok;
+    int64_t waited;
+    struct { char skill[65]; int64_t min; } skills[MAX_SKILLS];
+    size_t nskills, nrequired;
+};
+
+static void add_skills(struct need *nd, const char *json)
+{
+    json_t *a = json_loads(json ? json : "[]", 0, NULL);
+    size_t i;
+    json_t *s;
+    json_array_foreach(a, i, s) {
+        const char *name = json_string_value(json_object_get(s, "skill"));
+        if (!name || nd->nskills == MAX_SKILLS)
+            continue;
+        text_copy(nd->skills[nd->nskills].skill, sizeof(nd->skills[0].skill), name);
+        json_int_t min = json_integer_value(json_object_get(s, "min_level"));
+        nd->skills[nd->nskills++].min = min < 1 ? 1 : min > 10 ? 10 : min;
+    }
+    json_decref(a);
+}
+
+#define LOAD_OF(alias) \
+    "FROM tickets x WHERE x.status IN ('new','open') AND (x.assignee_id = " alias " OR x.offer_agent_id = " alias ")"
+
+/* Candidates in order of preference: a.id, name, max_load, capacity_units, load on the
+ * channel, units used, skill score, idle seconds. */
+static int candidates(struct db *db, const struct need *nd, struct db_result *out)
+{
+    struct buf q;
+    struct db_param p[48];
+    size_t np = 0;
+    buf_init(&q, 0);
+    buf_puts(&q, "SELECT a.id, a.name, k.max_load, a.capacity_units, "
+                 "(SELECT COUNT(*) " LOAD_OF("a.id") " AND x.channel = ?) AS load_c, "
+                 "(SELECT COALESCE(SUM(CASE x.channel WHEN 'chat' THEN ? WHEN 'sms' THEN ? ELSE ? END), 0) " LOAD_OF("a.id")
+                 ") AS units, ");
+    p[np++] = P_S(nd->channel);
+    p[np++] = P_I(cfg->routing.weight_chat);
+    p[np++] = P_I(cfg->routing.weight_sms);
+    p[np++] = P_I(cfg->routing.weight_email);
+    if (nd->nskills) {
+        buf_puts(&q, "(SELECT COALESCE(SUM(s.level), 0) FROM agent_skills s WHERE s.agent_id = a.id AND s.skill IN (");
+        for (size_t i = 0; i < nd->nskills; i++) {
+            buf_puts(&q, i ? ", ?" : "?");
+            p[np++] = P_S(nd->skills[i].skill);
+        }
+        buf_puts(&q, ")) AS score, ");
+    } else {
+        buf_puts(&q, "0 AS score, ");
+    }
+    buf_puts(&q, "TIMESTAMPDIFF(SECOND, COALESCE(pr.last_assigned_at, pr.changed_at), NOW(3)) AS idle "
+                 "FROM agents a JOIN agent_presence pr ON pr.agent_id = a.id "
+                 "JOIN agent_capacity k ON k.agent_id = a.id AND k.channel = ? "
+                 "WHERE pr.status = 'online' AND a.active = 1 AND a.role IN ('agent','manager') ");
+    p[np++] = P_S(nd->channel);
+    if (nd->team && nd->stage < 2) {
+        buf_puts(&q, "AND a.team_id = ? ");
+        p[np++] = P_I(nd->team);
+    }
+    size_t must = nd->stage == 0 ? nd->nskills : nd->nrequired; /* optional skills relax at stage 1 */
+    for (size_t i = 0; i < must; i++) {
+        buf_puts(&q, "AND EXISTS (SELECT 1 FROM agent_skills s WHERE s.agent_id = a.id AND s.skill = ? AND s.level >= ?) ");
+        p[np++] = P_S(nd->skills[i].skill);
+        p[np++] = P_I(nd->skills[i].min);
+    }
+    buf_puts(&q, "AND (? OR NOT EXISTS (SELECT 1 FROM ticket_offers o WHERE o.ticket_id = ? AND o.agent_id = a.id "
+                 "AND o.outcome IN ('expired','withdrawn'))) "
+                 "HAVING load_c < k.max_load AND units + ? <= a.capacity_units "
+                 "ORDER BY score DESC, units / a.capacity_units, idle DESC, a.id LIMIT 8");
+    p[np++] = P_I(nd->repeat_ok);
+    p[np++] = P_I(nd->ticket);
+    p[np++] = P_I(routing_weight(cfg, nd->channel));
+    int rc = q.data ? db_exec(db, q.data, p, np, out) : DB_EOTHER;
+    buf_free(&q);
+    return rc;
+}
+
+static json_t *reason_of(const struct need *nd, const struct db_result *c, size_t row, size_t ncand)
+{
+    json_t *skills = json_array();
+    for (size_t i = 0; i < nd->nskills; i++)
+        json_array_append_new(skills, json_pack("{s:s, s:I, s:b}", "skill", nd->skills[i].skill, "min_level",
+                                                (json_int_t)nd->skills[i].min, "required",
+                                                i < nd->nrequired || nd->stage == 0));
+    char load[48], units[48];
+    snprintf(load, sizeof(load), "%lld/%lld", (long long)db_cell_i64(c, row, 4), (long long)db_cell_i64(c, row, 2));
+    snprintf(units, sizeof(units), "%lld/%lld", (long long)db_cell_i64(c, row, 5), (long long)db_cell_i64(c, row, 3));
+    static const char *const stages[] = {"all skills", "optional skills dropped", "any team", "escalated"};
+    return json_pack("{s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:I, s:I}", "rule", nd->rule, "stage", stages[nd->stage],
+                     "skills", skills, "skill_score", (json_int_t)db_cell_i64(c, row, 6), "load", load, "units", units,
+                     "idle_secs", (json_int_t)db_cell_i64(c, row, 7), "candidates", (json_int_t)ncand, "waited_secs",
+                     (json_int_t)nd->waited);
+}
+
+static int give(struct db *db, struct round *rd, const struct need *nd, int64_t agent, json_t *reason)
+{
+    const struct team *t = nd->team ? team_of(&rd->teams, nd->team) : NULL;
+    int autoacc = t ? t->auto_accept : 0;
+    int64_t timeout = t ? t->accept_timeout : cfg->routing.accept_timeout_secs;
+    char *rs = json_dumps(reason, JSON_COMPACT);
+    int rc = autoacc ? db_exec(db, "UPDATE tickets SET assignee_id = ?, queued_at = NULL, assign_reason = ?, "
+                                   "status = IF(status = 'new', 'open', status) WHERE id = ?",
+                               DBP(P_I(agent), P_S(rs), P_I(nd->ticket)), NULL)
+                     : db_exec(db, "UPDATE tickets SET offer_agent_id = ?, offer_expires_at = NOW(3) + INTERVAL ? SECOND, "
+                                   "assign_reason = ? WHERE id = ?",
+                               DBP(P_I(agent), P_I(timeout), P_S(rs), P_I(nd->ticket)), NULL);
+    if (!rc)
+        rc = db_exec(db, "INSERT INTO ticket_offers (ticket_id, agent_id, outcome, reason) VALUES (?, ?, ?, ?)",
+                     DBP(P_I(nd->ticket), P_I(agent), P_S(autoacc ? "auto" : "offered"), P_S(rs)), NULL);
+    free(rs);
+    if (!rc)
+        rc = db_exec(db, "UPDATE agent_presence SET last_assigned_at = NOW(3) WHERE agent_id = ?", DBP(P_I(agent)), NULL);
+    if (!rc)
+        rc = ticket_updated(db, nd->ticket, autoacc ? "ticket.assigned" : "ticket.offered");
+    if (autoacc)
+        rd->assigned++;
+    else
+        rd->offered++;
+    return rc;
+}
+
+/* One ticket: the stage its wait has reached, then the best agent that can take it. */
+static int route_one(struct db *db, struct round *rd, struct need *nd, int old_stage)
+{
+    int64_t w = nd->waited;
+    nd->stage = w >= cfg->routing.escalate_secs ? 3 : w >= cfg->routing.overflow_team_secs ? 2
+              : w >= cfg->routing.overflow_optional_secs ? 1 : 0;
+    int rc = DB_OK;
+    if (nd->stage > old_stage) {
+        rc = db_exec(db, "UPDATE tickets SET routing_stage = ? WHERE id = ?", DBP(P_I(nd->stage), P_I(nd->ticket)), NULL);
+        if (!rc && nd->stage == 3) /* the team's managers hear of it once */
+            rc = event_insert(db, "ticket.escalated", nd->ticket, nd->customer, 0, nd->team,
+                              json_pack("{s:I, s:I, s:s}", "ticket_id", (json_int_t)nd->ticket, "waited_secs",
+                                        (json_int_t)w, "reason", "no agent could take it in time"));
+        if (rc)
+            return rc;
+    }
+    for (nd->repeat_ok = 0; nd->repeat_ok < 2; nd->repeat_ok++) {
+        struct db_result c;
+        if ((rc = candidates(db, nd, &c)))
+            return rc;
+        for (size_t i = 0; i < c.nrows; i++) {
+            int room = 0;
+            int64_t agent = db_cell_i64(&c, i, 0);
+            if ((rc = routing_agent_room(db, cfg, agent, nd->channel, 1, &room)) || room <= 0)
+                continue; /* held by another router (skip it), or full by now */
+            json_t *reason = reason_of(nd, &c, i, c.nrows);
+            rc = give(db, rd, nd, agent, reason);
+            json_decref(reason);
+            db_result_free(&c);
+            return rc;
+        }
+        db_result_free(&c);
+        if (rc)
+            return rc;
+    }
+    return DB_OK;
+}
+
+static int assign_tx(struct db *db, void *arg)
+{
+    struct round *rd = arg;
+    struct buf q;
+    struct db_param p[MAX_TEAMS + 1];
+    size_t np = 0;
+    buf_init(&q, 0);
+    buf_puts(&q, "SELECT t.id, t.channel, COALESCE(t.team_id, 0), COALESCE(t.required_skills, '[]'), "
+                 "COALESCE(t.optional_skills, '[]'), TIMESTAMPDIFF(SECOND, t.queued_at, NOW(3)), t.routing_stage, "
+                 "t.customer_id, COALESCE(r.name, '') FROM tickets t LEFT JOIN routing_rules r ON r.id = t.rule_id "
+                 "WHERE t.queued_at IS NOT NULL AND t.rule_id IS NOT NULL AND t.assignee_id IS NULL "
+                 "AND t.offer_agent_id IS NULL AND t.status IN ('new','open') AND t.channel IN ('chat','email','sms') ");
+    int closed = 0;
+    for (size_t i = 0; i < rd->teams.n; i++) { /* a closed team's tickets wait */
+        if (rd->teams.t[i].open)
+            continue;
+        buf_puts(&q, closed++ ? ", ?" : "AND (t.team_id IS NULL OR t.team_id NOT IN (?");
+        p[np++] = P_I(rd->teams.t[i].id);
+    }
+    if (closed)
+        buf_puts(&q, ")) ");
+    buf_puts(&q, "ORDER BY FIELD(t.priority, 'urgent','high','normal','low'), t.queued_at, t.id LIMIT ? "
+                 "FOR UPDATE SKIP LOCKED");
+    p[np++] = P_I(cfg->routing.batch);
+    struct db_result r;
+    int rc = q.data ? db_exec(db, q.data, p, np, &r) : DB_EOTHER;
+    buf_free(&q);
+    if (rc)
+        return rc;
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        struct need nd = {.ticket = db_cell_i64(&r, i, 0), .channel = db_cell(&r, i, 1), .team = db_cell_i64(&r, i, 2),
+                          .waited = db_cell_i64(&r, i, 5), .customer = db_cell_i64(&r, i, 7), .rule = db_cell(&r, i, 8)};
+        add_skills(&nd, db_cell(&r, i, 3));
+        nd.nrequired = nd.nskills;
+        add_skills(&nd, db_cell(&r, i, 4));
+        rc = route_one(db, rd, &nd, (int)db_cell_i64(&r, i, 6));
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* ---- SLA ---- */
+
+static int sla_tx(struct db *db, void *arg)
+{
+    (void)arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0), NOW(3) >= sla_due_at, "
+                         "sla_warned, sla_due_at FROM tickets WHERE sla_due_at IS NOT NULL AND sla_breached = 0 "
+                         "AND status NOT IN ('solved','closed') AND (NOW(3) >= sla_due_at OR (sla_warned = 0 AND "
+                         "TIMESTAMPDIFF(SECOND, created_at, NOW(3)) >= 0.8 * TIMESTAMPDIFF(SECOND, created_at, sla_due_at))) "
+                         "LIMIT 500 FOR UPDATE SKIP LOCKED", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        int breach = db_cell_i64(&r, i, 4) != 0;
+        int64_t id = db_cell_i64(&r, i, 0);
+        rc = db_exec(db, breach ? "UPDATE tickets SET sla_warned = 1, sla_breached = 1 WHERE id = ?"
+                                : "UPDATE tickets SET sla_warned = 1 WHERE id = ?", DBP(P_I(id)), NULL);
+        if (!rc) /* to the team (managers see it), and to the assignee */
+            rc = event_insert(db, breach ? "ticket.sla_breached" : "ticket.sla_warning", id, db_cell_i64(&r, i, 1),
+                              db_cell_i64(&r, i, 2), db_cell_i64(&r, i, 3),
+                              json_pack("{s:I, s:s}", "ticket_id", (json_int_t)id, "sla_due_at", db_cell(&r, i, 6)));
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static int run_round(struct db *db, struct round *rd)
+{
+    int rc = load_teams(db, &rd->teams);
+    if (!rc)
+        rc = db_transaction(db, withdraw_tx, rd);
+    if (!rc)
+        rc = db_transaction(db, classify_tx, rd);
+    if (!rc)
+        rc = db_transaction(db, after_hours_tx, rd);
+    if (!rc)
+        rc = db_transaction(db, assign_tx, rd);
+    if (!rc)
+        rc = db_transaction(db, sla_tx, rd);
+    return rc;
+}
+
+static void router_main(struct bgthread *self)
+{
+    struct db *db = db_new(cfg, 1);
+    struct round *rd = calloc(1, sizeof(*rd));
+    int wait_ms = 0;
+    while (rd && bgthread_wait(self, wait_ms)) {
+        rd->classified = rd->offered = rd->assigned = rd->withdrawn = 0;
+        int rc = run_round(db, rd);
+        if (rc)
+            log_warn("router", "event=round_failed rc=%d", rc);
+        size_t did = rd->classified + rd->offered + rd->assigned + rd->withdrawn;
+        if (did) {
+            log_debug("router", "event=round classified=%zu offered=%zu assigned=%zu withdrawn=%zu", rd->classified,
+                      rd->offered, rd->assigned, rd->withdrawn);
+            event_tailer_wake();
+        }
+        wait_ms = did && !rc ? 0 : (int)cfg->routing.interval_ms;
+    }
+    free(rd);
+    db_free(db);
+}
+
+int router_start(const struct sb_config *config)
+{
+    cfg = config;
+    if (strcmp(cfg->routing.enabled, "yes") != 0)
+        return 0;
+    return bgthread_start(&bg, router_main, NULL);
+}
+
+void router_wake(void)
+{
+    bgthread_wake(&bg);
+}
+
+void router_stop(void)
+{
+    bgthread_stop(&bg);
+}
