@@ -612,23 +612,35 @@ int tickets_transfer(struct api_ctx *c)
     int rc = ticket_load(c->db, &c->me, id, &before);
     if (rc || !before)
         return rc ? rc : api_not_found(c);
-    static const char *const allowed[] = {"team_id", "assignee_id", "note", NULL};
+    static const char *const allowed[] = {"team_id", "assignee_id", "skill", "min_level", "note", NULL};
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, allowed);
-    bool has_team = false, has_assignee = false;
+    bool has_team = false, has_assignee = false, has_level = false;
     int64_t team = jf_int(&f, "team_id", 1, INT64_MAX, false, &has_team);
     int64_t assignee = jf_int(&f, "assignee_id", 1, INT64_MAX, false, &has_assignee);
+    const char *skill = jf_str(&f, "skill", 64, false);
+    int64_t level = jf_int(&f, "min_level", 1, 10, false, &has_level);
     const char *note = jf_str(&f, "note", 2000, false);
-    if (!has_team && !has_assignee)
-        jf_fail(&f, "team_id", "give a team_id or an assignee_id to transfer to");
+    if (!has_team && !has_assignee && !skill)
+        jf_fail(&f, "team_id", "give a team_id, an assignee_id or a skill to transfer to");
+    if (skill && has_assignee)
+        jf_fail(&f, "skill", "a transfer to a skill goes back to the router: give no assignee_id with it");
     rc = check_refs(c, &f, 0, team, assignee);
     if (!api_checked(c, &f, &rc)) {
         json_decref(before);
         return rc;
     }
-    rc = db_exec(c->db, "UPDATE tickets SET team_id = IF(?, ?, team_id), assignee_id = ? WHERE id = ?",
-                 DBP(P_I(has_team), P_IOPT(team), P_IOPT(assignee), P_I(id)), NULL);
+    /* to a skill: the router finds someone who has it (optional skills dropped, the wait restarts) */
+    json_t *req = skill ? json_pack("[{s:s, s:I}]", "skill", skill, "min_level", (json_int_t)(has_level ? level : 1)) : NULL;
+    char *req_text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    rc = db_exec(c->db, "UPDATE tickets SET team_id = IF(?, ?, team_id), assignee_id = ?, "
+                        "required_skills = COALESCE(?, required_skills), optional_skills = IF(? IS NULL, optional_skills, '[]'), "
+                        "queued_at = IF(? IS NULL, queued_at, NULL) WHERE id = ?",
+                 DBP(P_I(has_team), P_IOPT(team), P_IOPT(assignee), P_S(req_text), P_S(req_text), P_S(req_text), P_I(id)),
+                 NULL);
+    free(req_text);
     if (!rc)
         rc = ticket_queue_sync(c->db, id);
     json_t *after = NULL;
@@ -645,6 +657,8 @@ int tickets_transfer(struct api_ctx *c)
         }
         if (json_string_value(json_object_get(after, "assignee_name")))
             buf_printf(&b, " to %s", json_string_value(json_object_get(after, "assignee_name")));
+        if (skill)
+            buf_printf(&b, " to someone with %s ≥ %lld", skill, (long long)(has_level ? level : 1));
         if (note && *note)
             buf_printf(&b, ": %s", note);
         struct db_result ins;

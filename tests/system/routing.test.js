@@ -326,3 +326,21 @@ test('taking a ticket by hand respects capacity too (an agent without a capacity
   await s2.waitFor((f) => f.type === 'accepted' && f.ticket_id === t, 3000, 'accepted without a capacity set');
   s2.ws.close();
 });
+
+test('a transfer to a skill goes back to the router with a note; the receiving agent sees why', async () => {
+  const first = await agent('Generalist', {}, { email: 5 });
+  const t = await ticket('needs a lawyer eventually');
+  assert.equal(await offered(t), first.id);
+  sql(server, `UPDATE tickets SET assignee_id = ${first.id}, offer_agent_id = NULL, queued_at = NULL WHERE id = ${t}`);
+  const lawyer = await agent('Lawyer', { legal: 8 }, { email: 5 });
+  const bad = await a.post(`/api/v1/tickets/${t}/transfer`, { skill: 'legal', assignee_id: lawyer.id });
+  assert.equal(bad.status, 422);
+  const r = await a.post(`/api/v1/tickets/${t}/transfer`, { skill: 'legal', min_level: 5, note: 'contract question 合同问题' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(await offered(t), lawyer.id);
+  const notes = (await a.get(`/api/v1/tickets/${t}/messages`)).json.items.filter((m) => m.author_type === 'system');
+  assert.match(notes[notes.length - 1].body_text, /to someone with legal ≥ 5: contract question 合同问题/);
+  const tk = (await a.get(`/api/v1/tickets/${t}`)).json;
+  assert.deepEqual(tk.required_skills, [{ skill: 'legal', min_level: 5 }]);
+  assert.equal(tk.assign_reason.skills[0].skill, 'legal');
+});
