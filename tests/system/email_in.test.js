@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const net = require('node:net');
 const fs = require('node:fs');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort, createAgent } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort, createAgent, until } = require('./harness');
 
 const USER = 'test@example.com';
 let server, a, adminToken, conf, silent;
@@ -18,14 +18,6 @@ const doveadm = (...args) => execFileSync('doveadm', ['-c', conf, ...args], { en
 const save = (text) => execFileSync('doveadm', ['-c', conf, 'save', '-u', USER], { input: text });
 const b64 = (s, enc = 'utf8') => Buffer.from(s, enc).toString('base64');
 
-async function until(fn, ms, what) {
-  for (let waited = 0; waited < ms; waited += 50) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 const inbound = async (id) => (await a.get(`/api/v1/tickets/${id}/messages`)).json.items.filter((m) => m.direction === 'in').length;
 const emailTickets = async () => (await a.get('/api/v1/tickets?channel=email&per_page=200')).json.items;

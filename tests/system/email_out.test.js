@@ -7,7 +7,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { SMTPServer } = require('smtp-server');
 const { simpleParser } = require('mailparser');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, freePort, sleep } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, freePort, sleep, until } = require('./harness');
 const { wsOpen } = require('./clients');
 
 let smtp, smtpPort, server, admin, a;
@@ -58,14 +58,6 @@ async function emailTicket(name, email, subject) {
   return t.json;
 }
 
-async function until(pred, ms, what) {
-  for (let waited = 0; waited < ms; waited += 50) {
-    const v = pred();
-    if (v) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const outbox = (mid) => sql(server, `SELECT state, attempts, COALESCE(provider_id,''), COALESCE(error,'') FROM outbox WHERE message_id = ${mid}`)[0];
 

@@ -16,7 +16,7 @@ const tls = require('node:tls');
 const { execFileSync, spawnSync } = require('node:child_process');
 const { SMTPServer } = require('smtp-server');
 const { simpleParser } = require('mailparser');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, readDevEnv, freePort, until } = require('./harness');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'switchboard');
@@ -28,14 +28,6 @@ const smtps = [];
 const save = (user, text) => execFileSync('doveadm', ['-c', conf, 'save', '-u', user], { input: text });
 const doveadm = (...args) => execFileSync('doveadm', ['-c', conf, ...args], { encoding: 'utf8' });
 
-async function until(fn, ms, what) {
-  for (let waited = 0; waited < ms; waited += 50) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 function mailboxEnv(name, host, port, tlsMode, user) {
   const N = name.toUpperCase();

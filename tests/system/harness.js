@@ -441,7 +441,21 @@ function expectError(res, status, code) {
   return res.json.error;
 }
 
+/**
+ * Polls fn (sync or async) every step ms until it returns something truthy and resolves
+ * that value; throws naming `what` after ms. For waiting on the server, never for timing it.
+ */
+async function until(fn, ms, what = 'a condition', step = 25) {
+  for (let waited = 0; waited < ms; waited += step) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(step);
+  }
+  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
+}
+
 module.exports = {
+  until,
   ROOT, BIN, ADMIN, SANITIZED, expectError,
   startServer, bootstrapAdmin, api, sql, dropDatabase, readDevEnv, freePort,
   login, createAgent, counts, runCli, devServices, sleep,

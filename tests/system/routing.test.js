@@ -7,20 +7,12 @@
 // over the agent socket, and every assignment says why.
 const { test, before, after, beforeEach } = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, sleep } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, sleep, until } = require('./harness');
 const { wsOpen } = require('./clients');
 
 let server, a, adminToken;
 let seq = 0;
 
-async function until(fn, ms, what) {
-  for (let waited = 0; waited < ms; waited += 25) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(25);
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 before(async () => {
   server = await startServer({

@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const twilio = require('twilio');
-const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, freePort, counts } = require('./harness');
+const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep, freePort, counts, until } = require('./harness');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SID = 'ACtest0000000000000000000000000001';
@@ -17,14 +17,6 @@ const TOKEN = 'test-auth-token-不是真的';
 const OUR_NUMBER = '+8610690000';
 let fake, fakeUrl, server, a;
 
-async function until(fn, ms, what) {
-  for (let waited = 0; waited < ms; waited += 50) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(50);
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 const control = async (method, p, body) => {
   const r = await fetch(`${fakeUrl}/_fake/${p}`, { method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
