@@ -18,7 +18,6 @@
 
 #define MAX_TEAMS 256
 #define MAX_SKILLS 16
-#define CANDIDATES 8
 
 static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
@@ -108,8 +107,23 @@ static int ticket_updated(struct db *db, int64_t id, const char *kind)
     return rc;
 }
 
+enum { CH_CHAT, CH_EMAIL, CH_SMS, CH_N };
+
+struct agent {
+    int64_t id, team, cap_units, units, idle;
+    int64_t max_load[CH_N], load[CH_N]; /* max -1: no capacity on that channel */
+    struct { char skill[65]; int64_t level; } skills[MAX_SKILLS];
+    size_t nskills;
+};
+
+struct agents {
+    struct agent *a;
+    size_t n;
+};
+
 struct round {
     struct teams teams;
+    struct agents agents;
     size_t classified, offered, assigned, withdrawn;
 };
 
@@ -188,7 +202,7 @@ struct need {
     int64_t ticket, team, customer;
     const char *channel, *rule;
     int stage, repeat_ok;
-    int64_t waited;
+    int64_t waited, lapsed; /* lapsed: offers of this ticket that expired or were withdrawn */
     struct { char skill[65]; int64_t min; } skills[MAX_SKILLS];
     size_t nskills, nrequired;
 };
@@ -209,77 +223,165 @@ static void add_skills(struct need *nd, const char *json)
     json_decref(a);
 }
 
-#define LOAD_OF(alias) \
-    "FROM tickets x WHERE x.status IN ('new','open') AND (x.assignee_id = " alias " OR x.offer_agent_id = " alias ")"
+/* ---- the online agents, read once per round and kept current as the round gives work ---- */
 
-/* Candidates in order of preference: a.id, name, max_load, capacity_units, load on the
- * channel, units used, skill score, idle seconds. */
-static int candidates(struct db *db, const struct need *nd, struct db_result *out)
+static int channel_index(const char *ch)
 {
-    struct buf q;
-    struct db_param p[48];
-    size_t np = 0;
-    buf_init(&q, 0);
-    buf_puts(&q, "SELECT a.id, a.name, k.max_load, a.capacity_units, "
-                 "(SELECT COUNT(*) " LOAD_OF("a.id") " AND x.channel = ?) AS load_c, "
-                 "(SELECT COALESCE(SUM(CASE x.channel WHEN 'chat' THEN ? WHEN 'sms' THEN ? ELSE ? END), 0) " LOAD_OF("a.id")
-                 ") AS units, ");
-    p[np++] = P_S(nd->channel);
-    p[np++] = P_I(cfg->routing.weight_chat);
-    p[np++] = P_I(cfg->routing.weight_sms);
-    p[np++] = P_I(cfg->routing.weight_email);
-    if (nd->nskills) {
-        buf_puts(&q, "(SELECT COALESCE(SUM(s.level), 0) FROM agent_skills s WHERE s.agent_id = a.id AND s.skill IN (");
-        for (size_t i = 0; i < nd->nskills; i++) {
-            buf_puts(&q, i ? ", ?" : "?");
-            p[np++] = P_S(nd->skills[i].skill);
-        }
-        buf_puts(&q, ")) AS score, ");
-    } else {
-        buf_puts(&q, "0 AS score, ");
+    return strcmp(ch, "chat") == 0 ? CH_CHAT : strcmp(ch, "sms") == 0 ? CH_SMS : strcmp(ch, "email") == 0 ? CH_EMAIL : -1;
+}
+
+static struct agent *agent_by_id(struct agents *as, int64_t id)
+{
+    size_t lo = 0, hi = as->n; /* sorted by id */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (as->a[mid].id == id)
+            return &as->a[mid];
+        if (as->a[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    buf_puts(&q, "TIMESTAMPDIFF(SECOND, COALESCE(pr.last_assigned_at, pr.changed_at), NOW(3)) AS idle "
-                 "FROM agents a JOIN agent_presence pr ON pr.agent_id = a.id "
-                 "JOIN agent_capacity k ON k.agent_id = a.id AND k.channel = ? "
-                 "WHERE pr.status = 'online' AND a.active = 1 AND a.role IN ('agent','manager') ");
-    p[np++] = P_S(nd->channel);
-    if (nd->team && nd->stage < 2) {
-        buf_puts(&q, "AND a.team_id = ? ");
-        p[np++] = P_I(nd->team);
+    return NULL;
+}
+
+static int load_agents(struct db *db, struct agents *as)
+{
+    struct db_result r;
+    free(as->a);
+    as->a = NULL;
+    as->n = 0;
+    int rc = db_exec(db, "SELECT a.id, COALESCE(a.team_id, 0), a.capacity_units, "
+                         "TIMESTAMPDIFF(SECOND, COALESCE(p.last_assigned_at, p.changed_at), NOW(3)) FROM agents a "
+                         "JOIN agent_presence p ON p.agent_id = a.id WHERE p.status = 'online' AND a.active = 1 "
+                         "AND a.role IN ('agent','manager') ORDER BY a.id", DBP0, &r);
+    if (rc)
+        return rc;
+    as->a = calloc(r.nrows ? r.nrows : 1, sizeof(*as->a));
+    for (size_t i = 0; as->a && i < r.nrows; i++) {
+        struct agent *g = &as->a[as->n++];
+        g->id = db_cell_i64(&r, i, 0);
+        g->team = db_cell_i64(&r, i, 1);
+        g->cap_units = db_cell_i64(&r, i, 2);
+        g->idle = db_cell_i64(&r, i, 3);
+        for (int c = 0; c < CH_N; c++)
+            g->max_load[c] = -1;
     }
-    size_t must = nd->stage == 0 ? nd->nskills : nd->nrequired; /* optional skills relax at stage 1 */
-    for (size_t i = 0; i < must; i++) {
-        buf_puts(&q, "AND EXISTS (SELECT 1 FROM agent_skills s WHERE s.agent_id = a.id AND s.skill = ? AND s.level >= ?) ");
-        p[np++] = P_S(nd->skills[i].skill);
-        p[np++] = P_I(nd->skills[i].min);
+    db_result_free(&r);
+    if (!as->a)
+        return DB_EOTHER;
+    rc = db_exec(db, "SELECT k.agent_id, k.channel, k.max_load FROM agent_capacity k JOIN agent_presence p "
+                     "ON p.agent_id = k.agent_id AND p.status = 'online'", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        struct agent *g = agent_by_id(as, db_cell_i64(&r, i, 0));
+        int c = channel_index(db_cell(&r, i, 1));
+        if (g && c >= 0)
+            g->max_load[c] = db_cell_i64(&r, i, 2);
     }
-    buf_puts(&q, "AND (? OR NOT EXISTS (SELECT 1 FROM ticket_offers o WHERE o.ticket_id = ? AND o.agent_id = a.id "
-                 "AND o.outcome IN ('expired','withdrawn'))) "
-                 "HAVING load_c < k.max_load AND units + ? <= a.capacity_units "
-                 "ORDER BY score DESC, units / a.capacity_units, idle DESC, a.id LIMIT 8");
-    p[np++] = P_I(nd->repeat_ok);
-    p[np++] = P_I(nd->ticket);
-    p[np++] = P_I(routing_weight(cfg, nd->channel));
-    int rc = q.data ? db_exec(db, q.data, p, np, out) : DB_EOTHER;
-    buf_free(&q);
+    db_result_free(&r);
+    if (!rc)
+        rc = db_exec(db, "SELECT s.agent_id, s.skill, s.level FROM agent_skills s JOIN agent_presence p "
+                         "ON p.agent_id = s.agent_id AND p.status = 'online'", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        struct agent *g = agent_by_id(as, db_cell_i64(&r, i, 0));
+        if (!g || g->nskills == MAX_SKILLS)
+            continue;
+        text_copy(g->skills[g->nskills].skill, sizeof(g->skills[0].skill), db_cell(&r, i, 1));
+        g->skills[g->nskills++].level = db_cell_i64(&r, i, 2);
+    }
+    db_result_free(&r);
+    /* their current load: assigned and offered tickets still open */
+    if (!rc)
+        rc = db_exec(db, "SELECT t.assignee_id, t.channel, COUNT(*) FROM tickets t JOIN agent_presence p "
+                         "ON p.agent_id = t.assignee_id AND p.status = 'online' WHERE t.status IN ('new','open') GROUP BY 1, 2 "
+                         "UNION ALL SELECT t.offer_agent_id, t.channel, COUNT(*) FROM tickets t JOIN agent_presence p "
+                         "ON p.agent_id = t.offer_agent_id AND p.status = 'online' WHERE t.status IN ('new','open') "
+                         "GROUP BY 1, 2", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        struct agent *g = agent_by_id(as, db_cell_i64(&r, i, 0));
+        int c = channel_index(db_cell(&r, i, 1));
+        if (!g || c < 0)
+            continue;
+        g->load[c] += db_cell_i64(&r, i, 2);
+        g->units += db_cell_i64(&r, i, 2) * routing_weight(cfg, db_cell(&r, i, 1));
+    }
+    db_result_free(&r);
     return rc;
 }
 
-static json_t *reason_of(const struct need *nd, const struct db_result *c, size_t row, size_t ncand)
+static int64_t level_of(const struct agent *g, const char *skill)
+{
+    for (size_t i = 0; i < g->nskills; i++)
+        if (strcmp(g->skills[i].skill, skill) == 0)
+            return g->skills[i].level;
+    return 0;
+}
+
+struct pick {
+    struct agent *g;
+    int64_t score;
+};
+
+/* Best first: skill score, then the lighter load (units used / units), then longer idle. */
+static int by_preference(const void *x, const void *y)
+{
+    const struct pick *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    double la = a->g->cap_units ? (double)a->g->units / (double)a->g->cap_units : 1.0;
+    double lb = b->g->cap_units ? (double)b->g->units / (double)b->g->cap_units : 1.0;
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    if (a->g->idle != b->g->idle)
+        return a->g->idle > b->g->idle ? -1 : 1;
+    return a->g->id < b->g->id ? -1 : a->g->id > b->g->id;
+}
+
+/* The agents that qualify for nd, best first, into picks (at most as->n). */
+static size_t candidates(const struct agents *as, const struct need *nd, const int64_t *not_again, size_t n_not,
+                         struct pick *picks)
+{
+    int ch = channel_index(nd->channel);
+    size_t must = nd->stage == 0 ? nd->nskills : nd->nrequired, n = 0;
+    int64_t w = routing_weight(cfg, nd->channel);
+    for (size_t i = 0; ch >= 0 && i < as->n; i++) {
+        struct agent *g = &as->a[i];
+        if (g->max_load[ch] < 0 || g->load[ch] >= g->max_load[ch] || g->units + w > g->cap_units)
+            continue;
+        if (nd->team && nd->stage < 2 && g->team != nd->team)
+            continue;
+        int ok = 1;
+        int64_t score = 0;
+        for (size_t k = 0; k < nd->nskills; k++) {
+            int64_t lv = level_of(g, nd->skills[k].skill);
+            score += lv;
+            if (k < must && lv < nd->skills[k].min)
+                ok = 0;
+        }
+        for (size_t k = 0; ok && !nd->repeat_ok && k < n_not; k++)
+            ok = not_again[k] != g->id;
+        if (ok)
+            picks[n++] = (struct pick){g, score};
+    }
+    qsort(picks, n, sizeof(*picks), by_preference);
+    return n;
+}
+
+static json_t *reason_of(const struct need *nd, const struct pick *p, size_t ncand)
 {
     json_t *skills = json_array();
     for (size_t i = 0; i < nd->nskills; i++)
         json_array_append_new(skills, json_pack("{s:s, s:I, s:b}", "skill", nd->skills[i].skill, "min_level",
                                                 (json_int_t)nd->skills[i].min, "required",
                                                 i < nd->nrequired || nd->stage == 0));
+    int ch = channel_index(nd->channel);
     char load[48], units[48];
-    snprintf(load, sizeof(load), "%lld/%lld", (long long)db_cell_i64(c, row, 4), (long long)db_cell_i64(c, row, 2));
-    snprintf(units, sizeof(units), "%lld/%lld", (long long)db_cell_i64(c, row, 5), (long long)db_cell_i64(c, row, 3));
+    snprintf(load, sizeof(load), "%lld/%lld", (long long)p->g->load[ch], (long long)p->g->max_load[ch]);
+    snprintf(units, sizeof(units), "%lld/%lld", (long long)p->g->units, (long long)p->g->cap_units);
     static const char *const stages[] = {"all skills", "optional skills dropped", "any team", "escalated"};
     return json_pack("{s:s, s:s, s:o, s:I, s:s, s:s, s:I, s:I, s:I}", "rule", nd->rule, "stage", stages[nd->stage],
-                     "skills", skills, "skill_score", (json_int_t)db_cell_i64(c, row, 6), "load", load, "units", units,
-                     "idle_secs", (json_int_t)db_cell_i64(c, row, 7), "candidates", (json_int_t)ncand, "waited_secs",
-                     (json_int_t)nd->waited);
+                     "skills", skills, "skill_score", (json_int_t)p->score, "load", load, "units", units, "idle_secs",
+                     (json_int_t)p->g->idle, "candidates", (json_int_t)ncand, "waited_secs", (json_int_t)nd->waited);
 }
 
 static int give(struct db *db, struct round *rd, const struct need *nd, int64_t agent, json_t *reason)
@@ -325,38 +427,59 @@ static int route_one(struct db *db, struct round *rd, struct need *nd, int old_s
         if (rc)
             return rc;
     }
-    for (nd->repeat_ok = 0; nd->repeat_ok < 2; nd->repeat_ok++) {
-        struct db_result c;
-        if ((rc = candidates(db, nd, &c)))
-            return rc;
-        for (size_t i = 0; i < c.nrows; i++) {
+    /* agents whose offer for this ticket lapsed get it again only when nobody else can */
+    int64_t not_again[64];
+    size_t n_not = 0;
+    struct db_result lapsed;
+    if (nd->lapsed && (rc = db_exec(db, "SELECT agent_id FROM ticket_offers WHERE ticket_id = ? AND outcome IN "
+                                        "('expired','withdrawn') LIMIT 64", DBP(P_I(nd->ticket)), &lapsed)))
+        return rc;
+    for (size_t i = 0; nd->lapsed && i < lapsed.nrows; i++)
+        not_again[n_not++] = db_cell_i64(&lapsed, i, 0);
+    if (nd->lapsed)
+        db_result_free(&lapsed);
+    struct pick *picks = calloc(rd->agents.n ? rd->agents.n : 1, sizeof(*picks));
+    if (!picks)
+        return DB_EOTHER;
+    for (nd->repeat_ok = 0; nd->repeat_ok < 2 && !rc; nd->repeat_ok++) {
+        size_t n = candidates(&rd->agents, nd, not_again, n_not, picks);
+        for (size_t i = 0; i < n; i++) {
             int room = 0;
-            int64_t agent = db_cell_i64(&c, i, 0);
-            if ((rc = routing_agent_room(db, cfg, agent, nd->channel, 1, &room)) || room <= 0)
+            if ((rc = routing_agent_room(db, cfg, picks[i].g->id, nd->channel, 1, &room)))
+                break;
+            if (room <= 0)
                 continue; /* held by another router (skip it), or full by now */
-            json_t *reason = reason_of(nd, &c, i, c.nrows);
-            rc = give(db, rd, nd, agent, reason);
+            json_t *reason = reason_of(nd, &picks[i], n);
+            rc = give(db, rd, nd, picks[i].g->id, reason);
             json_decref(reason);
-            db_result_free(&c);
+            int ch = channel_index(nd->channel);
+            picks[i].g->load[ch]++;
+            picks[i].g->units += routing_weight(cfg, nd->channel);
+            picks[i].g->idle = 0;
+            free(picks);
             return rc;
         }
-        db_result_free(&c);
-        if (rc)
-            return rc;
+        if (n_not == 0)
+            break; /* a second pass would see the same agents */
     }
-    return DB_OK;
+    free(picks);
+    return rc;
 }
 
 static int assign_tx(struct db *db, void *arg)
 {
     struct round *rd = arg;
+    int rc = load_agents(db, &rd->agents); /* inside the transaction: a retry reads them again */
+    if (rc)
+        return rc;
     struct buf q;
     struct db_param p[MAX_TEAMS + 1];
     size_t np = 0;
     buf_init(&q, 0);
     buf_puts(&q, "SELECT t.id, t.channel, COALESCE(t.team_id, 0), COALESCE(t.required_skills, '[]'), "
                  "COALESCE(t.optional_skills, '[]'), TIMESTAMPDIFF(SECOND, t.queued_at, NOW(3)), t.routing_stage, "
-                 "t.customer_id, COALESCE(r.name, '') FROM tickets t LEFT JOIN routing_rules r ON r.id = t.rule_id "
+                 "t.customer_id, COALESCE(r.name, ''), (SELECT COUNT(*) FROM ticket_offers o WHERE o.ticket_id = t.id "
+                 "AND o.outcome IN ('expired','withdrawn')) FROM tickets t LEFT JOIN routing_rules r ON r.id = t.rule_id "
                  "WHERE t.queued_at IS NOT NULL AND t.rule_id IS NOT NULL AND t.assignee_id IS NULL "
                  "AND t.offer_agent_id IS NULL AND t.status IN ('new','open') AND t.channel IN ('chat','email','sms') ");
     int closed = 0;
@@ -372,13 +495,14 @@ static int assign_tx(struct db *db, void *arg)
                  "FOR UPDATE SKIP LOCKED");
     p[np++] = P_I(cfg->routing.batch);
     struct db_result r;
-    int rc = q.data ? db_exec(db, q.data, p, np, &r) : DB_EOTHER;
+    rc = q.data ? db_exec(db, q.data, p, np, &r) : DB_EOTHER;
     buf_free(&q);
     if (rc)
         return rc;
     for (size_t i = 0; !rc && i < r.nrows; i++) {
         struct need nd = {.ticket = db_cell_i64(&r, i, 0), .channel = db_cell(&r, i, 1), .team = db_cell_i64(&r, i, 2),
-                          .waited = db_cell_i64(&r, i, 5), .customer = db_cell_i64(&r, i, 7), .rule = db_cell(&r, i, 8)};
+                          .waited = db_cell_i64(&r, i, 5), .customer = db_cell_i64(&r, i, 7), .rule = db_cell(&r, i, 8),
+                          .lapsed = db_cell_i64(&r, i, 9)};
         add_skills(&nd, db_cell(&r, i, 3));
         nd.nrequired = nd.nskills;
         add_skills(&nd, db_cell(&r, i, 4));
@@ -449,6 +573,8 @@ static void router_main(struct bgthread *self)
         }
         wait_ms = did && !rc ? 0 : (int)cfg->routing.interval_ms;
     }
+    if (rd)
+        free(rd->agents.a);
     free(rd);
     db_free(db);
 }
