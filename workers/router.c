@@ -111,6 +111,8 @@ enum { CH_CHAT, CH_EMAIL, CH_SMS, CH_N };
 
 struct agent {
     int64_t id, team, cap_units, units, idle;
+    int locked;  /* this round's transaction holds the agent's row: the numbers below are exact */
+    int touched; /* last_assigned_at written this round */
     int64_t max_load[CH_N], load[CH_N]; /* max -1: no capacity on that channel */
     struct { char skill[65]; int64_t level; } skills[MAX_SKILLS];
     size_t nskills;
@@ -384,8 +386,9 @@ static json_t *reason_of(const struct need *nd, const struct pick *p, size_t nca
                      (json_int_t)p->g->idle, "candidates", (json_int_t)ncand, "waited_secs", (json_int_t)nd->waited);
 }
 
-static int give(struct db *db, struct round *rd, const struct need *nd, int64_t agent, json_t *reason)
+static int give(struct db *db, struct round *rd, const struct need *nd, struct agent *g, json_t *reason)
 {
+    int64_t agent = g->id;
     const struct team *t = nd->team ? team_of(&rd->teams, nd->team) : NULL;
     int autoacc = t ? t->auto_accept : 0;
     int64_t timeout = t ? t->accept_timeout : cfg->routing.accept_timeout_secs;
@@ -400,8 +403,10 @@ static int give(struct db *db, struct round *rd, const struct need *nd, int64_t 
         rc = db_exec(db, "INSERT INTO ticket_offers (ticket_id, agent_id, outcome, reason) VALUES (?, ?, ?, ?)",
                      DBP(P_I(nd->ticket), P_I(agent), P_S(autoacc ? "auto" : "offered"), P_S(rs)), NULL);
     free(rs);
-    if (!rc)
+    if (!rc && !g->touched) { /* once a round is enough: the round keeps idle time itself */
         rc = db_exec(db, "UPDATE agent_presence SET last_assigned_at = NOW(3) WHERE agent_id = ?", DBP(P_I(agent)), NULL);
+        g->touched = 1;
+    }
     if (!rc)
         rc = ticket_updated(db, nd->ticket, autoacc ? "ticket.assigned" : "ticket.offered");
     if (autoacc)
@@ -409,6 +414,41 @@ static int give(struct db *db, struct round *rd, const struct need *nd, int64_t 
     else
         rd->offered++;
     return rc;
+}
+
+/* The first time a round wants an agent: lock the row (SKIP LOCKED: another router has
+ * it, take the next candidate) and read the load fresh; after that the round's own
+ * numbers are exact, since nobody else can add to an agent whose row we hold. */
+static int lock_and_refresh(struct db *db, struct agent *g, const char *channel, int *room)
+{
+    int ch = channel_index(channel);
+    *room = 0;
+    if (!g->locked) {
+        struct db_result r;
+        int rc = db_exec(db, "SELECT capacity_units FROM agents WHERE id = ? FOR UPDATE SKIP LOCKED", DBP(P_I(g->id)), &r);
+        int got = !rc && r.nrows;
+        db_result_free(&r);
+        if (rc || !got)
+            return rc;
+        rc = db_exec(db, "SELECT channel, COUNT(*) FROM tickets WHERE assignee_id = ? AND status IN ('new','open') GROUP BY 1 "
+                         "UNION ALL SELECT channel, COUNT(*) FROM tickets WHERE offer_agent_id = ? AND status IN ('new','open') "
+                         "GROUP BY 1", DBP(P_I(g->id), P_I(g->id)), &r);
+        if (rc)
+            return rc;
+        memset(g->load, 0, sizeof(g->load));
+        g->units = 0;
+        for (size_t i = 0; i < r.nrows; i++) {
+            int c = channel_index(db_cell(&r, i, 0));
+            if (c >= 0)
+                g->load[c] += db_cell_i64(&r, i, 1);
+            g->units += db_cell_i64(&r, i, 1) * routing_weight(cfg, db_cell(&r, i, 0));
+        }
+        db_result_free(&r);
+        g->locked = 1;
+    }
+    *room = ch >= 0 && g->max_load[ch] >= 0 && g->load[ch] < g->max_load[ch] &&
+            g->units + routing_weight(cfg, channel) <= g->cap_units;
+    return DB_OK;
 }
 
 /* One ticket: the stage its wait has reached, then the best agent that can take it. */
@@ -445,12 +485,12 @@ static int route_one(struct db *db, struct round *rd, struct need *nd, int old_s
         size_t n = candidates(&rd->agents, nd, not_again, n_not, picks);
         for (size_t i = 0; i < n; i++) {
             int room = 0;
-            if ((rc = routing_agent_room(db, cfg, picks[i].g->id, nd->channel, 1, &room)))
+            if ((rc = lock_and_refresh(db, picks[i].g, nd->channel, &room)))
                 break;
             if (room <= 0)
                 continue; /* held by another router (skip it), or full by now */
             json_t *reason = reason_of(nd, &picks[i], n);
-            rc = give(db, rd, nd, picks[i].g->id, reason);
+            rc = give(db, rd, nd, picks[i].g, reason);
             json_decref(reason);
             int ch = channel_index(nd->channel);
             picks[i].g->load[ch]++;
