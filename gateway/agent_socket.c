@@ -24,7 +24,7 @@ struct agent_conn {
 };
 
 /* One job type for the frames that need the database. */
-enum job_kind { JOB_AUTH, JOB_PRESENCE, JOB_REPLY, JOB_ACCEPT };
+enum job_kind { JOB_AUTH, JOB_PRESENCE, JOB_REPLY, JOB_ACCEPT, JOB_DECLINE };
 #define JOB_REVOKED 100
 
 struct job {
@@ -88,6 +88,12 @@ static int accept_tx(struct db *db, void *arg)
     return ticket_accept(db, &j->me, j->ticket_id, &j->result);
 }
 
+static int decline_tx(struct db *db, void *arg)
+{
+    struct job *j = arg;
+    return ticket_decline(db, &j->me, j->ticket_id);
+}
+
 static void on_job_run(struct db *db, void *arg)
 {
     struct job *j = arg;
@@ -111,6 +117,9 @@ static void on_job_run(struct db *db, void *arg)
         break;
     case JOB_ACCEPT:
         j->rc = db_transaction(db, accept_tx, j);
+        break;
+    case JOB_DECLINE:
+        j->rc = db_transaction(db, decline_tx, j);
         break;
     }
     if (j->rc == DB_OK && j->kind != JOB_AUTH)
@@ -145,6 +154,9 @@ static void finish_outcome(struct job *j)
     const char *code, *text = j->rc > 0 ? ticket_outcome_text(j->rc, &code) : NULL;
     if (j->rc == JOB_REVOKED)
         ws_close(j->ws, 4401, "session ended");
+    else if (j->rc > 0 && (j->kind == JOB_ACCEPT || j->kind == JOB_DECLINE)) /* say which ticket */
+        ws_send_json(j->ws, json_pack("{s:s, s:s, s:s, s:I}", "type", "error", "code", code, "message", text, "ticket_id",
+                                      (json_int_t)j->ticket_id));
     else if (j->rc > 0)
         ws_send_error(j->ws, code, text, j->client_id);
     else if (j->rc < 0)
@@ -155,6 +167,8 @@ static void finish_outcome(struct job *j)
                                    (json_int_t)j->ticket_id));
     else if (j->kind == JOB_ACCEPT)
         ws_send_json(j->ws, json_pack("{s:s, s:I}", "type", "accepted", "ticket_id", (json_int_t)j->ticket_id));
+    else if (j->kind == JOB_DECLINE)
+        ws_send_json(j->ws, json_pack("{s:s, s:I}", "type", "declined", "ticket_id", (json_int_t)j->ticket_id));
     else if (j->kind == JOB_PRESENCE)
         ws_send_json(j->ws, json_pack("{s:s, s:s}", "type", "presence_ok", "status", j->status));
 }
@@ -274,14 +288,15 @@ static void handle_reply(struct ws_conn *ws, struct agent_conn *ac, json_t *msg)
     submit(j);
 }
 
-static void handle_accept(struct ws_conn *ws, struct agent_conn *ac, json_t *msg)
+/* accept (take the ticket) or decline (pass an offer on to the next agent) */
+static void handle_offer(struct ws_conn *ws, struct agent_conn *ac, json_t *msg, enum job_kind kind)
 {
     int64_t ticket = ticket_arg(msg);
     if (!ticket) {
-        ws_send_error(ws, "invalid", "accept needs a ticket_id", NULL);
+        ws_send_error(ws, "invalid", kind == JOB_ACCEPT ? "accept needs a ticket_id" : "decline needs a ticket_id", NULL);
         return;
     }
-    struct job *j = job_new(JOB_ACCEPT, ws, ac);
+    struct job *j = job_new(kind, ws, ac);
     if (!j)
         return;
     j->ticket_id = ticket;
@@ -308,7 +323,9 @@ static void dispatch_frame(struct ws_conn *ws, struct agent_conn *ac, json_t *ms
     else if (strcmp(type, "reply") == 0)
         handle_reply(ws, ac, msg);
     else if (strcmp(type, "accept") == 0)
-        handle_accept(ws, ac, msg);
+        handle_offer(ws, ac, msg, JOB_ACCEPT);
+    else if (strcmp(type, "decline") == 0)
+        handle_offer(ws, ac, msg, JOB_DECLINE);
     else if (strcmp(type, "typing") == 0)
         handle_typing(ws, ac, msg);
     else if (strcmp(type, "auth") == 0)

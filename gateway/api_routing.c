@@ -111,7 +111,7 @@ static void check_skills(struct jf *f, const char *key, json_t *a)
 struct rule_in {
     const char *name, *priority;
     int64_t position, team;
-    bool has_position, has_team, enabled;
+    bool has_position, has_team, enabled, clear_team, clear_priority; /* null clears */
     char *match, *required, *optional; /* JSON text, owned */
 };
 
@@ -145,10 +145,16 @@ static int read_rule(struct api_ctx *c, struct jf *f, struct rule_in *in, bool c
     jf_init(f, c->body);
     jf_only(f, allowed);
     in->name = jf_str(f, "name", 100, create);
+    if (in->name && !*in->name)
+        jf_fail(f, "name", "must not be empty");
     in->position = jf_int(f, "position", 0, 1000000, false, &in->has_position);
     in->enabled = jf_bool(f, "enabled", true);
-    in->priority = jf_enum(f, "priority", priorities, false);
-    in->team = jf_int(f, "team_id", 1, INT64_MAX, false, &in->has_team);
+    in->clear_priority = json_is_null(json_object_get(c->body, "priority"));
+    in->clear_team = json_is_null(json_object_get(c->body, "team_id"));
+    if (!in->clear_priority)
+        in->priority = jf_enum(f, "priority", priorities, false);
+    if (!in->clear_team)
+        in->team = jf_int(f, "team_id", 1, INT64_MAX, false, &in->has_team);
     in->match = dump_checked(f, "match", check_match_key);
     in->required = dump_checked(f, "required_skills", check_skills);
     in->optional = dump_checked(f, "optional_skills", check_skills);
@@ -211,10 +217,10 @@ int routing_rules_update(struct api_ctx *c)
     rc = db_exec(c->db, "UPDATE routing_rules SET name = COALESCE(?, name), position = IF(?, ?, position), "
                         "enabled = IF(?, ?, enabled), match_json = COALESCE(?, match_json), "
                         "required_skills = COALESCE(?, required_skills), optional_skills = COALESCE(?, optional_skills), "
-                        "team_id = IF(?, ?, team_id), priority = COALESCE(?, priority) WHERE id = ?",
+                        "team_id = IF(?, ?, team_id), priority = IF(?, NULL, COALESCE(?, priority)) WHERE id = ?",
                  DBP(P_S(in.name), P_I(in.has_position), P_I(in.position), P_I(jf_has(&f, "enabled")), P_I(in.enabled),
-                     P_S(in.match), P_S(in.required), P_S(in.optional), P_I(in.has_team), P_IOPT(in.team),
-                     P_S(in.priority), P_I(id)), NULL);
+                     P_S(in.match), P_S(in.required), P_S(in.optional), P_I(in.has_team || in.clear_team),
+                     P_IOPT(in.clear_team ? 0 : in.team), P_I(in.clear_priority), P_S(in.priority), P_I(id)), NULL);
     rule_in_free(&in);
     json_t *after = NULL;
     if (!rc && !(rc = load_rule(c->db, id, &after)))

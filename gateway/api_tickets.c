@@ -24,7 +24,8 @@
     "t.assignee_id, a.name AS assignee_name, t.required_skills AS required_skills__json, t.sla_due_at, " \
     "t.first_response_at, t.solved_at, t.csat, t.created_at, t.updated_at, t.last_message_at, " \
     "t.queued_at, t.offer_agent_id, t.offer_expires_at, t.routing_stage, t.assign_reason AS assign_reason__json, " \
-    "t.optional_skills AS optional_skills__json, t.sla_breached AS sla_breached__bool, " \
+    "t.optional_skills AS optional_skills__json, t.sla_breached AS sla_breached__bool, t.rule_id, " \
+    "(SELECT rr.name FROM routing_rules rr WHERE rr.id = t.rule_id) AS rule_name, " \
     "(t.channel = 'sms' AND EXISTS (SELECT 1 FROM suppressions s JOIN customer_identities ci ON ci.kind = 'phone' " \
     "  AND ci.value = s.value WHERE s.channel = 'sms' AND ci.customer_id = t.customer_id)) AS opted_out__bool " \
     "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id "
@@ -32,10 +33,11 @@
 #define TICKET_SCOPE \
     " AND (? = 'admin' " \
     "  OR (? = 'manager' AND (? = 0 OR t.team_id = ? OR t.team_id IS NULL)) " \
-    "  OR (? = 'agent' AND (t.assignee_id = ? OR (t.assignee_id IS NULL AND (t.team_id IS NULL OR t.team_id = ?)))) " \
+    "  OR (? = 'agent' AND (t.assignee_id = ? OR t.offer_agent_id = ? " \
+    "                       OR (t.assignee_id IS NULL AND (t.team_id IS NULL OR t.team_id = ?)))) " \
     "  OR (? = 'sales' AND cu.owner_id = ?)) "
 #define SCOPE_P(me) P_S((me)->role), P_S((me)->role), P_I((me)->team_id), P_I((me)->team_id), \
-    P_S((me)->role), P_I((me)->id), P_I((me)->team_id), P_S((me)->role), P_I((me)->id)
+    P_S((me)->role), P_I((me)->id), P_I((me)->id), P_I((me)->team_id), P_S((me)->role), P_I((me)->id)
 
 #define TICKET_FILTER \
     " AND (? IS NULL OR t.status = ?) AND (? IS NULL OR t.channel = ?) " \
@@ -762,5 +764,25 @@ int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool ke
                           jint(t, "team_id"), json_pack("{s:o}", "message", msg));
 out:
     json_decref(t);
+    return rc;
+}
+
+int ticket_decline(struct db *db, const struct agent_info *me, int64_t ticket_id)
+{
+    struct db_result r;
+    int rc = db_exec(db, "UPDATE tickets SET offer_agent_id = NULL, offer_expires_at = NULL WHERE id = ? AND offer_agent_id = ?",
+                     DBP(P_I(ticket_id), P_I(me->id)), &r);
+    if (rc)
+        return rc;
+    uint64_t n = r.affected;
+    db_result_free(&r);
+    if (!n)
+        return TICKET_NOT_AVAILABLE; /* not (or no longer) offered to me */
+    rc = db_exec(db, "UPDATE ticket_offers SET outcome = 'declined' WHERE ticket_id = ? AND agent_id = ? AND outcome = 'offered'",
+                 DBP(P_I(ticket_id), P_I(me->id)), NULL);
+    if (!rc)
+        rc = event_insert(db, "ticket.offer_withdrawn", ticket_id, 0, me->id, 0,
+                          json_pack("{s:I, s:I, s:s}", "ticket_id", (json_int_t)ticket_id, "agent_id", (json_int_t)me->id,
+                                    "reason", "declined"));
     return rc;
 }

@@ -24,6 +24,8 @@ enum ticket_outcome {
     TICKET_AT_CAPACITY = 6,    /* accept: taking it would put the agent over capacity */
 };
 
+/* Passes an offer made to me on: the router gives the ticket to the next agent. */
+int ticket_decline(struct db *db, const struct agent_info *me, int64_t ticket_id);
 /* Gives the capacity weights ([routing]) to ticket_accept; main calls it once. */
 void tickets_init(const struct sb_config *cfg);
 /* me == NULL loads without scope. *out is NULL when not found. */

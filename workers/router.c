@@ -95,14 +95,16 @@ static const struct team *team_of(const struct teams *ts, int64_t id)
     return NULL;
 }
 
+/* kind for the ticket's assignee and team — or, for an offer, for the offered agent (who
+ * may be of another team once the ticket has widened). */
 static int ticket_updated(struct db *db, int64_t id, const char *kind)
 {
     json_t *t = NULL;
     int rc = ticket_load(db, NULL, id, &t);
     if (rc || !t)
         return rc;
-    rc = event_insert(db, kind, id, json_integer_value(json_object_get(t, "customer_id")),
-                      json_integer_value(json_object_get(t, "assignee_id")),
+    json_t *to = json_object_get(t, strcmp(kind, "ticket.offered") == 0 ? "offer_agent_id" : "assignee_id");
+    rc = event_insert(db, kind, id, json_integer_value(json_object_get(t, "customer_id")), json_integer_value(to),
                       json_integer_value(json_object_get(t, "team_id")), json_pack("{s:o}", "ticket", t));
     return rc;
 }
@@ -341,7 +343,7 @@ static int by_preference(const void *x, const void *y)
 
 /* The agents that qualify for nd, best first, into picks (at most as->n). */
 static size_t candidates(const struct agents *as, const struct need *nd, const int64_t *not_again, size_t n_not,
-                         struct pick *picks)
+                         const int64_t *declined, size_t n_declined, struct pick *picks)
 {
     int ch = channel_index(nd->channel);
     size_t must = nd->stage == 0 ? nd->nskills : nd->nrequired, n = 0;
@@ -362,6 +364,8 @@ static size_t candidates(const struct agents *as, const struct need *nd, const i
         }
         for (size_t k = 0; ok && !nd->repeat_ok && k < n_not; k++)
             ok = not_again[k] != g->id;
+        for (size_t k = 0; ok && k < n_declined; k++)
+            ok = declined[k] != g->id;
         if (ok)
             picks[n++] = (struct pick){g, score};
     }
@@ -468,21 +472,28 @@ static int route_one(struct db *db, struct round *rd, struct need *nd, int old_s
             return rc;
     }
     /* agents whose offer for this ticket lapsed get it again only when nobody else can */
-    int64_t not_again[64];
-    size_t n_not = 0;
+    /* an agent who declined never gets the ticket again; one whose offer lapsed (away from
+     * the desk, went offline) only when nobody else can take it */
+    int64_t not_again[64], declined[64];
+    size_t n_not = 0, n_declined = 0;
     struct db_result lapsed;
-    if (nd->lapsed && (rc = db_exec(db, "SELECT agent_id FROM ticket_offers WHERE ticket_id = ? AND outcome IN "
-                                        "('expired','withdrawn') LIMIT 64", DBP(P_I(nd->ticket)), &lapsed)))
+    if (nd->lapsed && (rc = db_exec(db, "SELECT agent_id, outcome = 'declined' FROM ticket_offers WHERE ticket_id = ? "
+                                        "AND outcome IN ('expired','withdrawn','declined') LIMIT 64",
+                                    DBP(P_I(nd->ticket)), &lapsed)))
         return rc;
-    for (size_t i = 0; nd->lapsed && i < lapsed.nrows; i++)
-        not_again[n_not++] = db_cell_i64(&lapsed, i, 0);
+    for (size_t i = 0; nd->lapsed && i < lapsed.nrows; i++) {
+        if (db_cell_i64(&lapsed, i, 1))
+            declined[n_declined++] = db_cell_i64(&lapsed, i, 0);
+        else
+            not_again[n_not++] = db_cell_i64(&lapsed, i, 0);
+    }
     if (nd->lapsed)
         db_result_free(&lapsed);
     struct pick *picks = calloc(rd->agents.n ? rd->agents.n : 1, sizeof(*picks));
     if (!picks)
         return DB_EOTHER;
     for (nd->repeat_ok = 0; nd->repeat_ok < 2 && !rc; nd->repeat_ok++) {
-        size_t n = candidates(&rd->agents, nd, not_again, n_not, picks);
+        size_t n = candidates(&rd->agents, nd, not_again, n_not, declined, n_declined, picks);
         for (size_t i = 0; i < n; i++) {
             int room = 0;
             if ((rc = lock_and_refresh(db, picks[i].g, nd->channel, &room)))
@@ -519,7 +530,7 @@ static int assign_tx(struct db *db, void *arg)
     buf_puts(&q, "SELECT t.id, t.channel, COALESCE(t.team_id, 0), COALESCE(t.required_skills, '[]'), "
                  "COALESCE(t.optional_skills, '[]'), TIMESTAMPDIFF(SECOND, t.queued_at, NOW(3)), t.routing_stage, "
                  "t.customer_id, COALESCE(r.name, ''), (SELECT COUNT(*) FROM ticket_offers o WHERE o.ticket_id = t.id "
-                 "AND o.outcome IN ('expired','withdrawn')) FROM tickets t LEFT JOIN routing_rules r ON r.id = t.rule_id "
+                 "AND o.outcome IN ('expired','withdrawn','declined')) FROM tickets t LEFT JOIN routing_rules r ON r.id = t.rule_id "
                  "WHERE t.queued_at IS NOT NULL AND t.rule_id IS NOT NULL AND t.assignee_id IS NULL "
                  "AND t.offer_agent_id IS NULL AND t.status IN ('new','open') AND t.channel IN ('chat','email','sms') ");
     int closed = 0;

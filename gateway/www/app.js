@@ -23,6 +23,10 @@ const ICONS = {
   code: 'M9.4 16.6 4.8 12l4.6-4.6L8 6l-6 6 6 6zm5.2 0 4.6-4.6-4.6-4.6L16 6l6 6-6 6z',
   auto: 'M7 2v11h3v9l7-12h-4l4-8z',
   alert: 'M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z',
+  bell: 'M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11c0-3.07-1.64-5.64-4.5-6.32V4a1.5 1.5 0 0 0-3 0v.68C7.63 5.36 6 7.92 6 11v5l-2 2v1h16v-1z',
+  clock: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z',
+  route: 'M19 15.18V7a4 4 0 0 0-8 0v10a2 2 0 0 1-4 0V8.82a3 3 0 1 0-2 0V17a4 4 0 0 0 8 0V7a2 2 0 0 1 4 0v8.18a3 3 0 1 0 2 0z',
+  info: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 15h-2v-6h2zm0-8h-2V7h2z',
   people: 'M16 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm-8 0a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm0 2c-2.3 0-7 1.2-7 3.5V19h14v-2.5C15 14.2 10.3 13 8 13zm8 0c-.3 0-.6 0-1 .1 1.2.8 2 2 2 3.4V19h6v-2.5c0-2.3-4.7-3.5-7-3.5z',
 };
 const CHANNEL_LABEL = { chat: 'Live chat conversation', email: 'E-mail', sms: 'SMS conversation', phone: 'Phone call', web: 'Web form' };
@@ -53,6 +57,15 @@ const state = {
   myTyping: { ticket: 0, sentAt: 0, timer: null },
   refusals: new Map(),         // ticket id → why the server refused the last reply (e.g. opted out)
   deliveryErrors: new Map(),   // message id → delivery error from message.updated (not in REST rows)
+  skew: 0, skewAt: 0,          // server clock − ours (ms), from the events' commit times
+  acceptQueue: [],             // ticket ids of accept frames not answered yet, oldest first
+  offerBusy: new Set(),        // offers being accepted (button disabled)
+  offerErrors: new Map(),      // ticket id → why accepting the offer failed (at capacity…)
+  offerIgnored: new Set(),     // "id@expires" of offer cards the agent put aside
+  offerSeen: new Set(),        // "id@expires" already announced (beep once)
+  offerNotes: new Map(),       // ticket id → {text, name, timer}: a lapsed offer, shown briefly
+  offerChecked: new Set(),     // lapsed offers re-read once when no withdrawal came
+  rules: [], sla: [], mailboxes: [],
 };
 
 /* ---------- helpers ---------- */
@@ -89,6 +102,7 @@ function errText(e) {
 
 function toast(text, kind) {
   const t = $('#toast');
+  toast.offer = 0;
   t.textContent = text; t.className = 'toast' + (kind ? ' ' + kind : ''); t.hidden = false;
   clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
 }
@@ -135,6 +149,7 @@ function avatar(name, cls) {
 function badge(text, cls) { return el('span', 'badge ' + (cls || ''), text); }
 function channelBadge(ch) { const b = badge(ch, 'ch ch-' + ch); b.prepend(icon(ch)); return b; }
 const isStaff = () => state.me && (state.me.role === 'admin' || state.me.role === 'manager');
+const isAdmin = () => !!state.me && state.me.role === 'admin';
 
 /* ---------- SMS segments ---------- */
 // Counted exactly like gateway/lib/sms_text.c: GSM-7 when every character is in the basic
@@ -199,9 +214,12 @@ function updateTitle(flashOn) {
   document.title = n && flashOn !== false ? `(${n}) Switchboard` : 'Switchboard';
 }
 function notifyAssigned(t) {
+  toast('New conversation assigned to you: #' + t.id + ' · ' + (t.customer_name || ''), 'info');
+  flashTitle();
+}
+function flashTitle() {
   state.notify++;
   beep();
-  toast('New conversation assigned to you: #' + t.id + ' · ' + (t.customer_name || ''), 'info');
   clearInterval(state.flashTimer);
   let on = true, ticks = 0;
   updateTitle(true);
@@ -251,7 +269,7 @@ $('#logout').addEventListener('click', async () => {
 
 /* ---------- queues and the ticket list ---------- */
 function inQueue(t, q) {
-  if (q === 'mine') return t.assignee_id === state.me.id;
+  if (q === 'mine') return t.assignee_id === state.me.id || isMyOffer(t);
   if (q === 'unassigned') return !t.assignee_id;
   if (q === 'team') return !!state.me.team_id && t.team_id === state.me.team_id;
   return true;
@@ -327,7 +345,7 @@ function renderTickets() {
   if (!state.me) return;
   renderCounts();
   const list = [...state.tickets.values()].filter((t) => matches(t) || t.id === state.selected);
-  list.sort((a, b) => sortKey(b) - sortKey(a) || b.id - a.id);
+  list.sort((a, b) => isMyOffer(b) - isMyOffer(a) || sortKey(b) - sortKey(a) || b.id - a.id);
   const ul = $('#ticket-list');
   ul.replaceChildren();
   for (const t of list) {
@@ -336,10 +354,15 @@ function renderTickets() {
     li.tabIndex = 0;
     if (t.id === state.selected) li.classList.add('sel');
     if (state.unread.has(t.id)) li.classList.add('unread');
+    if (isMyOffer(t)) li.classList.add('offered');
     li.append(avatar(t.customer_name));
     const body = el('div', 'item-body');
     const r1 = el('div', 'r1');
-    r1.append(el('span', 'name', t.customer_name || 'Customer'), el('span', 'time', ago(t.last_message_at || t.created_at)));
+    const r1end = el('span', 'r1-end');
+    const sla = slaChip(t);
+    if (sla) r1end.append(sla);
+    r1end.append(el('span', 'time', ago(t.last_message_at || t.created_at)));
+    r1.append(el('span', 'name', t.customer_name || 'Customer'), r1end);
     const r2 = el('div', 'r2');
     if (state.typing.has(t.id)) r2.append(el('span', 'typing-inline', 'typing…'));
     else if (t.preview || t.subject) r2.append(el('span', 'subj', t.preview || t.subject));
@@ -347,7 +370,11 @@ function renderTickets() {
     const r3 = el('div', 'r3');
     r3.append(channelBadge(t.channel), badge(t.status, t.status));
     if (t.priority === 'high' || t.priority === 'urgent') r3.append(badge(t.priority, t.priority));
-    r3.append(el('span', 'assignee', t.assignee_name ? '→ ' + t.assignee_name : 'unassigned'), el('span', 'tid', '#' + t.id));
+    const offered = !t.assignee_id && t.offer_agent_id;
+    if (isMyOffer(t)) r3.append(offerChip(t));
+    else if (offered) r3.append(badge('offered → ' + offeredName(t), 'offered'));
+    else if (!t.assignee_id && t.routing_stage >= 3) r3.append(badge('escalated', 'escalated'));
+    r3.append(el('span', 'assignee', t.assignee_name ? '→ ' + t.assignee_name : offered ? '' : 'unassigned'), el('span', 'tid', '#' + t.id));
     if (t.preview && t.subject) r2.title = t.subject;
     body.append(r1, r2, r3);
     li.append(body);
@@ -357,6 +384,7 @@ function renderTickets() {
     ul.append(li);
   }
   $('#ticket-empty').hidden = list.length > 0;
+  renderOffers();
 }
 
 for (const b of $$('.queue')) {
@@ -425,14 +453,28 @@ function renderDetail() {
   const tt = el('div', 'tt');
   tt.append(el('h2', '', t.customer_name || 'Customer'));
   const sub = el('div', 'sub');
-  sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id), el('span', 'subject', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
+  sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id));
+  const slaHead = slaChip(t);
+  if (slaHead) sub.append(slaHead);
+  sub.append(el('span', 'subject', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
   tt.append(sub, ccLine(t));
   title.append(tt);
 
   const actions = el('div', 'conv-actions');
   const who = el('span', 'assignee-chip', t.assignee_name ? 'Assigned to ' + (t.assignee_id === state.me.id ? 'you' : t.assignee_name) : 'Unassigned');
   actions.append(who);
-  if (!t.assignee_id) {
+  if (isMyOffer(t)) {
+    who.replaceChildren(el('span', '', 'Offered to you · '), el('span', 'offer-left', offerLeftText(t)));
+    who.dataset.ticket = t.id;
+    who.classList.add('offer');
+    const acc = el('button', 'primary take', 'Accept 接受');
+    acc.type = 'button';
+    acc.disabled = state.offerBusy.has(t.id);
+    acc.addEventListener('click', () => acceptOffer(t.id));
+    actions.append(acc);
+  } else if (t.offer_agent_id && !t.assignee_id) {
+    who.textContent = 'Offered to ' + offeredName(t) + ' · awaiting answer';
+  } else if (!t.assignee_id) {
     const take = el('button', 'primary take', 'Take 接单');
     take.type = 'button';
     take.addEventListener('click', () => acceptTicket(t.id, take));
@@ -518,6 +560,7 @@ function renderDetail() {
     ta.focus();
   });
   d.append(h, thread, typing, form);
+  renderRoutingSection();
 }
 
 // Shown above the composer when the server refused a reply it will keep refusing (the
@@ -881,8 +924,12 @@ function onReplyStored(clientId, messageId, msg) {
 function acceptTicket(id, btn) {
   if (btn) btn.disabled = true;
   state.accepting.add(id);
-  if (wsSend({ type: 'accept', ticket_id: id })) return;
-  patchTicket(id, { assignee_id: state.me.id }, 'Taken').finally(() => { if (btn) btn.disabled = false; });
+  if (wsSend({ type: 'accept', ticket_id: id })) { state.acceptQueue.push(id); return; }
+  patchTicket(id, { assignee_id: state.me.id }, 'Taken').finally(() => {
+    if (btn) btn.disabled = false;
+    state.offerBusy.delete(id);
+    renderOffers();
+  });
 }
 
 async function patchTicket(id, body, okText) {
@@ -976,6 +1023,13 @@ async function loadCustomerPanel(pane, customerId, ticketId) {
   top.append(avatar(c.name, 'xl'), el('h3', '', c.name), el('div', 'muted', c.customer_no || ''));
   if (c.company) { const co = el('div', 'company', c.company); co.prepend(icon('company')); top.append(co); }
   pane.append(top);
+  if (ticketId && pane.id === 'customer-panel') {
+    const rs = el('section', 'cust-sec routing-sec');
+    rs.id = 'routing-sec';
+    rs.dataset.ticket = ticketId;
+    pane.append(rs);
+    renderRoutingSection();
+  }
 
   const sec = (title) => { const s = el('section', 'cust-sec'); s.append(el('h4', '', title)); pane.append(s); return s; };
   const facts = sec('Details');
@@ -1071,18 +1125,782 @@ async function loadCustomers() {
 $('#customer-q').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => loadCustomers().catch((e) => toast(e.message, 'bad')), 250); });
 
 /* ---------- navigation ---------- */
+const VIEWS = { tickets: () => loadTickets(), customers: () => loadCustomers(), routing: () => loadRouting() };
 function showView(v) {
   state.view = v;
   for (const x of $$('.tab')) x.classList.toggle('active', x.dataset.view === v);
-  $('#view-tickets').hidden = v !== 'tickets';
-  $('#view-customers').hidden = v !== 'customers';
+  for (const k of Object.keys(VIEWS)) $('#view-' + k).hidden = k !== v;
+  renderOffers();
 }
 for (const b of $$('.tab')) {
   b.addEventListener('click', () => {
     showView(b.dataset.view);
-    (state.view === 'tickets' ? loadTickets : loadCustomers)().catch((e) => toast(e.message, 'bad'));
+    VIEWS[state.view]().catch((e) => toast(e.message, 'bad'));
   });
 }
+
+/* ---------- clocks: the server's time, countdowns ---------- */
+// Offer and SLA times are the server's (UTC, from MariaDB). Every event frame carries its
+// commit time (`at`); the largest (at − arrival) seen in the last minutes estimates how far
+// our clock is from the server's, so a wrong PC clock does not break the countdowns.
+function noteServerTime(at) {
+  const t = Date.parse(at);
+  if (isNaN(t)) return;
+  const now = Date.now(), s = t - now;
+  if (Math.abs(s) > 7 * 86400e3) return;
+  if (!state.skewAt || s > state.skew || now - state.skewAt > 300000) { state.skew = s; state.skewAt = now; }
+}
+const serverNow = () => Date.now() + state.skew;
+// 45s, 12m, 1h 5m, 2d 3h
+function span(secs) {
+  secs = Math.max(0, Math.floor(secs));
+  if (secs < 60) return secs + 's';
+  const m = Math.floor(secs / 60);
+  if (m < 60) return m + 'm';
+  const h = Math.floor(m / 60);
+  if (h < 24) return h + 'h' + (m % 60 ? ' ' + (m % 60) + 'm' : '');
+  const d = Math.floor(h / 24);
+  return d + 'd' + (h % 24 ? ' ' + (h % 24) + 'h' : '');
+}
+const mmss = (secs) => { const s = Math.max(0, Math.ceil(secs)); return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0'); };
+
+/* ---------- SLA chips ---------- */
+// "12m left" (amber under 20 % of the time left), "overdue 3m" in red once the due time
+// passed or the server marked the ticket breached. Pure: the system test calls it.
+function slaState(t, now) {
+  if (!t || !t.sla_due_at || !OPEN_STATUSES.includes(t.status)) return null;
+  const due = Date.parse(t.sla_due_at);
+  if (isNaN(due)) return null;
+  const created = Date.parse(t.created_at);
+  const left = (due - now) / 1000, total = isNaN(created) ? 0 : (due - created) / 1000;
+  if (left <= 0) return { level: 'bad', text: 'overdue ' + span(-left) };
+  if (t.sla_breached) return { level: 'bad', text: 'SLA breached' };
+  return { level: total > 0 && left < 0.2 * total ? 'warn' : 'ok', text: span(left) + ' left' };
+}
+function slaTitle(t) {
+  const what = t.first_response_at ? 'Resolution' : 'First response';
+  return what + ' due ' + when(t.sla_due_at) + ' (SLA target for ' + t.priority + ' ' + t.channel + ')';
+}
+function slaChip(t) {
+  const st = slaState(t, serverNow());
+  if (!st) return null;
+  const c = el('span', 'sla-chip ' + st.level);
+  c.dataset.ticket = t.id;
+  c.title = slaTitle(t);
+  c.append(icon('clock'), el('span', 'sla-text', st.text));
+  return c;
+}
+function paintSla(c, now) {
+  const t = state.tickets.get(Number(c.dataset.ticket));
+  const st = slaState(t, now);
+  if (!st) { c.hidden = true; return; }
+  c.hidden = false;
+  const txt = $('.sla-text', c);
+  if (txt.textContent !== st.text) txt.textContent = st.text;
+  const cls = 'sla-chip ' + st.level;
+  if (c.className !== cls) c.className = cls;
+}
+
+/* ---------- offers ---------- */
+// The router offers a waiting ticket to one agent (ticket.offered); it is theirs once they
+// accept over the socket, or it lapses (ticket.offer_withdrawn) and goes to someone else.
+const isMyOffer = (t) => !!(state.me && t && t.offer_agent_id === state.me.id && !t.assignee_id &&
+  (t.status === 'new' || t.status === 'open'));
+const offerKey = (t) => t.id + '@' + t.offer_expires_at;
+const offerLeft = (t) => (Date.parse(t.offer_expires_at) - serverNow()) / 1000;
+function offerLeftText(t) { const l = offerLeft(t); return isNaN(l) ? '' : l > 0 ? mmss(l) : 'expiring…'; }
+function offerTotal(t) {
+  const team = state.teams.find((x) => x.id === t.team_id);
+  const total = team && team.accept_timeout_secs ? Number(team.accept_timeout_secs) : 30;
+  return Math.max(total, offerLeft(t) || 0, 1);
+}
+function offeredName(t) {
+  if (t.offer_agent_id === (state.me && state.me.id)) return 'you';
+  const a = state.agents.find((x) => x.id === t.offer_agent_id);
+  return a ? a.name : 'another agent';
+}
+function myOffers() {
+  return [...state.tickets.values()].filter(isMyOffer)
+    .sort((a, b) => Date.parse(a.offer_expires_at) - Date.parse(b.offer_expires_at) || a.id - b.id);
+}
+function offerChip(t) {
+  const c = el('span', 'badge offer-chip');
+  c.dataset.ticket = t.id;
+  c.append(icon('bell'), document.createTextNode('Offered to you · '), el('span', 'offer-left', offerLeftText(t)));
+  return c;
+}
+
+function notifyOffer(t) {
+  const k = offerKey(t);
+  if (state.offerSeen.has(k)) return;
+  state.offerSeen.add(k);
+  state.offerErrors.delete(t.id);
+  toast('New offer: #' + t.id + ' · ' + (t.customer_name || 'Customer') + ' — accept within ' + span(offerLeft(t)), 'info');
+  toast.offer = t.id;
+  flashTitle();
+}
+
+function acceptOffer(id) {
+  if (state.offerBusy.has(id)) return;
+  state.offerBusy.add(id);
+  state.offerErrors.delete(id);
+  renderOffers();
+  if (state.selected === id) renderDetail(), renderThread();
+  acceptTicket(id);
+}
+
+function onAccepted(m) {
+  const id = m.ticket_id;
+  const i = state.acceptQueue.indexOf(id);
+  if (i >= 0) state.acceptQueue.splice(i, 1);
+  const wasOffer = state.offerBusy.delete(id);
+  state.offerErrors.delete(id);
+  const t = state.tickets.get(id);
+  if (t) { t.assignee_id = state.me.id; t.assignee_name = state.me.name; t.offer_agent_id = null; t._seq = ++eventSeq; }
+  toast((wasOffer ? 'Accepted #' : 'You took #') + id + ' — it is yours now', 'good');
+  renderTickets();
+  if (wasOffer && state.view === 'tickets') openTicket(id).catch(() => {});
+  else if (state.selected === id) { renderDetail(); renderThread(); }
+}
+
+const ACCEPT_REFUSALS = {
+  not_available: 'No longer yours — the offer lapsed or a colleague has this conversation.',
+  at_capacity: 'You are at your capacity on this channel — finish or hand over a conversation, then accept.',
+  not_found: 'This conversation is no longer in your queues.',
+  unavailable: 'Not saved: the database is unavailable — try again in a moment.',
+};
+const KEEPS_OFFER = new Set(['at_capacity', 'unavailable']); // the offer is still hers: the card stays
+// An accept's error frame names no ticket: it answers the oldest accept still unanswered.
+function onAcceptRefused(m) {
+  if (m.client_id || !ACCEPT_REFUSALS[m.code] || !state.acceptQueue.length) return false;
+  const id = state.acceptQueue.shift();
+  state.accepting.delete(id);
+  const wasOffer = state.offerBusy.delete(id);
+  const t = state.tickets.get(id);
+  if (!wasOffer && !isMyOffer(t)) { // a plain "Take"
+    if (!KEEPS_OFFER.has(m.code)) return false; // not_available, not_found: handled as before
+    toast(ACCEPT_REFUSALS[m.code], 'bad');
+    if (state.selected === id) { renderDetail(); renderThread(); }
+    return true;
+  }
+  const text = ACCEPT_REFUSALS[m.code];
+  toast(text, 'bad');
+  if (isMyOffer(t) && KEEPS_OFFER.has(m.code)) state.offerErrors.set(id, text);
+  else if (t) {
+    state.offerErrors.delete(id);
+    addOfferNote(t, text);
+    refreshTicket(id);
+  }
+  renderOffers();
+  if (state.selected === id) { renderDetail(); renderThread(); }
+  return true;
+}
+
+function onOfferWithdrawn(m) {
+  const id = m.ticket_id;
+  const t = state.tickets.get(id);
+  if (t && t.offer_agent_id === m.agent_id) { t.offer_agent_id = null; t.offer_expires_at = null; t._seq = ++eventSeq; }
+  if (state.me && m.agent_id === state.me.id) {
+    state.offerBusy.delete(id);
+    state.offerErrors.delete(id);
+    const text = m.reason === 'expired' ? 'Offer expired — passed to a colleague'
+      : $('#presence').value !== 'online' ? 'Offer withdrawn — you are not online' : 'Offer withdrawn — the conversation moved on';
+    addOfferNote(t || { id }, text);
+    if (toast.offer === id) { $('#toast').hidden = true; toast.offer = 0; }
+  }
+  renderTickets();
+  if (state.selected === id) { renderDetail(); renderThread(); }
+  refreshTicket(id).then(() => { if (state.selected === id && state.tickets.has(id)) { renderDetail(); renderThread(); } });
+}
+
+function addOfferNote(t, text) {
+  const old = state.offerNotes.get(t.id);
+  if (old) clearTimeout(old.timer);
+  const note = { text, name: t.customer_name || '', subject: t.subject || '' };
+  note.timer = setTimeout(() => { state.offerNotes.delete(t.id); renderOffers(); }, 8000);
+  state.offerNotes.set(t.id, note);
+  renderOffers();
+}
+
+// Offer cards above the list. Cards are kept (not rebuilt) while nothing about them
+// changed, so a click is never lost to a re-render caused by some other event.
+function renderOffers() {
+  const box = $('#offers');
+  if (!box || !state.me) return;
+  const want = [];
+  for (const t of myOffers()) {
+    if (state.offerIgnored.has(offerKey(t))) continue;
+    const sig = [offerKey(t), t.customer_name, t.subject, t.preview, t.priority, t.channel, state.offerBusy.has(t.id),
+      state.offerErrors.get(t.id) || '', JSON.stringify(t.assign_reason || null)].join('|');
+    want.push({ key: 'o' + t.id, sig, make: () => offerCard(t) });
+  }
+  for (const [id, n] of state.offerNotes) {
+    if (myOffers().some((t) => t.id === id)) continue;
+    want.push({ key: 'n' + id, sig: n.text, make: () => offerNote(id, n) });
+  }
+  const have = new Map([...box.children].map((c) => [c.dataset.key, c]));
+  const next = want.map((w) => {
+    const c = have.get(w.key);
+    if (c && c.dataset.sig === w.sig) return c;
+    const made = w.make();
+    made.dataset.key = w.key; made.dataset.sig = w.sig;
+    return made;
+  });
+  if (next.length !== box.children.length || next.some((c, i) => box.children[i] !== c)) box.replaceChildren(...next);
+  box.hidden = !next.length;
+  // the Conversations tab shows pending offers while another view is open
+  const tab = $('.tab[data-view=tickets]');
+  let n = $('.tab-count', tab);
+  const count = myOffers().length;
+  if (!n) { n = el('span', 'tab-count'); tab.append(n); }
+  n.textContent = count ? String(count) : '';
+  n.hidden = !count || state.view === 'tickets';
+  n.title = count ? count + ' offer' + (count === 1 ? '' : 's') + ' waiting for you' : '';
+  paintOffers(serverNow());
+}
+
+function offerCard(t) {
+  const card = el('div', 'offer-card');
+  card.dataset.ticket = t.id;
+  card.setAttribute('role', 'group');
+  card.setAttribute('aria-label', 'Offer: ticket #' + t.id);
+  const top = el('div', 'offer-top');
+  const label = el('span', 'offer-label', 'Offered to you · 新分配');
+  label.prepend(icon('bell'));
+  const timer = el('span', 'offer-timer');
+  timer.title = 'Time left to accept';
+  timer.append(el('span', 'offer-left', offerLeftText(t)));
+  top.append(label, timer);
+  const bar = el('div', 'offer-bar');
+  bar.append(el('i'));
+  const main = el('div', 'offer-main');
+  main.append(avatar(t.customer_name));
+  const who = el('div', 'offer-who');
+  who.append(el('div', 'offer-name', t.customer_name || 'Customer'));
+  const meta = el('div', 'offer-meta');
+  meta.append(channelBadge(t.channel));
+  if (t.priority === 'high' || t.priority === 'urgent') meta.append(badge(t.priority, t.priority));
+  const sla = slaChip(t);
+  if (sla) meta.append(sla);
+  meta.append(el('span', 'tid', '#' + t.id));
+  who.append(meta);
+  main.append(who);
+  const subject = el('div', 'offer-subject', t.subject || t.preview || CHANNEL_LABEL[t.channel] || t.channel);
+  card.append(top, bar, main, subject);
+  const why = reasonText(t.assign_reason, { short: true });
+  if (why) card.append(el('div', 'offer-why', why));
+  const err = state.offerErrors.get(t.id);
+  if (err) { const e = el('div', 'offer-error', err); e.setAttribute('role', 'alert'); e.prepend(icon('alert')); card.append(e); }
+  const actions = el('div', 'offer-actions');
+  const busy = state.offerBusy.has(t.id);
+  const acc = el('button', 'primary offer-accept', busy ? 'Accepting…' : 'Accept 接受');
+  acc.type = 'button'; acc.disabled = busy;
+  acc.addEventListener('click', (e) => { e.stopPropagation(); acceptOffer(t.id); });
+  const ign = el('button', 'ghost offer-ignore', 'Ignore 忽略');
+  ign.type = 'button';
+  ign.title = 'Hide this card; the offer stays in Mine until it lapses';
+  ign.addEventListener('click', (e) => { e.stopPropagation(); state.offerIgnored.add(offerKey(t)); renderOffers(); });
+  const view = el('button', 'link offer-view', 'View');
+  view.type = 'button';
+  view.addEventListener('click', (e) => { e.stopPropagation(); openTicket(t.id).catch(() => {}); });
+  actions.append(acc, ign, view);
+  card.append(actions);
+  return card;
+}
+
+function offerNote(id, n) {
+  const d = el('div', 'offer-note');
+  d.setAttribute('role', 'status');
+  d.dataset.ticket = id;
+  const txt = el('div', 'on-text');
+  txt.append(el('strong', '', n.text));
+  txt.append(el('span', 'muted', '#' + id + (n.name ? ' · ' + n.name : '') + (n.subject ? ' · ' + n.subject : '')));
+  const x = el('button', 'ca-close', '×');
+  x.type = 'button'; x.title = 'Dismiss'; x.setAttribute('aria-label', 'Dismiss');
+  x.addEventListener('click', () => { clearTimeout(n.timer); state.offerNotes.delete(id); renderOffers(); });
+  d.append(icon('info'), txt, x);
+  return d;
+}
+
+function paintOffers(now) {
+  for (const c of $$('.offer-left')) {
+    const host = c.closest('[data-ticket]');
+    const t = host && state.tickets.get(Number(host.dataset.ticket));
+    if (!t || !t.offer_expires_at) continue;
+    const txt = offerLeftText(t);
+    if (c.textContent !== txt) c.textContent = txt;
+  }
+  for (const card of $$('#offers .offer-card')) {
+    const t = state.tickets.get(Number(card.dataset.ticket));
+    if (!t || !t.offer_expires_at) continue;
+    const left = (Date.parse(t.offer_expires_at) - now) / 1000;
+    const bar = $('.offer-bar i', card);
+    bar.style.width = Math.max(0, Math.min(100, 100 * left / offerTotal(t))).toFixed(1) + '%';
+    card.classList.toggle('hurry', left < 10);
+    // lapsed, yet no withdrawal arrived (missed while reconnecting): read the ticket again
+    if (left < -5 && !state.offerChecked.has(offerKey(t))) { state.offerChecked.add(offerKey(t)); refreshTicket(t.id); }
+  }
+}
+
+// Once a second: only the countdown texts and classes change; nothing is rebuilt.
+setInterval(() => {
+  if (!state.me || document.hidden) return;
+  const now = serverNow();
+  for (const c of $$('.sla-chip[data-ticket]')) paintSla(c, now);
+  paintOffers(now);
+  for (const c of $$('.since[data-since]')) {
+    const txt = span((now - Date.parse(c.dataset.since)) / 1000);
+    if (c.textContent !== txt) c.textContent = txt;
+  }
+}, 1000);
+
+/* ---------- SLA and escalation notices (managers, admins) ---------- */
+function notice(title, text, kind, ticketId) {
+  const box = $('#notices');
+  const n = el('div', 'notice ' + (kind || 'info'));
+  n.setAttribute('role', 'status');
+  n.dataset.ticket = ticketId;
+  const body = el('div', 'nt-body');
+  body.append(el('strong', '', title), el('span', '', text));
+  const x = el('button', 'ca-close', '×');
+  x.type = 'button'; x.title = 'Dismiss'; x.setAttribute('aria-label', 'Dismiss');
+  x.addEventListener('click', (e) => { e.stopPropagation(); n.remove(); });
+  n.append(icon(kind === 'bad' ? 'alert' : 'clock'), body, x);
+  n.title = 'Open #' + ticketId;
+  n.addEventListener('click', () => {
+    n.remove();
+    showView('tickets');
+    if (!matches(state.tickets.get(ticketId) || {}) && isStaff()) { state.queue = 'all'; renderTickets(); }
+    openTicket(ticketId).catch(() => {});
+  });
+  box.prepend(n);
+  while (box.children.length > 4) box.lastChild.remove();
+  setTimeout(() => n.remove(), 12000);
+}
+const ticketLabel = (id) => {
+  const t = state.tickets.get(id);
+  return '#' + id + (t ? ' · ' + (t.customer_name || 'Customer') + (t.subject ? ' · ' + t.subject : '') : '');
+};
+
+function onSlaEvent(m) {
+  const id = m.ticket_id;
+  const t = state.tickets.get(id);
+  const breach = m.type === 'ticket.sla_breached';
+  if (t) {
+    if (m.sla_due_at) t.sla_due_at = m.sla_due_at;
+    if (breach) t.sla_breached = true;
+    t._seq = ++eventSeq;
+    paintAllSla();
+  }
+  refreshTicket(id).then(() => {
+    paintAllSla();
+    if (state.selected === id) renderRoutingSection();
+    if (!isStaff()) return;
+    const due = m.sla_due_at || (state.tickets.get(id) || {}).sla_due_at;
+    if (breach) notice('SLA breached · 超时', ticketLabel(id) + ' — was due ' + clock(due), 'bad', id);
+    else notice('SLA warning · 即将超时', ticketLabel(id) + ' — due ' + clock(due) + ' (' + span((Date.parse(due) - serverNow()) / 1000) + ' left)', 'warn', id);
+  });
+}
+function paintAllSla() { const now = serverNow(); for (const c of $$('.sla-chip[data-ticket]')) paintSla(c, now); }
+
+function onEscalated(m) {
+  const id = m.ticket_id;
+  refreshTicket(id).then(() => {
+    if (state.selected === id) { renderDetail(); renderThread(); }
+    if (!isStaff()) return;
+    notice('Escalated · 已升级', ticketLabel(id) + ' — waited ' + span(m.waited_secs || 0) + '; ' + (m.reason || 'no agent could take it'), 'bad', id);
+  });
+}
+
+/* ---------- why this agent ---------- */
+const STAGE_TEXT = { 'optional skills dropped': 'optional skills dropped', 'any team': 'widened to any team', escalated: 'escalated' };
+const ROUTING_STAGES = ['all skills', 'optional skills dropped', 'widened to any team', 'escalated'];
+const skillText = (s) => (s.skill || s.name) + (s.min_level ? ' ≥ ' + s.min_level : '');
+// "Matched rule Invoices · needs billing ≥ 2 · skill score 9 · load 3/10 · idle 4m · 2 candidates · waited 12s"
+function reasonText(r, opts = {}) {
+  if (!r || typeof r !== 'object') return '';
+  const parts = [];
+  if (r.rule) parts.push('Matched rule ' + r.rule);
+  const skills = Array.isArray(r.skills) ? r.skills : [];
+  const need = skills.filter((s) => s.required !== false), dropped = skills.filter((s) => s.required === false);
+  if (need.length) parts.push('needs ' + need.map(skillText).join(', '));
+  if (dropped.length) parts.push('dropped ' + dropped.map(skillText).join(', '));
+  if (opts.short) return parts.join(' · ');
+  if (r.skill_score !== undefined && skills.length) parts.push('skill score ' + r.skill_score);
+  if (r.load) parts.push('load ' + r.load);
+  if (r.idle_secs !== undefined) parts.push('idle ' + span(r.idle_secs));
+  if (r.candidates !== undefined) parts.push(r.candidates + ' candidate' + (r.candidates === 1 ? '' : 's'));
+  if (r.waited_secs !== undefined) parts.push('waited ' + span(r.waited_secs));
+  if (STAGE_TEXT[r.stage]) parts.push(STAGE_TEXT[r.stage]);
+  return parts.join(' · ');
+}
+
+function skillChips(list, optional) {
+  const out = [];
+  for (const s of Array.isArray(list) ? list : []) {
+    const b = badge(skillText(s), 'skill' + (optional ? ' optional' : ''));
+    b.title = optional ? 'Optional: required until the overflow wait, then dropped' : 'Required';
+    out.push(b);
+  }
+  return out;
+}
+
+// The "Routing" section of the side panel: where the ticket stands, what it needs, and
+// why it went to whom.
+function renderRoutingSection() {
+  const sec = $('#routing-sec');
+  if (!sec) return;
+  const t = state.tickets.get(Number(sec.dataset.ticket));
+  if (!t) { sec.hidden = true; return; }
+  sec.hidden = false;
+  sec.replaceChildren(el('h4', '', 'Routing 路由'));
+  const dl = el('dl');
+  const row = (k, v) => { const dd = el('dd'); if (typeof v === 'string') dd.textContent = v; else dd.append(...v); dl.append(el('dt', '', k), dd); return dd; };
+  const r = t.assign_reason && typeof t.assign_reason === 'object' ? t.assign_reason : null;
+  const open = t.status === 'new' || t.status === 'open';
+  if (isMyOffer(t)) {
+    const st = el('span', 'offer-left', offerLeftText(t));
+    const host = el('span', 'rs-offer', 'Offered to you · ');
+    host.dataset.ticket = t.id;
+    host.append(st, document.createTextNode(' left'));
+    row('Status', [host]);
+  } else if (t.offer_agent_id && !t.assignee_id) {
+    row('Status', 'Offered to ' + offeredName(t) + ', awaiting answer');
+  } else if (t.assignee_id) {
+    row('Status', 'Assigned to ' + (t.assignee_id === state.me.id ? 'you' : t.assignee_name || 'agent #' + t.assignee_id));
+  } else if (t.queued_at && open) {
+    const stage = ROUTING_STAGES[t.routing_stage] || '';
+    const since = el('span', 'since', span((serverNow() - Date.parse(t.queued_at)) / 1000));
+    since.dataset.since = t.queued_at;
+    row('Status', [document.createTextNode('Waiting '), since, document.createTextNode(t.routing_stage ? ' · ' + stage : '')]);
+  } else {
+    row('Status', 'Not waiting for routing');
+  }
+  if (r && r.rule) row('Rule', r.rule);
+  const needs = [...skillChips(t.required_skills, false), ...skillChips(t.optional_skills, true)];
+  if (needs.length) { const dd = row('Needs', []); const w = el('div', 'tags'); w.append(...needs); dd.append(w); }
+  else row('Needs', [el('span', 'muted', 'no particular skills')]);
+  if (t.sla_due_at && OPEN_STATUSES.includes(t.status)) {
+    const chip = slaChip(t);
+    row(t.first_response_at ? 'Resolve by' : 'Answer by', [el('span', '', clock(t.sla_due_at) + ' '), ...(chip ? [chip] : [])]);
+  }
+  sec.append(dl);
+  if (r && (t.assignee_id || t.offer_agent_id)) {
+    const why = el('p', 'reason');
+    why.append(el('span', 'reason-label', 'Why ' + (t.assignee_id === state.me.id || isMyOffer(t) ? 'you' : 'this agent') + ': '),
+      document.createTextNode(reasonText(r)));
+    if (r.units) why.title = 'Capacity units in use: ' + r.units;
+    sec.append(why);
+  }
+}
+
+/* ---------- routing rules and SLA targets (admins edit, managers read) ---------- */
+const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+const CHANNELS = ['chat', 'email', 'sms', 'phone', 'web'];
+const LANGUAGES = { zh: 'Chinese 中文', en: 'English' };
+const cap = (s) => s[0].toUpperCase() + s.slice(1);
+
+async function loadRouting() {
+  const [rules, sla, mb, teams] = await Promise.all([
+    api('GET', '/api/v1/routing/rules?per_page=200'),
+    api('GET', '/api/v1/routing/sla'),
+    api('GET', '/api/v1/mailboxes?per_page=200').catch(() => ({ items: [] })),
+    api('GET', '/api/v1/teams?per_page=200').catch(() => null),
+  ]);
+  state.rules = rules.items;
+  state.sla = sla.items;
+  state.mailboxes = mb.items || [];
+  if (teams) state.teams = teams.items;
+  renderRules();
+  renderSla();
+}
+const teamName = (id) => { const t = state.teams.find((x) => x.id === id); return t ? t.name : id ? 'team #' + id : ''; };
+const mailboxName = (id) => { const m = state.mailboxes.find((x) => x.id === id); return m ? (m.name || m.address) : 'mailbox #' + id; };
+
+function whenChips(r) {
+  const m = r.match || {};
+  const out = [];
+  for (const c of m.channels || []) out.push(channelBadge(c));
+  for (const id of m.mailbox_ids || []) { const b = badge(mailboxName(id), 'cond'); b.prepend(icon('email')); out.push(b); }
+  if ((m.keywords || []).length) out.push(badge('contains ' + m.keywords.map((k) => '“' + k + '”').join(' or '), 'cond kw'));
+  for (const tg of m.tags || []) out.push(badge('tag ' + tg, 'tag'));
+  for (const l of m.languages || []) out.push(badge(LANGUAGES[l] || l, 'cond'));
+  return out;
+}
+
+function renderRules() {
+  const tb = $('#rule-rows');
+  tb.replaceChildren();
+  state.rules.forEach((r, i) => {
+    const tr = el('tr', (r.enabled || r.is_default ? '' : 'off') + (r.is_default ? ' default' : ''));
+    tr.dataset.id = r.id;
+    const num = el('td', 'num', String(i + 1));
+    num.title = r.is_default ? 'Always last' : 'Position ' + r.position;
+    const name = el('td', 'rname');
+    name.append(el('span', 'rn', r.name));
+    if (r.is_default) name.append(badge('default 默认', 'def'));
+    if (!r.enabled && !r.is_default) name.append(badge('disabled 停用', 'off'));
+    const when = el('td', 'when');
+    const chips = whenChips(r);
+    if (chips.length) when.append(...chips);
+    else when.append(el('span', 'muted', r.is_default ? 'Everything else · 其他所有工单' : 'Every ticket'));
+    const skills = el('td', 'skills');
+    const sk = [...skillChips(r.required_skills, false), ...skillChips(r.optional_skills, true)];
+    if (sk.length) skills.append(...sk); else skills.append(el('span', 'muted', '—'));
+    const team = el('td', r.team_id ? '' : 'muted', r.team_id ? teamName(r.team_id) : '—');
+    const prio = el('td');
+    if (r.priority) { const b = badge(r.priority, 'prio ' + r.priority); b.title = 'Raised to ' + r.priority + ' (never lowered)'; prio.append(b); }
+    else prio.append(el('span', 'muted', '—'));
+    const act = el('td', 'act');
+    if (isAdmin()) {
+      const edit = el('button', 'small rule-edit', 'Edit');
+      edit.type = 'button';
+      edit.addEventListener('click', () => openRuleDialog(r));
+      act.append(edit);
+      if (!r.is_default) {
+        const del = el('button', 'small ghost danger rule-delete', 'Delete');
+        del.type = 'button';
+        del.addEventListener('click', () => confirmDelete(act, r));
+        act.append(del);
+      }
+    }
+    tr.append(num, name, when, skills, team, prio, act);
+    tb.append(tr);
+  });
+  if (!state.rules.length) { const tr = el('tr'); const td = el('td', 'muted', 'No rules.'); td.colSpan = 7; tr.append(td); tb.append(tr); }
+}
+
+function confirmDelete(cell, r) {
+  const keep = [...cell.childNodes];
+  const q = el('span', 'confirm', 'Delete?');
+  const yes = el('button', 'small danger-solid', 'Delete');
+  const no = el('button', 'small ghost', 'Keep');
+  yes.type = no.type = 'button';
+  no.addEventListener('click', () => cell.replaceChildren(...keep));
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    try {
+      await api('DELETE', '/api/v1/routing/rules/' + r.id);
+      toast('Rule “' + r.name + '” deleted', 'good');
+      await loadRouting();
+    } catch (e) {
+      toast(errText(e), 'bad');
+      cell.replaceChildren(...keep);
+    }
+  });
+  cell.replaceChildren(q, yes, no);
+}
+
+/* the rule editor */
+let editingRule = null;
+function checkboxes(box, items, checked) {
+  box.replaceChildren();
+  for (const [value, label] of items) {
+    const l = el('label', 'chk');
+    const i = el('input');
+    i.type = 'checkbox'; i.value = value; i.checked = checked.includes(value);
+    l.append(i, document.createTextNode(' ' + label));
+    box.append(l);
+  }
+}
+function skillRow(list, s) {
+  const row = el('div', 'skill-row');
+  const name = el('input', 'sk-name');
+  name.placeholder = 'skill, e.g. billing'; name.value = s ? s.skill : ''; name.setAttribute('aria-label', 'skill');
+  const lvl = el('input', 'sk-level');
+  lvl.type = 'number'; lvl.min = '1'; lvl.max = '10'; lvl.step = '1'; lvl.placeholder = '1–10';
+  lvl.value = s && s.min_level !== undefined ? String(s.min_level) : ''; lvl.setAttribute('aria-label', 'minimum level');
+  const x = el('button', 'ghost sk-remove', '×');
+  x.type = 'button'; x.title = 'Remove'; x.setAttribute('aria-label', 'Remove skill');
+  x.addEventListener('click', () => row.remove());
+  row.append(name, el('span', 'ge', '≥ level'), lvl, x);
+  $('#' + list).append(row);
+  return row;
+}
+for (const b of $$('.add-skill')) b.addEventListener('click', () => $('.sk-name', skillRow(b.dataset.list)).focus());
+
+function openRuleDialog(r) {
+  editingRule = r;
+  const def = !!(r && r.is_default);
+  $('#rule-title').textContent = r ? 'Edit rule · ' + r.name : 'New rule · 新建规则';
+  $('#rule-default-note').hidden = !def;
+  $('#rule-name').value = r ? r.name : '';
+  const positions = state.rules.filter((x) => !x.is_default).map((x) => x.position);
+  $('#rule-position').value = r ? String(r.position) : String(positions.length ? Math.max(...positions) + 10 : 10);
+  $('#rule-enabled').checked = r ? !!r.enabled : true;
+  for (const id of ['rule-name', 'rule-position', 'rule-enabled']) $('#' + id).disabled = def;
+  $('#rule-when').disabled = def;
+  const m = (r && r.match) || {};
+  checkboxes($('#rule-channels'), CHANNELS.map((c) => [c, c === 'email' ? 'E-mail' : c === 'sms' ? 'SMS' : cap(c)]), m.channels || []);
+  checkboxes($('#rule-languages'), Object.entries(LANGUAGES), m.languages || []);
+  const boxes = state.mailboxes.map((x) => [String(x.id), x.name || x.address]);
+  for (const id of m.mailbox_ids || []) if (!boxes.some(([v]) => v === String(id))) boxes.push([String(id), 'mailbox #' + id]);
+  checkboxes($('#rule-mailboxes'), boxes, (m.mailbox_ids || []).map(String));
+  $('#rule-mailboxes-row').hidden = !boxes.length;
+  $('#rule-keywords').value = (m.keywords || []).join(', ');
+  $('#rule-tags').value = (m.tags || []).join(', ');
+  for (const list of ['rule-required', 'rule-optional']) $('#' + list).replaceChildren();
+  for (const s of (r && r.required_skills) || []) skillRow('rule-required', s);
+  for (const s of (r && r.optional_skills) || []) skillRow('rule-optional', s);
+  // a team or priority once set can be changed but not cleared (PATCH ignores null)
+  const team = $('#rule-team');
+  team.replaceChildren(opt('', "— keep the ticket's team —", !(r && r.team_id)));
+  if (r && r.team_id) { team.firstChild.disabled = true; team.firstChild.textContent += ' (cannot be cleared)'; }
+  for (const tm of state.teams) team.append(opt(String(tm.id), tm.name, r && r.team_id === tm.id));
+  if (r && r.team_id && !state.teams.some((tm) => tm.id === r.team_id)) team.append(opt(String(r.team_id), teamName(r.team_id), true));
+  const prio = $('#rule-priority');
+  prio.replaceChildren(opt('', "— keep the ticket's priority —", !(r && r.priority)));
+  if (r && r.priority) { prio.firstChild.disabled = true; prio.firstChild.textContent += ' (cannot be cleared)'; }
+  for (const p of PRIORITIES) prio.append(opt(p, 'Raise to ' + p, r && r.priority === p));
+  clearRuleErrors();
+  $('#rule-save').disabled = false;
+  $('#rule-dialog').showModal();
+  if (!def) $('#rule-name').focus();
+}
+function clearRuleErrors() {
+  for (const e of $$('#rule-form .field-error')) e.textContent = '';
+  for (const e of $$('#rule-form .invalid')) e.classList.remove('invalid');
+  $('#rule-error').textContent = '';
+}
+const FIELD_LABEL = { name: 'Name', position: 'Position', enabled: 'Enabled', match: 'Conditions', required_skills: 'Required skills',
+  optional_skills: 'Optional skills', team_id: 'Team', priority: 'Priority', first_response_mins: 'First response',
+  resolution_mins: 'Resolution', channel: 'Channel' };
+function showRuleErrors(fields) {
+  const rest = [];
+  for (const [k, why] of Object.entries(fields || {})) {
+    const slot = $(`#rule-form .field-error[data-for="${CSS.escape(k)}"]`);
+    if (slot) {
+      slot.textContent = why;
+      const f = slot.closest('.field, fieldset');
+      if (f) f.classList.add('invalid');
+    } else rest.push((FIELD_LABEL[k] || k) + ': ' + why);
+  }
+  if (rest.length) $('#rule-error').textContent = rest.join('; ');
+  const first = $('#rule-form .invalid');
+  if (first) first.scrollIntoView({ block: 'nearest' });
+}
+const splitList = (s) => s.split(/[,，;\n]/).map((x) => x.trim()).filter(Boolean);
+// an integer when the text is one; otherwise the text itself, for the server to refuse
+const intOr = (s) => { const v = String(s).trim(); return !v ? undefined : /^-?\d+$/.test(v) ? Number(v) : v; };
+function readSkills(list) {
+  const out = [];
+  for (const row of $$('#' + list + ' .skill-row')) {
+    const skill = $('.sk-name', row).value.trim(), lvl = $('.sk-level', row).value.trim();
+    if (!skill && !lvl) continue;
+    const s = { skill };
+    if (lvl) s.min_level = intOr(lvl);
+    out.push(s);
+  }
+  return out;
+}
+$('#rule-cancel').addEventListener('click', () => $('#rule-dialog').close());
+$('#rule-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  clearRuleErrors();
+  const r = editingRule, def = !!(r && r.is_default);
+  const body = { required_skills: readSkills('rule-required'), optional_skills: readSkills('rule-optional') };
+  if (!def) {
+    body.name = $('#rule-name').value;
+    if (r && !body.name.trim()) { showRuleErrors({ name: 'must not be empty' }); return; }
+    const pos = $('#rule-position').value.trim();
+    if (pos) body.position = intOr(pos);
+    body.enabled = $('#rule-enabled').checked;
+    const match = {};
+    const checked = (box) => $$('input:checked', $(box)).map((i) => i.value);
+    if (checked('#rule-channels').length) match.channels = checked('#rule-channels');
+    if (checked('#rule-mailboxes').length) match.mailbox_ids = checked('#rule-mailboxes').map(Number);
+    const kw = splitList($('#rule-keywords').value), tags = splitList($('#rule-tags').value);
+    if (kw.length) match.keywords = kw;
+    if (tags.length) match.tags = tags;
+    if (checked('#rule-languages').length) match.languages = checked('#rule-languages');
+    body.match = match;
+  }
+  if ($('#rule-team').value) body.team_id = Number($('#rule-team').value);
+  if ($('#rule-priority').value) body.priority = $('#rule-priority').value;
+  $('#rule-save').disabled = true;
+  try {
+    const saved = r ? await api('PATCH', '/api/v1/routing/rules/' + r.id, body) : await api('POST', '/api/v1/routing/rules', body);
+    $('#rule-dialog').close();
+    toast('Rule “' + saved.name + '” saved' + (r ? '' : ' — it applies to the next ticket'), 'good');
+    await loadRouting();
+  } catch (e) {
+    const f = e.data && e.data.error && e.data.error.fields;
+    if (f) showRuleErrors(f);
+    else $('#rule-error').textContent = e.message;
+  } finally {
+    $('#rule-save').disabled = false;
+  }
+});
+$('#rule-new').addEventListener('click', () => openRuleDialog(null));
+
+/* SLA targets */
+function fmtMins(n) {
+  n = Number(n);
+  if (n % 1440 === 0) return n / 1440 + (n === 1440 ? ' day' : ' days');
+  if (n < 60) return n + ' min';
+  return Math.floor(n / 60) + ' h' + (n % 60 ? ' ' + (n % 60) + ' min' : '');
+}
+function renderSla() {
+  const tb = $('#sla-rows');
+  tb.replaceChildren();
+  for (const p of state.sla) {
+    const tr = el('tr');
+    tr.dataset.priority = p.priority; tr.dataset.channel = p.channel || '';
+    const pr = el('td'); pr.append(badge(p.priority, 'prio ' + p.priority));
+    const ch = el('td');
+    if (p.channel) ch.append(channelBadge(p.channel)); else ch.append(el('span', 'muted', 'Any channel · 任意渠道'));
+    const first = el('td', 'mins', fmtMins(p.first_response_mins)); first.title = p.first_response_mins + ' minutes';
+    const res = el('td', 'mins', fmtMins(p.resolution_mins)); res.title = p.resolution_mins + ' minutes';
+    const act = el('td', 'act');
+    if (isAdmin()) {
+      const edit = el('button', 'small sla-edit', 'Edit');
+      edit.type = 'button';
+      edit.addEventListener('click', () => editSla(tr, p));
+      act.append(edit);
+    }
+    tr.append(pr, ch, first, res, act);
+    tb.append(tr);
+  }
+}
+async function putSla(body) {
+  const r = await api('PUT', '/api/v1/routing/sla', body);
+  state.sla = r.items;
+  renderSla();
+  toast('SLA target saved: ' + body.priority + ' · ' + (body.channel || 'any channel'), 'good');
+}
+function slaErrText(e) {
+  const f = e.data && e.data.error && e.data.error.fields;
+  return f ? Object.entries(f).map(([k, v]) => (FIELD_LABEL[k] || k) + ' ' + v).join('; ') : e.message;
+}
+function editSla(tr, p) {
+  const cells = tr.children;
+  const num = (v, label) => { const i = el('input', 'mins-in'); i.type = 'number'; i.min = '1'; i.step = '1'; i.value = String(v); i.setAttribute('aria-label', label); return i; };
+  const f = num(p.first_response_mins, 'first response minutes'), r = num(p.resolution_mins, 'resolution minutes');
+  const wrap = (i) => { const w = el('span', 'mins-edit'); w.append(i, el('span', 'muted', 'min')); return w; };
+  cells[2].replaceChildren(wrap(f)); cells[3].replaceChildren(wrap(r));
+  const save = el('button', 'small primary', 'Save'), cancel = el('button', 'small ghost', 'Cancel');
+  save.type = cancel.type = 'button';
+  const err = el('div', 'error sla-err');
+  cancel.addEventListener('click', renderSla);
+  save.addEventListener('click', async () => {
+    save.disabled = true;
+    try { await putSla({ priority: p.priority, channel: p.channel || null, first_response_mins: intOr(f.value), resolution_mins: intOr(r.value) }); }
+    catch (e) { err.textContent = slaErrText(e); save.disabled = false; }
+  });
+  cells[4].replaceChildren(save, cancel, err);
+  f.focus();
+}
+$('#sla-add').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  $('#sla-add-error').textContent = '';
+  try {
+    await putSla({ priority: $('#sla-priority').value, channel: $('#sla-channel').value || null,
+      first_response_mins: intOr($('#sla-first').value), resolution_mins: intOr($('#sla-resolution').value) });
+    $('#sla-first').value = ''; $('#sla-resolution').value = '';
+  } catch (e) {
+    $('#sla-add-error').textContent = slaErrText(e);
+  }
+});
 
 /* ---------- live updates over /ws/agent ---------- */
 function wsSend(o) {
@@ -1099,7 +1917,9 @@ function connect() {
   state.ws = ws; state.wsReady = false;
   ws.onmessage = (ev) => {
     let m; try { m = JSON.parse(ev.data); } catch (e) { return; }
-    if (ws === state.ws && m && typeof m.type === 'string') onFrame(m);
+    if (ws !== state.ws || !m || typeof m.type !== 'string') return;
+    if (typeof m.at === 'string') noteServerTime(m.at);
+    onFrame(m);
   };
   ws.onclose = (ev) => {
     if (ws !== state.ws) return;
@@ -1132,13 +1952,14 @@ function onFrame(m) {
       return;
     }
     case 'ack': onReplyStored(m.client_id, m.message_id); return;
-    case 'accepted': toast('You took #' + m.ticket_id, 'good'); return;
+    case 'accepted': onAccepted(m); return;
     case 'presence_ok': case 'pong': return;
     case 'typing': if (m.from === 'customer') customerTyping(m.ticket_id, !!m.typing); return;
     case 'error': {
       const p = m.client_id && state.pending.get(m.client_id);
       if (p && isRefusal(m.code)) { refuseReply(p, m.message || m.code); return; }
       if (p) { p.failed = m.message || m.code; renderThread(); return; }
+      if (onAcceptRefused(m)) return;
       if (m.code === 'not_available') {
         toast('Someone else already has this conversation.', 'bad');
         if (state.selected) openTicket(state.selected).catch(() => {});
@@ -1151,6 +1972,9 @@ function onFrame(m) {
     case 'message.created': onMessageEvent(m); return;
     case 'message.updated': onMessageUpdated(m); return;
     case 'ticket.unassigned': onUnassigned(m); return;
+    case 'ticket.offer_withdrawn': onOfferWithdrawn(m); return;
+    case 'ticket.sla_warning': case 'ticket.sla_breached': onSlaEvent(m); return;
+    case 'ticket.escalated': onEscalated(m); return;
     case 'ticket.taken': { // someone took a ticket from the unassigned queue
       const t = state.tickets.get(m.ticket_id);
       if (t && m.assignee_id !== state.me.id) { t.assignee_id = m.assignee_id; t._seq = ++eventSeq; }
@@ -1183,6 +2007,7 @@ function onTicketEvent(m) {
   if (!t.customer_name) refreshTicket(t.id); // a partial ticket in the event: fetch the full row
   // ticket.assigned is sent when the assignee changes; our own "Take" makes no noise
   if (m.type === 'ticket.assigned' && t.assignee_id === state.me.id && !state.accepting.delete(t.id)) notifyAssigned(t);
+  if (m.type === 'ticket.offered' && isMyOffer(t)) notifyOffer(t);
   if (state.selected === t.id) { renderDetail(); renderThread(); refreshThreadSoon(); }
   renderTickets();
 }
@@ -1296,12 +2121,22 @@ setInterval(() => { if (state.me && state.view === 'tickets') renderTickets(); }
 
 function start(agent) {
   state.me = agent;
+  // nothing of a previous sign-in's offers or notices survives into this one
+  for (const n of state.offerNotes.values()) clearTimeout(n.timer);
+  state.offerNotes.clear(); state.offerBusy.clear(); state.offerErrors.clear(); state.acceptQueue = [];
+  $('#offers').replaceChildren();
+  $('#notices').replaceChildren();
   $('#me').replaceChildren(avatar(agent.name, 'sm'), el('span', '', agent.name + ' · ' + agent.role));
   $('#login').hidden = true; $('#app').hidden = false;
   try { state.unread = new Set(JSON.parse(localStorage.getItem('sb.unread.' + agent.id) || '[]')); } catch (e) { state.unread = new Set(); }
   const pres = localStorage.getItem('sb.presence');
   if (pres) { $('#presence').value = pres; $('#presence-dot').className = 'dot ' + pres; }
   $('.queue[data-queue=all]').hidden = !isStaff();
+  $('.tab[data-view=routing]').hidden = !isStaff();
+  $('#rule-new').hidden = !isAdmin();
+  $('#sla-add').hidden = !isAdmin();
+  $('#routing-ro').hidden = !isStaff() || isAdmin();
+  if (state.view === 'routing' && !isStaff()) showView('tickets');
   $('.queue[data-queue=team]').hidden = !agent.team_id;
   const saved = localStorage.getItem('sb.queue');
   const firstVisit = !(saved && $(`.queue[data-queue=${saved}]`) && !$(`.queue[data-queue=${saved}]`).hidden);

@@ -204,7 +204,7 @@ test('a message over 25 MiB becomes a stub ticket with a warning and the mail af
     assert.equal(subjects()[1], 'after the big one');
     const [[body]] = sql(s, 'SELECT body_text FROM messages ORDER BY id LIMIT 1');
     assert.match(body, /over the 25 MiB limit/);
-    assert.match(fs.readFileSync(s.logFile, 'utf8'), /level=warn comp=imap event=oversize/);
+    await until(() => /level=warn comp=imap event=oversize/.test(fs.readFileSync(s.logFile, 'utf8')), 3000, 'the warning in the log');
   } finally {
     await s.stop();
     dropDatabase(s);

@@ -336,3 +336,46 @@ test('a transfer to a skill goes back to the router with a note; the receiving a
   assert.deepEqual(tk.required_skills, [{ skill: 'legal', min_level: 5 }]);
   assert.equal(tk.assign_reason.skills[0].skill, 'legal');
 });
+
+test('declining passes an offer on at once; an agent of another team offered a widened ticket gets the event and can accept', async () => {
+  rule('Welsh', { keywords: ['welsh'] }, { required: [{ skill: 'welsh', min_level: 1 }] });
+  const mine = await agent('Declines', { welsh: 9 }, { email: 5 });
+  const t = await ticket('welsh speaker needed');
+  const s1 = await wsOpen(server, '/ws/agent');
+  s1.send({ type: 'auth', token: mine.token });
+  await s1.waitFor((f) => f.type === 'auth_ok');
+  assert.equal(await offered(t), mine.id);
+  s1.send({ type: 'decline', ticket_id: t });
+  await s1.waitFor((f) => f.type === 'declined' && f.ticket_id === t, 3000, 'declined');
+  await s1.waitFor((f) => f.type === 'ticket.offer_withdrawn' && f.ticket_id === t, 3000, 'the withdrawal event');
+  assert.equal(sql(server, `SELECT outcome FROM ticket_offers WHERE ticket_id = ${t}`)[0][0], 'declined');
+  s1.send({ type: 'decline', ticket_id: t }); // twice: not offered any more
+  const again = await s1.waitFor((f) => f.type === 'error' && f.ticket_id === t, 3000, 'the second refusal');
+  assert.equal(again.code, 'not_available');
+  // nobody else in the team speaks Welsh: after the team wait, another team's agent gets it
+  const otherTeam = (await a.post('/api/v1/teams', { name: `Wales ${seq}` })).json.id;
+  const far = await createAgent(server, adminToken, { name: 'Far away', team_id: otherTeam, skills: [{ name: 'welsh', level: 3 }], capacity: { email: 5 } });
+  const s2 = await wsOpen(server, '/ws/agent');
+  s2.send({ type: 'auth', token: far.token });
+  await s2.waitFor((f) => f.type === 'auth_ok');
+  s2.send({ type: 'presence', status: 'online' });
+  const ev = await s2.waitFor((f) => f.type === 'ticket.offered' && f.ticket && f.ticket.id === t, 8000, 'the cross-team offer');
+  assert.equal(ev.ticket.offer_agent_id, far.id);
+  assert.equal((await api(server, far.token).get(`/api/v1/tickets/${t}`)).status, 200, 'the offered agent may see the ticket');
+  s2.send({ type: 'accept', ticket_id: t });
+  await s2.waitFor((f) => f.type === 'accepted' && f.ticket_id === t, 3000, 'accepted');
+  assert.equal(Number(sql(server, `SELECT assignee_id FROM tickets WHERE id = ${t}`)[0][0]), far.id);
+  s1.ws.close();
+  s2.ws.close();
+});
+
+test('a rule\'s team and priority can be cleared with null; a blank name is refused', async () => {
+  const r = await a.post('/api/v1/routing/rules', { name: 'Clearable', team_id: team, priority: 'high' });
+  assert.equal(r.status, 201, r.text);
+  const cleared = await a.patch(`/api/v1/routing/rules/${r.json.id}`, { team_id: null, priority: null });
+  assert.equal(cleared.status, 200, cleared.text);
+  assert.equal(cleared.json.team_id, null);
+  assert.equal(cleared.json.priority, null);
+  assert.equal((await a.patch(`/api/v1/routing/rules/${r.json.id}`, { name: '' })).status, 422);
+  await a.del(`/api/v1/routing/rules/${r.json.id}`);
+});
