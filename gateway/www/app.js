@@ -1304,6 +1304,7 @@ function onOfferWithdrawn(m) {
     state.offerBusy.delete(id);
     state.offerErrors.delete(id);
     const text = m.reason === 'expired' ? 'Offer expired — passed to a colleague'
+      : m.reason === 'declined' ? 'Declined — passed to a colleague'
       : $('#presence').value !== 'online' ? 'Offer withdrawn — you are not online' : 'Offer withdrawn — the conversation moved on';
     addOfferNote(t || { id }, text);
     if (toast.offer === id) { $('#toast').hidden = true; toast.offer = 0; }
@@ -1396,10 +1397,15 @@ function offerCard(t) {
   const acc = el('button', 'primary offer-accept', busy ? 'Accepting…' : 'Accept 接受');
   acc.type = 'button'; acc.disabled = busy;
   acc.addEventListener('click', (e) => { e.stopPropagation(); acceptOffer(t.id); });
-  const ign = el('button', 'ghost offer-ignore', 'Ignore 忽略');
+  const ign = el('button', 'ghost offer-ignore', 'Decline 拒绝');
   ign.type = 'button';
-  ign.title = 'Hide this card; the offer stays in Mine until it lapses';
-  ign.addEventListener('click', (e) => { e.stopPropagation(); state.offerIgnored.add(offerKey(t)); renderOffers(); });
+  ign.title = 'Pass this conversation on to a colleague now';
+  ign.addEventListener('click', (e) => {
+    e.stopPropagation();
+    state.offerIgnored.add(offerKey(t)); // hidden at once; the server confirms with ticket.offer_withdrawn
+    wsSend({ type: 'decline', ticket_id: t.id });
+    renderOffers();
+  });
   const view = el('button', 'link offer-view', 'View');
   view.type = 'button';
   view.addEventListener('click', (e) => { e.stopPropagation(); openTicket(t.id).catch(() => {}); });
@@ -1953,6 +1959,7 @@ function onFrame(m) {
     }
     case 'ack': onReplyStored(m.client_id, m.message_id); return;
     case 'accepted': onAccepted(m); return;
+    case 'declined': return; // ticket.offer_withdrawn follows and says so
     case 'presence_ok': case 'pong': return;
     case 'typing': if (m.from === 'customer') customerTyping(m.ticket_id, !!m.typing); return;
     case 'error': {

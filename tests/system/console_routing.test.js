@@ -152,6 +152,22 @@ test('an offer not accepted in time disappears with a note and goes to a colleag
   }
 });
 
+test('Decline passes the offer to a colleague at once, with a note', async () => {
+  const page = meiPage;
+  const id = await ticket('invoice in the wrong currency', { name: 'Chen Jie 陈杰', teamId: teamA });
+  const card = page.locator(`#offers .offer-card[data-ticket="${id}"]`);
+  await card.waitFor({ timeout: 5000 });
+  await card.locator('.offer-ignore').click();
+  await card.waitFor({ state: 'detached', timeout: 3000 });
+  const note = page.locator(`#offers .offer-note[data-ticket="${id}"]`);
+  await note.waitFor({ timeout: 5000 });
+  assert.match(await note.textContent(), /^Declined — passed to a colleague/);
+  await until(() => row(id)[1] === bo.id, 5000, 'the offer to Bo');
+  assert.equal(sql(server, `SELECT outcome FROM ticket_offers WHERE ticket_id = ${id} AND agent_id = ${mei.id}`)[0][0], 'declined');
+  boSocket.send({ type: 'accept', ticket_id: id });
+  await boSocket.waitFor((f) => f.type === 'accepted' && f.ticket_id === id, 3000, 'Bo accepted');
+});
+
 test('an accept that lost the race is refused clearly', async () => {
   const page = meiPage; // Mei is the better match: she gets the next one
   const id = await ticket('invoice copy please', { name: 'Liu Yang', teamId: teamA });
