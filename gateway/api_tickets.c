@@ -77,6 +77,33 @@ int ticket_load(struct db *db, const struct agent_info *me, int64_t id, json_t *
     return DB_OK;
 }
 
+int ticket_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out)
+{
+    enum { CHUNK = 64 };
+    *out = json_array();
+    int rc = DB_OK;
+    for (size_t at = 0; !rc && at < n; at += CHUNK) {
+        size_t k = n - at < CHUNK ? n - at : CHUNK;
+        struct db_param p[CHUNK];
+        struct buf q;
+        buf_init(&q, 0);
+        buf_puts(&q, TICKET_SELECT "WHERE t.id IN (");
+        for (size_t i = 0; i < k; i++) {
+            buf_puts(&q, i ? ", ?" : "?");
+            p[i] = P_I(ids[at + i]);
+        }
+        buf_puts(&q, ")");
+        struct db_result r;
+        rc = q.data ? db_exec(db, q.data, p, k, &r) : DB_EOTHER;
+        buf_free(&q);
+        for (size_t i = 0; !rc && i < r.nrows; i++)
+            json_array_append_new(*out, db_row_json(&r, i));
+        if (!rc)
+            db_result_free(&r);
+    }
+    return rc;
+}
+
 static int64_t jint(json_t *o, const char *key)
 {
     return json_integer_value(json_object_get(o, key));

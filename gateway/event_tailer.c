@@ -1,5 +1,6 @@
 /* event_tailer.c — see event_tailer.h. */
 #include "gateway/event_tailer.h"
+#include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
@@ -26,6 +27,43 @@ int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t cus
                      DBP(P_S(kind), P_IOPT(ticket_id), P_IOPT(customer_id), P_IOPT(agent_id), P_IOPT(team_id),
                          P_S(p ? p : "{}")), NULL);
     free(p);
+    return rc;
+}
+
+int event_insert_many(struct db *db, struct event_row *rows, size_t n)
+{
+    enum { CHUNK = 32 };
+    int rc = DB_OK;
+    for (size_t at = 0; at < n; at += CHUNK) {
+        size_t k = n - at < CHUNK ? n - at : CHUNK;
+        struct db_param p[CHUNK * 6];
+        char *text[CHUNK];
+        struct buf q;
+        buf_init(&q, 0);
+        buf_puts(&q, "INSERT INTO events (kind, ticket_id, customer_id, agent_id, team_id, payload) VALUES ");
+        for (size_t i = 0; i < k; i++) {
+            struct event_row *e = &rows[at + i];
+            text[i] = e->payload ? json_dumps(e->payload, JSON_COMPACT) : NULL;
+            json_decref(e->payload);
+            e->payload = NULL;
+            buf_puts(&q, i ? ", (?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?)");
+            p[i * 6] = P_S(e->kind);
+            p[i * 6 + 1] = P_IOPT(e->ticket_id);
+            p[i * 6 + 2] = P_IOPT(e->customer_id);
+            p[i * 6 + 3] = P_IOPT(e->agent_id);
+            p[i * 6 + 4] = P_IOPT(e->team_id);
+            p[i * 6 + 5] = P_S(text[i] ? text[i] : "{}");
+        }
+        if (!rc)
+            rc = q.data ? db_exec(db, q.data, p, k * 6, NULL) : DB_EOTHER;
+        for (size_t i = 0; i < k; i++)
+            free(text[i]);
+        buf_free(&q);
+    }
+    for (size_t i = 0; i < n; i++) { /* a failed chunk leaves the later payloads: free them too */
+        json_decref(rows[i].payload);
+        rows[i].payload = NULL;
+    }
     return rc;
 }
 

@@ -38,6 +38,13 @@ struct event_batch {
 typedef void (*event_deliver_fn)(struct event_batch *b); /* runs on the net thread */
 
 /* payload (an object or NULL) is consumed. */
+struct event_row {
+    const char *kind;
+    int64_t ticket_id, customer_id, agent_id, team_id;
+    json_t *payload; /* taken, like event_insert's */
+};
+/* Many events in few statements (bulk writers: the router); same rules as event_insert. */
+int event_insert_many(struct db *db, struct event_row *rows, size_t n);
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload);
 int event_tailer_start(const struct sb_config *cfg, event_deliver_fn deliver);

@@ -28,6 +28,8 @@ enum ticket_outcome {
 int ticket_decline(struct db *db, const struct agent_info *me, int64_t ticket_id);
 /* Gives the capacity weights ([routing]) to ticket_accept; main calls it once. */
 void tickets_init(const struct sb_config *cfg);
+/* Many tickets without scope, in any order, as a JSON array (*out, always set). */
+int ticket_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out);
 /* me == NULL loads without scope. *out is NULL when not found. */
 int ticket_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
 /* Stores an agent's reply or internal note. client_id (may be NULL) makes it idempotent:

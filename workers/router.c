@@ -125,9 +125,18 @@ struct agents {
     size_t n;
 };
 
+/* What a batch gave, written in bulk before it commits (flush_given). */
+struct given {
+    int64_t ticket, agent;
+    int autoacc;
+    char *reason; /* owned */
+};
+
 struct round {
     struct teams teams;
     struct agents agents;
+    struct given *given;
+    size_t ngiven, given_cap;
     size_t classified, offered, assigned, withdrawn;
 };
 
@@ -403,16 +412,14 @@ static int give(struct db *db, struct round *rd, const struct need *nd, struct a
                      : db_exec(db, "UPDATE tickets SET offer_agent_id = ?, offer_expires_at = NOW(3) + INTERVAL ? SECOND, "
                                    "assign_reason = ? WHERE id = ?",
                                DBP(P_I(agent), P_I(timeout), P_S(rs), P_I(nd->ticket)), NULL);
-    if (!rc)
-        rc = db_exec(db, "INSERT INTO ticket_offers (ticket_id, agent_id, outcome, reason) VALUES (?, ?, ?, ?)",
-                     DBP(P_I(nd->ticket), P_I(agent), P_S(autoacc ? "auto" : "offered"), P_S(rs)), NULL);
-    free(rs);
     if (!rc && !g->touched) { /* once a round is enough: the round keeps idle time itself */
         rc = db_exec(db, "UPDATE agent_presence SET last_assigned_at = NOW(3) WHERE agent_id = ?", DBP(P_I(agent)), NULL);
         g->touched = 1;
     }
-    if (!rc)
-        rc = ticket_updated(db, nd->ticket, autoacc ? "ticket.assigned" : "ticket.offered");
+    if (!rc && rd->ngiven < rd->given_cap) /* the offer record and the event: in bulk, at the end of the batch */
+        rd->given[rd->ngiven++] = (struct given){nd->ticket, agent, autoacc, rs};
+    else
+        free(rs);
     if (autoacc)
         rd->assigned++;
     else
@@ -517,12 +524,73 @@ static int route_one(struct db *db, struct round *rd, struct need *nd, int old_s
     return rc;
 }
 
+/* The offers of the batch into ticket_offers and their events, a few statements for all. */
+static int flush_given(struct db *db, struct round *rd)
+{
+    enum { CHUNK = 32 };
+    int rc = DB_OK;
+    for (size_t at = 0; !rc && at < rd->ngiven; at += CHUNK) {
+        size_t k = rd->ngiven - at < CHUNK ? rd->ngiven - at : CHUNK;
+        struct db_param p[CHUNK * 4];
+        struct buf q;
+        buf_init(&q, 0);
+        buf_puts(&q, "INSERT INTO ticket_offers (ticket_id, agent_id, outcome, reason) VALUES ");
+        for (size_t i = 0; i < k; i++) {
+            const struct given *g = &rd->given[at + i];
+            buf_puts(&q, i ? ", (?, ?, ?, ?)" : "(?, ?, ?, ?)");
+            p[i * 4] = P_I(g->ticket);
+            p[i * 4 + 1] = P_I(g->agent);
+            p[i * 4 + 2] = P_S(g->autoacc ? "auto" : "offered");
+            p[i * 4 + 3] = P_S(g->reason);
+        }
+        rc = q.data ? db_exec(db, q.data, p, k * 4, NULL) : DB_EOTHER;
+        buf_free(&q);
+    }
+    int64_t *ids = rd->ngiven ? calloc(rd->ngiven, sizeof(*ids)) : NULL;
+    struct event_row *rows = rd->ngiven ? calloc(rd->ngiven, sizeof(*rows)) : NULL;
+    json_t *tickets = NULL;
+    if (!rc && rd->ngiven && (!ids || !rows))
+        rc = DB_EOTHER;
+    for (size_t i = 0; !rc && i < rd->ngiven; i++)
+        ids[i] = rd->given[i].ticket;
+    if (!rc && rd->ngiven)
+        rc = ticket_load_many(db, ids, rd->ngiven, &tickets);
+    size_t n = 0, i;
+    json_t *t;
+    json_array_foreach(rc ? NULL : tickets, i, t) {
+        int offer = json_integer_value(json_object_get(t, "offer_agent_id")) != 0;
+        rows[n++] = (struct event_row){offer ? "ticket.offered" : "ticket.assigned", json_integer_value(json_object_get(t, "id")),
+                                       json_integer_value(json_object_get(t, "customer_id")),
+                                       json_integer_value(json_object_get(t, offer ? "offer_agent_id" : "assignee_id")),
+                                       json_integer_value(json_object_get(t, "team_id")), json_pack("{s:O}", "ticket", t)};
+    }
+    if (!rc && n)
+        rc = event_insert_many(db, rows, n);
+    json_decref(tickets);
+    free(rows);
+    free(ids);
+    for (size_t k = 0; k < rd->ngiven; k++)
+        free(rd->given[k].reason);
+    rd->ngiven = 0;
+    return rc;
+}
+
 static int assign_tx(struct db *db, void *arg)
 {
     struct round *rd = arg;
     int rc = load_agents(db, &rd->agents); /* inside the transaction: a retry reads them again */
     if (rc)
         return rc;
+    for (size_t k = 0; k < rd->ngiven; k++) /* what a failed attempt gathered */
+        free(rd->given[k].reason);
+    rd->ngiven = 0;
+    if (rd->given_cap < (size_t)cfg->routing.batch) {
+        free(rd->given);
+        rd->given_cap = 0;
+        if (!(rd->given = calloc((size_t)cfg->routing.batch, sizeof(*rd->given))))
+            return DB_EOTHER;
+        rd->given_cap = (size_t)cfg->routing.batch;
+    }
     struct buf q;
     struct db_param p[MAX_TEAMS + 1];
     size_t np = 0;
@@ -560,7 +628,7 @@ static int assign_tx(struct db *db, void *arg)
         rc = route_one(db, rd, &nd, (int)db_cell_i64(&r, i, 6));
     }
     db_result_free(&r);
-    return rc;
+    return rc ? rc : flush_given(db, rd);
 }
 
 /* ---- SLA ---- */
@@ -624,8 +692,12 @@ static void router_main(struct bgthread *self)
         }
         wait_ms = did && !rc ? 0 : (int)cfg->routing.interval_ms;
     }
-    if (rd)
+    if (rd) {
         free(rd->agents.a);
+        for (size_t k = 0; k < rd->ngiven; k++)
+            free(rd->given[k].reason);
+        free(rd->given);
+    }
     free(rd);
     db_free(db);
 }
