@@ -82,8 +82,12 @@ check:
 fuzz:
 	@bash scripts/fuzz.sh
 
-bench:
-	@echo "bench: no benchmarks yet (issue 13)"
+bench: all $(BUILD)/bench/curl_ref
+	@bash bench/run.sh
+
+$(BUILD)/bench/curl_ref: bench/curl_ref.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs libcurl)
 
 clean:
 	rm -rf build build-asan $(BIN) tests/unit/build tests/unit/build-asan

@@ -150,6 +150,7 @@ static int find_or_create_customer(struct db *db, struct ingest_msg *m)
     if (rc)
         return rc;
     m->customer_id = (int64_t)r.insert_id;
+    m->new_customer = 1;
     db_result_free(&r);
     rc = db_exec(db, "UPDATE customers SET customer_no = CONCAT('C', LPAD(id, 6, '0')) WHERE id = ?",
                  DBP(P_I(m->customer_id)), NULL);
@@ -269,7 +270,10 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
 static int new_ticket_ready(struct db *db, struct ingest_msg *m)
 {
     json_t *t = NULL;
-    int rc = routing_classify(db, m->ticket_id);
+    struct routing_facts rf = {.channel = m->channel, .subject = m->subject, .body = m->body_text,
+                               .mailbox_id = m->mailbox_id, .customer_id = m->customer_id,
+                               .customer_is_new = m->new_customer};
+    int rc = routing_classify_known(db, m->ticket_id, &rf);
     if (!rc)
         rc = ticket_load(db, NULL, m->ticket_id, &t);
     if (rc || !t)
@@ -347,7 +351,7 @@ static int store_participants(struct db *db, const struct ingest_msg *m)
 
 static int store_one(struct db *db, struct ingest_msg *m)
 {
-    m->duplicate = m->new_ticket = 0;
+    m->duplicate = m->new_ticket = m->new_customer = 0;
     m->message_id = m->ticket_id = m->customer_id = m->assignee_id = m->team_id = 0;
     if (!valid_msg(m))
         return INGEST_EINVAL;

@@ -66,6 +66,7 @@ struct ingest_msg {
     int rc;
     int duplicate;
     int new_ticket;
+    int new_customer;
     int64_t message_id, ticket_id, customer_id;
     int64_t assignee_id, team_id; /* of the ticket, for routing its events */
     /* completion */

@@ -126,19 +126,58 @@ static int apply(struct db *db, int64_t id, const struct rule *u)
 {
     char *req = json_dumps(u->required ? u->required : json_array(), JSON_COMPACT);
     char *opt = json_dumps(u->optional ? u->optional : json_array(), JSON_COMPACT);
-    int rc = db_exec(db, "UPDATE tickets SET rule_id = ?, required_skills = ?, optional_skills = ?, "
+    /* left to right: the SLA subquery sees the priority just raised; the most specific
+     * policy for that priority and the channel wins */
+    int rc = db_exec(db, "UPDATE tickets t SET rule_id = ?, required_skills = ?, optional_skills = ?, "
                          "team_id = COALESCE(team_id, ?), "
                          "priority = IF(FIELD(?, 'low','normal','high','urgent') > FIELD(priority, 'low','normal','high','urgent'), "
-                         "              ?, priority) WHERE id = ?",
+                         "              ?, priority), "
+                         "sla_due_at = (SELECT t.created_at + INTERVAL IF(t.first_response_at IS NULL, p.first_response_mins, "
+                         "  p.resolution_mins) MINUTE FROM sla_policies p WHERE p.priority = t.priority "
+                         "  AND (p.channel = t.channel OR p.channel IS NULL) ORDER BY p.channel IS NULL LIMIT 1) WHERE t.id = ?",
                      DBP(P_I(u->id), P_S(req ? req : "[]"), P_S(opt ? opt : "[]"), P_IOPT(u->team_id), P_S(u->priority),
                          P_S(u->priority), P_I(id)), NULL);
     free(req);
     free(opt);
-    if (!rc) /* the most specific policy for the (possibly raised) priority and channel */
-        rc = db_exec(db, "UPDATE tickets t SET sla_due_at = (SELECT t.created_at + INTERVAL IF(t.first_response_at IS NULL, "
-                         "p.first_response_mins, p.resolution_mins) MINUTE FROM sla_policies p WHERE p.priority = t.priority "
-                         "AND (p.channel = t.channel OR p.channel IS NULL) ORDER BY p.channel IS NULL LIMIT 1) WHERE t.id = ?",
-                     DBP(P_I(id)), NULL);
+    return rc;
+}
+
+int routing_classify_known(struct db *db, int64_t id, const struct routing_facts *rf)
+{
+    struct rules *rs = calloc(1, sizeof(*rs));
+    struct buf text;
+    buf_init(&text, 0);
+    buf_printf(&text, "%s\n%s", rf->subject ? rf->subject : "", rf->body ? rf->body : "");
+    struct facts f = {.channel = rf->channel, .mailbox_id = rf->mailbox_id, .text = text.data};
+    int rc = DB_EOTHER;
+    if (!rs || !f.text || (rc = load_rules(db, rs)))
+        goto out;
+    text_lower(f.text);
+    f.language = language_of(f.text);
+    f.tags = json_array();
+    if (!rf->customer_is_new) { /* a customer created just now has no tags yet */
+        struct db_result tg;
+        if ((rc = db_exec(db, "SELECT t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.customer_id = ?",
+                          DBP(P_I(rf->customer_id)), &tg))) {
+            json_decref(f.tags);
+            goto out;
+        }
+        for (size_t k = 0; k < tg.nrows; k++)
+            json_array_append_new(f.tags, json_string(db_cell(&tg, k, 0)));
+        db_result_free(&tg);
+    }
+    const struct rule *u = NULL;
+    for (size_t k = 0; !u && k < rs->n; k++)
+        if (rule_matches(&rs->r[k], &f))
+            u = &rs->r[k];
+    json_decref(f.tags);
+    if (u)
+        rc = apply(db, id, u);
+out:
+    if (rs)
+        rules_free(rs);
+    free(rs);
+    buf_free(&text);
     return rc;
 }
 
@@ -152,35 +191,9 @@ int routing_classify(struct db *db, int64_t id)
         db_result_free(&r);
         return rc;
     }
-    struct rules *rs = calloc(1, sizeof(*rs));
-    struct buf text;
-    buf_init(&text, 0);
-    buf_printf(&text, "%s\n%s", db_cell(&r, 0, 2), db_cell(&r, 0, 4) ? db_cell(&r, 0, 4) : "");
-    struct facts f = {.channel = db_cell(&r, 0, 0), .mailbox_id = db_cell_i64(&r, 0, 1), .text = text.data};
-    if (!rs || !f.text || (rc = load_rules(db, rs)))
-        goto out;
-    text_lower(f.text);
-    f.language = language_of(f.text);
-    struct db_result tg;
-    if ((rc = db_exec(db, "SELECT t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.customer_id = ?",
-                      DBP(P_I(db_cell_i64(&r, 0, 3))), &tg)))
-        goto out;
-    f.tags = json_array();
-    for (size_t k = 0; k < tg.nrows; k++)
-        json_array_append_new(f.tags, json_string(db_cell(&tg, k, 0)));
-    db_result_free(&tg);
-    const struct rule *u = NULL;
-    for (size_t k = 0; !u && k < rs->n; k++)
-        if (rule_matches(&rs->r[k], &f))
-            u = &rs->r[k];
-    json_decref(f.tags);
-    if (u)
-        rc = apply(db, id, u);
-out:
-    if (rs)
-        rules_free(rs);
-    free(rs);
-    buf_free(&text);
+    struct routing_facts rf = {.channel = db_cell(&r, 0, 0), .mailbox_id = db_cell_i64(&r, 0, 1),
+                               .subject = db_cell(&r, 0, 2), .customer_id = db_cell_i64(&r, 0, 3), .body = db_cell(&r, 0, 4)};
+    rc = routing_classify_known(db, id, &rf);
     db_result_free(&r);
     return rc;
 }

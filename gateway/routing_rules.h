@@ -18,6 +18,14 @@
 #include "gateway/db.h"
 
 int routing_classify(struct db *db, int64_t ticket_id);
+/* The same when the caller knows the ticket's facts (the ingest writer, which just wrote
+ * them): saves reading them back. */
+struct routing_facts {
+    const char *channel, *subject, *body;
+    int64_t mailbox_id, customer_id;
+    int customer_is_new;
+};
+int routing_classify_known(struct db *db, int64_t ticket_id, const struct routing_facts *rf);
 
 /* Capacity: under the lock on the agent's row (taken here, FOR UPDATE; with skip_locked a
  * row another transaction holds answers *room = -1 at once instead of waiting), whether
