@@ -4,7 +4,7 @@
  * gateway's sender (claim from the outbox, send, record the outcome) is measured against
  * this on the same machine in the same run (bench/run.sh).
  *
- * Usage: curl_ref URL USER:PASSWORD N INFLIGHT
+ * Usage: curl_ref URL USER:PASSWORD N INFLIGHT [STATUS_CALLBACK_URL]
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -41,8 +41,8 @@ static CURL *make(const char *url, const char *userpwd, const char *body)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s URL USER:PASSWORD N INFLIGHT\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s URL USER:PASSWORD N INFLIGHT [STATUS_CALLBACK_URL]\n", argv[0]);
         return 2;
     }
     const char *url = argv[1], *userpwd = argv[2];
@@ -50,7 +50,11 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, inflight);
-    const char *body = "To=%2B8613800138000&From=%2B8610690000&Body=%E6%82%A8%E5%A5%BD+bench";
+    char body[1024];
+    char *cb = argc == 6 ? curl_easy_escape(NULL, argv[5], 0) : NULL;
+    snprintf(body, sizeof(body), "To=%%2B8613800138000&From=%%2B8610690000&Body=%%E6%%82%%A8%%E5%%A5%%BD+bench%s%s",
+             cb ? "&StatusCallback=" : "", cb ? cb : "");
+    curl_free(cb);
     long started = 0, done = 0, ok = 0;
     double t0 = now_s();
     while (done < n) {

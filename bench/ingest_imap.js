@@ -27,13 +27,16 @@ const { startServer, sql, dropDatabase, sleep, readDevEnv } = require('../tests/
   for (const f of fs.readdirSync(path.join(home, 'new'))) fs.chownSync(path.join(home, 'new', f), owner.uid, owner.gid);
   const s = await startServer({ env: { SWITCHBOARD_MAILBOX_BENCH_HOST: '127.0.0.1', SWITCHBOARD_MAILBOX_BENCH_PORT: dev.SWITCHBOARD_DEV_IMAP_PORT,
     SWITCHBOARD_MAILBOX_BENCH_TLS: 'none', SWITCHBOARD_MAILBOX_BENCH_USER: user, SWITCHBOARD_MAILBOX_BENCH_PASSWORD: 'bulk-pass' } });
+  // timed by the database's clock, from the first message stored to the last, polling
+  // seldom (a busy poller steals the CPU it measures); the first one includes the fetch
+  const [[start]] = sql(s, 'SELECT NOW(6)');
   const t0 = Date.now();
   let n = 0;
   while (n < N && Date.now() - t0 < 120000) {
-    await sleep(20);
+    await sleep(500);
     n = Number(sql(s, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")[0][0]);
   }
-  const secs = (Date.now() - t0) / 1000;
+  const secs = Number(sql(s, `SELECT TIMESTAMPDIFF(MICROSECOND, '${start}', MAX(created_at)) / 1e6 FROM messages`)[0][0]);
   await s.stop();
   dropDatabase(s);
   execFileSync('doveadm', ['-c', conf, 'expunge', '-u', user, 'mailbox', 'INBOX', 'all']);

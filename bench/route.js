@@ -26,13 +26,16 @@ const { startServer, bootstrapAdmin, sql, dropDatabase, sleep } = require('../te
   }
   await s.stop();
   const r = await startServer({ dbName: s.dbName, migrate: false, env: { SWITCHBOARD_ROUTING_BATCH: '500', SWITCHBOARD_SERVER_PRESENCE_GRACE_SECS: '3600' } });
+  // timed by the database's clock, from the server being up to the last assignment,
+  // polling seldom (a busy poller steals the CPU it measures)
+  const [[start]] = sql(r, 'SELECT NOW(6)');
   const t0 = Date.now();
   let n = 0;
   while (n < tickets && Date.now() - t0 < 120000) {
-    await sleep(20);
+    await sleep(500);
     n = Number(sql(r, 'SELECT COUNT(*) FROM tickets WHERE assignee_id IS NOT NULL')[0][0]);
   }
-  const secs = (Date.now() - t0) / 1000;
+  const secs = Number(sql(r, `SELECT TIMESTAMPDIFF(MICROSECOND, '${start}', MAX(offered_at)) / 1e6 FROM ticket_offers`)[0][0]);
   await r.stop();
   dropDatabase(r);
   console.log(JSON.stringify({ bench: 'routing', agents, assignments: n, secs, per_sec: Math.round(n / secs), target: 2000 }));

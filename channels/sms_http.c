@@ -32,43 +32,94 @@ static int enabled(const struct sb_config *cfg)
     return cfg->sms.api_base[0] && cfg->sms.account_sid[0] && (cfg->sms.from[0] || cfg->sms.messaging_service_sid[0]);
 }
 
-/* Suppressed numbers get nothing but the confirmation of their STOP; a number that had
- * its share this minute waits. */
-static int prepare(struct db *db, struct outbox_item *it)
+/* Before sending, in three statements for the batch: numbers that texted STOP get nothing
+ * but the confirmation of it; a number that had its share this minute (counting older rows
+ * of it going out now) waits, without using up an attempt. */
+static int prepare_batch(struct db *db, struct outbox_item *items, size_t n)
 {
-    int64_t n = 0;
-    int keyword_reply = json_is_true(json_object_get(it->payload, "keyword_reply"));
-    int rc = keyword_reply ? DB_OK
-                           : db_scalar_i64(db, "SELECT COUNT(*) FROM suppressions WHERE channel = 'sms' AND value = ?",
-                                           DBP(P_S(it->recipient)), 0, &n);
+    struct db_param p[OUTBOX_BATCH_MAX + 1];
+    struct buf list;
+    buf_init(&list, 0);
+    for (size_t i = 0; i < n; i++) {
+        buf_puts(&list, i ? ", ?" : "(?");
+        p[i] = P_S(items[i].recipient);
+    }
+    buf_puts(&list, ")");
+    struct buf q;
+    buf_init(&q, 0);
+    buf_printf(&q, "SELECT value FROM suppressions WHERE channel = 'sms' AND value IN %s", list.data ? list.data : "()");
+    struct db_result sup, recent, ahead;
+    int rc = q.data ? db_exec(db, q.data, p, n, &sup) : DB_EOTHER;
+    buf_reset(&q);
+    buf_printf(&q, "SELECT recipient, COUNT(*) FROM outbox WHERE channel = 'sms' AND recipient IN %s AND state IN "
+                   "('sent','ambiguous') AND updated_at > NOW(3) - INTERVAL 1 MINUTE GROUP BY recipient",
+               list.data ? list.data : "()");
+    if (!rc && (rc = q.data ? db_exec(db, q.data, p, n, &recent) : DB_EOTHER))
+        db_result_free(&sup);
+    buf_reset(&q);
+    buf_printf(&q, "SELECT recipient, id FROM outbox WHERE channel = 'sms' AND recipient IN %s AND state = 'sending'",
+               list.data ? list.data : "()");
+    if (!rc && (rc = q.data ? db_exec(db, q.data, p, n, &ahead) : DB_EOTHER)) {
+        db_result_free(&sup);
+        db_result_free(&recent);
+    }
+    buf_free(&q);
+    buf_free(&list);
     if (rc)
         return rc;
-    if (n) {
-        it->outcome = SEND_FAILED;
-        text_copy(it->error, sizeof(it->error), "the recipient opted out of SMS (STOP); they can text START to opt in");
-        return DB_OK;
-    }
     int64_t per_min = the_cfg ? the_cfg->sms.recipient_per_min : 6;
-    /* what went out this minute, and what is going out ahead of this row (same batch or
-     * another process): the oldest rows go first */
-    rc = db_scalar_i64(db, "SELECT COUNT(*) FROM outbox WHERE channel = 'sms' AND recipient = ? AND "
-                           "((state IN ('sent','ambiguous') AND updated_at > NOW(3) - INTERVAL 1 MINUTE) OR "
-                           " (state = 'sending' AND id < ?))",
-                       DBP(P_S(it->recipient), P_I(it->id)), 0, &n);
-    if (!rc && n >= per_min) {
-        it->outcome = SEND_RETRY;
-        it->not_attempted = 1;
-        it->retry_after_secs = 20;
-        snprintf(it->error, sizeof(it->error), "waiting: at most %lld messages a minute to one number",
-                 (long long)per_min);
+    for (size_t i = 0; i < n; i++) {
+        struct outbox_item *it = &items[i];
+        int opted_out = 0;
+        for (size_t k = 0; k < sup.nrows; k++)
+            opted_out |= strcmp(db_cell(&sup, k, 0), it->recipient) == 0;
+        if (opted_out && !json_is_true(json_object_get(it->payload, "keyword_reply"))) {
+            it->outcome = SEND_FAILED;
+            text_copy(it->error, sizeof(it->error), "the recipient opted out of SMS (STOP); they can text START to opt in");
+            continue;
+        }
+        int64_t count = 0; /* sent this minute, plus older rows of this number going out now */
+        for (size_t k = 0; k < recent.nrows; k++)
+            if (strcmp(db_cell(&recent, k, 0), it->recipient) == 0)
+                count += db_cell_i64(&recent, k, 1);
+        for (size_t k = 0; k < ahead.nrows; k++)
+            if (strcmp(db_cell(&ahead, k, 0), it->recipient) == 0 && db_cell_i64(&ahead, k, 1) < it->id)
+                count++;
+        if (count >= per_min) {
+            it->outcome = SEND_RETRY;
+            it->not_attempted = 1;
+            it->retry_after_secs = 20;
+            snprintf(it->error, sizeof(it->error), "waiting: at most %lld messages a minute to one number",
+                     (long long)per_min);
+        }
     }
-    return rc;
+    db_result_free(&sup);
+    db_result_free(&recent);
+    db_result_free(&ahead);
+    return DB_OK;
 }
 
-/* Delivery reports that came before we knew the provider's id are applied now. */
-static int record(struct db *db, const struct outbox_item *it)
+/* Delivery reports that came before we knew the provider's ids are applied now. */
+static int record_batch(struct db *db, struct outbox_item *const *items, size_t n)
 {
-    return sms_delivery_apply(db, it->provider_id);
+    struct db_param p[OUTBOX_BATCH_MAX];
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "SELECT provider_id FROM sms_delivery WHERE provider_id IN (");
+    for (size_t i = 0; i < n; i++) {
+        buf_puts(&q, i ? ", ?" : "?");
+        p[i] = P_S(items[i]->provider_id);
+    }
+    buf_puts(&q, ")");
+    struct db_result r;
+    int rc = n && q.data ? db_exec(db, q.data, p, n, &r) : DB_OK;
+    buf_free(&q);
+    if (rc || !n)
+        return rc;
+    for (size_t i = 0; !rc && i < r.nrows; i++)
+        rc = sms_delivery_apply(db, db_cell(&r, i, 0));
+    db_result_free(&r);
+    return rc;
 }
 
 /* ---- one request ---- */
@@ -195,8 +246,9 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
         ready = 1;
     }
     struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
-    char status_url[CFG_STR + 32];
-    snprintf(status_url, sizeof(status_url), "%s/webhooks/sms/status", cfg->server.public_url);
+    char status_url[CFG_STR + 32] = ""; /* without a public URL the provider cannot report back */
+    if (cfg->server.public_url[0])
+        snprintf(status_url, sizeof(status_url), "%s/webhooks/sms/status", cfg->server.public_url);
     size_t next = 0, active = 0;
     for (size_t i = 0; i < n; i++)
         items[i].outcome = SEND_RETRY;
@@ -247,9 +299,9 @@ static void send_batch(const struct sb_config *cfg, struct outbox_item *items, s
 const struct channel_ops sms_http_channel = {
     .name = "sms",
     .enabled = enabled,
-    .prepare = prepare,
     .send = send_batch,
-    .record = record,
+    .prepare_batch = prepare_batch,
+    .record_batch = record_batch,
     .batch = 100,
     .lease_secs = 300,
 };

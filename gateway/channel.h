@@ -44,6 +44,10 @@ struct channel_ops {
     int (*prepare)(struct db *db, struct outbox_item *it);       /* may be NULL */
     void (*send)(const struct sb_config *cfg, struct outbox_item *items, size_t n);
     int (*record)(struct db *db, const struct outbox_item *it);  /* after SEND_OK; may be NULL */
+    /* optional bulk forms, used instead of prepare / record when set: a channel that sends
+     * many small messages saves a statement or two per message */
+    int (*prepare_batch)(struct db *db, struct outbox_item *items, size_t n);
+    int (*record_batch)(struct db *db, struct outbox_item *const *items, size_t n);
     size_t batch;              /* rows claimed per round (≤ OUTBOX_BATCH_MAX; 0 = 20) */
     int lease_secs;            /* how long a batch may take before its rows count as crashed (0 = 120) */
 };

@@ -3,6 +3,7 @@
 #include "gateway/bgthread.h"
 #include "gateway/event_tailer.h"
 #include "gateway/tickets.h"
+#include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include <stdlib.h>
@@ -79,11 +80,24 @@ static int claim_tx(struct db *db, void *arg)
         it->payload = json_loads(db_cell(&r, i, 3), 0, NULL);
         it->attempts = (int)db_cell_i64(&r, i, 4) + 1;
         it->ticket_id = json_integer_value(json_object_get(it->payload, "ticket_id"));
-        rc = db_exec(db, "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
-                         "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id = ?", DBP(P_I(lease), P_I(it->id)), NULL);
         c->n++;
     }
     db_result_free(&r);
+    if (rc || !c->n)
+        return rc;
+    struct db_param p[OUTBOX_BATCH_MAX + 1];
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
+                 "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id IN (");
+    p[0] = P_I(lease);
+    for (size_t i = 0; i < c->n; i++) {
+        buf_puts(&q, i ? ", ?" : "?");
+        p[i + 1] = P_I(c->items[i].id);
+    }
+    buf_puts(&q, ")");
+    rc = q.data ? db_exec(db, q.data, p, c->n + 1, NULL) : DB_EOTHER;
+    buf_free(&q);
     return rc;
 }
 
@@ -149,13 +163,86 @@ static int store_one(struct db *db, const struct channel_ops *ops, struct outbox
     return rc;
 }
 
+/* " (?, ?, …)" of n placeholders, into q. */
+static void put_list(struct buf *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf_puts(q, i ? ", ?" : "(?");
+    buf_puts(q, ")");
+}
+
+/* The sent rows of a batch in a few statements: outbox rows and messages marked sent,
+ * their message.updated events in bulk, then the channel's record. */
+static int store_sent(struct db *db, const struct channel_ops *ops, struct outbox_item *const *ok, size_t n)
+{
+    enum { CHUNK = 50 };
+    int rc = DB_OK;
+    for (size_t at = 0; !rc && at < n; at += CHUNK) {
+        size_t k = n - at < CHUNK ? n - at : CHUNK, np = 0, nm = 0;
+        struct db_param p[CHUNK * 3], pm[CHUNK];
+        struct buf q, qm;
+        buf_init(&q, 0);
+        buf_init(&qm, 0);
+        buf_puts(&q, "UPDATE outbox SET state = 'sent', error = NULL, lease_until = NULL, provider_id = CASE id");
+        for (size_t i = 0; i < k; i++) {
+            buf_puts(&q, " WHEN ? THEN ?");
+            p[np++] = P_I(ok[at + i]->id);
+            p[np++] = P_S(ok[at + i]->provider_id);
+        }
+        buf_puts(&q, " END WHERE id IN ");
+        put_list(&q, k);
+        for (size_t i = 0; i < k; i++) {
+            p[np++] = P_I(ok[at + i]->id);
+            if (ok[at + i]->message_id)
+                pm[nm++] = P_I(ok[at + i]->message_id);
+        }
+        rc = q.data ? db_exec(db, q.data, p, np, NULL) : DB_EOTHER;
+        buf_puts(&qm, "UPDATE messages SET status = 'sent' WHERE id IN ");
+        put_list(&qm, nm);
+        if (!rc && nm)
+            rc = qm.data ? db_exec(db, qm.data, pm, nm, NULL) : DB_EOTHER;
+        /* message.updated for the agents, as ticket_message_event builds it, in bulk */
+        struct db_result r;
+        buf_reset(&qm);
+        buf_puts(&qm, "SELECT m.id, m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
+                      "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id IN ");
+        put_list(&qm, nm);
+        if (!rc && nm && !(rc = qm.data ? db_exec(db, qm.data, pm, nm, &r) : DB_EOTHER)) {
+            struct event_row rows[CHUNK];
+            for (size_t i = 0; i < r.nrows; i++)
+                rows[i] = (struct event_row){"message.updated", db_cell_i64(&r, i, 1), db_cell_i64(&r, i, 2),
+                                             db_cell_i64(&r, i, 3), db_cell_i64(&r, i, 4),
+                                             json_pack("{s:{s:I, s:I, s:s, s:n}}", "message", "id",
+                                                       (json_int_t)db_cell_i64(&r, i, 0), "ticket_id",
+                                                       (json_int_t)db_cell_i64(&r, i, 1), "status", "sent", "error")};
+            rc = event_insert_many(db, rows, r.nrows);
+            db_result_free(&r);
+        }
+        buf_free(&q);
+        buf_free(&qm);
+    }
+    if (!rc && ops->record_batch) /* last: it may move the messages on (delivered) */
+        rc = ops->record_batch(db, ok, n);
+    for (size_t i = 0; !rc && !ops->record_batch && ops->record && i < n; i++)
+        rc = ops->record(db, ok[i]);
+    if (!rc)
+        log_info("outbox", "event=sent count=%zu channel=%s", n, ops->name);
+    return rc;
+}
+
 static int results_tx(struct db *db, void *arg)
 {
     struct results *res = arg;
     int rc = DB_OK;
-    for (size_t i = 0; !rc && i < res->n; i++)
-        rc = store_one(db, res->ops, &res->items[i]);
-    return rc;
+    struct outbox_item *ok[OUTBOX_BATCH_MAX];
+    size_t nok = 0;
+    for (size_t i = 0; !rc && i < res->n; i++) {
+        if (res->items[i].outcome == SEND_OK)
+            ok[nok++] = &res->items[i];
+        else
+            rc = store_one(db, res->ops, &res->items[i]);
+    }
+    return rc ? rc : store_sent(db, res->ops, ok, nok);
 }
 
 /* Claims, sends and stores one batch of a channel; returns how many rows it handled. */
@@ -167,9 +254,16 @@ static size_t round_for(struct db *db, const struct channel_ops *ops)
         forget(&c);
         return 0;
     }
-    for (size_t i = 0; i < c.n; i++) {
+    for (size_t i = 0; i < c.n; i++)
         items[i].outcome = SEND_OK; /* prepare may settle it otherwise */
-        if (!items[i].payload || (ops->prepare && ops->prepare(db, &items[i]) != DB_OK)) {
+    if (ops->prepare_batch && c.n && ops->prepare_batch(db, items, c.n) != DB_OK)
+        for (size_t i = 0; i < c.n; i++) { /* the database hiccuped: try again soon, no attempt lost */
+            items[i].outcome = SEND_RETRY;
+            items[i].not_attempted = 1;
+            text_copy(items[i].error, sizeof(items[i].error), "could not prepare the message (database error)");
+        }
+    for (size_t i = 0; i < c.n; i++) {
+        if (!items[i].payload || (!ops->prepare_batch && ops->prepare && ops->prepare(db, &items[i]) != DB_OK)) {
             items[i].outcome = SEND_FAILED;
             text_copy(items[i].error, sizeof(items[i].error), "could not prepare the message (ticket or payload missing)");
         }
