@@ -2,6 +2,7 @@
 #include "gateway/ingest.h"
 #include "gateway/db.h"
 #include "gateway/event_tailer.h"
+#include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
@@ -21,6 +22,8 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct ingest_msg *qhead, *qtail;
 static size_t qlen;
 static int stopping, started;
+/* the routing rules, read once per batch by the writer thread (inside its transaction) */
+static struct routing_ruleset *batch_rules;
 
 void ingest_msg_free(struct ingest_msg *m)
 {
@@ -273,7 +276,9 @@ static int new_ticket_ready(struct db *db, struct ingest_msg *m)
     struct routing_facts rf = {.channel = m->channel, .subject = m->subject, .body = m->body_text,
                                .mailbox_id = m->mailbox_id, .customer_id = m->customer_id,
                                .customer_is_new = m->new_customer};
-    int rc = routing_classify_known(db, m->ticket_id, &rf);
+    int rc = batch_rules ? DB_OK : routing_ruleset_load(db, &batch_rules); /* once a batch */
+    if (!rc)
+        rc = routing_classify_known(db, m->ticket_id, &rf, batch_rules);
     if (!rc)
         rc = ticket_load(db, NULL, m->ticket_id, &t);
     if (rc || !t)
@@ -331,31 +336,45 @@ static int store_participants(struct db *db, const struct ingest_msg *m)
 {
     if (strcmp(m->channel, "email") != 0)
         return DB_OK;
+    enum { MAX_ROWS = 64 };
     const char *lists[] = {m->identity_value, m->to_addrs, m->cc_addrs};
     const char *roles[] = {"from", "to", "cc"};
-    int rc = DB_OK;
-    for (size_t l = 0; !rc && l < 3; l++) {
-        for (const char *p = lists[l]; !rc && p && *p;) {
-            while (*p == ' ')
-                p++;
-            size_t n = strcspn(p, " ");
-            if (n && n <= 254 && !(strlen(cfg->smtp.from) == n && strncasecmp(cfg->smtp.from, p, n) == 0))
-                rc = db_exec(db, "INSERT IGNORE INTO ticket_participants (ticket_id, address, role) "
-                                 "SELECT ?, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mailboxes WHERE address = ?)",
-                             DBP(P_I(m->ticket_id), P_SN(p, n), P_S(roles[l]), P_SN(p, n)), NULL);
-            p += n;
+    struct db_param p[MAX_ROWS * 3];
+    size_t np = 0, rows = 0;
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "INSERT IGNORE INTO ticket_participants (ticket_id, address, role) SELECT ?, x.a, x.r FROM (");
+    p[np++] = P_I(m->ticket_id);
+    for (size_t l = 0; l < 3; l++) {
+        for (const char *s = lists[l]; s && *s && rows < MAX_ROWS;) {
+            while (*s == ' ')
+                s++;
+            size_t n = strcspn(s, " ");
+            if (n && n <= 254 && !(strlen(cfg->smtp.from) == n && strncasecmp(cfg->smtp.from, s, n) == 0)) {
+                buf_puts(&q, rows++ ? " UNION ALL SELECT ?, ?" : "SELECT ? AS a, ? AS r");
+                p[np++] = P_SN(s, n);
+                p[np++] = P_S(roles[l]);
+            }
+            s += n;
         }
     }
+    /* one statement for them all; our own mailboxes are never participants */
+    buf_puts(&q, ") x WHERE NOT EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.address = x.a)");
+    int rc = rows && q.data ? db_exec(db, q.data, p, np, NULL) : DB_OK;
+    buf_free(&q);
     return rc;
 }
 
-static int store_one(struct db *db, struct ingest_msg *m)
+/* check_dup 0: skip the look-up of the external id — the unique key refuses a duplicate
+ * (DB_EDUP), the message is rolled back to its savepoint and stored again with the check.
+ * Duplicates are rare; the look-up for every message was not. */
+static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
 {
     m->duplicate = m->new_ticket = m->new_customer = 0;
     m->message_id = m->ticket_id = m->customer_id = m->assignee_id = m->team_id = 0;
     if (!valid_msg(m))
         return INGEST_EINVAL;
-    int rc = find_duplicate(db, m);
+    int rc = check_dup ? find_duplicate(db, m) : DB_OK;
     if (rc || m->duplicate)
         return rc;
     if ((rc = find_or_create_customer(db, m)) || (rc = find_or_create_ticket(db, m)))
@@ -383,12 +402,7 @@ static int store_one(struct db *db, struct ingest_msg *m)
         json_decref(atts);
         return rc;
     }
-    rc = db_exec(db, "UPDATE customers SET last_contact_at = NOW(3) WHERE id = ?", DBP(P_I(m->customer_id)), NULL);
-    if (rc) {
-        json_decref(atts);
-        return rc;
-    }
-    char now[32];
+    char now[32]; /* last_contact_at: for the whole batch at its end (touch_customers) */
     utc_now_iso(now, sizeof(now));
     /* the same shape as a message read over REST */
     json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:n, s:n, s:s, s:s?, s:s?, s:s, s:b, s:s, s:o}", "id",
@@ -404,6 +418,32 @@ static int store_one(struct db *db, struct ingest_msg *m)
 
 /* One transaction for the whole batch; a message that fails on its own (bad data,
  * constraint) is rolled back to its savepoint and reported, the rest commit. */
+/* last_contact_at of every customer whose message went in, in one statement per 200. */
+static int touch_customers(struct db *db, const struct ingest_msg *head)
+{
+    enum { CHUNK = 200 };
+    int rc = DB_OK;
+    const struct ingest_msg *m = head;
+    while (!rc && m) {
+        struct db_param p[CHUNK];
+        size_t n = 0;
+        struct buf q;
+        buf_init(&q, 0);
+        buf_puts(&q, "UPDATE customers SET last_contact_at = NOW(3) WHERE id IN (");
+        for (; m && n < CHUNK; m = m->next) {
+            if (m->rc || m->duplicate || !m->customer_id)
+                continue;
+            buf_puts(&q, n ? ", ?" : "?");
+            p[n++] = P_I(m->customer_id);
+        }
+        buf_puts(&q, ")");
+        if (n)
+            rc = q.data ? db_exec(db, q.data, p, n, NULL) : DB_EOTHER;
+        buf_free(&q);
+    }
+    return rc;
+}
+
 static int write_batch(struct db *db, struct ingest_msg *head)
 {
     int rc = db_begin(db);
@@ -411,11 +451,11 @@ static int write_batch(struct db *db, struct ingest_msg *head)
         m->rc = 0;
         if ((rc = db_exec(db, "SAVEPOINT ingest_msg", DBP0, NULL)))
             break;
-        int mrc = store_one(db, m);
-        if (mrc == DB_EDUP) { /* lost a race for the identity or external id: look again */
+        int mrc = store_one(db, m, 0);
+        if (mrc == DB_EDUP) { /* a duplicate, or lost a race for the identity: look again */
             if ((rc = db_exec(db, "ROLLBACK TO SAVEPOINT ingest_msg", DBP0, NULL)))
                 break;
-            mrc = store_one(db, m);
+            mrc = store_one(db, m, 1);
         }
         if (mrc == DB_EGONE || mrc == DB_ERETRY) {
             rc = mrc;
@@ -427,9 +467,13 @@ static int write_batch(struct db *db, struct ingest_msg *head)
         }
     }
     if (!rc)
+        rc = touch_customers(db, head);
+    if (!rc)
         rc = db_commit(db);
     else
         db_rollback(db);
+    routing_ruleset_free(batch_rules);
+    batch_rules = NULL;
     return rc;
 }
 

@@ -15,12 +15,13 @@ struct rule {
     json_t *match, *required, *optional;
 };
 
-struct rules {
+struct routing_ruleset {
     struct rule r[MAX_RULES];
     size_t n;
+    int uses_tags; /* some rule looks at customer tags: only then are they read */
 };
 
-static void rules_free(struct rules *rs)
+static void rules_free(struct routing_ruleset *rs)
 {
     for (size_t i = 0; i < rs->n; i++) {
         json_decref(rs->r[i].match);
@@ -30,7 +31,7 @@ static void rules_free(struct rules *rs)
     rs->n = 0;
 }
 
-static int load_rules(struct db *db, struct rules *rs)
+static int load_rules(struct db *db, struct routing_ruleset *rs)
 {
     struct db_result r;
     int rc = db_exec(db, "SELECT id, name, match_json, required_skills, optional_skills, COALESCE(team_id, 0), "
@@ -49,6 +50,8 @@ static int load_rules(struct db *db, struct rules *rs)
         u->team_id = db_cell_i64(&r, i, 5);
         text_copy(u->priority, sizeof(u->priority), db_cell(&r, i, 6));
     }
+    for (size_t i = 0; i < rs->n; i++)
+        rs->uses_tags |= json_array_size(json_object_get(rs->r[i].match, "tags")) > 0;
     db_result_free(&r);
     return DB_OK;
 }
@@ -142,20 +145,44 @@ static int apply(struct db *db, int64_t id, const struct rule *u)
     return rc;
 }
 
-int routing_classify_known(struct db *db, int64_t id, const struct routing_facts *rf)
+int routing_ruleset_load(struct db *db, struct routing_ruleset **out)
 {
-    struct rules *rs = calloc(1, sizeof(*rs));
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        return DB_EOTHER;
+    int rc = load_rules(db, *out);
+    if (rc) {
+        routing_ruleset_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void routing_ruleset_free(struct routing_ruleset *rs)
+{
+    if (rs)
+        rules_free(rs);
+    free(rs);
+}
+
+int routing_classify_known(struct db *db, int64_t id, const struct routing_facts *rf,
+                           const struct routing_ruleset *given)
+{
+    struct routing_ruleset *own = NULL;
+    const struct routing_ruleset *rs = given;
     struct buf text;
     buf_init(&text, 0);
     buf_printf(&text, "%s\n%s", rf->subject ? rf->subject : "", rf->body ? rf->body : "");
     struct facts f = {.channel = rf->channel, .mailbox_id = rf->mailbox_id, .text = text.data};
     int rc = DB_EOTHER;
-    if (!rs || !f.text || (rc = load_rules(db, rs)))
+    if (!f.text || (!rs && (rc = routing_ruleset_load(db, &own))))
         goto out;
+    if (!rs)
+        rs = own;
     text_lower(f.text);
     f.language = language_of(f.text);
     f.tags = json_array();
-    if (!rf->customer_is_new) { /* a customer created just now has no tags yet */
+    if (!rf->customer_is_new && rs->uses_tags) { /* a customer created just now has no tags yet */
         struct db_result tg;
         if ((rc = db_exec(db, "SELECT t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.customer_id = ?",
                           DBP(P_I(rf->customer_id)), &tg))) {
@@ -174,9 +201,7 @@ int routing_classify_known(struct db *db, int64_t id, const struct routing_facts
     if (u)
         rc = apply(db, id, u);
 out:
-    if (rs)
-        rules_free(rs);
-    free(rs);
+    routing_ruleset_free(own);
     buf_free(&text);
     return rc;
 }
@@ -193,7 +218,7 @@ int routing_classify(struct db *db, int64_t id)
     }
     struct routing_facts rf = {.channel = db_cell(&r, 0, 0), .mailbox_id = db_cell_i64(&r, 0, 1),
                                .subject = db_cell(&r, 0, 2), .customer_id = db_cell_i64(&r, 0, 3), .body = db_cell(&r, 0, 4)};
-    rc = routing_classify_known(db, id, &rf);
+    rc = routing_classify_known(db, id, &rf, NULL);
     db_result_free(&r);
     return rc;
 }

@@ -25,7 +25,13 @@ struct routing_facts {
     int64_t mailbox_id, customer_id;
     int customer_is_new;
 };
-int routing_classify_known(struct db *db, int64_t ticket_id, const struct routing_facts *rf);
+/* rules: the rules as loaded once for many tickets (routing_ruleset_load, inside the same
+ * transaction), or NULL to read them now. */
+struct routing_ruleset;
+int routing_classify_known(struct db *db, int64_t ticket_id, const struct routing_facts *rf,
+                           const struct routing_ruleset *rules);
+int routing_ruleset_load(struct db *db, struct routing_ruleset **out);
+void routing_ruleset_free(struct routing_ruleset *rs);
 
 /* Capacity: under the lock on the agent's row (taken here, FOR UPDATE; with skip_locked a
  * row another transaction holds answers *room = -1 at once instead of waiting), whether
