@@ -211,7 +211,11 @@ static int status_tx(struct db *db, void *arg)
 {
     const struct sms_status *st = ((struct status_tx *)arg)->st;
     int rc = sms_delivery_store(db, st->id, st->status, st->error_code);
-    return rc ? rc : sms_delivery_apply(db, st->id);
+    /* only an outcome changes what agents see (queued/sending/sent add nothing to our
+     * "sent"): two cheap statements for the intermediate reports, the whole apply for the last */
+    int final = strcmp(st->status, "delivered") == 0 || strcmp(st->status, "undelivered") == 0 ||
+                strcmp(st->status, "failed") == 0;
+    return rc || !final ? rc : sms_delivery_apply(db, st->id);
 }
 
 int sms_webhook_status(struct api_ctx *c)
