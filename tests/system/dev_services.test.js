@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { ROOT, freePort, sleep } = require('./harness');
+const { ROOT, sleep, freePorts } = require('./harness');
 
 const DEV_VAR = path.join(ROOT, 'var', 'devsvc-test');
 const SERVICES = ['dovecot', 'smtp', 'sms'];
@@ -220,9 +220,8 @@ test.describe('scripts/dev-services: private Dovecot, SMTP capture and SMS fake'
   let env;
 
   test.before(async () => {
-    ports = {
-      imap: await freePort(), imaps: await freePort(), smtp: await freePort(), control: await freePort(), sms: await freePort(),
-    };
+    const [imap, imaps, smtp, control, sms] = await freePorts(5);
+    ports = { imap, imaps, smtp, control, sms };
     // A fresh instance: stop whatever an earlier, interrupted run left, then start clean.
     if (fs.existsSync(DEV_VAR)) devServices('stop', SERVICES, { allowFail: true });
     fs.rmSync(DEV_VAR, { recursive: true, force: true });

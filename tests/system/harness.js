@@ -102,6 +102,24 @@ function freePort() {
   });
 }
 
+/** n different free ports at once (separate freePort() calls may hand out the same one). */
+async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      servers.push(await new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.on('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve(srv));
+      }));
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
 function checkBinary() {
   if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run \`make\` first`);
 }
@@ -455,7 +473,7 @@ async function until(fn, ms, what = 'a condition', step = 25) {
 }
 
 module.exports = {
-  until,
+  until, freePorts,
   ROOT, BIN, ADMIN, SANITIZED, expectError,
   startServer, bootstrapAdmin, api, sql, dropDatabase, readDevEnv, freePort,
   login, createAgent, counts, runCli, devServices, sleep,

@@ -7,7 +7,7 @@ const assert = require('node:assert');
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { ROOT, freePort } = require('./harness');
+const { ROOT, freePorts } = require('./harness');
 
 const DEV_VAR = path.join(ROOT, 'var', 'run-demo-test');
 
@@ -32,14 +32,13 @@ function pidAlive(pid) {
 
 test('run-demo: ready, URL and login work, demo data present, Ctrl-C stops all it started', async () => {
   fs.rmSync(DEV_VAR, { recursive: true, force: true });
-  const port = await freePort();
-  const dbPort = await freePort();
+  const [port, dbPort, imap, imaps, smtp, control, sms] = await freePorts(7);
   const env = {
     ...process.env, SWITCHBOARD_DEV_VAR: DEV_VAR, SWITCHBOARD_DEV_DB_PORT: String(dbPort), SWITCHBOARD_PORT: String(port),
-    SWITCHBOARD_DEV_IMAP_PORT: String(await freePort()), SWITCHBOARD_DEV_IMAPS_PORT: String(await freePort()),
-    SWITCHBOARD_DEV_SMTP_PORT: String(await freePort()),
-    SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(await freePort()),
-    SWITCHBOARD_DEV_SMS_PORT: String(await freePort()),
+    SWITCHBOARD_DEV_IMAP_PORT: String(imap), SWITCHBOARD_DEV_IMAPS_PORT: String(imaps),
+    SWITCHBOARD_DEV_SMTP_PORT: String(smtp),
+    SWITCHBOARD_DEV_SMTP_CONTROL_PORT: String(control),
+    SWITCHBOARD_DEV_SMS_PORT: String(sms),
   };
   for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_DATABASE_')) delete env[k];
   const proc = spawn('bash', ['scripts/run-demo'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
