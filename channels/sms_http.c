@@ -40,11 +40,9 @@ static int prepare_batch(struct db *db, struct outbox_item *items, size_t n)
     struct db_param p[OUTBOX_BATCH_MAX + 1];
     struct buf list;
     buf_init(&list, 0);
-    for (size_t i = 0; i < n; i++) {
-        buf_puts(&list, i ? ", ?" : "(?");
+    db_put_placeholders(&list, n);
+    for (size_t i = 0; i < n; i++)
         p[i] = P_S(items[i].recipient);
-    }
-    buf_puts(&list, ")");
     struct buf q;
     buf_init(&q, 0);
     buf_printf(&q, "SELECT value FROM suppressions WHERE channel = 'sms' AND value IN %s", list.data ? list.data : "()");
@@ -105,12 +103,10 @@ static int record_batch(struct db *db, struct outbox_item *const *items, size_t 
     struct db_param p[OUTBOX_BATCH_MAX];
     struct buf q;
     buf_init(&q, 0);
-    buf_puts(&q, "SELECT provider_id FROM sms_delivery WHERE provider_id IN (");
-    for (size_t i = 0; i < n; i++) {
-        buf_puts(&q, i ? ", ?" : "?");
+    buf_puts(&q, "SELECT provider_id FROM sms_delivery WHERE provider_id IN ");
+    db_put_placeholders(&q, n);
+    for (size_t i = 0; i < n; i++)
         p[i] = P_S(items[i]->provider_id);
-    }
-    buf_puts(&q, ")");
     struct db_result r;
     int rc = n && q.data ? db_exec(db, q.data, p, n, &r) : DB_OK;
     buf_free(&q);

@@ -87,12 +87,10 @@ int ticket_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out)
         struct db_param p[CHUNK];
         struct buf q;
         buf_init(&q, 0);
-        buf_puts(&q, TICKET_SELECT "WHERE t.id IN (");
-        for (size_t i = 0; i < k; i++) {
-            buf_puts(&q, i ? ", ?" : "?");
+        buf_puts(&q, TICKET_SELECT "WHERE t.id IN ");
+        db_put_placeholders(&q, k);
+        for (size_t i = 0; i < k; i++)
             p[i] = P_I(ids[at + i]);
-        }
-        buf_puts(&q, ")");
         struct db_result r;
         rc = q.data ? db_exec(db, q.data, p, k, &r) : DB_EOTHER;
         buf_free(&q);

@@ -1,5 +1,6 @@
 /* db.c — see db.h. */
 #include "gateway/db.h"
+#include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include <errmsg.h>
@@ -534,4 +535,11 @@ int db_scalar_i64(struct db *db, const char *sql, const struct db_param *p, size
     *out = (r.nrows && r.ncols && db_cell(&r, 0, 0)) ? db_cell_i64(&r, 0, 0) : dflt;
     db_result_free(&r);
     return DB_OK;
+}
+
+void db_put_placeholders(struct buf *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf_puts(q, i ? ", ?" : "(?");
+    buf_puts(q, n ? ")" : "()");
 }

@@ -47,6 +47,10 @@ static inline struct db_param db_param_text(const char *s)
 #define P_NULL ((struct db_param){.t = DB_NULL})
 /* P_IOPT: integer or NULL when v <= 0 (optional foreign keys). */
 #define P_IOPT(v) ((v) > 0 ? P_I(v) : P_NULL)
+/* Appends "(?, ?, …)" with n placeholders to q: the IN list of a bulk statement (the
+ * values still go as parameters, never as text). */
+struct buf;
+void db_put_placeholders(struct buf *q, size_t n);
 /* Builds the (params, count) pair: db_exec(db, SQL, DBP(P_I(1), P_S(x)), &res). */
 #define DBP(...) (const struct db_param[]){__VA_ARGS__}, \
     (sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))

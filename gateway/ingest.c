@@ -429,14 +429,11 @@ static int touch_customers(struct db *db, const struct ingest_msg *head)
         size_t n = 0;
         struct buf q;
         buf_init(&q, 0);
-        buf_puts(&q, "UPDATE customers SET last_contact_at = NOW(3) WHERE id IN (");
-        for (; m && n < CHUNK; m = m->next) {
-            if (m->rc || m->duplicate || !m->customer_id)
-                continue;
-            buf_puts(&q, n ? ", ?" : "?");
-            p[n++] = P_I(m->customer_id);
-        }
-        buf_puts(&q, ")");
+        for (; m && n < CHUNK; m = m->next)
+            if (!m->rc && !m->duplicate && m->customer_id)
+                p[n++] = P_I(m->customer_id);
+        buf_puts(&q, "UPDATE customers SET last_contact_at = NOW(3) WHERE id IN ");
+        db_put_placeholders(&q, n);
         if (n)
             rc = q.data ? db_exec(db, q.data, p, n, NULL) : DB_EOTHER;
         buf_free(&q);

@@ -89,13 +89,11 @@ static int claim_tx(struct db *db, void *arg)
     struct buf q;
     buf_init(&q, 0);
     buf_puts(&q, "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
-                 "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id IN (");
+                 "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id IN ");
+    db_put_placeholders(&q, c->n);
     p[0] = P_I(lease);
-    for (size_t i = 0; i < c->n; i++) {
-        buf_puts(&q, i ? ", ?" : "?");
+    for (size_t i = 0; i < c->n; i++)
         p[i + 1] = P_I(c->items[i].id);
-    }
-    buf_puts(&q, ")");
     rc = q.data ? db_exec(db, q.data, p, c->n + 1, NULL) : DB_EOTHER;
     buf_free(&q);
     return rc;
@@ -123,12 +121,7 @@ static int store_one(struct db *db, const struct channel_ops *ops, struct outbox
         snprintf(it->error + strlen(it->error), sizeof(it->error) - strlen(it->error), " (gave up after %d attempts)",
                  it->attempts);
     }
-    switch (it->outcome) {
-    case SEND_OK:
-        status = "sent";
-        rc = db_exec(db, "UPDATE outbox SET state = 'sent', provider_id = ?, error = NULL, lease_until = NULL "
-                         "WHERE id = ?", DBP(P_S(it->provider_id), P_I(it->id)), NULL);
-        break;
+    switch (it->outcome) { /* SEND_OK rows go through store_sent, in bulk */
     case SEND_RETRY:
         status = "queued";
         rc = db_exec(db, "UPDATE outbox SET state = 'queued', error = ?, lease_until = NULL, "
@@ -155,20 +148,10 @@ static int store_one(struct db *db, const struct channel_ops *ops, struct outbox
     if (!rc && it->message_id)
         rc = db_exec(db, "UPDATE messages SET status = ? WHERE id = ?", DBP(P_S(status), P_I(it->message_id)), NULL);
     if (!rc && it->message_id && it->outcome != SEND_RETRY)
-        rc = ticket_message_event(db, it->message_id, status, it->outcome == SEND_OK ? NULL : it->error);
-    if (!rc && it->outcome == SEND_OK && ops->record) /* last: it may move the message on (delivered) */
-        rc = ops->record(db, it);
+        rc = ticket_message_event(db, it->message_id, status, it->error);
     log_info("outbox", "event=%s outbox=%lld message=%lld channel=%s attempt=%d%s%s", status, (long long)it->id,
              (long long)it->message_id, ops->name, it->attempts, it->error[0] ? " error=" : "", it->error);
     return rc;
-}
-
-/* " (?, ?, …)" of n placeholders, into q. */
-static void put_list(struct buf *q, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        buf_puts(q, i ? ", ?" : "(?");
-    buf_puts(q, ")");
 }
 
 /* The sent rows of a batch in a few statements: outbox rows and messages marked sent,
@@ -190,7 +173,7 @@ static int store_sent(struct db *db, const struct channel_ops *ops, struct outbo
             p[np++] = P_S(ok[at + i]->provider_id);
         }
         buf_puts(&q, " END WHERE id IN ");
-        put_list(&q, k);
+        db_put_placeholders(&q, k);
         for (size_t i = 0; i < k; i++) {
             p[np++] = P_I(ok[at + i]->id);
             if (ok[at + i]->message_id)
@@ -198,7 +181,7 @@ static int store_sent(struct db *db, const struct channel_ops *ops, struct outbo
         }
         rc = q.data ? db_exec(db, q.data, p, np, NULL) : DB_EOTHER;
         buf_puts(&qm, "UPDATE messages SET status = 'sent' WHERE id IN ");
-        put_list(&qm, nm);
+        db_put_placeholders(&qm, nm);
         if (!rc && nm)
             rc = qm.data ? db_exec(db, qm.data, pm, nm, NULL) : DB_EOTHER;
         /* message.updated for the agents, as ticket_message_event builds it, in bulk */
@@ -206,7 +189,7 @@ static int store_sent(struct db *db, const struct channel_ops *ops, struct outbo
         buf_reset(&qm);
         buf_puts(&qm, "SELECT m.id, m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
                       "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id IN ");
-        put_list(&qm, nm);
+        db_put_placeholders(&qm, nm);
         if (!rc && nm && !(rc = qm.data ? db_exec(db, qm.data, pm, nm, &r) : DB_EOTHER)) {
             struct event_row rows[CHUNK];
             for (size_t i = 0; i < r.nrows; i++)
