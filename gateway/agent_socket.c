@@ -3,6 +3,8 @@
 #include "gateway/api.h"
 #include "gateway/auth.h"
 #include "gateway/dbpool.h"
+#include "gateway/event_tailer.h"
+#include "gateway/scope.h"
 #include "gateway/lib/rate_limit.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
@@ -100,7 +102,8 @@ static void on_job_run(struct db *db, void *arg)
     if (j->kind != JOB_AUTH) { /* the session may have ended since the socket authenticated */
         struct agent_info now;
         int ok = auth_token_agent(db, j->token, &now);
-        if (ok != 1 || now.role_bit != j->me.role_bit || now.team_id != j->me.team_id) {
+        if (ok != 1 || now.role_bit != j->me.role_bit || now.team_id != j->me.team_id || now.scope != j->me.scope ||
+            strcmp(now.region, j->me.region) != 0) {
             j->rc = ok < 0 ? ok : JOB_REVOKED;
             return;
         }
@@ -405,6 +408,17 @@ static int visible(const struct agent_info *me, int64_t ticket_id, int64_t agent
     }
 }
 
+/* CRM records follow the data scope of scope.h, for the roles that work the CRM (service
+ * agents and marketers read customers on demand; a push per change would be noise);
+ * everything else the ticket rules. */
+static int event_visible(const struct agent_info *me, const struct event *e)
+{
+    if (!e->ticket_id && event_is_crm(e->kind))
+        return (me->role_bit & (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)) &&
+               scope_allows(me, e->agent_id, e->team_id, e->region);
+    return visible(me, e->ticket_id, e->agent_id, e->team_id);
+}
+
 /* session.revoked: close the sockets of that session (or of every session of the agent). */
 static void revoke(const struct event *e)
 {
@@ -431,8 +445,7 @@ void agent_socket_deliver(const struct event_batch *b)
         if (!ac || !ac->authed)
             continue;
         for (size_t i = 0; i < b->n; i++)
-            if (b->ev[i].json && strncmp(b->ev[i].kind, "session.", 8) != 0 &&
-                visible(&ac->me, b->ev[i].ticket_id, b->ev[i].agent_id, b->ev[i].team_id))
+            if (b->ev[i].json && strncmp(b->ev[i].kind, "session.", 8) != 0 && event_visible(&ac->me, &b->ev[i]))
                 ws_send(ws, b->ev[i].json, b->ev[i].json_len);
     }
 }

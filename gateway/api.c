@@ -20,6 +20,8 @@ void api_req_free(struct api_req *r)
     }
     buf_free(&r->body);
     buf_free(&r->resp);
+    if (r->spool)
+        fclose(r->spool);
     free(r);
 }
 

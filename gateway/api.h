@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "gateway/db.h"
 #include "gateway/http_route.h"
 #include "gateway/lib/buf.h"
@@ -50,6 +51,9 @@ struct api_req {
     char set_cookie[320];
     char retry_after[16];
     char disposition[600];  /* Content-Disposition of a download (then sandboxed by CSP) */
+    FILE *spool;            /* when set, the body is this (unlinked) file, resp_len bytes, streamed
+                               by the net thread in chunks instead of resp (large exports) */
+    size_t spool_len;
 };
 
 struct agent_info {
@@ -59,6 +63,8 @@ struct agent_info {
     int64_t team_id;
     char name[201];
     char email[255];
+    char region[101];  /* for the region data scope */
+    int scope;         /* enum scope_level (scope.h): the CRM records this agent sees */
 };
 
 struct api_ctx {

@@ -10,7 +10,7 @@
 
 #define AGENT_SELECT \
     "SELECT a.id, a.email, a.name, a.role, a.team_id, a.region, a.active AS active__bool, a.created_at, " \
-    "a.last_login_at, COALESCE(p.status, 'offline') AS presence, " \
+    "a.last_login_at, COALESCE(p.status, 'offline') AS presence, a.data_scope, " \
     "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('name', s.skill, 'level', s.level) ORDER BY s.skill) " \
     "  FROM agent_skills s WHERE s.agent_id = a.id), '[]') AS skills__json, " \
     "COALESCE((SELECT JSON_OBJECTAGG(k.channel, k.max_load) FROM agent_capacity k WHERE k.agent_id = a.id), '{}') " \
@@ -19,7 +19,8 @@
 
 static const char *const roles[] = {"admin", "manager", "agent", "sales", "marketer", NULL};
 static const char *const agent_fields[] = {"email", "name", "role", "team_id", "region", "password",
-                                           "skills", "capacity", "active", NULL};
+                                           "skills", "capacity", "active", "data_scope", NULL};
+static const char *const scopes[] = {"own", "team", "region", "all", NULL};
 
 static int load_agent(struct db *db, int64_t id, json_t **out)
 {
@@ -130,7 +131,7 @@ static int write_capacity(struct db *db, int64_t id, json_t *cap)
 
 struct agent_input {
     char email[CONTACT_MAX];
-    const char *name, *role, *region, *password;
+    const char *name, *role, *region, *password, *data_scope;
     int64_t team_id;
     bool has_team, has_email, active;
     json_t *skills, *capacity;
@@ -148,6 +149,7 @@ static int read_agent(struct api_ctx *c, struct jf *f, struct agent_input *in, b
     in->name = jf_str(f, "name", 200, create);
     in->role = jf_enum(f, "role", roles, create);
     in->region = jf_str(f, "region", 100, false);
+    in->data_scope = jf_enum(f, "data_scope", scopes, false);
     in->password = jf_str(f, "password", 200, false);
     if (in->password && strlen(in->password) < 10)
         jf_fail(f, "password", "must be at least 10 characters");
@@ -188,10 +190,10 @@ int agents_create(struct api_ctx *c)
     if (auth_hash_password(in.password, hash) < 0)
         return api_error(c, 500, "internal", "password hashing failed");
     struct db_result r;
-    rc = db_exec(c->db, "INSERT INTO agents (email, name, role, team_id, region, password_hash, active) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    rc = db_exec(c->db, "INSERT INTO agents (email, name, role, team_id, region, password_hash, active, data_scope) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  DBP(P_S(in.email), P_S(in.name), P_S(in.role), P_IOPT(in.team_id), P_S(in.region), P_S(hash),
-                     P_I(in.active)), &r);
+                     P_I(in.active), P_S(in.data_scope)), &r);
     if (rc == DB_EDUP)
         return api_error(c, 409, "duplicate", "an agent with this email exists");
     if (rc)
@@ -227,6 +229,7 @@ int agents_update(struct api_ctx *c)
     if (!rc && in.name == NULL && jf_has(&f, "name"))
         jf_fail(&f, "name", "must not be empty");
     bool has_active = jf_has(&f, "active"), has_team_key = jf_has(&f, "team_id"), has_region = jf_has(&f, "region");
+    bool has_scope = jf_has(&f, "data_scope");
     if (!api_checked(c, &f, &rc)) {
         json_decref(before);
         return rc;
@@ -238,10 +241,11 @@ int agents_update(struct api_ctx *c)
     }
     rc = db_exec(c->db, "UPDATE agents SET email = COALESCE(?, email), name = COALESCE(?, name), "
                         "role = COALESCE(?, role), region = IF(?, ?, region), team_id = IF(?, ?, team_id), "
-                        "password_hash = COALESCE(?, password_hash), active = IF(?, ?, active) WHERE id = ?",
+                        "password_hash = COALESCE(?, password_hash), active = IF(?, ?, active), "
+                        "data_scope = IF(?, ?, data_scope) WHERE id = ?",
                  DBP(P_S(in.has_email ? in.email : NULL), P_S(in.name), P_S(in.role), P_I(has_region),
                      P_S(in.region), P_I(has_team_key), P_IOPT(in.team_id), P_S(hash[0] ? hash : NULL),
-                     P_I(has_active), P_I(in.active), P_I(id)), NULL);
+                     P_I(has_active), P_I(in.active), P_I(has_scope), P_S(in.data_scope), P_I(id)), NULL);
     if (rc == DB_EDUP) {
         json_decref(before);
         return api_error(c, 409, "duplicate", "an agent with this email exists");
@@ -254,7 +258,8 @@ int agents_update(struct api_ctx *c)
         rc = write_capacity(c->db, id, in.capacity);
     if (!rc && has_active && !in.active)
         rc = db_exec(c->db, "DELETE FROM sessions WHERE agent_id = ?", DBP(P_I(id)), NULL);
-    if (!rc && ((has_active && !in.active) || in.password || in.role || has_team_key)) /* their sockets re-authenticate */
+    if (!rc && ((has_active && !in.active) || in.password || in.role || has_team_key || has_scope ||
+                has_region)) /* their sockets re-authenticate (scope and region decide what they are sent) */
         rc = api_event(c, "session.revoked", 0, 0, id, 0, json_pack("{s:b}", "all", 1));
     json_t *after = NULL;
     if (!rc)
@@ -277,7 +282,7 @@ static int team_answer(struct api_ctx *c, int64_t id, int rc);
 
 #define TEAM_SELECT "SELECT t.id, t.name, t.description, t.created_at, t.auto_accept AS auto_accept__bool, " \
     "t.accept_timeout_secs, t.utc_offset_mins, t.business_hours AS business_hours__json, t.after_hours_reply, " \
-    "(SELECT COUNT(*) FROM agents a WHERE a.team_id = t.id) AS agent_count FROM teams t "
+    "(SELECT COUNT(*) FROM agents a WHERE a.team_id = t.id) AS agent_count, t.manager_id FROM teams t "
 
 int teams_list(struct api_ctx *c)
 {
@@ -331,7 +336,7 @@ static int team_write(struct api_ctx *c, int64_t id)
     if (api_body_object(c) < 0)
         return 0;
     static const char *const fields[] = {"name", "description", "auto_accept", "accept_timeout_secs", "utc_offset_mins",
-                                         "business_hours", "after_hours_reply", NULL};
+                                         "business_hours", "after_hours_reply", "manager_id", NULL};
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, fields);
@@ -345,7 +350,15 @@ static int team_write(struct api_ctx *c, int64_t id)
     json_t *hours = json_object_get(c->body, "business_hours");
     if (hours)
         check_hours(&f, hours);
-    int rc = DB_OK;
+    bool has_manager;
+    int64_t manager = jf_int(&f, "manager_id", 1, INT64_MAX, false, &has_manager);
+    int rc = DB_OK, has_manager_key = jf_has(&f, "manager_id");
+    if (has_manager) {
+        int64_t n = 0;
+        rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM agents WHERE id = ? AND active = 1", DBP(P_I(manager)), 0, &n);
+        if (!rc && !n)
+            jf_fail(&f, "manager_id", "no such active agent");
+    }
     if (!api_checked(c, &f, &rc))
         return rc;
     char *hours_text = hours ? json_dumps(hours, JSON_COMPACT) : NULL;
@@ -354,9 +367,10 @@ static int team_write(struct api_ctx *c, int64_t id)
     if (!rc)
         rc = db_exec(c->db, "UPDATE teams SET auto_accept = IF(?, ?, auto_accept), "
                             "accept_timeout_secs = IF(?, ?, accept_timeout_secs), utc_offset_mins = IF(?, ?, utc_offset_mins), "
-                            "after_hours_reply = IF(?, ?, after_hours_reply) WHERE id = ?",
+                            "after_hours_reply = IF(?, ?, after_hours_reply), manager_id = IF(?, ?, manager_id) WHERE id = ?",
                      DBP(P_I(jf_has(&f, "auto_accept")), P_I(auto_accept), P_I(has_timeout), P_I(timeout), P_I(has_offset),
-                         P_I(offset), P_I(jf_has(&f, "after_hours_reply")), P_S(reply), P_I(id)), NULL);
+                         P_I(offset), P_I(jf_has(&f, "after_hours_reply")), P_S(reply), P_I(has_manager_key),
+                         P_IOPT(manager), P_I(id)), NULL);
     return team_answer(c, id, rc);
 }
 

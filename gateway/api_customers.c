@@ -10,7 +10,11 @@
  * emits customer.created / customer.updated.
  */
 #include "gateway/api_handlers.h"
+#include "gateway/customers.h"
+#include "gateway/event_tailer.h"
+#include "gateway/scope.h"
 #include "gateway/lib/contact.h"
+#include "gateway/lib/csv.h"
 #include "gateway/lib/json_field.h"
 #include "gateway/lib/text.h"
 #include <ctype.h>
@@ -30,10 +34,20 @@
     "c.created_at, c.updated_at, c.last_contact_at " \
     "FROM customers c LEFT JOIN companies co ON co.id = c.company_id "
 
-/* Parameters: scoped (0/1), me.id, me.team_id. */
-#define CUSTOMER_SCOPE \
-    " AND (? = 0 OR c.owner_id = ? OR c.owner_id IN (SELECT a.id FROM agents a WHERE a.team_id = ?)) "
-#define SCOPE_P(c) P_I(scoped(c)), P_I((c)->me.id), P_I((c)->me.team_id)
+/* The export's columns: the record plus the owner's e-mail (what the importer maps back). */
+#define CUSTOMER_SELECT_EXPORT \
+    "SELECT c.id, c.customer_no, c.name, co.name AS company, c.industry, c.type, c.stage, c.grade, c.source, c.region, " \
+    "c.address, c.uscc, c.attrs AS attrs__json, ow.email AS owner_email, " \
+    "COALESCE((SELECT JSON_ARRAYAGG(t.name ORDER BY t.name) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id " \
+    "  WHERE ct.customer_id = c.id), '[]') AS tags__json, " \
+    "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' " \
+    "  ORDER BY i.is_primary DESC, i.id LIMIT 1) AS email, " \
+    "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'phone' " \
+    "  ORDER BY i.is_primary DESC, i.id LIMIT 1) AS phone, c.created_at, c.last_contact_at " \
+    "FROM customers c LEFT JOIN companies co ON co.id = c.company_id LEFT JOIN agents ow ON ow.id = c.owner_id "
+
+#define CUSTOMER_SCOPE SCOPE_WHERE("c.owner_id", "c.region")
+#define SCOPE_P(c) SCOPE_PARAMS(&(c)->me)
 
 #define CUSTOMER_FILTER \
     " AND (? IS NULL OR c.name LIKE ? OR c.customer_no = ? OR EXISTS (SELECT 1 FROM customer_identities i2 " \
@@ -50,19 +64,52 @@ static const char *const fields[] = {"name", "email", "phone", "company", "indus
 
 static int scoped(const struct api_ctx *c)
 {
-    return c->me.role_bit == ROLE_SALES;
+    return c->me.scope != SCOPE_ALL;
 }
 
-static int load_customer(struct api_ctx *c, int64_t id, int apply_scope, json_t **out)
+int customer_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out)
 {
+    struct agent_info all = {.scope = SCOPE_ALL};
+    if (!me)
+        me = &all;
     struct db_result r;
-    int rc = db_exec(c->db, CUSTOMER_SELECT "WHERE c.id = ? AND c.merged_into IS NULL" CUSTOMER_SCOPE,
-                     DBP(P_I(id), P_I(apply_scope ? scoped(c) : 0), P_I(c->me.id), P_I(c->me.team_id)), &r);
+    int rc = db_exec(db, CUSTOMER_SELECT "WHERE c.id = ? AND c.merged_into IS NULL" CUSTOMER_SCOPE,
+                     DBP(P_I(id), SCOPE_PARAMS(me)), &r);
     if (rc)
         return rc;
     *out = r.nrows ? db_row_json(&r, 0) : NULL;
     db_result_free(&r);
     return DB_OK;
+}
+
+static int load_customer(struct api_ctx *c, int64_t id, int apply_scope, json_t **out)
+{
+    return customer_load(c->db, apply_scope ? &c->me : NULL, id, out);
+}
+
+int customer_resolve(struct db *db, int64_t id, int64_t *out)
+{
+    int64_t into = 0;
+    int rc = db_scalar_i64(db, "SELECT COALESCE(merged_into, 0) FROM customers WHERE id = ?", DBP(P_I(id)), 0, &into);
+    *out = into ? into : id;
+    return rc;
+}
+
+int customer_event(struct db *db, const char *kind, json_t *customer)
+{
+    return event_insert_crm(db, kind, json_integer_value(json_object_get(customer, "id")),
+                            json_integer_value(json_object_get(customer, "owner_id")),
+                            json_string_value(json_object_get(customer, "region")),
+                            json_pack("{s:O}", "customer", customer));
+}
+
+int customer_stage_changed(struct db *db, int64_t id, const char *from, const char *to, int64_t actor,
+                           const char *reason)
+{
+    if (!to || (from && strcmp(from, to) == 0))
+        return DB_OK;
+    return db_exec(db, "INSERT INTO customer_stage_history (customer_id, from_stage, to_stage, actor_id, reason) "
+                       "VALUES (?, ?, ?, ?, ?)", DBP(P_I(id), P_S(from), P_S(to), P_IOPT(actor), P_S(reason)), NULL);
 }
 
 /* "%q%" with LIKE's wildcards escaped. */
@@ -84,39 +131,63 @@ static char *like_pattern(const char *q)
     return out;
 }
 
-int customers_list(struct api_ctx *c)
+/* ?q=&tag=&stage=&owner_id= of the list and the export. */
+struct customer_filter {
+    const char *q, *tag, *stage, *ident_like;
+    char *like, *phone_like;
+    int64_t owner;
+};
+#define FILTER_P(f) P_S((f)->q), P_S((f)->like), P_S((f)->q), P_S((f)->ident_like), P_S((f)->tag), P_S((f)->tag), \
+                    P_S((f)->stage), P_S((f)->stage), P_I((f)->owner), P_I((f)->owner)
+
+static const char *arg_or_null(struct api_ctx *c, const char *name)
 {
-    int64_t limit, offset, owner = 0, total = 0;
-    if (api_paging(c, &limit, &offset) < 0 || api_arg_id(c, "owner_id", &owner) < 0)
-        return 0;
-    const char *q = api_arg(c->req, "q"), *tag = api_arg(c->req, "tag"), *stage = api_arg(c->req, "stage");
-    if (q && !*q)
-        q = NULL;
-    if (tag && !*tag)
-        tag = NULL;
-    if (stage && !*stage)
-        stage = NULL;
-    if ((q && !utf8_valid(q, strlen(q))) || (tag && !utf8_valid(tag, strlen(tag))))
-        return api_error(c, 400, "bad_request", "query parameters must be UTF-8");
-    char *like = q ? like_pattern(q) : NULL;
+    const char *v = api_arg(c->req, name);
+    return v && *v ? v : NULL;
+}
+
+/* 0, or -1 after answering 400. */
+static int read_filter(struct api_ctx *c, struct customer_filter *f)
+{
+    memset(f, 0, sizeof(*f));
+    if (api_arg_id(c, "owner_id", &f->owner) < 0)
+        return -1;
+    f->q = arg_or_null(c, "q");
+    f->tag = arg_or_null(c, "tag");
+    f->stage = arg_or_null(c, "stage");
+    if ((f->q && !utf8_valid(f->q, strlen(f->q))) || (f->tag && !utf8_valid(f->tag, strlen(f->tag)))) {
+        api_error(c, 400, "bad_request", "query parameters must be UTF-8");
+        return -1;
+    }
+    f->like = f->q ? like_pattern(f->q) : NULL;
     /* a phone typed as the customer wrote it finds the normalised +86… form */
     char phone[64] = "";
     const char *why;
-    char *phone_like = NULL;
-    if (q && contact_phone_normalise(q, phone, sizeof(phone), &why) == 0)
-        phone_like = like_pattern(phone + 1);
-    const char *ident_like = phone_like ? phone_like : like;
-#define FILTER_P P_S(q), P_S(like), P_S(q), P_S(ident_like), P_S(tag), P_S(tag), P_S(stage), P_S(stage), \
-                 P_I(owner), P_I(owner)
+    if (f->q && contact_phone_normalise(f->q, phone, sizeof(phone), &why) == 0)
+        f->phone_like = like_pattern(phone + 1);
+    f->ident_like = f->phone_like ? f->phone_like : f->like;
+    return 0;
+}
+
+static void filter_free(struct customer_filter *f)
+{
+    free(f->like);
+    free(f->phone_like);
+}
+
+int customers_list(struct api_ctx *c)
+{
+    int64_t limit, offset, total = 0;
+    struct customer_filter f;
+    if (api_paging(c, &limit, &offset) < 0 || read_filter(c, &f) < 0)
+        return 0;
     struct db_result r;
     int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL" CUSTOMER_SCOPE
-                                  CUSTOMER_FILTER, DBP(SCOPE_P(c), FILTER_P), 0, &total);
+                                  CUSTOMER_FILTER, DBP(SCOPE_P(c), FILTER_P(&f)), 0, &total);
     if (!rc)
         rc = db_exec(c->db, CUSTOMER_SELECT "WHERE c.merged_into IS NULL" CUSTOMER_SCOPE CUSTOMER_FILTER
-                            "ORDER BY c.id DESC LIMIT ? OFFSET ?", DBP(SCOPE_P(c), FILTER_P, P_I(limit), P_I(offset)), &r);
-#undef FILTER_P
-    free(like);
-    free(phone_like);
+                            "ORDER BY c.id DESC LIMIT ? OFFSET ?", DBP(SCOPE_P(c), FILTER_P(&f), P_I(limit), P_I(offset)), &r);
+    filter_free(&f);
     if (rc)
         return rc;
     json_t *items = db_rows_json(&r);
@@ -124,24 +195,124 @@ int customers_list(struct api_ctx *c)
     return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
 }
 
-int customers_get(struct api_ctx *c)
+/* ---- export ---- */
+
+#define EXPORT_PAGE 1000
+static const char *const export_cols[] = {"customer_no", "name", "email", "phone", "company", "industry", "type",
+                                          "stage", "grade", "source", "region", "address", "uscc", "owner_email",
+                                          "tags", "created_at", "last_contact_at", NULL};
+
+static int put_cell(struct buf *b, json_t *v, int first)
 {
-    json_t *o = NULL;
-    int rc = load_customer(c, c->req->params.id[0], 1, &o);
-    if (rc)
-        return rc;
-    if (!o)
-        return api_not_found(c);
-    struct db_result r;
-    rc = db_exec(c->db, "SELECT id, kind, value, is_primary IS NOT NULL AS verified__bool, created_at "
-                        "FROM customer_identities WHERE customer_id = ? ORDER BY id", DBP(P_I(c->req->params.id[0])), &r);
-    if (rc) {
-        json_decref(o);
+    char num[64];
+    const char *s = "";
+    if (json_is_string(v))
+        s = json_string_value(v);
+    else if (json_is_integer(v))
+        s = num, snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        s = num, snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+    else if (json_is_boolean(v))
+        s = json_is_true(v) ? "true" : "false";
+    else if (json_is_array(v)) { /* tags, multiselect values: ";"-separated, as the importer splits them */
+        struct buf j;
+        buf_init(&j, 0);
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            if (i)
+                buf_puts(&j, ";");
+            buf_puts(&j, json_is_string(x) ? json_string_value(x) : "");
+        }
+        int rc = csv_put(b, j.data ? j.data : "", j.len, first);
+        buf_free(&j);
         return rc;
     }
-    json_object_set_new(o, "identities", db_rows_json(&r));
+    return csv_put(b, s, strlen(s), first);
+}
+
+static int export_page(struct api_ctx *c, const struct customer_filter *f, const struct db_result *defs, int64_t *after,
+                       struct buf *out, size_t *n)
+{
+    struct db_result r;
+    int rc = db_exec(c->db, CUSTOMER_SELECT_EXPORT "WHERE c.merged_into IS NULL AND c.id > ?" CUSTOMER_SCOPE
+                            CUSTOMER_FILTER "ORDER BY c.id LIMIT ?",
+                     DBP(P_I(*after), SCOPE_P(c), FILTER_P(f), P_I(EXPORT_PAGE)), &r);
+    if (rc)
+        return rc;
+    *n = r.nrows;
+    int bad = 0; /* csv_put's -1: out of memory */
+    for (size_t i = 0; i < r.nrows && !bad; i++) {
+        json_t *row = db_row_json(&r, i);
+        *after = json_integer_value(json_object_get(row, "id"));
+        for (size_t k = 0; export_cols[k] && !bad; k++)
+            bad = put_cell(out, json_object_get(row, export_cols[k]), k == 0);
+        json_t *attrs = json_object_get(row, "attrs");
+        for (size_t k = 0; k < defs->nrows && !bad; k++)
+            bad = put_cell(out, json_object_get(attrs, db_cell(defs, k, 0)), 0);
+        if (!bad)
+            bad = csv_end(out);
+        json_decref(row);
+    }
     db_result_free(&r);
-    return api_json(c, 200, o);
+    return bad ? DB_EOTHER : DB_OK;
+}
+
+/* GET /customers/export: CSV (UTF-8 with BOM, so spreadsheets read Chinese right) of every
+ * customer in scope matching the list's filters, read in pages of EXPORT_PAGE by id and
+ * spooled to an unlinked temporary file that the net thread streams: memory stays
+ * bounded whatever the number of customers. Formula cells are neutralised (csv_put). */
+int customers_export(struct api_ctx *c)
+{
+    struct customer_filter f;
+    if (read_filter(c, &f) < 0)
+        return 0;
+    struct db_result defs;
+    int rc = customer_field_defs(c->db, &defs);
+    if (rc) {
+        filter_free(&f);
+        return rc;
+    }
+    FILE *spool = tmpfile();
+    struct buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "\xEF\xBB\xBF");
+    for (size_t k = 0; export_cols[k]; k++)
+        csv_put(&b, export_cols[k], strlen(export_cols[k]), k == 0);
+    for (size_t k = 0; k < defs.nrows; k++)
+        csv_put(&b, db_cell(&defs, k, 0), strlen(db_cell(&defs, k, 0)), 0);
+    csv_end(&b);
+    int64_t after = 0, rows = 0;
+    size_t n = EXPORT_PAGE;
+    while (!rc && spool && n == EXPORT_PAGE) {
+        rc = export_page(c, &f, &defs, &after, &b, &n);
+        rows += (int64_t)n;
+        if (!rc && b.len && fwrite(b.data, 1, b.len, spool) != b.len)
+            rc = DB_EOTHER;
+        buf_reset(&b);
+    }
+    buf_free(&b);
+    db_result_free(&defs);
+    filter_free(&f);
+    if (!spool || rc) {
+        if (spool)
+            fclose(spool);
+        return rc ? rc : api_error(c, 503, "unavailable", "no room for the export's temporary file");
+    }
+    json_t *audit = json_pack("{s:I}", "rows", (json_int_t)rows);
+    rc = api_audit(c, "customers.exported", "customer", 0, NULL, audit);
+    json_decref(audit);
+    if (rc) {
+        fclose(spool);
+        return rc;
+    }
+    fflush(spool);
+    c->req->spool = spool;
+    c->req->spool_len = (size_t)ftell(spool);
+    c->req->status = 200;
+    c->req->resp_type = "text/csv; charset=utf-8";
+    text_copy(c->req->disposition, sizeof(c->req->disposition), "attachment; filename=\"customers.csv\"");
+    return DB_OK;
 }
 
 /* ---- validation ---- */
@@ -155,7 +326,7 @@ struct customer_input {
     json_t *attrs;  /* borrowed */
 };
 
-static int uscc_valid(const char *s)
+int customer_uscc_valid(const char *s)
 {
     static const char alphabet[] = "0123456789ABCDEFGHJKLMNPQRTUWXY";
     if (strlen(s) != 18)
@@ -166,7 +337,7 @@ static int uscc_valid(const char *s)
     return 1;
 }
 
-static int date_valid(const char *s)
+int customer_date_valid(const char *s)
 {
     int y, m, d;
     char tail;
@@ -200,7 +371,7 @@ static void check_attr_value(struct jf *f, const char *key, const char *type, js
         if (!json_is_number(v))
             jf_fail(f, fk, "must be a number");
     } else if (strcmp(type, "date") == 0) {
-        if (!json_is_string(v) || !date_valid(json_string_value(v)))
+        if (!json_is_string(v) || !customer_date_valid(json_string_value(v)))
             jf_fail(f, fk, "must be a date YYYY-MM-DD");
     } else if (strcmp(type, "select") == 0) {
         if (!json_is_string(v) || !option_allowed(options, json_string_value(v)))
@@ -221,37 +392,48 @@ static void check_attr_value(struct jf *f, const char *key, const char *type, js
     }
 }
 
-/* merged: the attrs object as it will be stored. */
-static int check_attrs(struct api_ctx *c, struct jf *f, json_t *merged)
+int customer_field_defs(struct db *db, struct db_result *out)
 {
-    struct db_result r;
-    int rc = db_exec(c->db, "SELECT `key`, type, options AS options__json, required FROM field_defs", DBP0, &r);
-    if (rc)
-        return rc;
+    return db_exec(db, "SELECT `key`, type, options AS options__json, required, label FROM field_defs ORDER BY position, id",
+                   DBP0, out);
+}
+
+/* merged: the attrs object as it will be stored. */
+void customer_attrs_check(const struct db_result *defs, struct jf *f, json_t *merged)
+{
     const char *key;
     json_t *v;
     json_object_foreach(merged, key, v) {
         size_t i;
-        for (i = 0; i < r.nrows && strcmp(db_cell(&r, i, 0), key) != 0; i++)
+        for (i = 0; i < defs->nrows && strcmp(db_cell(defs, i, 0), key) != 0; i++)
             ;
         char fk[96];
         snprintf(fk, sizeof(fk), "attrs.%s", key);
-        if (i == r.nrows) {
+        if (i == defs->nrows) {
             jf_fail(f, fk, "no such custom field");
             continue;
         }
-        json_t *row = db_row_json(&r, i);
-        check_attr_value(f, key, db_cell(&r, i, 1), json_object_get(row, "options"), v);
+        json_t *row = db_row_json(defs, i);
+        check_attr_value(f, key, db_cell(defs, i, 1), json_object_get(row, "options"), v);
         json_decref(row);
     }
-    for (size_t i = 0; i < r.nrows; i++) {
-        json_t *v2 = json_object_get(merged, db_cell(&r, i, 0));
-        if (db_cell_i64(&r, i, 3) && (!v2 || json_is_null(v2) || (json_is_string(v2) && !json_string_length(v2)))) {
+    for (size_t i = 0; i < defs->nrows; i++) {
+        json_t *v2 = json_object_get(merged, db_cell(defs, i, 0));
+        if (db_cell_i64(defs, i, 3) && (!v2 || json_is_null(v2) || (json_is_string(v2) && !json_string_length(v2)))) {
             char fk[96];
-            snprintf(fk, sizeof(fk), "attrs.%s", db_cell(&r, i, 0));
+            snprintf(fk, sizeof(fk), "attrs.%s", db_cell(defs, i, 0));
             jf_fail(f, fk, "is required");
         }
     }
+}
+
+static int check_attrs(struct api_ctx *c, struct jf *f, json_t *merged)
+{
+    struct db_result r;
+    int rc = customer_field_defs(c->db, &r);
+    if (rc)
+        return rc;
+    customer_attrs_check(&r, f, merged);
     db_result_free(&r);
     return DB_OK;
 }
@@ -296,7 +478,7 @@ static int read_customer(struct api_ctx *c, struct jf *f, struct customer_input 
     in->address = jf_str(f, "address", 500, false);
     in->customer_no = jf_str(f, "customer_no", 32, false);
     in->uscc = jf_str(f, "uscc", 18, false);
-    if (in->uscc && *in->uscc && !uscc_valid(in->uscc))
+    if (in->uscc && *in->uscc && !customer_uscc_valid(in->uscc))
         jf_fail(f, "uscc", "must be an 18-character unified social credit code");
     in->owner_id = jf_int(f, "owner_id", 1, INT64_MAX, false, &in->has_owner);
     in->tags = json_object_get(c->body, "tags");
@@ -307,41 +489,35 @@ static int read_customer(struct api_ctx *c, struct jf *f, struct customer_input 
         jf_fail(f, "attrs", "must be an object of custom field values");
         in->attrs = NULL;
     }
-    if (in->has_owner) {
-        int64_t team = -1;
-        int rc = db_scalar_i64(c->db, "SELECT COALESCE(team_id, 0) FROM agents WHERE id = ? AND active = 1",
-                               DBP(P_I(in->owner_id)), -1, &team);
-        if (rc)
-            return rc;
-        if (team < 0)
-            jf_fail(f, "owner_id", "no such active agent");
-        else if (scoped(c) && in->owner_id != c->me.id && (team == 0 || team != c->me.team_id))
-            jf_fail(f, "owner_id", "sales may assign customers only within their team");
-    }
+    return in->has_owner ? crm_check_owner(c, f, "owner_id", in->owner_id) : DB_OK;
+}
+
+int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t owner_id)
+{
+    struct db_result r;
+    int rc = db_exec(c->db, "SELECT COALESCE(team_id, 0), COALESCE(region, '') FROM agents WHERE id = ? AND active = 1",
+                     DBP(P_I(owner_id)), &r);
+    if (rc)
+        return rc;
+    if (!r.nrows)
+        jf_fail(f, field, "no such active agent");
+    else if (owner_id != c->me.id && !scope_allows(&c->me, owner_id, db_cell_i64(&r, 0, 0), db_cell(&r, 0, 1)))
+        jf_fail(f, field, "outside your data scope: you may assign records only to agents you can see");
+    db_result_free(&r);
     return DB_OK;
 }
 
 /* ---- writes ---- */
 
-static int company_id_for(struct db *db, const char *name, int64_t *id)
+int customer_company_id(struct db *db, const char *name, int64_t *id)
 {
     *id = 0;
     if (!name || !*name)
         return DB_OK;
     char norm[800];
-    size_t o = 0;
-    int space = 0;
-    for (const char *p = name; *p && o + 2 < sizeof(norm); p++) {
-        if (isspace((unsigned char)*p)) {
-            space = o > 0;
-            continue;
-        }
-        if (space)
-            norm[o++] = ' ';
-        space = 0;
-        norm[o++] = (char)tolower((unsigned char)*p);
-    }
-    norm[o] = '\0';
+    contact_company_normalise(name, norm, sizeof(norm));
+    if (!norm[0])
+        text_copy(norm, sizeof(norm), name);
     int rc = db_scalar_i64(db, "SELECT id FROM companies WHERE name_norm = ? ORDER BY id LIMIT 1", DBP(P_S(norm)), 0, id);
     if (rc || *id)
         return rc;
@@ -435,7 +611,7 @@ static const char *or_null(const char *s)
 static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *in, json_t *attrs)
 {
     int64_t company = 0;
-    int rc = company_id_for(c->db, in->company, &company);
+    int rc = customer_company_id(c->db, in->company, &company);
     if (rc)
         return rc;
     char *attrs_s = json_dumps(attrs, JSON_COMPACT);
@@ -471,11 +647,13 @@ static int finish_write(struct api_ctx *c, int64_t id, json_t *before, int creat
     json_t *after = NULL;
     int rc = load_customer(c, id, 0, &after);
     if (!rc)
+        rc = customer_stage_changed(c->db, id, json_string_value(json_object_get(before, "stage")),
+                                    json_string_value(json_object_get(after, "stage")), c->me.id,
+                                    created ? "created" : "manual");
+    if (!rc)
         rc = api_audit(c, created ? "customer.created" : "customer.updated", "customer", id, before, after);
     if (!rc)
-        rc = api_event(c, created ? "customer.created" : "customer.updated", 0, id,
-                       json_integer_value(json_object_get(after, "owner_id")), 0,
-                       json_pack("{s:O}", "customer", after));
+        rc = customer_event(c->db, created ? "customer.created" : "customer.updated", after);
     if (rc) {
         json_decref(after);
         return rc;
@@ -699,4 +877,73 @@ int customers_tag_delete(struct api_ctx *c)
     rc = finish_write(c, id, before, 0);
     json_decref(before);
     return rc;
+}
+
+/* POST /customers/bulk-tags {"ids":[…], "add":[…], "remove":[…]}: customers outside the
+ * caller's scope are skipped and listed as not_found, exactly like missing ones. */
+int customers_bulk_tags(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    static const char *const allowed[] = {"ids", "add", "remove", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    json_t *ids = json_object_get(c->body, "ids"), *add = json_object_get(c->body, "add");
+    json_t *rem = json_object_get(c->body, "remove"), *x;
+    size_t i;
+    if (!json_is_array(ids) || !json_array_size(ids) || json_array_size(ids) > 1000)
+        jf_fail(&f, "ids", "must be an array of 1..1000 customer ids");
+    else
+        json_array_foreach(ids, i, x) if (!json_is_integer(x) || json_integer_value(x) < 1) {
+            jf_fail(&f, "ids", "must be an array of 1..1000 customer ids");
+            break;
+        }
+    if (add)
+        check_tags(&f, add);
+    if (rem)
+        check_tags(&f, rem);
+    if (!add && !rem)
+        jf_fail(&f, "add", "give tags to add or to remove");
+    int rc = DB_OK;
+    if (!api_checked(c, &f, &rc))
+        return rc;
+    json_t *missing = json_array();
+    int64_t updated = 0;
+    json_array_foreach(ids, i, x) {
+        int64_t id = json_integer_value(x);
+        json_t *before = NULL;
+        if ((rc = load_customer(c, id, 1, &before)))
+            break;
+        if (!before) {
+            json_array_append_new(missing, json_integer(id));
+            continue;
+        }
+        if (add)
+            rc = set_tags(c->db, id, add, c->me.id, 0);
+        size_t k;
+        json_t *t;
+        if (rem)
+            json_array_foreach(rem, k, t) if (!rc) rc = db_exec(c->db, "DELETE ct FROM customer_tags ct JOIN tags tg ON "
+                                                                       "tg.id = ct.tag_id WHERE ct.customer_id = ? AND tg.name = ?",
+                                                                DBP(P_I(id), P_S(json_string_value(t))), NULL);
+        json_t *after = NULL;
+        if (!rc)
+            rc = load_customer(c, id, 0, &after);
+        if (!rc && !json_equal(json_object_get(before, "tags"), json_object_get(after, "tags"))) {
+            updated++;
+            rc = api_audit(c, "customer.updated", "customer", id, before, after);
+            if (!rc)
+                rc = customer_event(c->db, "customer.updated", after);
+        }
+        json_decref(before);
+        json_decref(after);
+        if (rc)
+            break;
+    }
+    if (rc) {
+        json_decref(missing);
+        return rc;
+    }
+    return api_json(c, 200, json_pack("{s:I, s:o}", "updated", (json_int_t)updated, "not_found", missing));
 }

@@ -1,5 +1,6 @@
 /* auth.c — see auth.h. */
 #include "gateway/auth.h"
+#include "gateway/scope.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
 #include <pthread.h>
@@ -66,7 +67,8 @@ int auth_token_agent(struct db *db, const char *token, struct agent_info *me)
     token_hash(token, h);
     struct db_result r;
     int rc = db_exec(db,
-                     "SELECT a.id, a.role, COALESCE(a.team_id, 0), a.name, a.email FROM sessions s "
+                     "SELECT a.id, a.role, COALESCE(a.team_id, 0), a.name, a.email, COALESCE(a.region, ''), a.data_scope "
+                     "FROM sessions s "
                      "JOIN agents a ON a.id = s.agent_id "
                      "WHERE s.token_hash = ? AND s.expires_at > NOW(3) AND a.active = 1",
                      DBP(P_SN((const char *)h, 32)), &r);
@@ -80,6 +82,8 @@ int auth_token_agent(struct db *db, const char *token, struct agent_info *me)
         me->team_id = db_cell_i64(&r, 0, 2);
         text_copy(me->name, sizeof(me->name), db_cell(&r, 0, 3));
         text_copy(me->email, sizeof(me->email), db_cell(&r, 0, 4));
+        text_copy(me->region, sizeof(me->region), db_cell(&r, 0, 5));
+        me->scope = scope_level_of(me->role_bit, db_cell(&r, 0, 6));
     }
     db_result_free(&r);
     return found;

@@ -35,6 +35,7 @@ static const struct cfg_key keys[] = {
     {"server", "public_url", T_URL, offsetof(struct sb_config, server.public_url), CFG_STR, "", 0, 0, NULL},
     {S(server, www_dir), "gateway/www", 0, 0, NULL},
     {I(server, body_limit), "1048576", 1024, 1LL << 30, NULL},
+    {I(server, import_limit), "67108864", 1024, 1LL << 31, NULL},
     {I(server, timeout_secs), "15", 1, 3600, NULL},
     {I(server, ws_frame_limit), "65536", 256, 16 << 20, NULL},
     {I(server, ws_idle_secs), "75", 5, 3600, NULL},

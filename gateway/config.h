@@ -36,6 +36,7 @@ struct sb_config {
         char public_url[CFG_STR];
         char www_dir[CFG_STR];
         int64_t body_limit;         /* bytes; larger bodies get 413 */
+        int64_t import_limit;       /* bytes of a CSV import (ROUTE_LARGE_BODY routes) */
         int64_t timeout_secs;       /* slow-client / idle timeout */
         int64_t ws_frame_limit;     /* bytes */
         int64_t ws_idle_secs;       /* a silent websocket is closed (pinged at 30 s) */

@@ -17,6 +17,28 @@ static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
 static event_deliver_fn deliver;
 
+int event_is_crm(const char *kind)
+{
+    static const char *const prefixes[] = {"customer.", "deal.", "lead.", "activity.", NULL};
+    for (size_t i = 0; prefixes[i]; i++)
+        if (strncmp(kind, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+int event_insert_crm(struct db *db, const char *kind, int64_t customer_id, int64_t owner_id, const char *region,
+                     json_t *payload)
+{
+    char *s = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    int rc = db_exec(db, "INSERT INTO events (kind, customer_id, agent_id, team_id, region, payload) "
+                         "VALUES (?, ?, ?, (SELECT a.team_id FROM agents a WHERE a.id = ?), ?, ?)",
+                     DBP(P_S(kind), P_IOPT(customer_id), P_IOPT(owner_id), P_I(owner_id), P_S(region && *region ? region : NULL),
+                         P_S(s ? s : "{}")), NULL);
+    free(s);
+    return rc;
+}
+
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload)
 {
@@ -118,7 +140,7 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
 {
     struct db_result r;
     int rc = db_exec(db, "SELECT id, kind, COALESCE(ticket_id,0), COALESCE(customer_id,0), COALESCE(agent_id,0), "
-                         "COALESCE(team_id,0), payload, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') "
+                         "COALESCE(team_id,0), payload, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'), region "
                          "FROM events WHERE id > ? ORDER BY id LIMIT 500",
                      DBP(P_I(*last)), &r);
     if (rc)
@@ -146,6 +168,7 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
         e->customer_id = db_cell_i64(&r, i, 3);
         e->agent_id = db_cell_i64(&r, i, 4);
         e->team_id = db_cell_i64(&r, i, 5);
+        text_copy(e->region, sizeof(e->region), db_cell(&r, i, 8) ? db_cell(&r, i, 8) : "");
         build_frame(e, db_cell(&r, i, 7), db_cell(&r, i, 6));
         *last = id;
     }

@@ -26,6 +26,7 @@ struct event {
     int64_t id;
     char kind[64];
     int64_t ticket_id, customer_id, agent_id, team_id;
+    char region[101]; /* CRM events: the record's region, for the region data scope */
     char *json; /* the frame sent to sockets: {"type":kind,"event_id":..,"ticket_id":..,...payload} */
     size_t json_len;
 };
@@ -47,6 +48,13 @@ struct event_row {
 int event_insert_many(struct db *db, struct event_row *rows, size_t n);
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload);
+/* A CRM record's event (customer.*, deal.*, lead.*, activity.*): agent_id is the record's
+ * owner, team_id the owner's team (looked up here), region the record's region, so the
+ * net thread can apply data scopes (scope.h) without reading the record. */
+int event_insert_crm(struct db *db, const char *kind, int64_t customer_id, int64_t owner_id, const char *region,
+                     json_t *payload);
+/* True for the kinds event_insert_crm writes. */
+int event_is_crm(const char *kind);
 int event_tailer_start(const struct sb_config *cfg, event_deliver_fn deliver);
 void event_tailer_wake(void);
 void event_tailer_stop(void);

@@ -37,6 +37,7 @@ typedef int (*api_handler)(struct api_ctx *c);
 
 #define ROUTE_PUBLIC  (1u << 0)  /* no authentication */
 #define ROUTE_NO_TX   (1u << 1)  /* handler manages its own transactions */
+#define ROUTE_LARGE_BODY (1u << 2) /* bulk upload: [server] import_limit instead of body_limit */
 
 struct route {
     enum http_method method;

@@ -368,7 +368,9 @@ static void respond_now(struct lws *wsi, struct conn *c)
 {
     c->phase = PH_WRITING;
     c->out = c->req->resp.data;
-    c->out_len = c->req->resp.len;
+    c->out_len = c->req->spool ? c->req->spool_len : c->req->resp.len;
+    if (c->req->spool)
+        rewind(c->req->spool);
     c->kill_at_us = secs_from_now(4 * cfg->server.timeout_secs); /* a client that never reads */
     lws_callback_on_writable(wsi);
 }
@@ -389,6 +391,17 @@ static void on_api_done(void *arg)
     conn_unref(c);
 }
 
+/* Bulk uploads (ROUTE_LARGE_BODY: CSV imports) get [server] import_limit instead of
+ * body_limit; the route is known from the method and path before the body arrives. */
+static int64_t body_limit_for(const struct api_req *r)
+{
+    struct route_params p;
+    int i = route_match(api_routes, api_n_routes, r->method, r->path, &p);
+    if (i >= 0 && (api_routes[i].flags & ROUTE_LARGE_BODY))
+        return cfg->server.import_limit;
+    return cfg->server.body_limit;
+}
+
 static void dispatch(struct lws *wsi, struct conn *c)
 {
     struct api_req *r = c->req;
@@ -397,7 +410,7 @@ static void dispatch(struct lws *wsi, struct conn *c)
     c->dispatched = 1;
     if (c->too_large) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "request body larger than %lld bytes", (long long)cfg->server.body_limit);
+        snprintf(msg, sizeof(msg), "request body larger than %lld bytes", (long long)body_limit_for(r));
         api_req_error(r, 413, "payload_too_large", msg);
         respond_now(wsi, c);
         return;
@@ -458,7 +471,6 @@ static int on_http(struct lws *wsi, struct conn *c, const char *uri)
     const char *sig = api_sms_signature_header();
     if (sig && lws_hdr_custom_copy(wsi, r->signature, (int)sizeof(r->signature), sig, (int)strlen(sig)) < 0)
         r->signature[0] = '\0';
-    buf_init(&r->body, (size_t)cfg->server.body_limit);
     buf_init(&r->resp, 0);
     parse_args(wsi, r);
     parse_authorization(wsi, r);
@@ -471,8 +483,9 @@ static int on_http(struct lws *wsi, struct conn *c, const char *uri)
         respond_now(wsi, c);
         return 0;
     }
-    int64_t clen = content_length(wsi);
-    if (clen > cfg->server.body_limit)
+    int64_t clen = content_length(wsi), limit = body_limit_for(r);
+    buf_init(&r->body, (size_t)limit);
+    if (clen > limit)
         c->too_large = 1;
     if (clen > 0 && (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH ||
                      r->method == HTTP_DELETE)) {
@@ -572,11 +585,17 @@ static int on_http_writeable(struct lws *wsi, struct conn *c)
     }
     size_t left = c->out_len - c->sent;
     size_t n = left < TX_CHUNK ? left : TX_CHUNK;
-    memcpy(tx + LWS_PRE, c->out + c->sent, n);
+    if (c->req->spool) { /* a spooled export: one chunk from the file per WRITEABLE */
+        if (fread(tx + LWS_PRE, 1, n, c->req->spool) != n)
+            return -1;
+    } else {
+        memcpy(tx + LWS_PRE, c->out + c->sent, n);
+    }
     int final = n == left;
     if (lws_write(wsi, tx + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
         return -1;
     c->sent += n;
+    c->kill_at_us = secs_from_now(4 * cfg->server.timeout_secs); /* a slow reader of a big body is still reading */
     if (final)
         return finish_http(wsi, c);
     lws_callback_on_writable(wsi);

@@ -38,7 +38,9 @@ sources_for() {
   case $1 in
     contact)    echo gateway/lib/contact.c gateway/lib/text.c ;;
     json_field) echo gateway/lib/json_field.c gateway/lib/text.c ;;
+    csv)        echo gateway/lib/csv.c gateway/lib/charset.c gateway/lib/buf.c gateway/lib/text.c ;;
     config)     echo gateway/config.c gateway/lib/text.c ;;
+    segment)    echo gateway/segment.c gateway/lib/buf.c gateway/lib/text.c ;;
     mime)       echo channels/email_mime.c gateway/lib/buf.c gateway/lib/text.c ;;
     sms)        echo gateway/lib/form.c gateway/lib/sms_text.c gateway/lib/contact.c gateway/lib/buf.c \
                      gateway/lib/text.c channels/sms_twilio.c ;;

@@ -139,3 +139,82 @@ int contact_phone_normalise_cc(const char *in, const char *cc, char *out, size_t
         return fail(why, "is too long");
     return 0;
 }
+
+/* ---- company names ---- */
+
+static int company_drops(uint32_t cp)
+{
+    if (cp < 0x80)
+        return !isalnum((int)cp);
+    /* CJK symbols and punctuation, full-width brackets/commas, middle dot, ideographic space */
+    return (cp >= 0x3000 && cp <= 0x303F) || cp == 0x00B7 || cp == 0x2014 || cp == 0x2026 ||
+           (cp >= 0x2018 && cp <= 0x201F) || (cp >= 0xFF01 && cp <= 0xFF0F) ||
+           (cp >= 0xFF1A && cp <= 0xFF20) || (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65);
+}
+
+static size_t put_cp(char *out, size_t o, size_t outsz, uint32_t cp)
+{
+    char tmp[4];
+    size_t n;
+    if (cp < 0x80) {
+        tmp[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        tmp[0] = (char)(0xC0 | (cp >> 6));
+        tmp[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        tmp[0] = (char)(0xE0 | (cp >> 12));
+        tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        tmp[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        tmp[0] = (char)(0xF0 | (cp >> 18));
+        tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        tmp[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    if (o + n >= outsz)
+        return o;
+    memcpy(out + o, tmp, n);
+    return o + n;
+}
+
+/* Strips one legal-form suffix from the end; 1 when one was stripped. */
+static int strip_company_suffix(char *s)
+{
+    static const char *const suffixes[] = {"股份有限公司", "有限责任公司", "有限公司", "集团", "公司",
+                                           "colimited", "coltd", "limited", "ltd", "incorporated", "inc",
+                                           "corporation", "corp", "llc", "gmbh", "co", NULL};
+    size_t n = strlen(s);
+    for (size_t i = 0; suffixes[i]; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && memcmp(s + n - k, suffixes[i], k) == 0) {
+            s[n - k] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void contact_company_normalise(const char *in, char *out, size_t outsz)
+{
+    size_t o = 0;
+    if (!outsz)
+        return;
+    const unsigned char *p = (const unsigned char *)(in ? in : "");
+    uint32_t cp;
+    while ((cp = utf8_next(&p)) != 0) {
+        if (cp >= 0xFF01 && cp <= 0xFF5E) /* full-width ASCII */
+            cp -= 0xFEE0;
+        if (cp == 0x3000 || cp == 0xFFFD || company_drops(cp))
+            continue;
+        if (cp < 0x80)
+            cp = (uint32_t)tolower((int)cp);
+        o = put_cp(out, o, outsz, cp);
+    }
+    out[o] = '\0';
+    while (strip_company_suffix(out))
+        ;
+}

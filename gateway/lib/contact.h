@@ -21,5 +21,12 @@ int contact_phone_normalise(const char *in, char *out, size_t outsz, const char 
  * number without + (or 00) is national: a leading trunk 0 is dropped and cc put before
  * it. +86 numbers must be mainland mobiles (1[3-9] + 9 digits). */
 int contact_phone_normalise_cc(const char *in, const char *cc, char *out, size_t outsz, const char **why);
+/* Company name as duplicates are compared: full-width forms folded to ASCII, ASCII
+ * lower-cased, spaces and punctuation (ASCII and CJK) dropped, then legal-form suffixes
+ * removed from the end (股份有限公司, 有限责任公司, 有限公司, 集团, 公司, Co., Ltd.,
+ * Limited, Inc., Corp., LLC, GmbH): "深圳 华为技术 有限公司" and "深圳华为技术股份有限公司"
+ * both give "深圳华为技术". Always succeeds (output truncated to outsz); "" when nothing
+ * but punctuation and suffixes was given. */
+void contact_company_normalise(const char *in, char *out, size_t outsz);
 
 #endif

@@ -1,0 +1,40 @@
+/* customers.h — the CRM records as the handlers share them (api_customers.c, api_deals.c):
+ * loading in a data scope, following merges, lifecycle history, custom-field checks,
+ * company normalisation, and the customer.* change event.
+ *
+ * Thread: db-pool threads (and the CLI importer), inside the caller's transaction.
+ * Errors: db_rc values; validation problems go into the caller's struct jf.
+ */
+#ifndef SB_CUSTOMERS_H
+#define SB_CUSTOMERS_H
+#include "gateway/api.h"
+
+/* The customer as the API shows it, or *out = NULL when missing, merged away or outside
+ * me's scope (me NULL = no scope). */
+int customer_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
+/* The survivor of a merged customer (or id itself). */
+int customer_resolve(struct db *db, int64_t id, int64_t *out);
+/* customer.created / customer.updated / customer.merged with the record as payload. */
+int customer_event(struct db *db, const char *kind, json_t *customer);
+/* Lifecycle history row when the stage changed (from NULL = a new customer). */
+int customer_stage_changed(struct db *db, int64_t id, const char *from, const char *to, int64_t actor,
+                           const char *reason);
+/* field_defs rows: key, type, options__json, required, label. */
+int customer_field_defs(struct db *db, struct db_result *out);
+/* Checks attrs (as they will be stored) against the definitions: unknown keys, types,
+ * options and required fields, as "attrs.KEY" errors. */
+void customer_attrs_check(const struct db_result *defs, struct jf *f, json_t *attrs);
+int customer_uscc_valid(const char *s);
+int customer_date_valid(const char *s);
+/* The companies row for a name (matched by its normalised form), created when new. */
+int customer_company_id(struct db *db, const char *name, int64_t *id);
+/* owner_id must be an active agent inside the caller's data scope; else a reason under
+ * field in f. */
+int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t owner_id);
+/* Compiles a segment-language rule (segment.h) against the current custom fields; a
+ * syntax error goes into f under field as "at POS: reason". */
+int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field);
+/* A deal as the API shows it (api_deals.c), in me's scope (me NULL = no scope). */
+int deal_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
+
+#endif
