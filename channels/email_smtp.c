@@ -24,9 +24,18 @@ static const char *pstr(const struct outbox_item *it, const char *key)
     return s ? s : "";
 }
 
+/* A notice (payload "notice": true) is the system writing to one of our agents (a
+ * reminder): no ticket, subject and body from the payload, From [smtp] from. */
+static int is_notice(const struct outbox_item *it)
+{
+    return json_is_true(json_object_get(it->payload, "notice"));
+}
+
 /* Ticket subject, customer name, sender address and the thread's Message-IDs. */
 static int prepare(struct db *db, struct outbox_item *it)
 {
+    if (is_notice(it))
+        return DB_OK;
     struct db_result r;
     int rc = db_exec(db, "SELECT COALESCE(t.subject, ''), cu.name, COALESCE(mb.address, '') FROM tickets t "
                          "JOIN customers cu ON cu.id = t.customer_id LEFT JOIN mailboxes mb ON mb.id = t.mailbox_id "
@@ -66,6 +75,8 @@ static int prepare(struct db *db, struct outbox_item *it)
 
 static int record(struct db *db, const struct outbox_item *it)
 {
+    if (!it->ticket_id)
+        return DB_OK;
     return db_exec(db, "INSERT IGNORE INTO email_threads (message_id, ticket_id) VALUES (?, ?)",
                    DBP(P_S(it->provider_id), P_I(it->ticket_id)), NULL);
 }
@@ -154,13 +165,16 @@ static char *compose(struct outbox_item *it, const char *from)
     snprintf(token, sizeof(token), "[#%lld]", (long long)it->ticket_id);
     snprintf(subject, sizeof(subject), "%s%s%s%s", strncmp(ts, "Re:", 3) == 0 ? "" : "Re: ", *ts ? ts : "Your request",
              strstr(ts, token) ? "" : " ", strstr(ts, token) ? "" : token);
+    int notice = is_notice(it);
+    if (notice)
+        text_copy(subject, sizeof(subject), pstr(it, "subject"));
 
     struct buf b;
     buf_init(&b, 0);
     buf_puts(&b, "From: ");
-    put_encoded(&b, "Support");
+    put_encoded(&b, notice ? "Switchboard" : "Support");
     buf_printf(&b, " <%s>\r\nTo: ", from);
-    put_encoded(&b, pstr(it, "customer_name"));
+    put_encoded(&b, pstr(it, notice ? "to_name" : "customer_name"));
     buf_printf(&b, " <%s>\r\n", it->recipient);
     json_t *cc = json_object_get(it->payload, "cc");
     for (size_t i = 0; i < json_array_size(cc); i++)
@@ -180,8 +194,11 @@ static char *compose(struct outbox_item *it, const char *from)
     }
     if (json_is_true(json_object_get(it->payload, "auto"))) /* RFC 3834 */
         buf_puts(&b, "Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\n");
-    buf_printf(&b, "MIME-Version: 1.0\r\nX-Switchboard-Ticket: %lld\r\n"
-                   "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", (long long)it->ticket_id, boundary);
+    if (notice)
+        buf_puts(&b, "Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\n");
+    if (it->ticket_id)
+        buf_printf(&b, "X-Switchboard-Ticket: %lld\r\n", (long long)it->ticket_id);
+    buf_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
     const char *body = pstr(it, "body_text");
     buf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
     put_base64_body(&b, body, strlen(body));

@@ -93,6 +93,10 @@ struct sb_config {
         int64_t accept_timeout_secs;    /* offers of tickets without a team */
     } routing;
     struct {
+        int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */
+        int64_t settle_ms;          /* events younger than this wait (ids commit out of order) */
+    } crm;
+    struct {
         char provider[16];          /* twilio (the ops table in channels/sms_provider.h) */
         char api_base[CFG_STR];     /* e.g. https://api.twilio.com */
         char account_sid[CFG_STR];

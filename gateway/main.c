@@ -11,7 +11,9 @@
 #include "gateway/db.h"
 #include "gateway/dbpool.h"
 #include "gateway/event_tailer.h"
+#include "gateway/customer_import.h"
 #include "gateway/ingest.h"
+#include "gateway/scope.h"
 #include "gateway/lib/contact.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
@@ -26,9 +28,11 @@
 #include "channels/sms_http.h"
 #include "gateway/api_sms.h"
 #include "channels/webchat.h"
+#include "workers/crm.h"
 #include "workers/housekeeping.h"
 #include "workers/outbox.h"
 #include "workers/router.h"
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +51,9 @@ static const char usage[] =
     "  agent add --email E --name N --role R [--team-id T] [--password-stdin]\n"
     "                        create an agent; without --password-stdin a password is\n"
     "                        generated and printed once. Roles: admin manager agent sales marketer\n"
+    "  import customers FILE [--dry-run] [--charset C]\n"
+    "                        import customers from CSV (UTF-8, or C = gbk, gb18030, big5…);\n"
+    "                        prints the counts and every rejected line with its reasons\n"
     "  version               print the version\n"
     "\n"
     "options:\n"
@@ -124,7 +131,7 @@ static int cmd_serve(const struct sb_config *cfg)
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || router_start(cfg) < 0 ||
-        email_imap_start(cfg) < 0) {
+        crm_worker_start(cfg) < 0 || email_imap_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
@@ -132,6 +139,7 @@ static int cmd_serve(const struct sb_config *cfg)
     int rc = server_run(cfg, &hooks);
     email_imap_stop(); /* before the ingest writer: fetchers wait for its commits */
     router_stop();
+    crm_worker_stop();
     outbox_stop();
     housekeeping_stop();
     ingest_stop();
@@ -224,6 +232,94 @@ static int cmd_agent_add(const struct sb_config *cfg, int argc, char **argv)
     return 0;
 }
 
+struct cli_import {
+    struct buf file;
+    struct import_opts opts;
+    struct import_result res;
+};
+
+static int import_tx(struct db *db, void *arg)
+{
+    struct cli_import *ci = arg;
+    customer_import_result_free(&ci->res);
+    int rc = customer_import_run(db, ci->file.data ? ci->file.data : "", ci->file.len, &ci->opts, &ci->res);
+    return rc == 1 ? 1 : rc; /* a bad file rolls back like an error */
+}
+
+static void print_rejected(const struct import_result *res)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(res->rejected, i, row) {
+        const char *field;
+        json_t *why, *errors = json_object_get(row, "errors");
+        printf("line %lld:", (long long)json_integer_value(json_object_get(row, "line")));
+        json_object_foreach(errors, field, why) {
+            printf(" %s: %s;", field, json_string_value(why));
+        }
+        putchar('\n');
+    }
+}
+
+static int cmd_import_customers(const struct sb_config *cfg, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, 'd'}, {"charset", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
+    };
+    static struct agent_info system = {.scope = SCOPE_ALL, .role_bit = ROLE_ADMIN};
+    struct cli_import ci = {.opts = {.me = &system, .request_id = "cli"}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'd')
+            ci.opts.dry_run = true;
+        else if (ch == 'c')
+            ci.opts.charset = optarg;
+        else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "switchboard import customers: FILE is required\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[optind], "rb");
+    if (!f) {
+        fprintf(stderr, "switchboard import customers: %s: %s\n", argv[optind], strerror(errno));
+        return 2;
+    }
+    buf_init(&ci.file, (size_t)cfg->server.import_limit);
+    char chunk[65536];
+    size_t n;
+    int toobig = 0;
+    while (!toobig && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        toobig = buf_append(&ci.file, chunk, n) < 0;
+    fclose(f);
+    if (toobig) {
+        fprintf(stderr, "switchboard import customers: larger than [server] import_limit (%lld bytes)\n",
+                (long long)cfg->server.import_limit);
+        buf_free(&ci.file);
+        return 2;
+    }
+    struct db *db = db_new(cfg, 1);
+    int rc = db_transaction(db, import_tx, &ci);
+    if (rc == 1)
+        fprintf(stderr, "switchboard import customers: %s\n", ci.res.error);
+    else if (rc)
+        fprintf(stderr, "switchboard import customers: database error: %s\n", db_error(db));
+    else {
+        printf("%s%lld rows: %lld imported, %lld updated, %lld rejected\n", ci.opts.dry_run ? "dry run: " : "",
+               (long long)ci.res.rows, (long long)ci.res.imported, (long long)ci.res.updated,
+               (long long)ci.res.rejected_count);
+        print_rejected(&ci.res);
+    }
+    customer_import_result_free(&ci.res);
+    buf_free(&ci.file);
+    db_free(db);
+    return rc == 0 ? 0 : rc == 1 ? 2 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = "switchboard.ini";
@@ -269,6 +365,8 @@ int main(int argc, char **argv)
         rc = cmd_migrate(&cfg);
     else if (strcmp(cmd, "agent") == 0 && i + 1 < argc && strcmp(argv[i + 1], "add") == 0)
         rc = cmd_agent_add(&cfg, argc - i - 1, argv + i + 1);
+    else if (strcmp(cmd, "import") == 0 && i + 1 < argc && strcmp(argv[i + 1], "customers") == 0)
+        rc = cmd_import_customers(&cfg, argc - i - 1, argv + i + 1);
     else {
         fprintf(stderr, "switchboard: unknown command %s\n%s", cmd, usage);
         rc = 2;

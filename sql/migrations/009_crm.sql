@@ -16,6 +16,9 @@ ALTER TABLE customers ADD COLUMN last_followup_at DATETIME(3) NULL,
                       ADD KEY ix_customers_merged (merged_into),
                       ADD KEY ix_customers_followup (stage, last_followup_at);
 ALTER TABLE customer_identities ADD COLUMN merged_from BIGINT UNSIGNED NULL;
+-- rule_id: the dynamic tag rule that put the tag there (NULL = a person did); a schedule
+-- rule takes its tag away again when the customer stops matching.
+ALTER TABLE customer_tags ADD COLUMN rule_id BIGINT UNSIGNED NULL;
 
 -- Events carry the region of the CRM record they describe so the tailer can apply the
 -- region scope to websocket subscribers without reading the record.
@@ -215,3 +218,5 @@ CREATE TABLE worker_cursors (
   last_id  BIGINT UNSIGNED NOT NULL DEFAULT 0,
   ran_at   DATETIME(3) NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+-- Tag rules start with the events written after this migration (not with history).
+INSERT INTO worker_cursors (name, last_id) SELECT 'crm_events', COALESCE(MAX(id), 0) FROM events;
