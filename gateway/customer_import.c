@@ -59,6 +59,7 @@ struct row {
     json_t *attrs, *tags;
     int64_t owner_id, match, company_id;
     char old_stage[16];
+    bool has_email, has_phone; /* the matched customer already holds the row's e-mail / phone */
 };
 
 struct import {
@@ -471,6 +472,8 @@ static int match_existing(struct import *im)
                 jf_fail(&f, kind, "belongs to another customer than the row's other identities");
             rw->match = id;
             text_copy(rw->old_stage, sizeof(rw->old_stage), db_cell(&r, k, 6));
+            rw->has_email |= !strcmp(kind, "email");
+            rw->has_phone |= !strcmp(kind, "phone");
         }
         if (!rw->match && jf_ok(&f))
             check_row_attrs(im, &f, rw, 1);
@@ -685,42 +688,78 @@ static int tags(struct import *im)
     return rc;
 }
 
-/* An existing customer: non-empty cells win, attrs merge, identities are added. */
-static int update_one(struct import *im, struct row *rw)
+/* Existing customers, the whole batch in four statements: non-empty cells win, attrs
+ * merge, identities they lack are added, stage changes recorded, each change audited. */
+static int update_existing(struct import *im)
 {
-    char *attrs = json_dumps(rw->attrs, JSON_COMPACT);
-    int rc = db_exec(im->db,
-                     "UPDATE customers SET name = COALESCE(?, name), company_id = COALESCE(?, company_id), "
-                     "industry = COALESCE(?, industry), type = COALESCE(?, type), stage = COALESCE(?, stage), "
-                     "grade = COALESCE(?, grade), source = COALESCE(?, source), region = COALESCE(?, region), "
-                     "owner_id = COALESCE(?, owner_id), uscc = COALESCE(?, uscc), address = COALESCE(?, address), "
-                     "attrs = JSON_MERGE_PATCH(attrs, ?) WHERE id = ?",
-                     DBP(P_S(rw->v[C_NAME]), P_IOPT(rw->company_id), P_S(rw->v[C_INDUSTRY]), P_S(row_type(rw)),
-                         P_S(row_stage(rw)), P_S(rw->v[C_GRADE]), P_S(rw->v[C_SOURCE]), P_S(rw->v[C_REGION]),
-                         P_IOPT(rw->owner_id), P_S(rw->v[C_USCC]), P_S(rw->v[C_ADDRESS]), P_S(attrs), P_I(rw->match)),
-                     NULL);
-    free(attrs);
-    const char *kinds[2] = {"email", "phone"}, *vals[2] = {rw->email, rw->phone};
-    for (int j = 0; j < 2 && !rc; j++)
-        if (vals[j][0])
-            rc = db_exec(im->db, "INSERT INTO customer_identities (customer_id, kind, value) SELECT ?, ?, ? FROM DUAL "
-                                 "WHERE NOT EXISTS (SELECT 1 FROM customer_identities WHERE kind = ? AND value = ? "
-                                 "AND is_primary = 1)",
-                         DBP(P_I(rw->match), P_S(kinds[j]), P_S(vals[j]), P_S(kinds[j]), P_S(vals[j])), NULL);
-    if (!rc && row_stage(rw))
-        rc = customer_stage_changed(im->db, rw->match, rw->old_stage, row_stage(rw), im->o->me->id, "import");
-    json_t *given = json_object();
-    for (int k = 0; k < C_COUNT; k++)
-        if (rw->v[k])
-            json_object_set_new(given, columns[k].key, json_string(rw->v[k]));
-    json_object_set(given, "attrs", rw->attrs);
-    char *after = json_dumps(given, JSON_COMPACT);
-    json_decref(given);
-    if (!rc)
-        rc = db_exec(im->db, "INSERT INTO audit_log (actor_id, actor_type, action, object_type, object_id, after_json, "
-                             "request_id) VALUES (?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?)",
-                     DBP(P_IOPT(im->o->me->id), P_I(rw->match), P_S(after), P_S(im->o->request_id)), NULL);
-    free(after);
+    struct bulk up, idn, hist, aud;
+    bulk_init(&up, "UPDATE customers c JOIN (");
+    bulk_init(&idn, "INSERT INTO customer_identities (customer_id, kind, value) VALUES ");
+    bulk_init(&hist, "INSERT INTO customer_stage_history (customer_id, from_stage, to_stage, actor_id, reason) VALUES ");
+    bulk_init(&aud, "INSERT INTO audit_log (actor_id, actor_type, action, object_type, object_id, after_json, request_id) "
+                    "VALUES ");
+    size_t n = 0, nid = 0, nh = 0;
+    for (size_t i = 0; i < im->nbatch; i++) {
+        struct row *rw = &im->batch[i];
+        if (!rw->line || !rw->match)
+            continue;
+        buf_puts(&up.q, n++ ? " UNION ALL SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                            : "SELECT ? AS id, ? AS name, ? AS company_id, ? AS industry, ? AS type, ? AS stage, "
+                              "? AS grade, ? AS source, ? AS region, ? AS owner_id, ? AS uscc, ? AS address, ? AS attrs, "
+                              "? AS dummy");
+        struct db_param p[] = {P_I(rw->match), P_S(rw->v[C_NAME]), P_IOPT(rw->company_id), P_S(rw->v[C_INDUSTRY]),
+                               P_S(row_type(rw)), P_S(row_stage(rw)), P_S(rw->v[C_GRADE]), P_S(rw->v[C_SOURCE]),
+                               P_S(rw->v[C_REGION]), P_IOPT(rw->owner_id), P_S(rw->v[C_USCC]), P_S(rw->v[C_ADDRESS])};
+        for (size_t k = 0; k < sizeof(p) / sizeof(p[0]); k++)
+            bulk_param(&up, p[k]);
+        bulk_take(&up, json_dumps(rw->attrs, JSON_COMPACT));
+        bulk_param(&up, P_I(0));
+        const char *kinds[2] = {"email", "phone"}, *vals[2] = {rw->has_email ? "" : rw->email, rw->has_phone ? "" : rw->phone};
+        for (int j = 0; j < 2; j++)
+            if (vals[j][0]) {
+                buf_puts(&idn.q, nid++ ? ", (?, ?, ?)" : "(?, ?, ?)");
+                bulk_param(&idn, P_I(rw->match));
+                bulk_param(&idn, P_S(kinds[j]));
+                bulk_param(&idn, P_S(vals[j]));
+            }
+        if (row_stage(rw) && strcmp(row_stage(rw), rw->old_stage) != 0) {
+            buf_puts(&hist.q, nh++ ? ", (?, ?, ?, ?, 'import')" : "(?, ?, ?, ?, 'import')");
+            bulk_param(&hist, P_I(rw->match));
+            bulk_param(&hist, P_S(rw->old_stage[0] ? rw->old_stage : NULL));
+            bulk_param(&hist, P_S(row_stage(rw)));
+            bulk_param(&hist, P_IOPT(im->o->me->id));
+        }
+        json_t *given = json_object();
+        for (int k = 0; k < C_COUNT; k++)
+            if (rw->v[k])
+                json_object_set_new(given, columns[k].key, json_string(rw->v[k]));
+        json_object_set(given, "attrs", rw->attrs);
+        buf_puts(&aud.q, n > 1 ? ", (?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?)"
+                               : "(?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?)");
+        bulk_param(&aud, P_IOPT(im->o->me->id));
+        bulk_param(&aud, P_I(rw->match));
+        bulk_take(&aud, json_dumps(given, JSON_COMPACT));
+        bulk_param(&aud, P_S(im->o->request_id));
+        json_decref(given);
+    }
+    buf_puts(&up.q, ") v ON v.id = c.id SET c.name = COALESCE(v.name, c.name), "
+                    "c.company_id = COALESCE(v.company_id, c.company_id), c.industry = COALESCE(v.industry, c.industry), "
+                    "c.type = COALESCE(v.type, c.type), c.stage = COALESCE(v.stage, c.stage), "
+                    "c.grade = COALESCE(v.grade, c.grade), c.source = COALESCE(v.source, c.source), "
+                    "c.region = COALESCE(v.region, c.region), c.owner_id = COALESCE(v.owner_id, c.owner_id), "
+                    "c.uscc = COALESCE(v.uscc, c.uscc), c.address = COALESCE(v.address, c.address), "
+                    "c.attrs = JSON_MERGE_PATCH(c.attrs, v.attrs)");
+    int rc = n ? bulk_exec(im, &up, NULL) : DB_OK;
+    if (!rc && nid)
+        rc = bulk_exec(im, &idn, NULL);
+    if (!rc && nh)
+        rc = bulk_exec(im, &hist, NULL);
+    if (!rc && n)
+        rc = bulk_exec(im, &aud, NULL);
+    bulk_free(&up);
+    bulk_free(&idn);
+    bulk_free(&hist);
+    bulk_free(&aud);
     return rc;
 }
 
@@ -738,9 +777,8 @@ static int flush(struct import *im)
         int64_t ids[IMPORT_BATCH];
         size_t nnew = 0;
         rc = companies(im);
-        for (size_t i = 0; !rc && i < im->nbatch; i++)
-            if (im->batch[i].line && im->batch[i].match)
-                rc = update_one(im, &im->batch[i]); /* before the inserts, which make new rows matches */
+        if (!rc)
+            rc = update_existing(im); /* before the inserts, which make new rows matches */
         if (!rc)
             rc = insert_new(im, ids, &nnew);
         if (!rc && nnew)
