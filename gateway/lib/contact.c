@@ -208,8 +208,8 @@ void contact_company_normalise(const char *in, char *out, size_t outsz)
     while ((cp = utf8_next(&p)) != 0) {
         if (cp >= 0xFF01 && cp <= 0xFF5E) /* full-width ASCII */
             cp -= 0xFEE0;
-        if (cp == 0x3000 || cp == 0xFFFD || company_drops(cp))
-            continue;
+        if (cp == 0x3000 || cp == 0xFFFD || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF || company_drops(cp))
+            continue; /* utf8_next is lenient: what is not a character is not part of a name */
         if (cp < 0x80)
             cp = (uint32_t)tolower((int)cp);
         o = put_cp(out, o, outsz, cp);

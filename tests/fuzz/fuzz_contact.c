@@ -1,4 +1,5 @@
-/* fuzz_contact.c — contact_email_normalise / contact_phone_normalise on arbitrary bytes.
+/* fuzz_contact.c — contact_email_normalise / contact_phone_normalise /
+ * contact_company_normalise on arbitrary bytes.
  * Invariants: never write past outsz; a success is well-formed and normalising it again
  * gives the same text; a failure always has a reason. */
 #include "tests/fuzz/fuzz.h"
@@ -66,6 +67,31 @@ static void check_phone(const char *in, size_t outsz)
     free(out);
 }
 
+/* Company names: bounded, valid UTF-8 out of anything, idempotent (a normalised name
+ * normalises to itself once its suffixes are gone), no spaces or ASCII punctuation left. */
+static void check_company(const char *in, size_t outsz)
+{
+    char *out = malloc(outsz);
+    if (!out)
+        return;
+    contact_company_normalise(in, out, outsz);
+    size_t n = strlen(out);
+    FUZZ_CHECK(n < outsz);
+    FUZZ_CHECK(utf8_valid(out, n));
+    for (const char *p = out; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        FUZZ_CHECK(c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'));
+    }
+    if (outsz == CONTACT_MAX) {
+        char again[CONTACT_MAX];
+        contact_company_normalise(out, again, sizeof(again));
+        char twice[CONTACT_MAX];
+        contact_company_normalise(again, twice, sizeof(twice));
+        FUZZ_CHECK(strcmp(again, twice) == 0);
+    }
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4096)
@@ -81,6 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_email(in, small);
     check_phone(in, CONTACT_MAX);
     check_phone(in, small);
+    check_company(in, CONTACT_MAX);
+    check_company(in, small);
     free(in);
     return 0;
 }

@@ -256,6 +256,41 @@ static void test_idempotent(void **state)
     }
 }
 
+/* Duplicates are found by company: spacing, width, case and legal-form suffixes do not
+ * make two companies different; anything else does. */
+static void test_company_names(void **state)
+{
+    (void)state;
+    static const char *const same[][2] = {
+        {"深圳华为技术有限公司", "深圳 华为技术 股份有限公司"},
+        {"深圳华为技术有限公司", "深圳华为技术有限责任公司"},
+        {"阿里巴巴（中国）有限公司", "阿里巴巴(中国)"},
+        {"Acme Co., Ltd.", "ACME LTD"},
+        {"Acme Inc.", "acme"},
+        {"ＡＣＭＥ　Ｃｏｒｐ", "Acme Corporation"},
+        {"腾讯科技集团", "腾讯科技"},
+    };
+    char a[256], b[256];
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        contact_company_normalise(same[i][0], a, sizeof(a));
+        contact_company_normalise(same[i][1], b, sizeof(b));
+        assert_string_equal(a, b);
+        assert_true(a[0] != '\0');
+    }
+    contact_company_normalise("深圳华为技术有限公司", a, sizeof(a));
+    assert_string_equal(a, "深圳华为技术");
+    contact_company_normalise("上海华为技术有限公司", b, sizeof(b));
+    assert_string_not_equal(a, b);
+    contact_company_normalise("有限公司", a, sizeof(a)); /* only suffixes: something stays, so it is not "" */
+    assert_true(a[0] != '\0');
+    contact_company_normalise(" ,.; ", a, sizeof(a));
+    assert_string_equal(a, "");
+    contact_company_normalise("\xed\xb4\xa0x", a, sizeof(a)); /* a surrogate is not a character */
+    assert_string_equal(a, "x");
+    contact_company_normalise("深圳华为", a, 4); /* bounded: never half a character */
+    assert_string_equal(a, "深");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_phone_small_output),
         cmocka_unit_test(test_phone_null_why),
         cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_company_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
