@@ -13,6 +13,7 @@
 #include "gateway/customers.h"
 #include "gateway/event_tailer.h"
 #include "gateway/scope.h"
+#include "gateway/segment.h"
 #include "gateway/lib/contact.h"
 #include "gateway/lib/csv.h"
 #include "gateway/lib/json_field.h"
@@ -131,11 +132,14 @@ static char *like_pattern(const char *q)
     return out;
 }
 
-/* ?q=&tag=&stage=&owner_id= of the list and the export. */
+/* ?q=&tag=&stage=&owner_id=&rule= of the list and the export. rule is the segment
+ * language (segment.h): any field, custom field or activity figure. */
 struct customer_filter {
     const char *q, *tag, *stage, *ident_like;
     char *like, *phone_like;
     int64_t owner;
+    struct segment_sql rule;
+    int has_rule;
 };
 #define FILTER_P(f) P_S((f)->q), P_S((f)->like), P_S((f)->q), P_S((f)->ident_like), P_S((f)->tag), P_S((f)->tag), \
                     P_S((f)->stage), P_S((f)->stage), P_I((f)->owner), P_I((f)->owner)
@@ -144,6 +148,13 @@ static const char *arg_or_null(struct api_ctx *c, const char *name)
 {
     const char *v = api_arg(c->req, name);
     return v && *v ? v : NULL;
+}
+
+static void filter_free(struct customer_filter *f)
+{
+    free(f->like);
+    free(f->phone_like);
+    segment_sql_free(&f->rule);
 }
 
 /* 0, or -1 after answering 400. */
@@ -166,13 +177,66 @@ static int read_filter(struct api_ctx *c, struct customer_filter *f)
     if (f->q && contact_phone_normalise(f->q, phone, sizeof(phone), &why) == 0)
         f->phone_like = like_pattern(phone + 1);
     f->ident_like = f->phone_like ? f->phone_like : f->like;
+    const char *rule = arg_or_null(c, "rule");
+    if (!rule)
+        return 0;
+    struct db_result defs;
+    int rc = customer_field_defs(c->db, &defs);
+    if (rc) {
+        filter_free(f);
+        api_error(c, 503, "unavailable", "database unavailable");
+        return -1;
+    }
+    struct segment_field sf[256];
+    size_t nf = 0;
+    for (; nf < defs.nrows && nf < 256; nf++)
+        sf[nf] = (struct segment_field){db_cell(&defs, nf, 0), db_cell(&defs, nf, 1)};
+    struct segment_error err;
+    rc = segment_compile(rule, strlen(rule), sf, nf, &f->rule, &err);
+    db_result_free(&defs);
+    if (rc) {
+        char msg[260];
+        snprintf(msg, sizeof(msg), "at %zu: %s", err.pos, rc == -2 ? "out of memory" : err.message);
+        filter_free(f);
+        api_invalid(c, json_pack("{s:s}", "rule", msg));
+        return -1;
+    }
+    f->has_rule = 1;
     return 0;
 }
 
-static void filter_free(struct customer_filter *f)
+
+/* head + scope + filters (+ the compiled rule) + tail, bound as pre, scope, filters, rule,
+ * post. The rule's SQL comes from segment.c's fixed fragments, never from the request. */
+static int filtered(struct api_ctx *c, const struct customer_filter *f, const char *head, const struct db_param *pre,
+                    size_t npre, const char *tail, const struct db_param *post, size_t npost, struct db_result *r)
 {
-    free(f->like);
-    free(f->phone_like);
+    const struct db_param common[] = {SCOPE_P(c), FILTER_P(f)};
+    size_t ncommon = sizeof(common) / sizeof(common[0]), nrule = f->has_rule ? f->rule.nparams : 0;
+    size_t n = npre + ncommon + nrule + npost;
+    struct db_param *p = calloc(n ? n : 1, sizeof(*p));
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, head);
+    buf_puts(&q, CUSTOMER_SCOPE CUSTOMER_FILTER);
+    if (f->has_rule) {
+        buf_puts(&q, " AND (");
+        buf_puts(&q, f->rule.sql.data);
+        buf_puts(&q, ") ");
+    }
+    buf_puts(&q, tail);
+    int rc = DB_EOTHER;
+    if (p && q.data) {
+        memcpy(p, pre, npre * sizeof(*p));
+        memcpy(p + npre, common, ncommon * sizeof(*p));
+        if (nrule)
+            memcpy(p + npre + ncommon, f->rule.params, nrule * sizeof(*p));
+        memcpy(p + npre + ncommon + nrule, post, npost * sizeof(*p));
+        rc = db_exec(c->db, q.data, p, n, r);
+    }
+    free(p);
+    buf_free(&q);
+    return rc;
 }
 
 int customers_list(struct api_ctx *c)
@@ -182,11 +246,14 @@ int customers_list(struct api_ctx *c)
     if (api_paging(c, &limit, &offset) < 0 || read_filter(c, &f) < 0)
         return 0;
     struct db_result r;
-    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL" CUSTOMER_SCOPE
-                                  CUSTOMER_FILTER, DBP(SCOPE_P(c), FILTER_P(&f)), 0, &total);
-    if (!rc)
-        rc = db_exec(c->db, CUSTOMER_SELECT "WHERE c.merged_into IS NULL" CUSTOMER_SCOPE CUSTOMER_FILTER
-                            "ORDER BY c.id DESC LIMIT ? OFFSET ?", DBP(SCOPE_P(c), FILTER_P(&f), P_I(limit), P_I(offset)), &r);
+    const struct db_param page[] = {P_I(limit), P_I(offset)};
+    int rc = filtered(c, &f, "SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL", NULL, 0, "", NULL, 0, &r);
+    if (!rc) {
+        total = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
+        db_result_free(&r);
+        rc = filtered(c, &f, CUSTOMER_SELECT "WHERE c.merged_into IS NULL", NULL, 0, "ORDER BY c.id DESC LIMIT ? OFFSET ?",
+                      page, 2, &r);
+    }
     filter_free(&f);
     if (rc)
         return rc;
@@ -235,9 +302,9 @@ static int export_page(struct api_ctx *c, const struct customer_filter *f, const
                        struct buf *out, size_t *n)
 {
     struct db_result r;
-    int rc = db_exec(c->db, CUSTOMER_SELECT_EXPORT "WHERE c.merged_into IS NULL AND c.id > ?" CUSTOMER_SCOPE
-                            CUSTOMER_FILTER "ORDER BY c.id LIMIT ?",
-                     DBP(P_I(*after), SCOPE_P(c), FILTER_P(f), P_I(EXPORT_PAGE)), &r);
+    const struct db_param pre[] = {P_I(*after)}, post[] = {P_I(EXPORT_PAGE)};
+    int rc = filtered(c, f, CUSTOMER_SELECT_EXPORT "WHERE c.merged_into IS NULL AND c.id > ?", pre, 1,
+                      "ORDER BY c.id LIMIT ?", post, 1, &r);
     if (rc)
         return rc;
     *n = r.nrows;
