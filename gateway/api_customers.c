@@ -227,11 +227,13 @@ static int filtered(struct api_ctx *c, const struct customer_filter *f, const ch
     buf_puts(&q, tail);
     int rc = DB_EOTHER;
     if (p && q.data) {
-        memcpy(p, pre, npre * sizeof(*p));
+        if (npre)
+            memcpy(p, pre, npre * sizeof(*p));
         memcpy(p + npre, common, ncommon * sizeof(*p));
         if (nrule)
             memcpy(p + npre + ncommon, f->rule.params, nrule * sizeof(*p));
-        memcpy(p + npre + ncommon + nrule, post, npost * sizeof(*p));
+        if (npost)
+            memcpy(p + npre + ncommon + nrule, post, npost * sizeof(*p));
         rc = db_exec(c->db, q.data, p, n, r);
     }
     free(p);
