@@ -4,7 +4,8 @@
  * another's e-mail or phone (stored with ?allow_duplicate=1), and customers at the same
  * company, compared by the normalised company name (contact_company_normalise: spacing,
  * full-width forms and suffixes such as 有限公司 ignored). Both sides must be in the
- * caller's data scope; one row per pair with every reason.
+ * caller's data scope; one row per pair with every reason. A pair a person declared
+ * different (POST /customers/duplicates/dismiss {"a_id","b_id"}) is not proposed again.
  *
  * Merge (POST /api/v1/customers/{survivor}/merge {"from_id"}): in one transaction, with
  * both rows locked in id order, every child row of the absorbed customer moves to the
@@ -35,6 +36,7 @@
     "  WHERE a.merged_into IS NULL AND b.merged_into IS NULL " \
     ") x JOIN customers ca ON ca.id = x.a_id JOIN customers cb ON cb.id = x.b_id " \
     "WHERE ca.merged_into IS NULL AND cb.merged_into IS NULL " \
+    "AND NOT EXISTS (SELECT 1 FROM customer_distinct_pairs dp WHERE dp.a_id = x.a_id AND dp.b_id = x.b_id) " \
     SCOPE_WHERE("ca.owner_id", "ca.region") SCOPE_WHERE("cb.owner_id", "cb.region")
 
 int customers_duplicates(struct api_ctx *c)
@@ -59,6 +61,39 @@ int customers_duplicates(struct api_ctx *c)
     json_t *items = db_rows_json(&r);
     db_result_free(&r);
     return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
+}
+
+int customers_duplicates_dismiss(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    static const char *const allowed[] = {"a_id", "b_id", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    bool has;
+    int64_t a = jf_int(&f, "a_id", 1, INT64_MAX, true, &has), b = jf_int(&f, "b_id", 1, INT64_MAX, true, &has);
+    if (jf_ok(&f) && a == b)
+        jf_fail(&f, "b_id", "must differ from a_id");
+    int rc = DB_OK;
+    if (!api_checked(c, &f, &rc))
+        return rc;
+    json_t *ca = NULL, *cb = NULL;
+    if (!(rc = customer_load(c->db, &c->me, a, &ca)))
+        rc = customer_load(c->db, &c->me, b, &cb);
+    int found = ca && cb;
+    json_decref(ca);
+    json_decref(cb);
+    if (rc || !found)
+        return rc ? rc : api_not_found(c);
+    int64_t lo = a < b ? a : b, hi = a < b ? b : a;
+    rc = db_exec(c->db, "INSERT IGNORE INTO customer_distinct_pairs (a_id, b_id, actor_id) VALUES (?, ?, ?)",
+                 DBP(P_I(lo), P_I(hi), P_IOPT(c->me.id)), NULL);
+    json_t *after = json_pack("{s:I, s:I}", "a_id", (json_int_t)lo, "b_id", (json_int_t)hi);
+    if (!rc)
+        rc = api_audit(c, "customer.not_duplicate", "customer", lo, NULL, after);
+    json_decref(after);
+    return rc ? rc : api_json(c, 204, NULL);
 }
 
 /* ---- merge ---- */

@@ -31,6 +31,7 @@ int customers_tag_delete(struct api_ctx *c);
 int customers_bulk_tags(struct api_ctx *c);
 int customers_timeline(struct api_ctx *c);
 int customers_duplicates(struct api_ctx *c);
+int customers_duplicates_dismiss(struct api_ctx *c);
 int customers_merge(struct api_ctx *c);
 int customers_import(struct api_ctx *c);
 int customers_export(struct api_ctx *c);

@@ -39,6 +39,8 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/customers", customers_list, ROLES_ALL, 0, "customers_list"},
     {HTTP_POST, "/api/v1/customers", customers_create, CRM_WRITE, 0, "customers_create"},
     {HTTP_GET, "/api/v1/customers/duplicates", customers_duplicates, CRM_WRITE, 0, "customers_duplicates"},
+    {HTTP_POST, "/api/v1/customers/duplicates/dismiss", customers_duplicates_dismiss, CRM_WRITE, 0,
+     "customers_duplicates_dismiss"},
     {HTTP_POST, "/api/v1/customers/import", customers_import, CRM_WRITE, ROUTE_LARGE_BODY, "customers_import"},
     {HTTP_GET, "/api/v1/customers/export", customers_export, CRM_WRITE | ROLE_MARKETER, 0, "customers_export"},
     {HTTP_POST, "/api/v1/customers/bulk-tags", customers_bulk_tags, CRM_WRITE | ROLE_MARKETER, 0, "customers_bulk_tags"},

@@ -50,6 +50,16 @@ CREATE TABLE customer_merges (
   KEY ix_merges_survivor (survivor_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
+-- Pairs a person looked at and declared different customers ("not a duplicate"):
+-- never proposed again. a_id < b_id.
+CREATE TABLE customer_distinct_pairs (
+  a_id        BIGINT UNSIGNED NOT NULL,
+  b_id        BIGINT UNSIGNED NOT NULL,
+  actor_id    BIGINT UNSIGNED NULL,
+  at          DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (a_id, b_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
 -- Deal stages as a sales team names them. kind: open stages are the funnel, won/lost
 -- close the deal. notify_manager: entering it tells the owner's team manager ("mature").
 -- customer_stage: the lifecycle stage a customer moves to when one of its deals enters

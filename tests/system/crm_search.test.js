@@ -95,3 +95,20 @@ test('the data scope bounds every rule: items, totals and the export', async () 
   assert.match(rows[0], /,budget,products$/);
   assert.ok(rows.some((r) => r.includes('华东大客户') && r.endsWith(',100000,服务器;存储')), rows.join('\n'));
 });
+
+test('duplicates: a pair a person dismissed is not proposed again; others still are; scope applies', async () => {
+  const x = (await a.post('/api/v1/customers', { name: 'Dup X', company: 'Acme Co., Ltd.' })).json;
+  const y = (await a.post('/api/v1/customers', { name: 'Dup Y', company: 'ACME LTD' })).json;
+  const z = (await a.post('/api/v1/customers', { name: 'Dup Z', company: 'acme inc' })).json;
+  const pairs = async () => (await a.get('/api/v1/customers/duplicates?per_page=200')).json.items
+    .map((p) => [p.a.id, p.b.id].join('-')).filter((k) => [x.id, y.id, z.id].some((id) => k.split('-').includes(String(id))));
+  assert.deepEqual((await pairs()).sort(), [`${x.id}-${y.id}`, `${x.id}-${z.id}`, `${y.id}-${z.id}`].sort());
+  const d = await a.post('/api/v1/customers/duplicates/dismiss', { a_id: y.id, b_id: x.id });
+  assert.equal(d.status, 204, d.text);
+  assert.deepEqual((await pairs()).sort(), [`${x.id}-${z.id}`, `${y.id}-${z.id}`].sort());
+  assert.equal((await a.post('/api/v1/customers/duplicates/dismiss', { a_id: x.id, b_id: x.id })).status, 422);
+  // a sales person cannot dismiss (or even learn about) customers outside their scope
+  const s = api(server, sales.token);
+  assert.equal((await s.post('/api/v1/customers/duplicates/dismiss', { a_id: x.id, b_id: z.id })).status, 404);
+  assert.equal((await s.get('/api/v1/customers/duplicates?per_page=200')).json.total, 0);
+});
