@@ -79,13 +79,7 @@ int activities_list(struct api_ctx *c)
 
 static int activity_load(struct api_ctx *c, int64_t id, json_t **out)
 {
-    struct db_result r;
-    int rc = db_exec(c->db, ACTIVITY_SELECT "WHERE a.id = ?" ACTIVITY_SCOPE, DBP(P_I(id), SCOPE_PARAMS(&c->me)), &r);
-    if (rc)
-        return rc;
-    *out = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
-    return DB_OK;
+    return db_row_json_of(c->db, ACTIVITY_SELECT "WHERE a.id = ?" ACTIVITY_SCOPE, DBP(P_I(id), SCOPE_PARAMS(&c->me)), out);
 }
 
 struct activity_input {
@@ -162,17 +156,11 @@ static int activity_written(struct api_ctx *c, int64_t id, json_t *before)
     if (rc || !after)
         return rc ? rc : DB_EOTHER;
     rc = after_activity(c, after);
-    if (!rc)
-        rc = api_audit(c, before ? "activity.updated" : "activity.created", "activity", id, before, after);
-    if (!rc)
-        rc = event_insert_crm(c->db, before ? "activity.updated" : "activity.created", jint(after, "customer_id"),
-                              jint(after, "owner_id"), json_string_value(json_object_get(after, "region")),
-                              json_pack("{s:O}", "activity", after));
     if (rc) {
         json_decref(after);
         return rc;
     }
-    return api_json(c, before ? 200 : 201, after);
+    return crm_written(c, "activity", before, after);
 }
 
 int activities_create(struct api_ctx *c)

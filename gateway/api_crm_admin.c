@@ -69,12 +69,10 @@ static void check_options(struct jf *f, json_t *opts)
 
 static int field_written(struct api_ctx *c, int64_t id, json_t *before, int status)
 {
-    struct db_result r;
-    int rc = db_exec(c->db, FIELD_SELECT "WHERE id = ?", DBP(P_I(id)), &r);
+    json_t *after = NULL;
+    int rc = db_row_json_of(c->db, FIELD_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
     if (rc)
         return rc;
-    json_t *after = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
     if (!after)
         return api_not_found(c);
     rc = api_audit(c, before ? "field_def.updated" : "field_def.created", "field_def", id, before, after);
@@ -128,12 +126,10 @@ int field_defs_update(struct api_ctx *c)
     int64_t id = c->req->params.id[0];
     if (api_body_object(c) < 0)
         return 0;
-    struct db_result r;
-    int rc = db_exec(c->db, FIELD_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &r);
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, FIELD_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
     if (rc)
         return rc;
-    json_t *before = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
     if (!before)
         return api_not_found(c);
     static const char *const allowed[] = {"label", "options", "required", "position", NULL};
@@ -173,12 +169,10 @@ int field_defs_update(struct api_ctx *c)
 int field_defs_delete(struct api_ctx *c)
 {
     int64_t id = c->req->params.id[0];
-    struct db_result r;
-    int rc = db_exec(c->db, FIELD_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &r);
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, FIELD_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
     if (rc)
         return rc;
-    json_t *before = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
     if (!before)
         return api_not_found(c);
     char path[80];
@@ -256,12 +250,10 @@ static int read_tag_rule(struct api_ctx *c, struct jf *f, bool create)
 
 static int tag_rule_written(struct api_ctx *c, int64_t id, json_t *before, int status)
 {
-    struct db_result r;
-    int rc = db_exec(c->db, TAG_RULE_SELECT "WHERE id = ?", DBP(P_I(id)), &r);
+    json_t *after = NULL;
+    int rc = db_row_json_of(c->db, TAG_RULE_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
     if (rc)
         return rc;
-    json_t *after = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
     if (!after)
         return api_not_found(c);
     rc = api_audit(c, before ? "tag_rule.updated" : "tag_rule.created", "tag_rule", id, before, after);
@@ -314,12 +306,10 @@ int tag_rules_update(struct api_ctx *c)
     int64_t id = c->req->params.id[0];
     if (api_body_object(c) < 0)
         return 0;
-    struct db_result r;
-    int rc = db_exec(c->db, TAG_RULE_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &r);
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, TAG_RULE_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
     if (rc)
         return rc;
-    json_t *before = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
     if (!before)
         return api_not_found(c);
     struct jf f;
@@ -344,12 +334,10 @@ int tag_rules_update(struct api_ctx *c)
 int tag_rules_delete(struct api_ctx *c)
 {
     int64_t id = c->req->params.id[0];
-    struct db_result r;
-    int rc = db_exec(c->db, TAG_RULE_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &r);
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, TAG_RULE_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
     if (rc)
         return rc;
-    json_t *before = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
     if (!before)
         return api_not_found(c);
     rc = db_exec(c->db, "DELETE FROM tag_rules WHERE id = ?", DBP(P_I(id)), NULL);

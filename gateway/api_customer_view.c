@@ -19,48 +19,110 @@
 
 #define TIMELINE_MAX 200
 
-/* Each branch is bounded and uses its (customer_id, …) index; the outer query interleaves.
- * Parameters: (customer, before, limit) five times, then the scope and the final limit. */
+/* A page ends at a cursor "TIME~KIND~ID" (every item carries its own as "cursor"): items
+ * strictly after it in the timeline order (at DESC, kind, id DESC), so items sharing a
+ * millisecond are neither skipped nor repeated. A bare TIME means "older than TIME".
+ * Parameters of one branch: customer, then T, T, T, K, K, I, then its limit. */
+#define AFTER_CURSOR(at, kind, id) \
+    " AND (? IS NULL OR " at " < ? OR (" at " = ? AND (" kind " > ? OR (" kind " = ? AND " id " < ?)))) "
+
+/* Each branch is bounded and uses its (customer_id, …) index; the outer query interleaves. */
 #define TIMELINE_SQL \
-    "SELECT * FROM (" \
+    "SELECT t.*, CONCAT(DATE_FORMAT(t.at, '%Y-%m-%dT%H:%i:%s.%fZ'), '~', t.kind, '~', t.id) AS `cursor` FROM (" \
     "(SELECT 'message' AS kind, m.created_at AS at, m.id, m.ticket_id, m.channel, m.direction, m.author_type AS actor_type, " \
     "  m.author_id AS actor_id, LEFT(COALESCE(m.body_visible, m.body_text), 300) AS text, NULL AS from_value, " \
-    "  m.status AS to_value, m.internal AS internal__bool FROM messages m " \
-    "  WHERE m.customer_id = ? AND (? IS NULL OR m.created_at < ?) ORDER BY m.id DESC LIMIT ?) " \
+    "  m.status AS to_value, m.internal AS internal__bool, NULL AS deal_id FROM messages m " \
+    "  WHERE m.customer_id = ?" AFTER_CURSOR("m.created_at", "'message'", "m.id") \
+    "  ORDER BY m.created_at DESC, m.id DESC LIMIT ?) " \
     "UNION ALL " \
     "(SELECT 'stage', h.at, h.id, NULL, NULL, NULL, IF(h.actor_id IS NULL, 'system', 'agent'), h.actor_id, h.reason, " \
-    "  h.from_stage, h.to_stage, 0 FROM customer_stage_history h " \
-    "  WHERE h.customer_id = ? AND (? IS NULL OR h.at < ?) ORDER BY h.at DESC LIMIT ?) " \
+    "  h.from_stage, h.to_stage, 0, NULL FROM customer_stage_history h " \
+    "  WHERE h.customer_id = ?" AFTER_CURSOR("h.at", "'stage'", "h.id") "ORDER BY h.at DESC, h.id DESC LIMIT ?) " \
     "UNION ALL " \
     "(SELECT 'activity', a.happened_at, a.id, NULL, a.method, NULL, 'agent', a.owner_id, LEFT(a.content, 300), " \
-    "  a.next_step, DATE_FORMAT(a.next_at, '%Y-%m-%dT%H:%i:%sZ'), 0 FROM activities a " \
-    "  WHERE a.customer_id = ? AND (? IS NULL OR a.happened_at < ?) ORDER BY a.happened_at DESC LIMIT ?) " \
+    "  a.next_step, DATE_FORMAT(a.next_at, '%Y-%m-%dT%H:%i:%sZ'), 0, a.deal_id FROM activities a " \
+    "  WHERE a.customer_id = ?" AFTER_CURSOR("a.happened_at", "'activity'", "a.id") \
+    "  ORDER BY a.happened_at DESC, a.id DESC LIMIT ?) " \
     "UNION ALL " \
-    "(SELECT 'deal_stage', h.at, d.id, NULL, NULL, NULL, IF(h.actor_id IS NULL, 'system', 'agent'), h.actor_id, d.title, " \
-    "  fs.name, ts.name, 0 FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id " \
+    "(SELECT 'deal_stage', h.at, h.id, NULL, NULL, NULL, IF(h.actor_id IS NULL, 'system', 'agent'), h.actor_id, d.title, " \
+    "  fs.name, ts.name, 0, d.id FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id " \
     "  JOIN customers cu ON cu.id = d.customer_id " \
     "  LEFT JOIN pipeline_stages fs ON fs.id = h.from_stage_id JOIN pipeline_stages ts ON ts.id = h.to_stage_id " \
-    "  WHERE d.customer_id = ? AND (? IS NULL OR h.at < ?) " SCOPE_WHERE("d.owner_id", "cu.region") \
-    "  ORDER BY h.at DESC LIMIT ?) " \
+    "  WHERE d.customer_id = ?" AFTER_CURSOR("h.at", "'deal_stage'", "h.id") SCOPE_WHERE("d.owner_id", "cu.region") \
+    "  ORDER BY h.at DESC, h.id DESC LIMIT ?) " \
     "UNION ALL " \
-    "(SELECT 'merge', g.at, g.absorbed_id, NULL, NULL, NULL, IF(g.actor_id IS NULL, 'system', 'agent'), g.actor_id, " \
-    "  g.moved, NULL, NULL, 0 FROM customer_merges g " \
-    "  WHERE g.survivor_id = ? AND (? IS NULL OR g.at < ?) ORDER BY g.at DESC LIMIT ?) " \
-    ") t ORDER BY at DESC, kind, id DESC LIMIT ?"
+    "(SELECT 'merge', g.at, g.id, NULL, NULL, NULL, IF(g.actor_id IS NULL, 'system', 'agent'), g.actor_id, " \
+    "  g.moved, g.absorbed_id, NULL, 0, NULL FROM customer_merges g " \
+    "  WHERE g.survivor_id = ?" AFTER_CURSOR("g.at", "'merge'", "g.id") "ORDER BY g.at DESC, g.id DESC LIMIT ?) " \
+    ") t ORDER BY t.at DESC, t.kind, t.id DESC LIMIT ?"
 
-static int timeline(struct api_ctx *c, int64_t id, const char *before, int64_t limit, json_t **out)
+struct cursor {
+    char at[32];  /* "YYYY-MM-DD HH:MM:SS.ffffff" */
+    char kind[16];
+    int64_t id;
+    int has_at, has_key;
+};
+
+static int timeline(struct api_ctx *c, int64_t id, const struct cursor *cur, int64_t limit, json_t **out)
 {
+    const char *t = cur && cur->has_at ? cur->at : NULL, *k = cur && cur->has_key ? cur->kind : NULL;
+    int64_t i = cur && cur->has_key ? cur->id : 0;
+#define B P_I(id), P_S(t), P_S(t), P_S(t), P_S(k), P_S(k), P_I(i)
     struct db_result r;
     int rc = db_exec(c->db, TIMELINE_SQL,
-                     DBP(P_I(id), P_S(before), P_S(before), P_I(limit), P_I(id), P_S(before), P_S(before), P_I(limit),
-                         P_I(id), P_S(before), P_S(before), P_I(limit), P_I(id), P_S(before), P_S(before),
-                         SCOPE_PARAMS(&c->me), P_I(limit), P_I(id), P_S(before), P_S(before), P_I(limit), P_I(limit)),
+                     DBP(B, P_I(limit), B, P_I(limit), B, P_I(limit), B, SCOPE_PARAMS(&c->me), P_I(limit), B,
+                         P_I(limit), P_I(limit)),
                      &r);
+#undef B
     if (rc)
         return rc;
     *out = db_rows_json(&r);
     db_result_free(&r);
     return DB_OK;
+}
+
+/* "2026-11-23T10:00:00Z", "…T10:00:00.123Z" or an item's cursor "…Z~kind~id"; -1 when
+ * it is none of them. */
+static int parse_cursor(const char *s, struct cursor *cur)
+{
+    static const char *const kinds[] = {"message", "stage", "activity", "deal_stage", "merge", NULL};
+    int y, mo, d, h, mi, se, n = 0;
+    memset(cur, 0, sizeof(*cur));
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) != 6 || n != 19 || mo < 1 || mo > 12 ||
+        d < 1 || d > 31 || h > 23 || mi > 59 || se > 59)
+        return -1;
+    const char *p = s + 19;
+    char frac[8] = "0";
+    if (*p == '.') {
+        size_t f = strspn(p + 1, "0123456789");
+        if (f < 1 || f > 6)
+            return -1;
+        text_copy_n(frac, sizeof(frac), p + 1, f);
+        p += 1 + f;
+    }
+    if (*p++ != 'Z')
+        return -1;
+    snprintf(cur->at, sizeof(cur->at), "%04d-%02d-%02d %02d:%02d:%02d.%s", y, mo, d, h, mi, se, frac);
+    cur->has_at = 1;
+    if (!*p)
+        return 0;
+    const char *tilde = *p == '~' ? strchr(p + 1, '~') : NULL;
+    if (!tilde || text_copy_n(cur->kind, sizeof(cur->kind), p + 1, (size_t)(tilde - p - 1)) < 0 ||
+        text_parse_i64(tilde + 1, &cur->id) < 0 || cur->id < 1)
+        return -1;
+    for (size_t i = 0; kinds[i]; i++)
+        if (strcmp(kinds[i], cur->kind) == 0)
+            return (cur->has_key = 1) - 1;
+    return -1;
+}
+
+/* next_before: the last item's cursor when the page is full (there may be more). */
+static json_t *next_before(json_t *items, int64_t limit)
+{
+    size_t n = json_array_size(items);
+    if (!n || (int64_t)n < limit)
+        return json_null();
+    return json_incref(json_object_get(json_array_get(items, n - 1), "cursor"));
 }
 
 /* Adds key: [rows of sql] to o. */
@@ -150,6 +212,7 @@ int customers_get(struct api_ctx *c)
         json_decref(o);
         return rc;
     }
+    json_object_set_new(o, "timeline_next", next_before(tl, 50));
     json_object_set_new(o, "timeline", tl);
     json_object_set_new(o, "campaigns", json_array()); /* the campaign ledger arrives with issue 9 */
     return api_json(c, 200, o);
@@ -164,22 +227,17 @@ int customers_timeline(struct api_ctx *c)
         return rc ? rc : api_not_found(c);
     json_decref(o);
     const char *before = api_arg(c->req, "before"), *lim = api_arg(c->req, "limit");
-    if (before && (strlen(before) < 10 || strlen(before) > 30 || !utf8_valid(before, strlen(before))))
-        return api_error(c, 400, "bad_request", "before must be a time like 2026-11-23T10:00:00Z");
+    struct cursor cur;
+    if (before && parse_cursor(before, &cur) < 0)
+        return api_error(c, 400, "bad_request", "before must be a UTC time like 2026-11-23T10:00:00Z or an item's cursor");
     if (lim && (text_parse_i64(lim, &limit) < 0 || limit < 1 || limit > TIMELINE_MAX))
         return api_error(c, 400, "bad_request", "limit must be 1..200");
-    char when[32] = "";
-    if (before) { /* the API's ISO form to MariaDB's */
-        text_copy(when, sizeof(when), before);
-        for (char *p = when; *p; p++)
-            if (*p == 'T')
-                *p = ' ';
-            else if (*p == 'Z')
-                *p = '\0';
-    }
     json_t *items = NULL;
-    rc = timeline(c, id, before ? when : NULL, limit, &items);
+    rc = timeline(c, id, before ? &cur : NULL, limit, &items);
     if (rc)
         return rc;
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items)));
+    json_t *next = next_before(items, limit);
+    return api_json(c, 200, json_pack("{s:o, s:I, s:o}", "items", items, "total", (json_int_t)json_array_size(items),
+                                      "next_before", next));
+
 }

@@ -29,9 +29,9 @@
     "COALESCE((SELECT JSON_ARRAYAGG(t.name ORDER BY t.name) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id " \
     "  WHERE ct.customer_id = c.id), '[]') AS tags__json, " \
     "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' " \
-    "  ORDER BY i.is_primary DESC, i.id LIMIT 1) AS email, " \
+    "  ORDER BY i.is_primary DESC, i.merged_from IS NOT NULL, i.id LIMIT 1) AS email, " \
     "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'phone' " \
-    "  ORDER BY i.is_primary DESC, i.id LIMIT 1) AS phone, " \
+    "  ORDER BY i.is_primary DESC, i.merged_from IS NOT NULL, i.id LIMIT 1) AS phone, " \
     "c.created_at, c.updated_at, c.last_contact_at " \
     "FROM customers c LEFT JOIN companies co ON co.id = c.company_id "
 
@@ -42,9 +42,9 @@
     "COALESCE((SELECT JSON_ARRAYAGG(t.name ORDER BY t.name) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id " \
     "  WHERE ct.customer_id = c.id), '[]') AS tags__json, " \
     "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' " \
-    "  ORDER BY i.is_primary DESC, i.id LIMIT 1) AS email, " \
+    "  ORDER BY i.is_primary DESC, i.merged_from IS NOT NULL, i.id LIMIT 1) AS email, " \
     "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'phone' " \
-    "  ORDER BY i.is_primary DESC, i.id LIMIT 1) AS phone, c.created_at, c.last_contact_at " \
+    "  ORDER BY i.is_primary DESC, i.merged_from IS NOT NULL, i.id LIMIT 1) AS phone, c.created_at, c.last_contact_at " \
     "FROM customers c LEFT JOIN companies co ON co.id = c.company_id LEFT JOIN agents ow ON ow.id = c.owner_id "
 
 #define CUSTOMER_SCOPE SCOPE_WHERE("c.owner_id", "c.region")
@@ -73,14 +73,8 @@ int customer_load(struct db *db, const struct agent_info *me, int64_t id, json_t
     struct agent_info all = {.scope = SCOPE_ALL};
     if (!me)
         me = &all;
-    struct db_result r;
-    int rc = db_exec(db, CUSTOMER_SELECT "WHERE c.id = ? AND c.merged_into IS NULL" CUSTOMER_SCOPE,
-                     DBP(P_I(id), SCOPE_PARAMS(me)), &r);
-    if (rc)
-        return rc;
-    *out = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
-    return DB_OK;
+    return db_row_json_of(db, CUSTOMER_SELECT "WHERE c.id = ? AND c.merged_into IS NULL" CUSTOMER_SCOPE,
+                     DBP(P_I(id), SCOPE_PARAMS(me)), out);
 }
 
 static int load_customer(struct api_ctx *c, int64_t id, int apply_scope, json_t **out)
@@ -507,18 +501,19 @@ static int check_attrs(struct api_ctx *c, struct jf *f, json_t *merged)
     return DB_OK;
 }
 
-static void check_tags(struct jf *f, json_t *tags)
+/* field: the body key holding the list ("tags", or "add"/"remove" of a bulk change). */
+static void check_tags(struct jf *f, const char *field, json_t *tags)
 {
     size_t i;
     json_t *t;
     if (!json_is_array(tags) || json_array_size(tags) > 50) {
-        jf_fail(f, "tags", "must be an array of at most 50 tag names");
+        jf_fail(f, field, "must be an array of at most 50 tag names");
         return;
     }
     json_array_foreach(tags, i, t) {
         const char *s = json_string_value(t);
         if (!s || !*s || !utf8_valid(s, strlen(s)) || utf8_length(s, strlen(s)) > 64) {
-            jf_fail(f, "tags", "each tag must be a name of 1..64 characters");
+            jf_fail(f, field, "each tag must be a name of 1..64 characters");
             return;
         }
     }
@@ -552,7 +547,7 @@ static int read_customer(struct api_ctx *c, struct jf *f, struct customer_input 
     in->owner_id = jf_int(f, "owner_id", 1, INT64_MAX, false, &in->has_owner);
     in->tags = json_object_get(c->body, "tags");
     if (in->tags)
-        check_tags(f, in->tags);
+        check_tags(f, "tags", in->tags);
     in->attrs = json_object_get(c->body, "attrs");
     if (in->attrs && !json_is_object(in->attrs)) {
         jf_fail(f, "attrs", "must be an object of custom field values");
@@ -574,6 +569,23 @@ int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t 
         jf_fail(f, field, "outside your data scope: you may assign records only to agents you can see");
     db_result_free(&r);
     return DB_OK;
+}
+
+int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *after)
+{
+    char kind[48];
+    snprintf(kind, sizeof(kind), "%s.%s", type, before ? "updated" : "created");
+    int64_t id = json_integer_value(json_object_get(after, "id"));
+    int rc = api_audit(c, kind, type, id, before, after);
+    if (!rc)
+        rc = event_insert_crm(c->db, kind, json_integer_value(json_object_get(after, "customer_id")),
+                              json_integer_value(json_object_get(after, "owner_id")),
+                              json_string_value(json_object_get(after, "region")), json_pack("{s:O}", type, after));
+    if (rc) {
+        json_decref(after);
+        return rc;
+    }
+    return api_json(c, before ? 200 : 201, after);
 }
 
 /* ---- writes ---- */
@@ -910,7 +922,7 @@ int customers_tags_add(struct api_ctx *c)
     if (!tags)
         jf_fail(&f, "tags", "is required");
     else
-        check_tags(&f, tags);
+        check_tags(&f, "tags", tags);
     if (!api_checked(c, &f, &rc))
         return rc;
     json_t *before = NULL;
@@ -969,9 +981,9 @@ int customers_bulk_tags(struct api_ctx *c)
             break;
         }
     if (add)
-        check_tags(&f, add);
+        check_tags(&f, "add", add);
     if (rem)
-        check_tags(&f, rem);
+        check_tags(&f, "remove", rem);
     if (!add && !rem)
         jf_fail(&f, "add", "give tags to add or to remove");
     int rc = DB_OK;

@@ -42,13 +42,7 @@ static int lifecycle_rank(const char *s)
 int deal_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out)
 {
     struct agent_info all = {.scope = SCOPE_ALL};
-    struct db_result r;
-    int rc = db_exec(db, DEAL_SELECT "WHERE d.id = ?" DEAL_SCOPE, DBP(P_I(id), SCOPE_PARAMS(me ? me : &all)), &r);
-    if (rc)
-        return rc;
-    *out = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
-    return DB_OK;
+    return db_row_json_of(db, DEAL_SELECT "WHERE d.id = ?" DEAL_SCOPE, DBP(P_I(id), SCOPE_PARAMS(me ? me : &all)), out);
 }
 
 static int64_t jint(json_t *o, const char *k)
@@ -118,11 +112,16 @@ static int put_stage(struct db *db, json_t *st, size_t i)
     int active = !json_is_false(json_object_get(st, "active"));
     int64_t position = pos && json_is_integer(pos) ? json_integer_value(pos) : (int64_t)(i + 1) * 10;
     int64_t p = prob && json_is_integer(prob) ? json_integer_value(prob) : 0;
-    if (id)
+    if (id) {
+        int64_t known = 0;
+        int rc = db_scalar_i64(db, "SELECT COUNT(*) FROM pipeline_stages WHERE id = ?", DBP(P_I(id)), 0, &known);
+        if (rc || !known)
+            return rc ? rc : 1; /* 1: no such stage */
         return db_exec(db, "UPDATE pipeline_stages SET name = ?, position = ?, probability = ?, kind = ?, "
                            "notify_manager = ?, customer_stage = ?, active = ? WHERE id = ?",
                        DBP(P_S(jstr(st, "name")), P_I(position), P_I(p), P_S(kind), P_I(nm), P_S(json_string_value(cs)),
                            P_I(active), P_I(id)), NULL);
+    }
     return db_exec(db, "INSERT INTO pipeline_stages (name, position, probability, kind, notify_manager, customer_stage, "
                        "active) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    DBP(P_S(jstr(st, "name")), P_I(position), P_I(p), P_S(kind), P_I(nm), P_S(json_string_value(cs)),
@@ -166,6 +165,11 @@ int pipeline_stages_put(struct api_ctx *c)
     json_array_foreach(stages, i, st) {
         if (!rc)
             rc = put_stage(c->db, st, i);
+        if (rc == 1) {
+            char fk[48];
+            snprintf(fk, sizeof(fk), "stages[%zu].id", i);
+            return api_invalid(c, json_pack("{s:s}", fk, "no such stage"));
+        }
     }
     if (!rc)
         rc = api_audit(c, "pipeline.updated", "pipeline", 0, NULL, stages);
@@ -337,7 +341,7 @@ static int remind_manager(struct api_ctx *c, json_t *deal)
                        P_I(jint(deal, "owner_id"))), NULL);
 }
 
-static int stage_moved(struct api_ctx *c, json_t *before, json_t *after)
+int deal_stage_entered(struct api_ctx *c, json_t *before, json_t *after)
 {
     int64_t from = jint(before, "stage_id"), to = jint(after, "stage_id");
     int rc = db_exec(c->db, "INSERT INTO deal_stage_history (deal_id, from_stage_id, to_stage_id, actor_id, secs_in_from) "
@@ -401,18 +405,13 @@ static int finish_deal(struct api_ctx *c, int64_t id, json_t *before)
         return 0;
     }
     if (!before || jint(before, "stage_id") != jint(after, "stage_id"))
-        rc = stage_moved(c, before, after);
+        rc = deal_stage_entered(c, before, after);
     json_object_del(before, "secs_in_stage");
-    if (!rc)
-        rc = api_audit(c, before ? "deal.updated" : "deal.created", "deal", id, before, after);
-    if (!rc)
-        rc = event_insert_crm(c->db, before ? "deal.updated" : "deal.created", jint(after, "customer_id"),
-                              jint(after, "owner_id"), jstr(after, "region"), json_pack("{s:O}", "deal", after));
     if (rc) {
         json_decref(after);
         return rc;
     }
-    return api_json(c, before ? 200 : 201, after);
+    return crm_written(c, "deal", before, after);
 }
 
 int deals_create(struct api_ctx *c)

@@ -34,13 +34,7 @@ static const char *const grades[] = {"A", "B", "C", NULL};
 static int lead_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out)
 {
     struct agent_info all = {.scope = SCOPE_ALL};
-    struct db_result r;
-    int rc = db_exec(db, LEAD_SELECT "WHERE l.id = ?" LEAD_SCOPE, DBP(P_I(id), SCOPE_PARAMS(me ? me : &all)), &r);
-    if (rc)
-        return rc;
-    *out = r.nrows ? db_row_json(&r, 0) : NULL;
-    db_result_free(&r);
-    return DB_OK;
+    return db_row_json_of(db, LEAD_SELECT "WHERE l.id = ?" LEAD_SCOPE, DBP(P_I(id), SCOPE_PARAMS(me ? me : &all)), out);
 }
 
 static int64_t jint(json_t *o, const char *k)
@@ -153,15 +147,7 @@ static int lead_written(struct api_ctx *c, int64_t id, json_t *before)
     int rc = lead_load(c->db, NULL, id, &after);
     if (rc || !after)
         return rc ? rc : DB_EOTHER;
-    rc = api_audit(c, before ? "lead.updated" : "lead.created", "lead", id, before, after);
-    if (!rc)
-        rc = event_insert_crm(c->db, before ? "lead.updated" : "lead.created", 0, jint(after, "owner_id"),
-                              jstr(after, "region"), json_pack("{s:O}", "lead", after));
-    if (rc) {
-        json_decref(after);
-        return rc;
-    }
-    return api_json(c, before ? 200 : 201, after);
+    return crm_written(c, "lead", before, after);
 }
 
 int leads_create(struct api_ctx *c)
@@ -356,14 +342,13 @@ int leads_convert(struct api_ctx *c)
         goto out;
     deal = (int64_t)r.insert_id;
     db_result_free(&r);
-    rc = db_exec(c->db, "INSERT INTO deal_stage_history (deal_id, to_stage_id, actor_id) VALUES (?, ?, ?)",
-                 DBP(P_I(deal), P_I(stage), P_IOPT(c->me.id)), NULL);
-    if (!rc)
-        rc = db_exec(c->db, "UPDATE leads SET status = 'converted', customer_id = ?, deal_id = ? WHERE id = ?",
-                     DBP(P_I(customer), P_I(deal), P_I(id)), NULL);
+    rc = db_exec(c->db, "UPDATE leads SET status = 'converted', customer_id = ?, deal_id = ? WHERE id = ?",
+                 DBP(P_I(customer), P_I(deal), P_I(id)), NULL);
     json_t *cj = NULL, *after = NULL, *dl = NULL;
     if (!rc)
         rc = deal_load(c->db, NULL, deal, &dl);
+    if (!rc && dl) /* like any new deal: history, the customer's lifecycle, a notify stage's reminder */
+        rc = deal_stage_entered(c, NULL, dl);
     if (!rc && dl)
         rc = api_audit(c, "deal.created", "deal", deal, NULL, dl);
     if (!rc && dl)

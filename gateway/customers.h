@@ -34,6 +34,13 @@ int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t 
 /* Compiles a segment-language rule (segment.h) against the current custom fields; a
  * syntax error goes into f under field as "at POS: reason". */
 int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field);
+/* After a CRM record of type ("deal", "lead", "activity") was written: the audit row
+ * (before NULL = created), its TYPE.created/TYPE.updated event scoped by the record's
+ * owner_id and region, and the 201/200 answer. Takes after. */
+int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *after);
+/* A deal entered its stage (before NULL: a new deal): stage history, the customer's
+ * lifecycle forward, the manager's reminder for a notify stage, deal.stage_changed. */
+int deal_stage_entered(struct api_ctx *c, json_t *before, json_t *after);
 /* A deal as the API shows it (api_deals.c), in me's scope (me NULL = no scope). */
 int deal_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
 

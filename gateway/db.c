@@ -543,3 +543,15 @@ void db_put_placeholders(struct buf *q, size_t n)
         buf_puts(q, i ? ", ?" : "(?");
     buf_puts(q, n ? ")" : "()");
 }
+
+int db_row_json_of(struct db *db, const char *sql, const struct db_param *p, size_t np, json_t **out)
+{
+    struct db_result r;
+    *out = NULL;
+    int rc = db_exec(db, sql, p, np, &r);
+    if (rc)
+        return rc;
+    *out = r.nrows ? db_row_json(&r, 0) : NULL;
+    db_result_free(&r);
+    return DB_OK;
+}

@@ -102,6 +102,8 @@ int64_t db_cell_i64(const struct db_result *r, size_t row, size_t col);
 json_t *db_row_json(const struct db_result *r, size_t row);
 json_t *db_rows_json(const struct db_result *r);
 
+/* Convenience: the first row as JSON (db_row_json), or *out = NULL when there is none. */
+int db_row_json_of(struct db *db, const char *sql, const struct db_param *p, size_t np, json_t **out);
 /* Convenience: one value from the first row, or `dflt` when there is no row. */
 int db_scalar_i64(struct db *db, const char *sql, const struct db_param *p, size_t np,
                   int64_t dflt, int64_t *out);
