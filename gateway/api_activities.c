@@ -20,7 +20,8 @@
 
 #define ACTIVITY_SELECT \
     "SELECT a.id, a.customer_id, cu.name AS customer_name, a.deal_id, a.owner_id, ag.name AS owner_name, a.method, " \
-    "a.content, a.next_step, a.next_at, a.happened_at, a.created_at, cu.region AS region " \
+    "a.content, a.next_step, a.next_at, a.happened_at, a.created_at, cu.region AS region, " \
+    "cu.owner_id AS customer_owner_id " \
     "FROM activities a JOIN customers cu ON cu.id = a.customer_id LEFT JOIN agents ag ON ag.id = a.owner_id "
 #define ACTIVITY_SCOPE SCOPE_WHERE("cu.owner_id", "cu.region")
 

@@ -31,8 +31,8 @@
     "    ON p.kind = u.kind AND p.value = u.value AND p.is_primary = 1 AND p.customer_id <> u.customer_id " \
     "  WHERE u.is_primary IS NULL " \
     "  UNION ALL " \
-    "  SELECT a.id, b.id, 'company', co.name FROM customers a " \
-    "  JOIN customers b ON b.company_id = a.company_id AND b.id > a.id JOIN companies co ON co.id = a.company_id " \
+    "  SELECT a.id, b.id, 'company', coa.name FROM customers a JOIN companies coa ON coa.id = a.company_id " \
+    "  JOIN companies cob ON cob.name_norm = coa.name_norm JOIN customers b ON b.company_id = cob.id AND b.id > a.id " \
     "  WHERE a.merged_into IS NULL AND b.merged_into IS NULL " \
     ") x JOIN customers ca ON ca.id = x.a_id JOIN customers cb ON cb.id = x.b_id " \
     "WHERE ca.merged_into IS NULL AND cb.merged_into IS NULL " \
@@ -114,7 +114,9 @@ static const struct move moves[] = {
     {"leads", "UPDATE leads SET customer_id = ? WHERE customer_id = ?"},
     {"activities", "UPDATE activities SET customer_id = ? WHERE customer_id = ?"},
     {"reminders", "UPDATE reminders SET customer_id = ? WHERE customer_id = ?"},
-    {"stage_history", "UPDATE customer_stage_history SET customer_id = ? WHERE customer_id = ?"},
+    /* its lifecycle moves along; its birth reads "merged" there: the survivor was not created twice */
+    {"stage_history", "UPDATE customer_stage_history SET customer_id = ?, reason = IF(reason = 'created', 'merged', reason) "
+                      "WHERE customer_id = ?"},
     {"tags", "INSERT IGNORE INTO customer_tags (customer_id, tag_id, created_at, created_by) "
              "SELECT ?, tag_id, created_at, created_by FROM customer_tags WHERE customer_id = ?"},
     {NULL, "DELETE FROM customer_tags WHERE customer_id = ? AND ? > 0"},

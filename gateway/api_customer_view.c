@@ -28,7 +28,8 @@
 
 /* Each branch is bounded and uses its (customer_id, …) index; the outer query interleaves. */
 #define TIMELINE_SQL \
-    "SELECT t.*, CONCAT(DATE_FORMAT(t.at, '%Y-%m-%dT%H:%i:%s.%fZ'), '~', t.kind, '~', t.id) AS `cursor` FROM (" \
+    "SELECT t.*, (SELECT ag.name FROM agents ag WHERE ag.id = t.actor_id AND t.actor_type = 'agent') AS actor_name, " \
+    "CONCAT(DATE_FORMAT(t.at, '%Y-%m-%dT%H:%i:%s.%fZ'), '~', t.kind, '~', t.id) AS `cursor` FROM (" \
     "(SELECT 'message' AS kind, m.created_at AS at, m.id, m.ticket_id, m.channel, m.direction, m.author_type AS actor_type, " \
     "  m.author_id AS actor_id, LEFT(COALESCE(m.body_visible, m.body_text), 300) AS text, NULL AS from_value, " \
     "  m.status AS to_value, m.internal AS internal__bool, NULL AS deal_id FROM messages m " \
@@ -167,8 +168,11 @@ static int attach_children(struct api_ctx *c, json_t *o, int64_t id)
                     "WHERE a.customer_id = ? ORDER BY a.happened_at DESC, a.id DESC LIMIT 50", DBP(P_I(id)));
     if (!rc)
         rc = attach(c, o, "reminders",
-                    "SELECT id, kind, agent_id, deal_id, message, due_at FROM reminders "
-                    "WHERE customer_id = ? AND done_at IS NULL ORDER BY due_at LIMIT 50", DBP(P_I(id)));
+                    "SELECT r.id, r.kind, r.agent_id, r.deal_id, r.message, r.due_at FROM reminders r "
+                    "LEFT JOIN deals d ON d.id = r.deal_id LEFT JOIN customers cu ON cu.id = d.customer_id "
+                    "WHERE r.customer_id = ? AND r.done_at IS NULL "
+                    "AND (r.deal_id IS NULL OR (TRUE" SCOPE_WHERE("d.owner_id", "cu.region") ")) "
+                    "ORDER BY r.due_at LIMIT 50", DBP(P_I(id), SCOPE_PARAMS(&c->me)));
     if (!rc)
         rc = attach(c, o, "attachments",
                     "SELECT a.id, a.filename, a.content_type, a.size, a.message_id, m.ticket_id, a.created_at, "

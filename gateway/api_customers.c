@@ -25,7 +25,8 @@
 
 #define CUSTOMER_SELECT \
     "SELECT c.id, c.customer_no, c.name, co.name AS company, c.company_id, c.industry, c.type, c.stage, c.grade, " \
-    "c.source, c.region, c.owner_id, c.uscc, c.address, c.attrs AS attrs__json, " \
+    "c.source, c.region, c.owner_id, (SELECT ow.name FROM agents ow WHERE ow.id = c.owner_id) AS owner_name, " \
+    "c.uscc, c.address, c.attrs AS attrs__json, " \
     "COALESCE((SELECT JSON_ARRAYAGG(t.name ORDER BY t.name) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id " \
     "  WHERE ct.customer_id = c.id), '[]') AS tags__json, " \
     "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' " \
@@ -576,10 +577,13 @@ int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *aft
     char kind[48];
     snprintf(kind, sizeof(kind), "%s.%s", type, before ? "updated" : "created");
     int64_t id = json_integer_value(json_object_get(after, "id"));
+    /* an activity is scoped by its customer, whoever wrote it */
+    json_t *owner = json_object_get(after, "customer_owner_id") ? json_object_get(after, "customer_owner_id")
+                                                                 : json_object_get(after, "owner_id");
     int rc = api_audit(c, kind, type, id, before, after);
     if (!rc)
         rc = event_insert_crm(c->db, kind, json_integer_value(json_object_get(after, "customer_id")),
-                              json_integer_value(json_object_get(after, "owner_id")),
+                              json_integer_value(owner),
                               json_string_value(json_object_get(after, "region")), json_pack("{s:O}", type, after));
     if (rc) {
         json_decref(after);
@@ -599,7 +603,9 @@ int customer_company_id(struct db *db, const char *name, int64_t *id)
     contact_company_normalise(name, norm, sizeof(norm));
     if (!norm[0])
         text_copy(norm, sizeof(norm), name);
-    int rc = db_scalar_i64(db, "SELECT id FROM companies WHERE name_norm = ? ORDER BY id LIMIT 1", DBP(P_S(norm)), 0, id);
+    /* the name as written is kept (股份有限公司 and 有限公司 are different legal names);
+     * the normalised form only finds duplicates */
+    int rc = db_scalar_i64(db, "SELECT id FROM companies WHERE name = ? ORDER BY id LIMIT 1", DBP(P_S(name)), 0, id);
     if (rc || *id)
         return rc;
     struct db_result r;
@@ -634,6 +640,8 @@ static int set_tags(struct db *db, int64_t id, json_t *tags, int64_t actor, int 
 
 /* Returns 1 and answers 409 when value is another customer's primary identity and
  * duplicates were not allowed; 0 when the identity was written. */
+static int in_scope(struct api_ctx *c, int64_t id, int *found);
+
 static int put_identity(struct api_ctx *c, int64_t id, const char *kind, const char *value, int replace)
 {
     int64_t owner = 0;
@@ -646,7 +654,15 @@ static int put_identity(struct api_ctx *c, int64_t id, const char *kind, const c
     const char *allow = api_arg(c->req, "allow_duplicate");
     int dup_ok = allow && strcmp(allow, "1") == 0;
     if (owner && !dup_ok) {
+        int visible = 0;
+        if ((rc = in_scope(c, owner, &visible)))
+            return rc;
         char msg[200];
+        if (!visible) { /* taken, but by a customer the caller may not know about */
+            snprintf(msg, sizeof(msg), "this %s belongs to a customer outside your data scope", kind);
+            api_json(c, 409, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "duplicate", "message", msg, "field", kind));
+            return 1;
+        }
         snprintf(msg, sizeof(msg), "this %s belongs to customer %lld", kind, (long long)owner);
         api_json(c, 409, json_pack("{s:{s:s, s:s, s:I, s:s}}", "error", "code", "duplicate", "message", msg,
                                    "existing_id", (json_int_t)owner, "field", kind));

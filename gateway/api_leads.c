@@ -218,6 +218,8 @@ int leads_update(struct api_ctx *c)
 
 /* ---- conversion ---- */
 
+#define LEAD_CUSTOMER_HIDDEN 2 /* lead_customer: the identity belongs to a customer outside the scope */
+
 /* The customer a lead becomes: an existing one by identity, else a new one. */
 static int lead_customer(struct api_ctx *c, json_t *lead, int64_t *customer, int *created)
 {
@@ -229,8 +231,17 @@ static int lead_customer(struct api_ctx *c, json_t *lead, int64_t *customer, int
         if (vals[i])
             rc = db_scalar_i64(c->db, "SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ? "
                                       "AND is_primary = 1", DBP(P_S(kinds[i]), P_S(vals[i])), 0, customer);
-    if (rc || *customer)
-        return rc ? rc : customer_resolve(c->db, *customer, customer);
+    if (!rc && *customer)
+        rc = customer_resolve(c->db, *customer, customer);
+    if (rc)
+        return rc;
+    if (*customer) { /* never attach to (or reveal) a customer the caller may not see */
+        json_t *cu = NULL;
+        rc = customer_load(c->db, &c->me, *customer, &cu);
+        int visible = cu != NULL;
+        json_decref(cu);
+        return rc ? rc : visible ? DB_OK : LEAD_CUSTOMER_HIDDEN;
+    }
     int64_t company = 0;
     struct db_result r;
     if ((rc = customer_company_id(c->db, jstr(lead, "company"), &company)) ||
@@ -324,7 +335,12 @@ int leads_convert(struct api_ctx *c)
         rc = api_error(c, 409, "conflict", "this lead is already converted");
         goto out;
     }
-    if ((rc = lead_customer(c, lead, &customer, &created)))
+    if ((rc = lead_customer(c, lead, &customer, &created)) == LEAD_CUSTOMER_HIDDEN) {
+        rc = api_error(c, 409, "duplicate", "the lead's e-mail or phone belongs to a customer outside your data scope; "
+                                            "ask their owner or a manager to convert it");
+        goto out;
+    }
+    if (rc)
         goto out;
     if (!stage && (rc = db_scalar_i64(c->db, "SELECT id FROM pipeline_stages WHERE active = 1 AND kind = 'open' "
                                              "ORDER BY position, id LIMIT 1", DBP0, 0, &stage)))

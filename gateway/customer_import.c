@@ -375,7 +375,7 @@ static int parse_row(struct import *im, const struct csv_record *rec, struct row
             free(v);
             continue;
         }
-        if (t[0] == '\'' && t[1] && strchr("=+-@\t\r", t[1])) /* the export's formula guard */
+        if (t[0] == '\'' && t[1] && strchr("=+-@\t\r'", t[1])) /* the export's formula guard (csv_put) */
             t++;
         memmove(v, t, strlen(t) + 1);
         int col = im->col[i];
@@ -487,61 +487,68 @@ static int match_existing(struct import *im)
     return DB_OK;
 }
 
-/* Company ids for the batch, new companies inserted in one statement. */
-static int companies(struct import *im)
+/* Company ids for the batch by the name as written (the normalised form is stored for
+ * duplicate detection): one lookup of the names not seen yet, new companies inserted in
+ * one statement. */
+static int lookup_companies(struct import *im)
 {
     struct bulk b;
     size_t n = 0;
-    bulk_init(&b, "INSERT INTO companies (name, name_norm) VALUES ");
+    bulk_init(&b, "SELECT id, name FROM companies WHERE name IN (NULL");
     for (size_t i = 0; i < im->nbatch; i++) {
+        const char *name = im->batch[i].line ? im->batch[i].v[C_COMPANY] : NULL;
+        if (!name || json_object_get(im->companies, name))
+            continue;
+        json_object_set_new(im->companies, name, json_integer(0)); /* 0: to be inserted */
+        buf_puts(&b.q, ", ?");
+        bulk_param(&b, P_S(name));
+        n++;
+    }
+    buf_puts(&b.q, ") ORDER BY id DESC"); /* the oldest of equal names wins: it is set last */
+    struct db_result r;
+    int rc = n ? bulk_exec(im, &b, &r) : DB_OK;
+    for (size_t k = 0; n && !rc && k < r.nrows; k++)
+        json_object_set_new(im->companies, db_cell(&r, k, 1), json_integer(db_cell_i64(&r, k, 0)));
+    if (n && !rc)
+        db_result_free(&r);
+    bulk_free(&b);
+    return rc;
+}
+
+static int companies(struct import *im)
+{
+    int rc = lookup_companies(im);
+    struct bulk b;
+    size_t n = 0;
+    bulk_init(&b, "INSERT INTO companies (name, name_norm) VALUES ");
+    for (size_t i = 0; i < im->nbatch && !rc; i++) {
         struct row *rw = &im->batch[i];
         if (!rw->line || !rw->v[C_COMPANY])
             continue;
+        json_t *id = json_object_get(im->companies, rw->v[C_COMPANY]);
+        rw->company_id = json_integer_value(id);
+        if (rw->company_id || json_integer_value(id) < 0)
+            continue;
+        json_object_set_new(im->companies, rw->v[C_COMPANY], json_integer(-1)); /* queued once */
         char norm[800];
         contact_company_normalise(rw->v[C_COMPANY], norm, sizeof(norm));
-        if (!norm[0])
-            text_copy(norm, sizeof(norm), rw->v[C_COMPANY]);
-        json_t *id = json_object_get(im->companies, norm);
-        if (id) {
-            rw->company_id = json_integer_value(id);
-            continue;
-        }
-        int64_t found = 0;
-        int rc = db_scalar_i64(im->db, "SELECT id FROM companies WHERE name_norm = ? ORDER BY id LIMIT 1", DBP(P_S(norm)),
-                               0, &found);
-        if (rc) {
-            bulk_free(&b);
-            return rc;
-        }
-        /* 0 = to be inserted in this batch; the RETURNING rows fill it in */
-        json_object_set_new(im->companies, norm, json_integer(found));
-        if (found) {
-            rw->company_id = found;
-            continue;
-        }
         buf_puts(&b.q, n++ ? ", (?, ?)" : "(?, ?)");
         bulk_param(&b, P_S(rw->v[C_COMPANY]));
-        bulk_take(&b, strdup(norm));
+        bulk_take(&b, strdup(norm[0] ? norm : rw->v[C_COMPANY]));
     }
-    int rc = DB_OK;
-    if (n) {
-        buf_puts(&b.q, " RETURNING id, name_norm");
+    if (!rc && n) {
+        buf_puts(&b.q, " RETURNING id, name");
         struct db_result r;
         rc = bulk_exec(im, &b, &r);
         for (size_t k = 0; !rc && k < r.nrows; k++)
             json_object_set_new(im->companies, db_cell(&r, k, 1), json_integer(db_cell_i64(&r, k, 0)));
         if (!rc)
             db_result_free(&r);
-        for (size_t i = 0; !rc && i < im->nbatch; i++) {
-            struct row *rw = &im->batch[i];
-            if (rw->line && rw->v[C_COMPANY] && !rw->company_id) {
-                char norm[800];
-                contact_company_normalise(rw->v[C_COMPANY], norm, sizeof(norm));
-                if (!norm[0])
-                    text_copy(norm, sizeof(norm), rw->v[C_COMPANY]);
-                rw->company_id = json_integer_value(json_object_get(im->companies, norm));
-            }
-        }
+    }
+    for (size_t i = 0; !rc && i < im->nbatch; i++) {
+        struct row *rw = &im->batch[i];
+        if (rw->line && rw->v[C_COMPANY] && rw->company_id <= 0)
+            rw->company_id = json_integer_value(json_object_get(im->companies, rw->v[C_COMPANY]));
     }
     bulk_free(&b);
     return rc;
@@ -688,16 +695,64 @@ static int tags(struct import *im)
     return rc;
 }
 
+/* The batch's matched customers as they are now: {"id": {…}}. */
+static int snapshot(struct import *im, json_t **out)
+{
+    struct bulk b;
+    bulk_init(&b, "SELECT c.id, c.name, c.company_id, c.industry, c.type, c.stage, c.grade, c.source, c.region, "
+                  "c.owner_id, c.uscc, c.address, c.attrs AS attrs__json FROM customers c WHERE c.id IN (NULL");
+    for (size_t i = 0; i < im->nbatch; i++)
+        if (im->batch[i].line && im->batch[i].match && !bulk_param(&b, P_I(im->batch[i].match)))
+            buf_puts(&b.q, ", ?");
+    buf_puts(&b.q, ")");
+    struct db_result r;
+    int rc = bulk_exec(im, &b, &r);
+    bulk_free(&b);
+    if (rc)
+        return rc;
+    *out = json_object();
+    for (size_t i = 0; i < r.nrows; i++)
+        json_object_set_new(*out, db_cell(&r, i, 0), db_row_json(&r, i));
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* One audit row per updated customer with its before and after (one statement). */
+static int audit_updates(struct import *im, json_t *before)
+{
+    json_t *after = NULL;
+    int rc = snapshot(im, &after);
+    if (rc)
+        return rc;
+    struct bulk aud;
+    bulk_init(&aud, "INSERT INTO audit_log (actor_id, actor_type, action, object_type, object_id, before_json, after_json, "
+                    "request_id) VALUES ");
+    const char *key;
+    json_t *row;
+    size_t n = 0;
+    json_object_foreach(after, key, row) {
+        buf_puts(&aud.q, n++ ? ", (?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?, ?)"
+                             : "(?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?, ?)");
+        bulk_param(&aud, P_IOPT(im->o->me->id));
+        bulk_param(&aud, P_I(json_integer_value(json_object_get(row, "id"))));
+        bulk_take(&aud, json_dumps(json_object_get(before, key), JSON_COMPACT));
+        bulk_take(&aud, json_dumps(row, JSON_COMPACT));
+        bulk_param(&aud, P_S(im->o->request_id));
+    }
+    rc = n ? bulk_exec(im, &aud, NULL) : DB_OK;
+    bulk_free(&aud);
+    json_decref(after);
+    return rc;
+}
+
 /* Existing customers, the whole batch in four statements: non-empty cells win, attrs
  * merge, identities they lack are added, stage changes recorded, each change audited. */
 static int update_existing(struct import *im)
 {
-    struct bulk up, idn, hist, aud;
+    struct bulk up, idn, hist;
     bulk_init(&up, "UPDATE customers c JOIN (");
     bulk_init(&idn, "INSERT INTO customer_identities (customer_id, kind, value) VALUES ");
     bulk_init(&hist, "INSERT INTO customer_stage_history (customer_id, from_stage, to_stage, actor_id, reason) VALUES ");
-    bulk_init(&aud, "INSERT INTO audit_log (actor_id, actor_type, action, object_type, object_id, after_json, request_id) "
-                    "VALUES ");
     size_t n = 0, nid = 0, nh = 0;
     for (size_t i = 0; i < im->nbatch; i++) {
         struct row *rw = &im->batch[i];
@@ -729,18 +784,6 @@ static int update_existing(struct import *im)
             bulk_param(&hist, P_S(row_stage(rw)));
             bulk_param(&hist, P_IOPT(im->o->me->id));
         }
-        json_t *given = json_object();
-        for (int k = 0; k < C_COUNT; k++)
-            if (rw->v[k])
-                json_object_set_new(given, columns[k].key, json_string(rw->v[k]));
-        json_object_set(given, "attrs", rw->attrs);
-        buf_puts(&aud.q, n > 1 ? ", (?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?)"
-                               : "(?, 'agent', 'customer.imported_update', 'customer', ?, ?, ?)");
-        bulk_param(&aud, P_IOPT(im->o->me->id));
-        bulk_param(&aud, P_I(rw->match));
-        bulk_take(&aud, json_dumps(given, JSON_COMPACT));
-        bulk_param(&aud, P_S(im->o->request_id));
-        json_decref(given);
     }
     buf_puts(&up.q, ") v ON v.id = c.id SET c.name = COALESCE(v.name, c.name), "
                     "c.company_id = COALESCE(v.company_id, c.company_id), c.industry = COALESCE(v.industry, c.industry), "
@@ -749,17 +792,20 @@ static int update_existing(struct import *im)
                     "c.region = COALESCE(v.region, c.region), c.owner_id = COALESCE(v.owner_id, c.owner_id), "
                     "c.uscc = COALESCE(v.uscc, c.uscc), c.address = COALESCE(v.address, c.address), "
                     "c.attrs = JSON_MERGE_PATCH(c.attrs, v.attrs)");
-    int rc = n ? bulk_exec(im, &up, NULL) : DB_OK;
+    json_t *before = NULL;
+    int rc = n ? snapshot(im, &before) : DB_OK;
+    if (!rc && n)
+        rc = bulk_exec(im, &up, NULL);
     if (!rc && nid)
         rc = bulk_exec(im, &idn, NULL);
     if (!rc && nh)
         rc = bulk_exec(im, &hist, NULL);
     if (!rc && n)
-        rc = bulk_exec(im, &aud, NULL);
+        rc = audit_updates(im, before);
+    json_decref(before);
     bulk_free(&up);
     bulk_free(&idn);
     bulk_free(&hist);
-    bulk_free(&aud);
     return rc;
 }
 

@@ -36,7 +36,8 @@ int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t 
 int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field);
 /* After a CRM record of type ("deal", "lead", "activity") was written: the audit row
  * (before NULL = created), its TYPE.created/TYPE.updated event scoped by the record's
- * owner_id and region, and the 201/200 answer. Takes after. */
+ * region and customer_owner_id when it has one (an activity: its customer's owner),
+ * else owner_id, and the 201/200 answer. Takes after. */
 int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *after);
 /* A deal entered its stage (before NULL: a new deal): stage history, the customer's
  * lifecycle forward, the manager's reminder for a notify stage, deal.stage_changed. */

@@ -488,8 +488,12 @@ static json_t *cell_json(const struct db_result *r, size_t row, size_t c, const 
         int64_t i = 0;
         return text_parse_i64(v, &i) == 0 ? json_integer(i) : json_string(v);
     }
-    case MYSQL_TYPE_DECIMAL: case MYSQL_TYPE_NEWDECIMAL: case MYSQL_TYPE_FLOAT: case MYSQL_TYPE_DOUBLE:
+    case MYSQL_TYPE_DECIMAL: case MYSQL_TYPE_NEWDECIMAL: case MYSQL_TYPE_FLOAT: case MYSQL_TYPE_DOUBLE: {
+        int64_t i = 0; /* a DECIMAL without a scale (UNIONs of ids and NULLs make them) is an integer */
+        if (!strchr(v, '.') && !strchr(v, 'e') && text_parse_i64(v, &i) == 0)
+            return json_integer(i);
         return json_real(strtod(v, NULL));
+    }
     case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_TIMESTAMP: {
         char iso[40];
         size_t k = text_copy(iso, sizeof(iso), v) == 0 ? strlen(iso) : 0;

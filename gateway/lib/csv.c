@@ -236,16 +236,18 @@ static int needs_quotes(const char *s, size_t n)
 }
 
 /* The characters spreadsheets start a formula (or DDE call) with; OWASP's list. */
+static int formula_char(char c)
+{
+    return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+/* A cell that needs the guard: a formula start, or a value that already looks guarded
+ * ("'=x", "''"), so that an importer removing one guard gets the value back exactly. */
 static int formula_start(const char *s, size_t n)
 {
     if (n == 0)
         return 0;
-    switch (s[0]) {
-    case '=': case '+': case '-': case '@': case '\t': case '\r':
-        return 1;
-    default:
-        return 0;
-    }
+    return formula_char(s[0]) || (s[0] == '\'' && n > 1 && (formula_char(s[1]) || s[1] == '\''));
 }
 
 static int append_doubling_quotes(struct buf *out, const char *s, size_t n)

@@ -60,7 +60,9 @@ void csv_reader_free(struct csv_reader *r);
 /* Appends one comma-separated cell: the comma unless first_in_record, then s[0..n),
  * quoted when it holds ',', '"', CR or LF (quotes doubled). A cell starting with '=',
  * '+', '-', '@', TAB or CR gets a leading "'" (inside the quotes) so a spreadsheet shows
- * it as text instead of running it. An empty first cell is written as "" so that a
+ * it as text instead of running it; so does a cell that already starts with "'" and one
+ * of those (or another "'"), so that stripping one guarding "'" on import (the rule
+ * customer_import.c applies) restores every value exactly. An empty first cell is written as "" so that a
  * one-cell record is not read back as a blank line, and so is a cell starting with U+FEFF
  * at the very start of out, which would be read back as a BOM. */
 int csv_put(struct buf *out, const char *s, size_t n, int first_in_record);

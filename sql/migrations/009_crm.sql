@@ -20,6 +20,9 @@ ALTER TABLE customer_identities ADD COLUMN merged_from BIGINT UNSIGNED NULL;
 -- rule takes its tag away again when the customer stops matching.
 ALTER TABLE customer_tags ADD COLUMN rule_id BIGINT UNSIGNED NULL;
 
+-- Companies are found by the name as written (duplicates by name_norm).
+ALTER TABLE companies ADD KEY ix_companies_name (name);
+
 -- Events carry the region of the CRM record they describe so the tailer can apply the
 -- region scope to websocket subscribers without reading the record.
 ALTER TABLE events ADD COLUMN region VARCHAR(100) NULL;

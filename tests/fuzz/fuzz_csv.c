@@ -21,9 +21,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static int formula_char(char c)
+{
+    return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+/* csv_put guards formula starts, and values that already look guarded ("'=x", "''"). */
 static int starts_formula(const char *s, size_t n)
 {
-    return n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+    return n > 0 && (formula_char(s[0]) || (s[0] == '\'' && n > 1 && (formula_char(s[1]) || s[1] == '\'')));
 }
 
 /* Writes rec with csv_put and checks the reader gives the same cells back. */

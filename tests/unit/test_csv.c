@@ -480,6 +480,9 @@ static void test_put_formula(void **state)
     put_one("a=b", "a=b");
     put_one(" =1", " =1");
     put_one("'quoted", "'quoted");
+    put_one("'=literal", "''=literal"); /* looks guarded already: guarded again, so un-guarding is exact */
+    put_one("''", "'''");
+    put_one("'", "'");
 }
 
 static void test_put_cap(void **state)
