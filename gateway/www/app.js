@@ -83,9 +83,11 @@ function uuid() {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function api(method, path, body) {
+// body: an object sent as JSON; with opts.type, sent as it is (a File, a string) with that content type
+async function api(method, path, body, opts) {
   const o = { method, headers: {}, credentials: 'same-origin' };
-  if (body !== undefined) { o.headers['content-type'] = 'application/json'; o.body = JSON.stringify(body); }
+  if (body !== undefined && opts && opts.type) { o.headers['content-type'] = opts.type; o.body = body; }
+  else if (body !== undefined) { o.headers['content-type'] = 'application/json'; o.body = JSON.stringify(body); }
   const res = await fetch(path, o);
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (res.status === 401 && path !== '/api/v1/auth/login') { showLogin(); throw new Error('signed out'); }
@@ -245,6 +247,7 @@ function saveUnread() {
 function showLogin() {
   $('#app').hidden = true; $('#login').hidden = false;
   state.me = null;
+  if (typeof crmStop === 'function') crmStop();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
   clearTimeout(state.retryTimer);
   document.title = 'Switchboard';
@@ -1022,6 +1025,10 @@ async function loadCustomerPanel(pane, customerId, ticketId) {
   const top = el('div', 'cust-top');
   top.append(avatar(c.name, 'xl'), el('h3', '', c.name), el('div', 'muted', c.customer_no || ''));
   if (c.company) { const co = el('div', 'company', c.company); co.prepend(icon('company')); top.append(co); }
+  const open360 = el('button', 'small open-360', 'Open 360° profile · 客户全景');
+  open360.type = 'button';
+  open360.addEventListener('click', () => go('customer', c.id));
+  top.append(open360);
   pane.append(top);
   if (ticketId && pane.id === 'customer-panel') {
     const rs = el('section', 'cust-sec routing-sec');
@@ -1113,11 +1120,12 @@ async function loadCustomers() {
     for (const t of c.tags) tags.append(badge(t, 'tag'), ' ');
     const name = el('td'), nw = el('div', 'cname'); nw.append(avatar(c.name, 'sm'), el('span', '', c.name)); name.append(nw);
     tr.append(el('td', 'muted', c.customer_no), name, el('td', '', c.company || ''),
-      el('td', '', c.phone || ''), el('td', '', c.email || ''), el('td', '', c.stage), tags);
-    tr.addEventListener('click', () => {
-      for (const x of $$('#customer-rows tr')) x.classList.toggle('sel', x === tr);
-      loadCustomerPanel($('#customer-drawer'), c.id, 0);
-    });
+      el('td', '', c.phone || ''), el('td', '', c.email || ''), el('td', '', typeof stageLabel === 'function' ? stageLabel(c.stage) : c.stage), tags);
+    tr.tabIndex = 0;
+    tr.dataset.id = c.id;
+    tr.title = 'Open the 360° profile of ' + c.name;
+    tr.addEventListener('click', () => go('customer', c.id));
+    tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') go('customer', c.id); });
     tb.append(tr);
   }
   $('#customer-total').textContent = r.total + ' customers';
@@ -1125,19 +1133,47 @@ async function loadCustomers() {
 $('#customer-q').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => loadCustomers().catch((e) => toast(e.message, 'bad')), 250); });
 
 /* ---------- navigation ---------- */
+// A view is a <section id="view-NAME">; VIEWS[NAME](arg) loads it. The address keeps the
+// view (#/pipeline, #/customers/12) so a reload or the back button lands on the same page.
+// crm.js adds its pages to VIEWS, VIEW_TAB (the tab a page belongs to) and VIEW_ROLES.
 const VIEWS = { tickets: () => loadTickets(), customers: () => loadCustomers(), routing: () => loadRouting() };
-function showView(v) {
+const VIEW_TAB = {};
+const VIEW_ROLES = { routing: ['admin', 'manager'] };
+const viewAllowed = (v) => !!VIEWS[v] && !!state.me && (!VIEW_ROLES[v] || VIEW_ROLES[v].includes(state.me.role));
+function viewHash(v, arg) {
+  if (v === 'tickets') return '';
+  return v === 'customer' ? '#/customers/' + arg : '#/' + v + (arg ? '/' + arg : '');
+}
+function showView(v, arg) {
   state.view = v;
-  for (const x of $$('.tab')) x.classList.toggle('active', x.dataset.view === v);
+  state.viewArg = arg || null;
+  const tab = VIEW_TAB[v] || v;
+  for (const x of $$('.tab')) x.classList.toggle('active', x.dataset.view === tab);
   for (const k of Object.keys(VIEWS)) $('#view-' + k).hidden = k !== v;
+  const h = viewHash(v, arg);
+  if (location.hash !== h) history.pushState(null, '', h || location.pathname + location.search);
+  routedHash = location.hash;
   renderOffers();
 }
-for (const b of $$('.tab')) {
-  b.addEventListener('click', () => {
-    showView(b.dataset.view);
-    VIEWS[state.view]().catch((e) => toast(e.message, 'bad'));
-  });
+// shows a view and loads it
+function go(v, arg) {
+  if (!viewAllowed(v)) { v = 'tickets'; arg = null; }
+  showView(v, arg);
+  return Promise.resolve(VIEWS[v](arg)).catch((e) => toast(errText(e), 'bad'));
 }
+// the view named by the address (#/leads, #/customers/12 is the customer's 360 page)
+function routeFromHash() {
+  const m = /^#\/([a-z]+)(?:\/(\d+))?$/.exec(location.hash);
+  if (!m) return go('tickets');
+  if (m[1] === 'customers' && m[2]) return go('customer', Number(m[2]));
+  return go(m[1], m[2] ? Number(m[2]) : null);
+}
+// the back button, or an address typed by hand (both events may come for one change)
+let routedHash = null;
+const onAddress = () => { if (state.me && location.hash !== routedHash) routeFromHash(); };
+window.addEventListener('popstate', onAddress);
+window.addEventListener('hashchange', onAddress);
+for (const b of $$('.tab')) b.addEventListener('click', () => go(b.dataset.view));
 
 /* ---------- clocks: the server's time, countdowns ---------- */
 // Offer and SLA times are the server's (UTC, from MariaDB). Every event frame carries its
@@ -1944,6 +1980,7 @@ window.addEventListener('online', reconnectSoon);
 document.addEventListener('visibilitychange', () => { if (!document.hidden) reconnectSoon(); });
 
 function onFrame(m) {
+  if (typeof crmFrame === 'function') crmFrame(m); // CRM pages, the reminders bell (crm.js)
   switch (m.type) {
     case 'auth_ok': {
       const again = state.everConnected;
@@ -2143,7 +2180,9 @@ function start(agent) {
   $('#rule-new').hidden = !isAdmin();
   $('#sla-add').hidden = !isAdmin();
   $('#routing-ro').hidden = !isStaff() || isAdmin();
-  if (state.view === 'routing' && !isStaff()) showView('tickets');
+  if (typeof crmStart === 'function') crmStart(agent);
+  if (location.hash) routeFromHash();
+  else if (!viewAllowed(state.view)) showView('tickets');
   $('.queue[data-queue=team]').hidden = !agent.team_id;
   const saved = localStorage.getItem('sb.queue');
   const firstVisit = !(saved && $(`.queue[data-queue=${saved}]`) && !$(`.queue[data-queue=${saved}]`).hidden);
@@ -2165,4 +2204,5 @@ function start(agent) {
   connect();
 }
 
-api('GET', '/api/v1/auth/me').then(start).catch(() => showLogin());
+// after every deferred script (crm.js) has run
+document.addEventListener('DOMContentLoaded', () => api('GET', '/api/v1/auth/me').then(start).catch(() => showLogin()));
