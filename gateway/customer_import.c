@@ -177,9 +177,14 @@ static int read_header(struct import *im, const struct csv_record *h)
         text_copy(name, sizeof(name), h->field[i]);
         char *t = text_trim(name);
         json_t *m = im->o->mapping ? json_object_get(im->o->mapping, t) : NULL;
-        if (m && !json_is_string(m)) {
-            snprintf(im->res->error, sizeof(im->res->error), "mapping for column \"%.100s\" must be a field name", t);
+        if (m && !json_is_string(m) && !json_is_null(m)) {
+            snprintf(im->res->error, sizeof(im->res->error),
+                     "mapping for column \"%.100s\" must be a field name (or null / \"\" to skip it)", t);
             return 1;
+        }
+        if (m && (json_is_null(m) || !json_string_length(m))) { /* skipped on purpose, not reported */
+            im->col[i] = -1;
+            continue;
         }
         im->col[i] = field_of(im, m ? json_string_value(m) : t);
         if (m && im->col[i] < 0) {
@@ -189,7 +194,8 @@ static int read_header(struct import *im, const struct csv_record *h)
         }
         for (size_t k = 0; k < i && im->col[i] >= 0; k++)
             if (im->col[k] == im->col[i]) {
-                snprintf(im->res->error, sizeof(im->res->error), "columns %zu and %zu both map to the same field", k + 1,
+                snprintf(im->res->error, sizeof(im->res->error),
+                         "columns %zu and %zu both map to the same field (skip one with ?map={\"header\":null})", k + 1,
                          i + 1);
                 return 1;
             }

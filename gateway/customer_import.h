@@ -5,8 +5,8 @@
  * the first record is the header. Columns map to customer fields by name — English keys
  * or the Chinese labels people use (姓名, 手机, 邮箱, 公司, 行业, 地区, 地址, 来源, 标签,
  * 统一社会信用代码, 客户编号, 负责人邮箱 …) — and to custom fields by key or label; an
- * explicit mapping {"header": "field"} overrides. Unknown columns are reported, not
- * guessed.
+ * explicit mapping {"header": "field"} overrides ({"header": null} or "" skips a column,
+ * e.g. a second phone column). Unknown columns are reported, not guessed.
  *
  * Each row is validated like an API write (name required; e-mail format; phone: a
  * mainland mobile has 11 digits; enums in English or Chinese; custom fields by type,
