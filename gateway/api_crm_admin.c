@@ -197,41 +197,6 @@ static const char *const rule_events[] = {"schedule", "customer.created", "custo
                                           "message.created", "deal.created", "deal.stage_changed",
                                           "activity.created", NULL};
 
-/* The custom fields in the form segment_compile wants; strings point into defs. */
-static size_t segment_fields(const struct db_result *defs, struct segment_field *out, size_t max)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < defs->nrows && n < max; i++) {
-        out[n].key = db_cell(defs, i, 0);
-        out[n].type = db_cell(defs, i, 1);
-        n++;
-    }
-    return n;
-}
-
-int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field)
-{
-    struct db_result defs;
-    int rc = customer_field_defs(db, &defs);
-    if (rc)
-        return rc;
-    struct segment_field sf[256];
-    size_t n = segment_fields(&defs, sf, 256);
-    struct segment_sql out;
-    struct segment_error err;
-    memset(&out, 0, sizeof(out));
-    int ok = segment_compile(rule, strlen(rule), sf, n, &out, &err);
-    if (ok == 0) {
-        segment_sql_free(&out);
-    } else {
-        char msg[260];
-        snprintf(msg, sizeof(msg), "at %zu: %s", err.pos, ok == -2 ? "out of memory" : err.message);
-        jf_fail(f, field, msg);
-    }
-    db_result_free(&defs);
-    return DB_OK;
-}
-
 static int read_tag_rule(struct api_ctx *c, struct jf *f, bool create)
 {
     static const char *const allowed[] = {"name", "tag", "event_kind", "rule", "notify_owner", "enabled", NULL};

@@ -168,38 +168,26 @@ static int read_filter(struct api_ctx *c, struct customer_filter *f)
     f->like = f->q ? like_pattern(f->q) : NULL;
     /* a phone typed as the customer wrote it finds the normalised +86… form */
     char phone[64] = "";
-    const char *why;
-    if (f->q && contact_phone_normalise(f->q, phone, sizeof(phone), &why) == 0)
+    const char *bad_phone;
+    if (f->q && contact_phone_normalise(f->q, phone, sizeof(phone), &bad_phone) == 0)
         f->phone_like = like_pattern(phone + 1);
     f->ident_like = f->phone_like ? f->phone_like : f->like;
     const char *rule = arg_or_null(c, "rule");
     if (!rule)
         return 0;
-    struct db_result defs;
-    int rc = customer_field_defs(c->db, &defs);
+    char why[260];
+    int rc = customer_rule_compile(c->db, rule, &f->rule, why, sizeof(why));
     if (rc) {
         filter_free(f);
-        api_error(c, 503, "unavailable", "database unavailable");
-        return -1;
-    }
-    struct segment_field sf[256];
-    size_t nf = 0;
-    for (; nf < defs.nrows && nf < 256; nf++)
-        sf[nf] = (struct segment_field){db_cell(&defs, nf, 0), db_cell(&defs, nf, 1)};
-    struct segment_error err;
-    rc = segment_compile(rule, strlen(rule), sf, nf, &f->rule, &err);
-    db_result_free(&defs);
-    if (rc) {
-        char msg[260];
-        snprintf(msg, sizeof(msg), "at %zu: %s", err.pos, rc == -2 ? "out of memory" : err.message);
-        filter_free(f);
-        api_invalid(c, json_pack("{s:s}", "rule", msg));
+        if (rc == 1)
+            api_invalid(c, json_pack("{s:s}", "rule", why));
+        else
+            api_error(c, 503, "unavailable", "database unavailable");
         return -1;
     }
     f->has_rule = 1;
     return 0;
 }
-
 
 /* head + scope + filters (+ the compiled rule) + tail, bound as pre, scope, filters, rule,
  * post. The rule's SQL comes from segment.c's fixed fragments, never from the request. */
@@ -555,6 +543,37 @@ static int read_customer(struct api_ctx *c, struct jf *f, struct customer_input 
         in->attrs = NULL;
     }
     return in->has_owner ? crm_check_owner(c, f, "owner_id", in->owner_id) : DB_OK;
+}
+
+int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *out, char *why, size_t whysz)
+{
+    struct db_result defs;
+    int rc = customer_field_defs(db, &defs);
+    if (rc)
+        return rc;
+    struct segment_field sf[256];
+    size_t nf = 0;
+    for (; nf < defs.nrows && nf < 256; nf++)
+        sf[nf] = (struct segment_field){db_cell(&defs, nf, 0), db_cell(&defs, nf, 1)};
+    struct segment_error err;
+    int ok = segment_compile(rule, strlen(rule), sf, nf, out, &err);
+    db_result_free(&defs);
+    if (ok == 0)
+        return DB_OK;
+    snprintf(why, whysz, "at %zu: %s", err.pos, ok == -2 ? "out of memory" : err.message);
+    return 1;
+}
+
+int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field)
+{
+    struct segment_sql out;
+    char why[260];
+    memset(&out, 0, sizeof(out));
+    int rc = customer_rule_compile(db, rule, &out, why, sizeof(why));
+    segment_sql_free(&out);
+    if (rc == 1)
+        jf_fail(f, field, why);
+    return rc == 1 ? DB_OK : rc;
 }
 
 int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t owner_id)

@@ -63,6 +63,12 @@ int tag_rules_create(struct api_ctx *c);
 int tag_rules_update(struct api_ctx *c);
 int tag_rules_delete(struct api_ctx *c);
 int audit_list(struct api_ctx *c);
+int segments_list(struct api_ctx *c);
+int segments_get(struct api_ctx *c);
+int segments_create(struct api_ctx *c);
+int segments_update(struct api_ctx *c);
+int segments_delete(struct api_ctx *c);
+int segments_preview(struct api_ctx *c);
 
 int tickets_list(struct api_ctx *c);
 int tickets_get(struct api_ctx *c);

@@ -9,6 +9,7 @@
 #define STAFF (ROLE_ADMIN | ROLE_MANAGER)
 #define CRM_WRITE (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)
 #define SERVICE (ROLE_ADMIN | ROLE_MANAGER | ROLE_AGENT | ROLE_SALES)
+#define MARKETING (ROLE_ADMIN | ROLE_MANAGER | ROLE_MARKETER)
 
 const struct route api_routes[] = {
     {HTTP_GET, "/healthz", ops_healthz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "healthz"},
@@ -84,6 +85,13 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/reminder-rules", reminder_rules_list, STAFF, 0, "reminder_rules_list"},
     {HTTP_PUT, "/api/v1/reminder-rules", reminder_rules_put, ROLE_ADMIN, 0, "reminder_rules_put"},
     {HTTP_GET, "/api/v1/audit", audit_list, ROLE_ADMIN, 0, "audit_list"},
+
+    {HTTP_GET, "/api/v1/segments", segments_list, MARKETING, 0, "segments_list"},
+    {HTTP_POST, "/api/v1/segments", segments_create, MARKETING, 0, "segments_create"},
+    {HTTP_POST, "/api/v1/segments/preview", segments_preview, MARKETING | ROLE_SALES, 0, "segments_preview"},
+    {HTTP_GET, "/api/v1/segments/{id}", segments_get, MARKETING, 0, "segments_get"},
+    {HTTP_PATCH, "/api/v1/segments/{id}", segments_update, MARKETING, 0, "segments_update"},
+    {HTTP_DELETE, "/api/v1/segments/{id}", segments_delete, MARKETING, 0, "segments_delete"},
 
     {HTTP_GET, "/api/v1/tickets", tickets_list, SERVICE, 0, "tickets_list"},
     {HTTP_POST, "/api/v1/tickets", tickets_create, SERVICE, 0, "tickets_create"},

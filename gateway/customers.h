@@ -8,6 +8,7 @@
 #ifndef SB_CUSTOMERS_H
 #define SB_CUSTOMERS_H
 #include "gateway/api.h"
+#include "gateway/segment.h"
 
 /* The customer as the API shows it, or *out = NULL when missing, merged away or outside
  * me's scope (me NULL = no scope). */
@@ -31,8 +32,10 @@ int customer_company_id(struct db *db, const char *name, int64_t *id);
 /* owner_id must be an active agent inside the caller's data scope; else a reason under
  * field in f. */
 int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t owner_id);
-/* Compiles a segment-language rule (segment.h) against the current custom fields; a
- * syntax error goes into f under field as "at POS: reason". */
+/* Compiles a segment-language rule (segment.h) against the current custom fields: 0 with
+ * *out filled; 1 when the rule is wrong, with "at POS: reason" in why; or a db_rc. */
+int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *out, char *why, size_t whysz);
+/* The same as a validation step: a wrong rule goes into f under field. */
 int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field);
 /* After a CRM record of type ("deal", "lead", "activity") was written: the audit row
  * (before NULL = created), its TYPE.created/TYPE.updated event scoped by the record's

@@ -1,0 +1,210 @@
+/* api_segments.c — saved segments (/api/v1/segments) and their preview
+ * (POST /api/v1/segments/preview {"rule"} → {"count","sample"}).
+ *
+ * A rule is compiled (segment.h) against the current custom fields before it is stored:
+ * a broken rule is a 422 {"rule":"at POS: reason"} and changes nothing. The preview counts
+ * and samples customers inside the caller's data scope (scope.h), merged customers
+ * excluded — the same set a campaign of theirs would reach.
+ */
+#include "gateway/api_handlers.h"
+#include "gateway/customers.h"
+#include "gateway/lib/buf.h"
+#include "gateway/scope.h"
+#include "gateway/segment.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define SEGMENT_SELECT "SELECT id, name, rule, created_by, created_at, updated_at FROM segments "
+#define SAMPLE_SIZE 20
+
+/* head + " AND (" rule ")" + the caller's scope + tail, bound as pre, rule, scope, post. */
+static int run_segment(struct api_ctx *c, const struct segment_sql *seg, const char *head, const char *tail,
+                       const struct db_param *post, size_t npost, struct db_result *r)
+{
+    const struct db_param scope[] = {SCOPE_PARAMS(&c->me)};
+    size_t ns = sizeof(scope) / sizeof(scope[0]), n = seg->nparams + ns + npost;
+    struct db_param *p = calloc(n, sizeof(*p));
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, head);
+    buf_puts(&q, " AND (");
+    buf_puts(&q, seg->sql.data);
+    buf_puts(&q, ")" SCOPE_WHERE("c.owner_id", "c.region"));
+    buf_puts(&q, tail);
+    int rc = DB_EOTHER;
+    if (p && q.data) {
+        if (seg->nparams)
+            memcpy(p, seg->params, seg->nparams * sizeof(*p));
+        memcpy(p + seg->nparams, scope, ns * sizeof(*p));
+        if (npost)
+            memcpy(p + seg->nparams + ns, post, npost * sizeof(*p));
+        rc = db_exec(c->db, q.data, p, n, r);
+    }
+    free(p);
+    buf_free(&q);
+    return rc;
+}
+
+int segments_preview(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    static const char *const allowed[] = {"rule", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    const char *rule = jf_str(&f, "rule", SEGMENT_MAX_LEN, true);
+    struct segment_sql seg;
+    memset(&seg, 0, sizeof(seg));
+    char why[260];
+    int rc = DB_OK;
+    if (rule && (rc = customer_rule_compile(c->db, rule, &seg, why, sizeof(why))) == 1) {
+        jf_fail(&f, "rule", why);
+        rc = DB_OK;
+    }
+    if (!api_checked(c, &f, &rc)) {
+        segment_sql_free(&seg);
+        return rc;
+    }
+    struct db_result cnt, sample;
+    const struct db_param lim[] = {P_I(SAMPLE_SIZE)};
+    rc = run_segment(c, &seg, "SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL", "", NULL, 0, &cnt);
+    if (!rc) {
+        rc = run_segment(c, &seg,
+                         "SELECT c.id, c.customer_no, c.name, c.stage, c.region, "
+                         "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' "
+                         "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS email, "
+                         "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'phone' "
+                         "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS phone "
+                         "FROM customers c WHERE c.merged_into IS NULL",
+                         " ORDER BY c.id LIMIT ?", lim, 1, &sample);
+        if (rc)
+            db_result_free(&cnt);
+    }
+    segment_sql_free(&seg);
+    if (rc)
+        return rc;
+    int64_t count = cnt.nrows ? db_cell_i64(&cnt, 0, 0) : 0;
+    db_result_free(&cnt);
+    json_t *items = db_rows_json(&sample);
+    db_result_free(&sample);
+    return api_json(c, 200, json_pack("{s:I, s:o}", "count", (json_int_t)count, "sample", items));
+}
+
+/* ---- saved segments ---- */
+
+int segments_list(struct api_ctx *c)
+{
+    return api_rows(c, SEGMENT_SELECT "ORDER BY name", DBP0);
+}
+
+int segments_get(struct api_ctx *c)
+{
+    json_t *s = NULL;
+    int rc = db_row_json_of(c->db, SEGMENT_SELECT "WHERE id = ?", DBP(P_I(c->req->params.id[0])), &s);
+    if (rc || !s)
+        return rc ? rc : api_not_found(c);
+    return api_json(c, 200, s);
+}
+
+/* name and rule, both required on create; the rule compiled. 0 = go on. */
+static int read_segment(struct api_ctx *c, struct jf *f, bool create, const char **name, const char **rule)
+{
+    static const char *const allowed[] = {"name", "rule", NULL};
+    jf_only(f, allowed);
+    *name = jf_str(f, "name", 200, create);
+    *rule = jf_str(f, "rule", SEGMENT_MAX_LEN, create);
+    if (!*rule)
+        return DB_OK;
+    struct segment_sql seg;
+    memset(&seg, 0, sizeof(seg));
+    char why[260];
+    int rc = customer_rule_compile(c->db, *rule, &seg, why, sizeof(why));
+    segment_sql_free(&seg);
+    if (rc == 1)
+        jf_fail(f, "rule", why);
+    return rc == 1 ? DB_OK : rc;
+}
+
+static int segment_written(struct api_ctx *c, int64_t id, json_t *before, int status)
+{
+    json_t *after = NULL;
+    int rc = db_row_json_of(c->db, SEGMENT_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
+    if (rc || !after)
+        return rc ? rc : api_not_found(c);
+    rc = api_audit(c, before ? "segment.updated" : "segment.created", "segment", id, before, after);
+    if (rc) {
+        json_decref(after);
+        return rc;
+    }
+    return api_json(c, status, after);
+}
+
+static int name_taken(struct api_ctx *c)
+{
+    return api_json(c, 409, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "duplicate", "message",
+                                      "a segment with this name exists", "field", "name"));
+}
+
+int segments_create(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    struct jf f;
+    jf_init(&f, c->body);
+    const char *name, *rule;
+    int rc = read_segment(c, &f, true, &name, &rule);
+    if (!api_checked(c, &f, &rc))
+        return rc;
+    struct db_result r;
+    rc = db_exec(c->db, "INSERT INTO segments (name, rule, created_by) VALUES (?, ?, ?)",
+                 DBP(P_S(name), P_S(rule), P_IOPT(c->me.id)), &r);
+    if (rc == DB_EDUP)
+        return name_taken(c);
+    if (rc)
+        return rc;
+    int64_t id = (int64_t)r.insert_id;
+    db_result_free(&r);
+    return segment_written(c, id, NULL, 201);
+}
+
+int segments_update(struct api_ctx *c)
+{
+    int64_t id = c->req->params.id[0];
+    if (api_body_object(c) < 0)
+        return 0;
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, SEGMENT_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
+    if (rc || !before)
+        return rc ? rc : api_not_found(c);
+    struct jf f;
+    jf_init(&f, c->body);
+    const char *name, *rule;
+    rc = read_segment(c, &f, false, &name, &rule);
+    if (!api_checked(c, &f, &rc)) {
+        json_decref(before);
+        return rc;
+    }
+    rc = db_exec(c->db, "UPDATE segments SET name = COALESCE(?, name), rule = COALESCE(?, rule) WHERE id = ?",
+                 DBP(P_S(name), P_S(rule), P_I(id)), NULL);
+    if (rc == DB_EDUP)
+        rc = name_taken(c);
+    else if (!rc)
+        rc = segment_written(c, id, before, 200);
+    json_decref(before);
+    return rc;
+}
+
+int segments_delete(struct api_ctx *c)
+{
+    int64_t id = c->req->params.id[0];
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, SEGMENT_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
+    if (rc || !before)
+        return rc ? rc : api_not_found(c);
+    rc = db_exec(c->db, "DELETE FROM segments WHERE id = ?", DBP(P_I(id)), NULL);
+    if (!rc)
+        rc = api_audit(c, "segment.deleted", "segment", id, before, NULL);
+    json_decref(before);
+    return rc ? rc : api_json(c, 204, NULL);
+}
