@@ -69,6 +69,12 @@ int segments_create(struct api_ctx *c);
 int segments_update(struct api_ctx *c);
 int segments_delete(struct api_ctx *c);
 int segments_preview(struct api_ctx *c);
+int templates_list(struct api_ctx *c);
+int templates_get(struct api_ctx *c);
+int templates_create(struct api_ctx *c);
+int templates_update(struct api_ctx *c);
+int templates_delete(struct api_ctx *c);
+int templates_preview(struct api_ctx *c);
 
 int tickets_list(struct api_ctx *c);
 int tickets_get(struct api_ctx *c);

@@ -93,6 +93,14 @@ const struct route api_routes[] = {
     {HTTP_PATCH, "/api/v1/segments/{id}", segments_update, MARKETING, 0, "segments_update"},
     {HTTP_DELETE, "/api/v1/segments/{id}", segments_delete, MARKETING, 0, "segments_delete"},
 
+    {HTTP_GET, "/api/v1/templates", templates_list, MARKETING, 0, "templates_list"},
+    {HTTP_POST, "/api/v1/templates", templates_create, MARKETING, 0, "templates_create"},
+    {HTTP_POST, "/api/v1/templates/preview", templates_preview, MARKETING, 0, "templates_preview_draft"},
+    {HTTP_GET, "/api/v1/templates/{id}", templates_get, MARKETING, 0, "templates_get"},
+    {HTTP_PATCH, "/api/v1/templates/{id}", templates_update, MARKETING, 0, "templates_update"},
+    {HTTP_DELETE, "/api/v1/templates/{id}", templates_delete, MARKETING, 0, "templates_delete"},
+    {HTTP_POST, "/api/v1/templates/{id}/preview", templates_preview, MARKETING, 0, "templates_preview"},
+
     {HTTP_GET, "/api/v1/tickets", tickets_list, SERVICE, 0, "tickets_list"},
     {HTTP_POST, "/api/v1/tickets", tickets_create, SERVICE, 0, "tickets_create"},
     {HTTP_GET, "/api/v1/tickets/{id}", tickets_get, SERVICE, 0, "tickets_get"},

@@ -41,6 +41,7 @@ sources_for() {
     csv)        echo gateway/lib/csv.c gateway/lib/charset.c gateway/lib/buf.c gateway/lib/text.c ;;
     config)     echo gateway/config.c gateway/lib/text.c ;;
     segment)    echo gateway/segment.c gateway/lib/buf.c gateway/lib/text.c ;;
+    template)   echo gateway/template.c gateway/lib/buf.c gateway/lib/text.c ;;
     mime)       echo channels/email_mime.c gateway/lib/buf.c gateway/lib/text.c ;;
     sms)        echo gateway/lib/form.c gateway/lib/sms_text.c gateway/lib/contact.c gateway/lib/buf.c \
                      gateway/lib/text.c channels/sms_twilio.c ;;
