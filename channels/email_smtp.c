@@ -31,10 +31,17 @@ static int is_notice(const struct outbox_item *it)
     return json_is_true(json_object_get(it->payload, "notice"));
 }
 
+/* A campaign message (payload "campaign": true, from workers/campaigns.c): subject and
+ * both bodies already rendered, List-Unsubscribe headers (RFC 2369, RFC 8058). */
+static int is_campaign(const struct outbox_item *it)
+{
+    return json_is_true(json_object_get(it->payload, "campaign"));
+}
+
 /* Ticket subject, customer name, sender address and the thread's Message-IDs. */
 static int prepare(struct db *db, struct outbox_item *it)
 {
-    if (is_notice(it))
+    if (is_notice(it) || is_campaign(it))
         return DB_OK;
     struct db_result r;
     int rc = db_exec(db, "SELECT COALESCE(t.subject, ''), cu.name, COALESCE(mb.address, '') FROM tickets t "
@@ -165,16 +172,16 @@ static char *compose(struct outbox_item *it, const char *from)
     snprintf(token, sizeof(token), "[#%lld]", (long long)it->ticket_id);
     snprintf(subject, sizeof(subject), "%s%s%s%s", strncmp(ts, "Re:", 3) == 0 ? "" : "Re: ", *ts ? ts : "Your request",
              strstr(ts, token) ? "" : " ", strstr(ts, token) ? "" : token);
-    int notice = is_notice(it);
-    if (notice)
+    int notice = is_notice(it), campaign = is_campaign(it);
+    if (notice || campaign)
         text_copy(subject, sizeof(subject), pstr(it, "subject"));
 
     struct buf b;
     buf_init(&b, 0);
     buf_puts(&b, "From: ");
-    put_encoded(&b, notice ? "Switchboard" : "Support");
+    put_encoded(&b, campaign ? pstr(it, "from_name") : notice ? "Switchboard" : "Support");
     buf_printf(&b, " <%s>\r\nTo: ", from);
-    put_encoded(&b, pstr(it, notice ? "to_name" : "customer_name"));
+    put_encoded(&b, pstr(it, notice || campaign ? "to_name" : "customer_name"));
     buf_printf(&b, " <%s>\r\n", it->recipient);
     json_t *cc = json_object_get(it->payload, "cc");
     for (size_t i = 0; i < json_array_size(cc); i++)
@@ -196,6 +203,10 @@ static char *compose(struct outbox_item *it, const char *from)
         buf_puts(&b, "Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\n");
     if (notice)
         buf_puts(&b, "Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\n");
+    if (campaign) /* one click in the mail client unsubscribes: a POST to the URL */
+        buf_printf(&b, "List-Unsubscribe: <%s>, <mailto:%s?subject=unsubscribe>\r\n"
+                       "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\n",
+                   pstr(it, "unsubscribe_url"), from);
     if (it->ticket_id)
         buf_printf(&b, "X-Switchboard-Ticket: %lld\r\n", (long long)it->ticket_id);
     buf_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
@@ -204,9 +215,13 @@ static char *compose(struct outbox_item *it, const char *from)
     put_base64_body(&b, body, strlen(body));
     struct buf html;
     buf_init(&html, 0);
-    buf_puts(&html, "<!doctype html><html><body><div style=\"font-family:sans-serif\">");
-    html_escape(&html, body);
-    buf_puts(&html, "</div></body></html>");
+    if (campaign && *pstr(it, "body_html")) { /* rendered by the template, escaped there */
+        buf_puts(&html, pstr(it, "body_html"));
+    } else {
+        buf_puts(&html, "<!doctype html><html><body><div style=\"font-family:sans-serif\">");
+        html_escape(&html, body);
+        buf_puts(&html, "</div></body></html>");
+    }
     buf_printf(&b, "--%s\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
     put_base64_body(&b, html.data, html.len);
     buf_free(&html);

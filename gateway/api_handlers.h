@@ -75,6 +75,17 @@ int templates_create(struct api_ctx *c);
 int templates_update(struct api_ctx *c);
 int templates_delete(struct api_ctx *c);
 int templates_preview(struct api_ctx *c);
+int campaigns_list(struct api_ctx *c);
+int campaigns_get(struct api_ctx *c);
+int campaigns_create(struct api_ctx *c);
+int campaigns_start(struct api_ctx *c);
+int campaigns_pause(struct api_ctx *c);
+int campaigns_resume(struct api_ctx *c);
+int campaigns_cancel(struct api_ctx *c);
+int campaigns_recipients(struct api_ctx *c);
+int campaigns_resend(struct api_ctx *c);
+int unsubscribe_page(struct api_ctx *c);
+int unsubscribe_post(struct api_ctx *c);
 
 int tickets_list(struct api_ctx *c);
 int tickets_get(struct api_ctx *c);

@@ -101,6 +101,18 @@ const struct route api_routes[] = {
     {HTTP_DELETE, "/api/v1/templates/{id}", templates_delete, MARKETING, 0, "templates_delete"},
     {HTTP_POST, "/api/v1/templates/{id}/preview", templates_preview, MARKETING, 0, "templates_preview"},
 
+    {HTTP_GET, "/api/v1/campaigns", campaigns_list, MARKETING, 0, "campaigns_list"},
+    {HTTP_POST, "/api/v1/campaigns", campaigns_create, MARKETING, 0, "campaigns_create"},
+    {HTTP_GET, "/api/v1/campaigns/{id}", campaigns_get, MARKETING, 0, "campaigns_get"},
+    {HTTP_POST, "/api/v1/campaigns/{id}/start", campaigns_start, MARKETING, 0, "campaigns_start"},
+    {HTTP_POST, "/api/v1/campaigns/{id}/pause", campaigns_pause, MARKETING, 0, "campaigns_pause"},
+    {HTTP_POST, "/api/v1/campaigns/{id}/resume", campaigns_resume, MARKETING, 0, "campaigns_resume"},
+    {HTTP_POST, "/api/v1/campaigns/{id}/cancel", campaigns_cancel, MARKETING, 0, "campaigns_cancel"},
+    {HTTP_GET, "/api/v1/campaigns/{id}/recipients", campaigns_recipients, MARKETING, 0, "campaigns_recipients"},
+    {HTTP_POST, "/api/v1/campaigns/{id}/resend", campaigns_resend, MARKETING, 0, "campaigns_resend"},
+    {HTTP_GET, "/u/{token}", unsubscribe_page, 0, ROUTE_PUBLIC, "unsubscribe_page"},
+    {HTTP_POST, "/u/{token}", unsubscribe_post, 0, ROUTE_PUBLIC, "unsubscribe_post"},
+
     {HTTP_GET, "/api/v1/tickets", tickets_list, SERVICE, 0, "tickets_list"},
     {HTTP_POST, "/api/v1/tickets", tickets_create, SERVICE, 0, "tickets_create"},
     {HTTP_GET, "/api/v1/tickets/{id}", tickets_get, SERVICE, 0, "tickets_get"},

@@ -67,6 +67,8 @@ static const struct cfg_key keys[] = {
     {"routing", "enabled", T_ENUM, offsetof(struct sb_config, routing.enabled), 8, "yes", 0, 0, "yes|no"},
     {I(routing, interval_ms), "200", 10, 60000, NULL},
     {I(crm, interval_secs), "30", 1, 86400, NULL},
+    {I(campaigns, batch), "50", 1, 200, NULL},
+    {I(campaigns, lease_secs), "300", 1, 86400, NULL},
     {I(crm, settle_ms), "2000", 0, 60000, NULL},
     {I(routing, batch), "200", 1, 5000, NULL},
     {I(routing, weight_chat), "34", 0, 100, NULL},

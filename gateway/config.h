@@ -93,6 +93,10 @@ struct sb_config {
         int64_t accept_timeout_secs;    /* offers of tickets without a team */
     } routing;
     struct {
+        int64_t batch;              /* recipients claimed and sent per round */
+        int64_t lease_secs;         /* a claimed batch not settled by then was interrupted: ambiguous */
+    } campaigns;
+    struct {
         int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */
         int64_t settle_ms;          /* events younger than this wait (ids commit out of order) */
     } crm;

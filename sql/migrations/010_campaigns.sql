@@ -25,3 +25,63 @@ CREATE TABLE segments (
   updated_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
   UNIQUE KEY uq_segments_name (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+-- A campaign: segment + template + channel (+ schedule and rate). Status:
+--   draft → (scheduled →) starting (the ledger is being materialised) → sending
+--   ⇄ paused → finished | cancelled
+CREATE TABLE campaigns (
+  id               BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  name             VARCHAR(200) NOT NULL,
+  channel          ENUM('email','sms') NOT NULL,
+  segment_id       BIGINT UNSIGNED NOT NULL,
+  template_id      BIGINT UNSIGNED NOT NULL,
+  status           ENUM('draft','scheduled','starting','sending','paused','finished','cancelled') NOT NULL DEFAULT 'draft',
+  scheduled_at     DATETIME(3) NULL,
+  rate_per_minute  INT UNSIGNED NULL,
+  created_by       BIGINT UNSIGNED NULL,
+  materialized_upto BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  started_at       DATETIME(3) NULL,
+  finished_at      DATETIME(3) NULL,
+  created_at       DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  updated_at       DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  KEY ix_campaigns_status (status, scheduled_at),
+  CONSTRAINT fk_campaigns_segment FOREIGN KEY (segment_id) REFERENCES segments(id),
+  CONSTRAINT fk_campaigns_template FOREIGN KEY (template_id) REFERENCES templates(id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+-- The ledger: one row per campaign, customer and channel (UNIQUE: starting twice adds
+-- nothing). A row is sent at most once: queued → sending (claimed under a lease) →
+-- sent | failed | ambiguous (the lease ran out: a crash mid-send; re-sent only by an
+-- explicit action) | skipped (skip_reason: no_address, suppressed, cancelled).
+CREATE TABLE campaign_recipients (
+  id               BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  campaign_id      BIGINT UNSIGNED NOT NULL,
+  customer_id      BIGINT UNSIGNED NOT NULL,
+  channel          ENUM('email','sms') NOT NULL,
+  address          VARCHAR(255) NULL,
+  state            ENUM('queued','sending','sent','failed','ambiguous','skipped') NOT NULL DEFAULT 'queued',
+  skip_reason      VARCHAR(32) NULL,
+  attempts         TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  lease_until      DATETIME(3) NULL,
+  provider_id      VARCHAR(255) NULL,
+  error            VARCHAR(500) NULL,
+  sent_at          DATETIME(3) NULL,
+  delivered_at     DATETIME(3) NULL,
+  opened_at        DATETIME(3) NULL,
+  clicked_at       DATETIME(3) NULL,
+  replied_at       DATETIME(3) NULL,
+  unsubscribed_at  DATETIME(3) NULL,
+  created_at       DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  UNIQUE KEY uq_campaign_recipient (campaign_id, customer_id, channel),
+  KEY ix_recipients_claim (campaign_id, state, id),
+  KEY ix_recipients_lease (state, lease_until),
+  KEY ix_recipients_customer (customer_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+-- Process-wide secrets that must be the same on every gateway node (the unsubscribe
+-- links' HMAC key), made once here.
+CREATE TABLE settings (
+  name   VARCHAR(64) NOT NULL PRIMARY KEY,
+  value  VARCHAR(1000) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+INSERT INTO settings (name, value) VALUES ('unsubscribe_key', HEX(RANDOM_BYTES(32)));

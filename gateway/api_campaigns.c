@@ -1,0 +1,410 @@
+/* api_campaigns.c — campaigns (/api/v1/campaigns), their actions (start, pause, resume,
+ * cancel, resend of ambiguous recipients) and the public unsubscribe page (/u/{token}).
+ *
+ * The API only moves a campaign between states; workers/campaigns.c materialises the
+ * ledger and sends. Starting a started campaign is a 409; the ledger's UNIQUE key makes a
+ * second start add nothing anyway. Ambiguous recipients (a crash mid-send) are never
+ * re-sent unless someone asks for exactly those ids.
+ *
+ * Unsubscribe (RFC 8058): GET /u/{token} shows a confirmation page and changes nothing
+ * (mail scanners follow links); POST /u/{token} — the page's button, or a mail client's
+ * one-click "List-Unsubscribe=One-Click" — suppresses the address at once.
+ */
+#include "gateway/api_handlers.h"
+#include "gateway/campaigns.h"
+#include "gateway/lib/buf.h"
+#include "gateway/lib/text.h"
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- tokens ---- */
+
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char key[32];
+static int have_key;
+
+static int load_key(struct db *db)
+{
+    pthread_mutex_lock(&key_lock);
+    int rc = DB_OK;
+    if (!have_key) {
+        struct db_result r;
+        rc = db_exec(db, "SELECT value FROM settings WHERE name = 'unsubscribe_key'", DBP0, &r);
+        if (!rc) {
+            size_t n = 0;
+            if (r.nrows && sodium_hex2bin(key, sizeof(key), db_cell(&r, 0, 0), strlen(db_cell(&r, 0, 0)), NULL, &n,
+                                          NULL) == 0 && n == sizeof(key))
+                have_key = 1;
+            else
+                rc = DB_EOTHER;
+            db_result_free(&r);
+        }
+    }
+    pthread_mutex_unlock(&key_lock);
+    return rc;
+}
+
+static void mac_hex(int64_t id, char out[33])
+{
+    char msg[32];
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    int n = snprintf(msg, sizeof(msg), "unsubscribe:%lld", (long long)id);
+    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, (unsigned long long)n, key);
+    sodium_bin2hex(out, 33, mac, 16);
+}
+
+int campaign_token(struct db *db, int64_t recipient_id, char out[CAMPAIGN_TOKEN_MAX])
+{
+    int rc = load_key(db);
+    if (rc)
+        return rc;
+    char mac[33];
+    mac_hex(recipient_id, mac);
+    snprintf(out, CAMPAIGN_TOKEN_MAX, "%lld-%s", (long long)recipient_id, mac);
+    return DB_OK;
+}
+
+int campaign_token_verify(struct db *db, const char *token, int64_t *recipient_id)
+{
+    const char *dash = strchr(token, '-');
+    char idtxt[24], mac[33];
+    if (!dash || strlen(dash + 1) != 32 || text_copy_n(idtxt, sizeof(idtxt), token, (size_t)(dash - token)) < 0 ||
+        text_parse_i64(idtxt, recipient_id) < 0 || *recipient_id < 1)
+        return 0;
+    if (load_key(db))
+        return 0;
+    mac_hex(*recipient_id, mac);
+    return sodium_memcmp(mac, dash + 1, 32) == 0;
+}
+
+int campaign_unsubscribe(struct db *db, int64_t recipient_id)
+{
+    int rc = db_exec(db, "INSERT IGNORE INTO suppressions (channel, value, reason) "
+                         "SELECT channel, address, 'unsubscribe' FROM campaign_recipients WHERE id = ? AND address IS NOT NULL",
+                     DBP(P_I(recipient_id)), NULL);
+    if (!rc)
+        rc = db_exec(db, "UPDATE campaign_recipients SET unsubscribed_at = COALESCE(unsubscribed_at, NOW(3)), "
+                         "state = IF(state = 'queued', 'skipped', state), "
+                         "skip_reason = IF(state = 'skipped' AND skip_reason IS NULL, 'suppressed', skip_reason) "
+                         "WHERE id = ?", DBP(P_I(recipient_id)), NULL);
+    return rc;
+}
+
+/* ---- the public page ---- */
+
+static void html_text(struct buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': buf_puts(b, "&lt;"); break;
+        case '>': buf_puts(b, "&gt;"); break;
+        case '&': buf_puts(b, "&amp;"); break;
+        case '"': buf_puts(b, "&quot;"); break;
+        case '\'': buf_puts(b, "&#39;"); break;
+        default: buf_append(b, s, 1);
+        }
+    }
+}
+
+static int page(struct api_ctx *c, int status, const char *title, const char *text, const char *address, int form)
+{
+    struct buf *b = &c->req->resp;
+    buf_reset(b);
+    buf_puts(b, "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                "content=\"width=device-width\"><title>");
+    html_text(b, title);
+    buf_puts(b, "</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;"
+                "color:#1f2937}button{font-size:1rem;padding:.6rem 1.2rem;border:0;border-radius:.4rem;"
+                "background:#2563eb;color:#fff;cursor:pointer}p.a{font-weight:600}</style></head><body><h1>");
+    html_text(b, title);
+    buf_puts(b, "</h1><p>");
+    html_text(b, text);
+    buf_puts(b, "</p>");
+    if (address) {
+        buf_puts(b, "<p class=\"a\">");
+        html_text(b, address);
+        buf_puts(b, "</p>");
+    }
+    if (form)
+        buf_puts(b, "<form method=\"post\"><button type=\"submit\">退订 Unsubscribe</button></form>");
+    buf_puts(b, "</body></html>");
+    c->req->status = status;
+    c->req->resp_type = "text/html; charset=utf-8";
+    return DB_OK;
+}
+
+static int recipient_of(struct api_ctx *c, int64_t *id, json_t **row)
+{
+    *row = NULL;
+    if (!campaign_token_verify(c->db, c->req->params.str[0], id))
+        return DB_OK;
+    return db_row_json_of(c->db, "SELECT id, channel, address, unsubscribed_at FROM campaign_recipients WHERE id = ?",
+                          DBP(P_I(*id)), row);
+}
+
+int unsubscribe_page(struct api_ctx *c)
+{
+    int64_t id = 0;
+    json_t *row = NULL;
+    int rc = recipient_of(c, &id, &row);
+    if (rc)
+        return rc;
+    if (!row)
+        return page(c, 404, "链接无效 Link not valid", "This unsubscribe link is not valid.", NULL, 0);
+    const char *addr = json_string_value(json_object_get(row, "address"));
+    int done = !json_is_null(json_object_get(row, "unsubscribed_at"));
+    rc = done ? page(c, 200, "已退订 Unsubscribed", "This address receives no more campaign messages:", addr, 0)
+              : page(c, 200, "退订 Unsubscribe", "Stop campaign messages to this address?", addr, 1);
+    json_decref(row);
+    return rc;
+}
+
+int unsubscribe_post(struct api_ctx *c)
+{
+    int64_t id = 0;
+    json_t *row = NULL;
+    int rc = recipient_of(c, &id, &row);
+    if (rc)
+        return rc;
+    if (!row)
+        return page(c, 404, "链接无效 Link not valid", "This unsubscribe link is not valid.", NULL, 0);
+    rc = campaign_unsubscribe(c->db, id);
+    if (!rc)
+        rc = db_exec(c->db, "INSERT INTO audit_log (actor_type, action, object_type, object_id, after_json) "
+                            "VALUES ('system', 'recipient.unsubscribed', 'campaign_recipient', ?, ?)",
+                     DBP(P_I(id), P_S("{\"via\":\"link\"}")), NULL);
+    if (!rc)
+        rc = page(c, 200, "已退订 Unsubscribed", "This address receives no more campaign messages:",
+                  json_string_value(json_object_get(row, "address")), 0);
+    json_decref(row);
+    return rc;
+}
+
+/* ---- campaigns ---- */
+
+#define CAMPAIGN_SELECT \
+    "SELECT id, name, channel, segment_id, template_id, status, scheduled_at, rate_per_minute, created_by, " \
+    "started_at, finished_at, created_at, updated_at FROM campaigns "
+
+static int stats(struct api_ctx *c, int64_t id, json_t *o)
+{
+    struct db_result r;
+    int rc = db_exec(c->db, "SELECT SUM(state = 'queued'), SUM(state = 'sending'), SUM(state = 'sent'), "
+                            "SUM(state = 'failed'), SUM(state = 'ambiguous'), SUM(state = 'skipped'), "
+                            "COUNT(delivered_at), COUNT(opened_at), COUNT(clicked_at), COUNT(replied_at), "
+                            "COUNT(unsubscribed_at), COUNT(*) FROM campaign_recipients WHERE campaign_id = ?",
+                     DBP(P_I(id)), &r);
+    if (rc)
+        return rc;
+    static const char *const names[] = {"queued", "sending", "sent", "failed", "ambiguous", "skipped", "delivered",
+                                        "opened", "clicked", "replied", "unsubscribed", "total"};
+    json_t *s = json_object();
+    for (size_t k = 0; k < 12; k++)
+        json_object_set_new(s, names[k], json_integer(r.nrows ? db_cell_i64(&r, 0, k) : 0));
+    db_result_free(&r);
+    rc = db_exec(c->db, "SELECT COALESCE(skip_reason, 'other'), COUNT(*) FROM campaign_recipients "
+                        "WHERE campaign_id = ? AND state = 'skipped' GROUP BY skip_reason", DBP(P_I(id)), &r);
+    if (rc) {
+        json_decref(s);
+        return rc;
+    }
+    json_t *why = json_object();
+    for (size_t i = 0; i < r.nrows; i++)
+        json_object_set_new(why, db_cell(&r, i, 0), json_integer(db_cell_i64(&r, i, 1)));
+    db_result_free(&r);
+    json_object_set_new(s, "skipped_reasons", why);
+    json_object_set_new(o, "stats", s);
+    return DB_OK;
+}
+
+static int campaign_answer(struct api_ctx *c, int64_t id, int status)
+{
+    json_t *o = NULL;
+    int rc = db_row_json_of(c->db, CAMPAIGN_SELECT "WHERE id = ?", DBP(P_I(id)), &o);
+    if (rc || !o)
+        return rc ? rc : api_not_found(c);
+    if ((rc = stats(c, id, o))) {
+        json_decref(o);
+        return rc;
+    }
+    return api_json(c, status, o);
+}
+
+int campaigns_list(struct api_ctx *c)
+{
+    return api_rows(c, CAMPAIGN_SELECT "ORDER BY id DESC LIMIT 200", DBP0);
+}
+
+int campaigns_get(struct api_ctx *c)
+{
+    return campaign_answer(c, c->req->params.id[0], 200);
+}
+
+int campaigns_create(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    static const char *const allowed[] = {"name", "segment_id", "template_id", "channel", "scheduled_at",
+                                          "rate_per_minute", NULL};
+    static const char *const chans[] = {"email", "sms", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    bool has;
+    const char *name = jf_str(&f, "name", 200, true), *channel = jf_enum(&f, "channel", chans, true);
+    int64_t seg = jf_int(&f, "segment_id", 1, INT64_MAX, true, &has);
+    int64_t tpl = jf_int(&f, "template_id", 1, INT64_MAX, true, &has);
+    bool has_rate;
+    int64_t rate = jf_int(&f, "rate_per_minute", 1, 1000000, false, &has_rate);
+    const char *when = jf_str(&f, "scheduled_at", 32, false);
+    char at[24] = "";
+    int y, mo, d, h, mi, s, n = 0;
+    if (when && (sscanf(when, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 ||
+                 (when[n] != 'Z' && when[n] != '\0') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+                 s > 59))
+        jf_fail(&f, "scheduled_at", "must be a UTC time like 2026-12-01T09:00:00Z");
+    else if (when)
+        snprintf(at, sizeof(at), "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi, s);
+    int rc = DB_OK;
+    int64_t ok_seg = 1;
+    char tchan[8] = "";
+    if (seg > 0)
+        rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM segments WHERE id = ?", DBP(P_I(seg)), 0, &ok_seg);
+    if (!rc && !ok_seg)
+        jf_fail(&f, "segment_id", "no such segment");
+    if (!rc && tpl > 0) {
+        json_t *t = NULL;
+        rc = db_row_json_of(c->db, "SELECT channel FROM templates WHERE id = ?", DBP(P_I(tpl)), &t);
+        if (!rc && !t)
+            jf_fail(&f, "template_id", "no such template");
+        if (t)
+            text_copy(tchan, sizeof(tchan), json_string_value(json_object_get(t, "channel")));
+        json_decref(t);
+    }
+    if (!rc && tchan[0] && channel && strcmp(tchan, channel) != 0)
+        jf_fail(&f, "template_id", "the template is for another channel");
+    if (!api_checked(c, &f, &rc))
+        return rc;
+    struct db_result r;
+    rc = db_exec(c->db, "INSERT INTO campaigns (name, channel, segment_id, template_id, scheduled_at, rate_per_minute, "
+                        "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 DBP(P_S(name), P_S(channel), P_I(seg), P_I(tpl), P_S(at[0] ? at : NULL),
+                     has_rate ? P_I(rate) : P_NULL, P_IOPT(c->me.id)), &r);
+    if (rc)
+        return rc;
+    int64_t id = (int64_t)r.insert_id;
+    db_result_free(&r);
+    json_t *after = json_pack("{s:s, s:I, s:I}", "name", name, "segment_id", (json_int_t)seg, "template_id",
+                              (json_int_t)tpl);
+    rc = api_audit(c, "campaign.created", "campaign", id, NULL, after);
+    json_decref(after);
+    return rc ? rc : campaign_answer(c, id, 201);
+}
+
+/* Moves the campaign from one of the states in `from` to `to`; 409 otherwise. */
+static int transition(struct api_ctx *c, const char *from, const char *to, const char *action)
+{
+    int64_t id = c->req->params.id[0];
+    json_t *cur = NULL;
+    int rc = db_row_json_of(c->db, "SELECT status, scheduled_at > NOW(3) AS later__bool FROM campaigns WHERE id = ? "
+                                   "FOR UPDATE", DBP(P_I(id)), &cur);
+    if (rc || !cur)
+        return rc ? rc : api_not_found(c);
+    char status[16];
+    text_copy(status, sizeof(status), json_string_value(json_object_get(cur, "status")));
+    int later = json_is_true(json_object_get(cur, "later"));
+    json_decref(cur);
+    char padded[80];
+    snprintf(padded, sizeof(padded), " %s ", from);
+    char mine[20];
+    snprintf(mine, sizeof(mine), " %s ", status);
+    if (!strstr(padded, mine)) {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "the campaign is %s; %s needs it %s", status, action, from);
+        return api_error(c, 409, "conflict", msg);
+    }
+    if (strcmp(to, "starting") == 0 && later)
+        to = "scheduled";
+    rc = db_exec(c->db, "UPDATE campaigns SET status = ?, started_at = IF(? = 'starting', COALESCE(started_at, NOW(3)), "
+                        "started_at), finished_at = IF(? = 'cancelled', NOW(3), finished_at) WHERE id = ?",
+                 DBP(P_S(to), P_S(to), P_S(to), P_I(id)), NULL);
+    if (!rc && strcmp(to, "cancelled") == 0)
+        rc = db_exec(c->db, "UPDATE campaign_recipients SET state = 'skipped', skip_reason = 'cancelled' "
+                            "WHERE campaign_id = ? AND state = 'queued'", DBP(P_I(id)), NULL);
+    json_t *after = json_pack("{s:s, s:s}", "from", status, "to", to);
+    if (!rc)
+        rc = api_audit(c, action, "campaign", id, NULL, after);
+    json_decref(after);
+    if (!rc)
+        rc = api_event(c, "campaign.updated", 0, 0, 0, 0, json_pack("{s:I, s:s}", "campaign_id", (json_int_t)id,
+                                                                      "status", to));
+    return rc ? rc : campaign_answer(c, id, 200);
+}
+
+int campaigns_start(struct api_ctx *c)
+{
+    return transition(c, "draft scheduled", "starting", "campaign.started");
+}
+
+int campaigns_pause(struct api_ctx *c)
+{
+    return transition(c, "starting sending", "paused", "campaign.paused");
+}
+
+int campaigns_resume(struct api_ctx *c)
+{
+    return transition(c, "paused", "sending", "campaign.resumed");
+}
+
+int campaigns_cancel(struct api_ctx *c)
+{
+    return transition(c, "draft scheduled starting sending paused", "cancelled", "campaign.cancelled");
+}
+
+int campaigns_recipients(struct api_ctx *c)
+{
+    int64_t limit, offset, id = c->req->params.id[0];
+    if (api_paging(c, &limit, &offset) < 0)
+        return 0;
+    const char *state = api_arg(c->req, "state");
+    state = state && *state ? state : NULL;
+    return api_rows(c, "SELECT r.id, r.customer_id, cu.name AS customer_name, r.address, r.state, r.skip_reason, "
+                       "r.error, r.sent_at, r.unsubscribed_at FROM campaign_recipients r "
+                       "JOIN customers cu ON cu.id = r.customer_id WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?) "
+                       "ORDER BY r.id LIMIT ? OFFSET ?",
+                    DBP(P_I(id), P_S(state), P_S(state), P_I(limit), P_I(offset)));
+}
+
+/* POST /campaigns/{id}/resend {"recipient_ids":[…]}: ambiguous rows back to queued — the
+ * explicit decision the ledger waits for; anything else in the list is left alone. */
+int campaigns_resend(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    int64_t id = c->req->params.id[0];
+    json_t *ids = json_object_get(c->body, "recipient_ids"), *x;
+    size_t i;
+    if (!json_is_array(ids) || !json_array_size(ids) || json_array_size(ids) > 1000)
+        return api_invalid(c, json_pack("{s:s}", "recipient_ids", "must be an array of 1..1000 recipient ids"));
+    int64_t moved = 0;
+    json_array_foreach(ids, i, x) {
+        struct db_result r;
+        int rc = db_exec(c->db, "UPDATE campaign_recipients SET state = 'queued', lease_until = NULL, error = NULL "
+                                "WHERE id = ? AND campaign_id = ? AND state = 'ambiguous'",
+                         DBP(P_I(json_integer_value(x)), P_I(id)), &r);
+        if (rc)
+            return rc;
+        moved += (int64_t)r.affected;
+        db_result_free(&r);
+    }
+    json_t *after = json_pack("{s:O, s:I}", "recipient_ids", ids, "requeued", (json_int_t)moved);
+    int rc = api_audit(c, "campaign.resend", "campaign", id, NULL, after);
+    json_decref(after);
+    if (!rc && moved)
+        rc = db_exec(c->db, "UPDATE campaigns SET status = 'sending' WHERE id = ? AND status = 'finished'",
+                     DBP(P_I(id)), NULL);
+    return rc ? rc : api_json(c, 200, json_pack("{s:I}", "requeued", (json_int_t)moved));
+}

@@ -1,0 +1,26 @@
+/* campaigns.h — what the campaign API (api_campaigns.c) and the campaign sender
+ * (workers/campaigns.c) share: the signed per-recipient unsubscribe token, and the
+ * unsubscribe itself.
+ *
+ * Token: "<recipient id>-<first 16 bytes of HMAC-SHA256(key, id) in hex>"; the key is
+ * settings.unsubscribe_key (made by the migration, the same on every node). A token
+ * cannot be guessed from another one and names exactly one ledger row.
+ *
+ * Thread: db-pool threads and the sender thread (the key is read once under a mutex).
+ * Errors: db_rc values; campaign_token_verify returns 1 for a valid token, 0 otherwise.
+ */
+#ifndef SB_CAMPAIGNS_H
+#define SB_CAMPAIGNS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "gateway/db.h"
+
+#define CAMPAIGN_TOKEN_MAX 64
+
+int campaign_token(struct db *db, int64_t recipient_id, char out[CAMPAIGN_TOKEN_MAX]);
+int campaign_token_verify(struct db *db, const char *token, int64_t *recipient_id);
+/* Suppresses the recipient's address on its channel (reason "unsubscribe") and marks the
+ * ledger row; idempotent. */
+int campaign_unsubscribe(struct db *db, int64_t recipient_id);
+
+#endif

@@ -1,0 +1,367 @@
+/* campaigns.c — the campaign sender; see campaigns.h. */
+#include "campaigns.h"
+#include "gateway/api.h"
+#include "gateway/bgthread.h"
+#include "gateway/campaigns.h"
+#include "gateway/customers.h"
+#include "gateway/event_tailer.h"
+#include "gateway/lib/buf.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/scope.h"
+#include "gateway/segment.h"
+#include "gateway/templates.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE 5000          /* customers materialised per statement */
+#define BATCH_MAX 200      /* [campaigns] batch is at most this */
+#define MAX_ATTEMPTS 3
+
+static struct bgthread bg = BGTHREAD_INIT;
+static const struct sb_config *cfg;
+static const struct channel_ops *email_ops;
+
+/* ---- materialising ---- */
+
+/* The author's data scope (agent_info as auth would fill it). */
+static int author_of(struct db *db, int64_t agent, struct agent_info *me)
+{
+    struct db_result r;
+    memset(me, 0, sizeof(*me));
+    me->scope = SCOPE_ALL;
+    int rc = db_exec(db, "SELECT id, role, COALESCE(team_id, 0), COALESCE(region, ''), data_scope FROM agents WHERE id = ?",
+                     DBP(P_I(agent)), &r);
+    if (rc || !r.nrows) {
+        if (!rc)
+            db_result_free(&r);
+        return rc;
+    }
+    me->id = db_cell_i64(&r, 0, 0);
+    me->role_bit = strcmp(db_cell(&r, 0, 1), "admin") == 0     ? ROLE_ADMIN
+                   : strcmp(db_cell(&r, 0, 1), "manager") == 0 ? ROLE_MANAGER
+                   : strcmp(db_cell(&r, 0, 1), "sales") == 0   ? ROLE_SALES
+                   : strcmp(db_cell(&r, 0, 1), "agent") == 0   ? ROLE_AGENT
+                                                                : ROLE_MARKETER;
+    me->team_id = db_cell_i64(&r, 0, 2);
+    text_copy(me->region, sizeof(me->region), db_cell(&r, 0, 3));
+    me->scope = scope_level_of(me->role_bit, db_cell(&r, 0, 4));
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* One page of the segment into the ledger. *done when the segment is exhausted. */
+static int materialise_page(struct db *db, int64_t campaign, const char *channel, const struct segment_sql *seg,
+                            const struct agent_info *me, int64_t *upto, int *done)
+{
+    const char *kind = strcmp(channel, "sms") == 0 ? "phone" : "email";
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "INSERT IGNORE INTO campaign_recipients (campaign_id, customer_id, channel, address, state, skip_reason) "
+                 "SELECT ?, x.id, ?, x.addr, IF(x.addr IS NULL OR x.supp, 'skipped', 'queued'), "
+                 "IF(x.addr IS NULL, 'no_address', IF(x.supp, 'suppressed', NULL)) FROM ("
+                 "SELECT c.id, (SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = ? "
+                 "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS addr, "
+                 "EXISTS (SELECT 1 FROM suppressions s JOIN customer_identities i2 ON i2.value = s.value "
+                 "  AND i2.customer_id = c.id AND i2.kind = ? AND i2.is_primary = 1 WHERE s.channel = ?) AS supp "
+                 "FROM customers c WHERE c.merged_into IS NULL AND c.id > ? AND (");
+    buf_puts(&q, seg->sql.data);
+    buf_puts(&q, ")" SCOPE_WHERE("c.owner_id", "c.region") " ORDER BY c.id LIMIT ?) x");
+    const struct db_param head[] = {P_I(campaign), P_S(channel), P_S(kind), P_S(kind), P_S(channel), P_I(*upto)};
+    const struct db_param tail[] = {SCOPE_PARAMS(me), P_I(PAGE)};
+    size_t nh = sizeof(head) / sizeof(head[0]), nt = sizeof(tail) / sizeof(tail[0]);
+    size_t n = nh + seg->nparams + nt;
+    struct db_param *p = calloc(n, sizeof(*p));
+    int rc = DB_EOTHER;
+    if (p && q.data) {
+        memcpy(p, head, sizeof(head));
+        if (seg->nparams)
+            memcpy(p + nh, seg->params, seg->nparams * sizeof(*p));
+        memcpy(p + nh + seg->nparams, tail, sizeof(tail));
+        rc = db_exec(db, q.data, p, n, NULL);
+    }
+    free(p);
+    buf_free(&q);
+    if (rc)
+        return rc;
+    /* where the page ended: the highest customer of the campaign so far */
+    int64_t last = *upto;
+    rc = db_scalar_i64(db, "SELECT COALESCE(MAX(customer_id), ?) FROM campaign_recipients WHERE campaign_id = ?",
+                       DBP(P_I(*upto), P_I(campaign)), *upto, &last);
+    *done = last == *upto; /* nothing new: the segment is exhausted */
+    *upto = last;
+    return rc;
+}
+
+static int materialise_tx(struct db *db, void *arg)
+{
+    int *did = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT c.id, c.channel, s.rule, COALESCE(c.created_by, 0), c.materialized_upto FROM campaigns c "
+                         "JOIN segments s ON s.id = c.segment_id WHERE c.status = 'starting' OR (c.status = 'scheduled' "
+                         "AND c.scheduled_at <= NOW(3)) ORDER BY c.id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                     DBP0, &r);
+    if (rc)
+        return rc;
+    if (!r.nrows) {
+        db_result_free(&r);
+        return DB_OK;
+    }
+    int64_t id = db_cell_i64(&r, 0, 0), upto = db_cell_i64(&r, 0, 4);
+    char channel[8], why[260];
+    text_copy(channel, sizeof(channel), db_cell(&r, 0, 1));
+    struct segment_sql seg;
+    memset(&seg, 0, sizeof(seg));
+    struct agent_info me;
+    rc = customer_rule_compile(db, db_cell(&r, 0, 2), &seg, why, sizeof(why));
+    if (!rc)
+        rc = author_of(db, db_cell_i64(&r, 0, 3), &me);
+    db_result_free(&r);
+    int done = 0;
+    if (rc == 1) { /* the segment's rule no longer compiles (a custom field was deleted) */
+        log_warn("campaigns", "event=segment_broken campaign=%lld reason=\"%s\"", (long long)id, why);
+        rc = db_exec(db, "UPDATE campaigns SET status = 'paused' WHERE id = ?", DBP(P_I(id)), NULL);
+    } else if (!rc) {
+        rc = materialise_page(db, id, channel, &seg, &me, &upto, &done);
+        if (!rc)
+            rc = db_exec(db, "UPDATE campaigns SET materialized_upto = ?, status = IF(?, 'sending', 'starting'), "
+                             "started_at = COALESCE(started_at, NOW(3)) WHERE id = ?",
+                         DBP(P_I(upto), P_I(done), P_I(id)), NULL);
+        *did = 1;
+    }
+    segment_sql_free(&seg);
+    return rc;
+}
+
+/* ---- sending ---- */
+
+struct claimed {
+    int64_t id, campaign, customer, template_id, author;
+    char address[256], campaign_name[201];
+    int attempts;
+};
+
+struct round {
+    struct claimed v[BATCH_MAX];
+    size_t n;
+};
+
+/* Interrupted batches: the lease ran out while `sending`. */
+static int recover(struct db *db)
+{
+    return db_exec(db, "UPDATE campaign_recipients SET state = 'ambiguous', error = 'interrupted while sending; "
+                       "it may have been delivered' WHERE state = 'sending' AND lease_until < NOW(3)",
+                   DBP0, NULL);
+}
+
+static int claim_tx(struct db *db, void *arg)
+{
+    struct round *rd = arg;
+    rd->n = 0;
+    int rc = recover(db);
+    /* suppressed since the start: skipped, never sent */
+    if (!rc)
+        rc = db_exec(db, "UPDATE campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id AND c.status = 'sending' "
+                         "JOIN suppressions s ON s.channel = r.channel AND s.value = r.address "
+                         "SET r.state = 'skipped', r.skip_reason = 'suppressed' WHERE r.state = 'queued'",
+                     DBP0, NULL);
+    struct db_result r;
+    if (!rc)
+        rc = db_exec(db, "SELECT r.id, r.campaign_id, r.customer_id, r.address, r.attempts, c.template_id, "
+                         "COALESCE(c.created_by, 0), c.name FROM campaign_recipients r "
+                         "JOIN campaigns c ON c.id = r.campaign_id "
+                         "WHERE c.status = 'sending' AND c.channel = 'email' AND r.state = 'queued' "
+                         "ORDER BY r.campaign_id, r.id LIMIT ? FOR UPDATE SKIP LOCKED",
+                     DBP(P_I(cfg->campaigns.batch)), &r);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < r.nrows && !rc; i++) {
+        struct claimed *k = &rd->v[rd->n++];
+        k->id = db_cell_i64(&r, i, 0);
+        k->campaign = db_cell_i64(&r, i, 1);
+        k->customer = db_cell_i64(&r, i, 2);
+        text_copy(k->address, sizeof(k->address), db_cell(&r, i, 3));
+        k->attempts = (int)db_cell_i64(&r, i, 4);
+        k->template_id = db_cell_i64(&r, i, 5);
+        k->author = db_cell_i64(&r, i, 6);
+        text_copy(k->campaign_name, sizeof(k->campaign_name), db_cell(&r, i, 7));
+        rc = db_exec(db, "UPDATE campaign_recipients SET state = 'sending', attempts = attempts + 1, "
+                         "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id = ?",
+                     DBP(P_I(cfg->campaigns.lease_secs), P_I(k->id)), NULL);
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* The rendered message for one recipient, as the e-mail channel's payload. */
+static int render_one(struct db *db, const struct claimed *k, json_t *tpl, struct outbox_item *it)
+{
+    json_t *cu = NULL, *agent = NULL;
+    int rc = customer_load(db, NULL, k->customer, &cu);
+    if (!rc && k->author)
+        rc = db_row_json_of(db, "SELECT id, name, email FROM agents WHERE id = ?", DBP(P_I(k->author)), &agent);
+    char token[CAMPAIGN_TOKEN_MAX], url[600];
+    if (!rc)
+        rc = campaign_token(db, k->id, token);
+    if (rc) {
+        json_decref(cu);
+        json_decref(agent);
+        return rc;
+    }
+    snprintf(url, sizeof(url), "%s/u/%s", cfg->server.public_url[0] ? cfg->server.public_url : "http://localhost", token);
+    json_t *camp = json_pack("{s:I, s:s}", "id", (json_int_t)k->campaign, "name", k->campaign_name);
+    json_t *ctx = template_context(cu, agent, camp, url);
+    char *parts[3] = {NULL, NULL, NULL}, why[240] = "";
+    const char *keys[3] = {"subject", "text", "html"};
+    int bad = 0;
+    for (int i = 0; i < 3 && !bad; i++)
+        bad = template_part_render(json_string_value(json_object_get(tpl, keys[i])), ctx, i == 2, &parts[i], why,
+                                   sizeof(why)) < 0;
+    memset(it, 0, sizeof(*it));
+    it->id = k->id;
+    text_copy(it->recipient, sizeof(it->recipient), k->address);
+    const char *to = json_string_value(json_object_get(cu, "name"));
+    const char *from = agent ? json_string_value(json_object_get(agent, "name")) : NULL;
+    it->payload = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s}", "campaign", 1, "subject", parts[0] ? parts[0] : "",
+                            "body_text", parts[1] ? parts[1] : "", "body_html", parts[2] ? parts[2] : "", "to_name",
+                            to ? to : "", "from_name", from ? from : "Switchboard", "unsubscribe_url", url);
+    if (!cu) { /* merged into another customer since the ledger was made: that one has its own row */
+        it->outcome = SEND_FAILED;
+        text_copy(it->error, sizeof(it->error), "the customer was merged into another one");
+    } else if (bad || !it->payload) {
+        it->outcome = SEND_FAILED;
+        snprintf(it->error, sizeof(it->error), "the template did not render: %s", why);
+    }
+    for (int i = 0; i < 3; i++)
+        free(parts[i]);
+    json_decref(ctx);
+    json_decref(camp);
+    json_decref(cu);
+    json_decref(agent);
+    return DB_OK;
+}
+
+struct settle {
+    struct outbox_item *items;
+    const struct round *rd;
+};
+
+static int settle_tx(struct db *db, void *arg)
+{
+    struct settle *s = arg;
+    int rc = DB_OK;
+    for (size_t i = 0; i < s->rd->n && !rc; i++) {
+        const struct outbox_item *it = &s->items[i];
+        const char *state = it->outcome == SEND_OK          ? "sent"
+                            : it->outcome == SEND_AMBIGUOUS ? "ambiguous"
+                            : it->outcome == SEND_RETRY && s->rd->v[i].attempts + 1 < MAX_ATTEMPTS ? "queued"
+                                                                                                  : "failed";
+        rc = db_exec(db, "UPDATE campaign_recipients SET state = ?, provider_id = ?, error = ?, lease_until = NULL, "
+                         "sent_at = IF(? = 'sent', NOW(3), sent_at) WHERE id = ? AND state = 'sending'",
+                     DBP(P_S(state), P_S(it->provider_id[0] ? it->provider_id : NULL), P_S(it->error[0] ? it->error : NULL),
+                         P_S(state), P_I(it->id)), NULL);
+    }
+    return rc;
+}
+
+static int finish_tx(struct db *db, void *arg)
+{
+    int *did = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT c.id FROM campaigns c WHERE c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM "
+                         "campaign_recipients r WHERE r.campaign_id = c.id AND r.state IN ('queued', 'sending')) "
+                         "LIMIT 20 FOR UPDATE SKIP LOCKED", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0);
+        rc = db_exec(db, "UPDATE campaigns SET status = 'finished', finished_at = NOW(3) WHERE id = ?", DBP(P_I(id)),
+                     NULL);
+        if (!rc)
+            rc = event_insert(db, "campaign.finished", 0, 0, 0, 0, json_pack("{s:I}", "campaign_id", (json_int_t)id));
+        *did = 1;
+    }
+    if (!rc || r.nrows)
+        db_result_free(&r);
+    return rc;
+}
+
+/* One round of sending: claim, render, send, settle. Returns the number sent, or < 0. */
+static int send_round(struct db *db)
+{
+    struct round rd;
+    int rc = db_transaction(db, claim_tx, &rd);
+    if (rc || !rd.n)
+        return rc;
+    struct outbox_item *items = calloc(rd.n, sizeof(*items));
+    if (!items)
+        return DB_EOTHER; /* the lease turns the claimed rows ambiguous: never sent twice */
+    json_t *tpl = NULL;
+    int64_t tpl_id = 0;
+    for (size_t i = 0; i < rd.n && !rc; i++) {
+        if (rd.v[i].template_id != tpl_id) {
+            json_decref(tpl);
+            tpl_id = rd.v[i].template_id;
+            rc = db_row_json_of(db, "SELECT subject, body_text AS text, body_html AS html FROM templates WHERE id = ?",
+                                DBP(P_I(tpl_id)), &tpl);
+        }
+        if (!rc)
+            rc = render_one(db, &rd.v[i], tpl, &items[i]);
+    }
+    json_decref(tpl);
+    size_t n = rd.n;
+    if (!rc) {
+        /* only items still SEND_OK are sent; the channel settles each */
+        struct outbox_item *go = calloc(n, sizeof(*go));
+        size_t k = 0;
+        for (size_t i = 0; go && i < n; i++)
+            if (items[i].outcome == SEND_OK)
+                go[k++] = items[i];
+        if (go && k)
+            email_ops->send(cfg, go, k);
+        for (size_t i = 0, j = 0; go && i < n; i++)
+            if (items[i].outcome == SEND_OK)
+                items[i] = go[j++];
+        free(go);
+        struct settle s = {items, &rd};
+        rc = db_transaction(db, settle_tx, &s);
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(items[i].payload);
+    free(items);
+    return rc ? rc : (int)n;
+}
+
+static void sender_main(struct bgthread *self)
+{
+    struct db *db = db_new(cfg, 1);
+    while (!bgthread_stopping(self)) {
+        int did = 0, sent = 0;
+        if (db_transaction(db, materialise_tx, &did) < 0)
+            log_warn("campaigns", "event=materialise_failed");
+        if (email_ops && email_ops->enabled(cfg)) {
+            sent = send_round(db);
+            if (sent < 0)
+                log_warn("campaigns", "event=send_round_failed rc=%d", sent);
+        }
+        int finished = 0;
+        if (db_transaction(db, finish_tx, &finished) == DB_OK && finished)
+            event_tailer_wake();
+        if (!did && sent <= 0 && !finished) /* else more work is likely waiting */
+            bgthread_wait(self, 500);
+    }
+    db_free(db);
+}
+
+int campaign_sender_start(const struct sb_config *config, const struct channel_ops *const *channels)
+{
+    cfg = config;
+    for (size_t i = 0; channels && channels[i]; i++)
+        if (strcmp(channels[i]->name, "email") == 0)
+            email_ops = channels[i];
+    return bgthread_start(&bg, sender_main, NULL);
+}
+
+void campaign_sender_stop(void)
+{
+    bgthread_stop(&bg);
+}
