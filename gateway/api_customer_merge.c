@@ -117,6 +117,9 @@ static const struct move moves[] = {
     /* its lifecycle moves along; its birth reads "merged" there: the survivor was not created twice */
     {"stage_history", "UPDATE customer_stage_history SET customer_id = ?, reason = IF(reason = 'created', 'merged', reason) "
                       "WHERE customer_id = ?"},
+    /* a campaign that reached both keeps the absorbed row there (the ledger is UNIQUE per
+     * campaign and customer); the 360 shows it through merged_into */
+    {"campaign_history", "UPDATE IGNORE campaign_recipients SET customer_id = ? WHERE customer_id = ?"},
     {"tags", "INSERT IGNORE INTO customer_tags (customer_id, tag_id, created_at, created_by) "
              "SELECT ?, tag_id, created_at, created_by FROM customer_tags WHERE customer_id = ?"},
     {NULL, "DELETE FROM customer_tags WHERE customer_id = ? AND ? > 0"},

@@ -218,7 +218,16 @@ int customers_get(struct api_ctx *c)
     }
     json_object_set_new(o, "timeline_next", next_before(tl, 50));
     json_object_set_new(o, "timeline", tl);
-    json_object_set_new(o, "campaigns", json_array()); /* the campaign ledger arrives with issue 9 */
+    rc = attach(c, o, "campaigns",
+                "SELECT r.campaign_id, cp.name, r.channel, r.address, r.state, r.skip_reason, r.sent_at, r.delivered_at, "
+                "r.opened_at, r.clicked_at, r.unsubscribed_at FROM campaign_recipients r "
+                "JOIN campaigns cp ON cp.id = r.campaign_id WHERE r.customer_id = ? OR r.customer_id IN "
+                "(SELECT m.id FROM customers m WHERE m.merged_into = ?) ORDER BY r.id DESC LIMIT 50",
+                DBP(P_I(id), P_I(id)));
+    if (rc) {
+        json_decref(o);
+        return rc;
+    }
     return api_json(c, 200, o);
 }
 

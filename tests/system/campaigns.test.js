@@ -140,6 +140,18 @@ test('unsubscribe: GET shows a page and changes nothing; POST (one-click) suppre
   const second = mails.slice(before).map((x) => x.to.value[0].address);
   assert.ok(!second.includes('c7@promo.example'));
   assert.equal(second.length, st.sent);
+  // the 360 shows the campaign history, also after a merge
+  const c7 = (await a.get(`/api/v1/customers?q=${encodeURIComponent('c7@promo.example')}`)).json.items[0];
+  const c8 = (await a.get(`/api/v1/customers?q=${encodeURIComponent('c8@promo.example')}`)).json.items[0];
+  let v = (await a.get(`/api/v1/customers/${c7.id}`)).json;
+  assert.equal(v.campaigns.find((x) => x.name === '双十一').state, 'sent');
+  assert.ok(v.campaigns[0].unsubscribed_at || v.campaigns.some((x) => x.unsubscribed_at));
+  const mg = await a.post(`/api/v1/customers/${c8.id}/merge`, { from_id: c7.id });
+  assert.equal(mg.status, 200, mg.text);
+  assert.ok(mg.json.moved.campaign_history >= 1, JSON.stringify(mg.json.moved));
+  v = (await a.get(`/api/v1/customers/${c8.id}`)).json;
+  assert.ok(v.campaigns.some((x) => x.address === 'c7@promo.example'), 'the absorbed customer\'s campaign history');
+  assert.ok(v.campaigns.some((x) => x.address === 'c8@promo.example'));
 });
 
 test('lifecycle: cancel a draft; starting a cancelled campaign, resuming a draft, bad references are refused', async () => {
