@@ -181,6 +181,44 @@ int api_audit(struct api_ctx *c, const char *action, const char *object_type, in
     return rc;
 }
 
+int api_written(struct api_ctx *c, const char *select_sql, const char *type, int64_t id, json_t *before, int status)
+{
+    json_t *after = NULL;
+    int rc = db_row_json_of(c->db, select_sql, DBP(P_I(id)), &after);
+    if (rc || !after)
+        return rc ? rc : api_not_found(c);
+    char action[80];
+    snprintf(action, sizeof(action), "%s.%s", type, before ? "updated" : "created");
+    rc = api_audit(c, action, type, id, before, after);
+    if (rc) {
+        json_decref(after);
+        return rc;
+    }
+    return api_json(c, status, after);
+}
+
+int api_delete_audited(struct api_ctx *c, const char *select_sql, const char *delete_sql, const char *type)
+{
+    int64_t id = c->req->params.id[0];
+    json_t *before = NULL;
+    int rc = db_row_json_of(c->db, select_sql, DBP(P_I(id)), &before);
+    if (rc || !before)
+        return rc ? rc : api_not_found(c);
+    char action[80];
+    snprintf(action, sizeof(action), "%s.deleted", type);
+    rc = db_exec(c->db, delete_sql, DBP(P_I(id)), NULL);
+    if (!rc)
+        rc = api_audit(c, action, type, id, before, NULL);
+    json_decref(before);
+    return rc ? rc : api_json(c, 204, NULL);
+}
+
+int api_duplicate(struct api_ctx *c, const char *field, const char *message)
+{
+    return api_json(c, 409, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "duplicate", "message", message, "field",
+                                      field));
+}
+
 int api_event(struct api_ctx *c, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
               int64_t team_id, json_t *payload)
 {

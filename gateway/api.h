@@ -109,6 +109,15 @@ int api_arg_id(struct api_ctx *c, const char *name, int64_t *out);
  * may be NULL; they are not consumed. */
 int api_audit(struct api_ctx *c, const char *action, const char *object_type, int64_t object_id,
               json_t *before, json_t *after);
+/* After a write to a configuration object (a custom field, tag rule, segment, template):
+ * loads it with select_sql (whose one parameter is the id), audits TYPE.created or
+ * TYPE.updated (before NULL = created) and answers status with it. */
+int api_written(struct api_ctx *c, const char *select_sql, const char *type, int64_t id, json_t *before, int status);
+/* DELETE of such an object: locks and loads it (select_sql … FOR UPDATE), runs delete_sql
+ * (its one parameter is the id), audits TYPE.deleted, answers 204; 404 when missing. */
+int api_delete_audited(struct api_ctx *c, const char *select_sql, const char *delete_sql, const char *type);
+/* 409 {"error":{"code":"duplicate","message":…,"field":…}}. */
+int api_duplicate(struct api_ctx *c, const char *field, const char *message);
 /* Event row inside the current transaction; payload is consumed. Wakes the local tailer
  * after commit. */
 int api_event(struct api_ctx *c, const char *kind, int64_t ticket_id, int64_t customer_id,

@@ -67,21 +67,6 @@ static void check_options(struct jf *f, json_t *opts)
     }
 }
 
-static int field_written(struct api_ctx *c, int64_t id, json_t *before, int status)
-{
-    json_t *after = NULL;
-    int rc = db_row_json_of(c->db, FIELD_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
-    if (rc)
-        return rc;
-    if (!after)
-        return api_not_found(c);
-    rc = api_audit(c, before ? "field_def.updated" : "field_def.created", "field_def", id, before, after);
-    if (rc) {
-        json_decref(after);
-        return rc;
-    }
-    return api_json(c, status, after);
-}
 
 int field_defs_create(struct api_ctx *c)
 {
@@ -112,13 +97,12 @@ int field_defs_create(struct api_ctx *c)
                  DBP(P_S(key), P_S(label), P_S(type), P_S(opts_s), P_I(required), P_I(has_pos ? pos : 0)), &r);
     free(opts_s);
     if (rc == DB_EDUP)
-        return api_json(c, 409, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "duplicate", "message",
-                                          "a custom field with this key exists", "field", "key"));
+        return api_duplicate(c, "key", "a custom field with this key exists");
     if (rc)
         return rc;
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
-    return field_written(c, id, NULL, 201);
+    return api_written(c, FIELD_SELECT "WHERE id = ?", "field_def", id, NULL, 201);
 }
 
 int field_defs_update(struct api_ctx *c)
@@ -161,7 +145,7 @@ int field_defs_update(struct api_ctx *c)
                      P_I(id)), NULL);
     free(opts_s);
     if (!rc)
-        rc = field_written(c, id, before, 200);
+        rc = api_written(c, FIELD_SELECT "WHERE id = ?", "field_def", id, before, 200);
     json_decref(before);
     return rc;
 }
@@ -213,21 +197,6 @@ static int read_tag_rule(struct api_ctx *c, struct jf *f, bool create)
     return rule ? crm_rule_check(c->db, rule, f, "rule") : DB_OK;
 }
 
-static int tag_rule_written(struct api_ctx *c, int64_t id, json_t *before, int status)
-{
-    json_t *after = NULL;
-    int rc = db_row_json_of(c->db, TAG_RULE_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
-    if (rc)
-        return rc;
-    if (!after)
-        return api_not_found(c);
-    rc = api_audit(c, before ? "tag_rule.updated" : "tag_rule.created", "tag_rule", id, before, after);
-    if (rc) {
-        json_decref(after);
-        return rc;
-    }
-    return api_json(c, status, after);
-}
 
 int tag_rules_list(struct api_ctx *c)
 {
@@ -263,7 +232,7 @@ int tag_rules_create(struct api_ctx *c)
         return rc;
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
-    return tag_rule_written(c, id, NULL, 201);
+    return api_written(c, TAG_RULE_SELECT "WHERE id = ?", "tag_rule", id, NULL, 201);
 }
 
 int tag_rules_update(struct api_ctx *c)
@@ -291,25 +260,15 @@ int tag_rules_update(struct api_ctx *c)
                      P_S(bstr(c->body, "rule")), bopt(c->body, "notify_owner"), bopt(c->body, "enabled"), P_I(id)),
                  NULL);
     if (!rc)
-        rc = tag_rule_written(c, id, before, 200);
+        rc = api_written(c, TAG_RULE_SELECT "WHERE id = ?", "tag_rule", id, before, 200);
     json_decref(before);
     return rc;
 }
 
 int tag_rules_delete(struct api_ctx *c)
 {
-    int64_t id = c->req->params.id[0];
-    json_t *before = NULL;
-    int rc = db_row_json_of(c->db, TAG_RULE_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
-    if (rc)
-        return rc;
-    if (!before)
-        return api_not_found(c);
-    rc = db_exec(c->db, "DELETE FROM tag_rules WHERE id = ?", DBP(P_I(id)), NULL);
-    if (!rc)
-        rc = api_audit(c, "tag_rule.deleted", "tag_rule", id, before, NULL);
-    json_decref(before);
-    return rc ? rc : api_json(c, 204, NULL);
+    return api_delete_audited(c, TAG_RULE_SELECT "WHERE id = ? FOR UPDATE", "DELETE FROM tag_rules WHERE id = ?",
+                              "tag_rule");
 }
 
 /* ---- audit ---- */

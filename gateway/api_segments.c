@@ -126,25 +126,7 @@ static int read_segment(struct api_ctx *c, struct jf *f, bool create, const char
     return rc == 1 ? DB_OK : rc;
 }
 
-static int segment_written(struct api_ctx *c, int64_t id, json_t *before, int status)
-{
-    json_t *after = NULL;
-    int rc = db_row_json_of(c->db, SEGMENT_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
-    if (rc || !after)
-        return rc ? rc : api_not_found(c);
-    rc = api_audit(c, before ? "segment.updated" : "segment.created", "segment", id, before, after);
-    if (rc) {
-        json_decref(after);
-        return rc;
-    }
-    return api_json(c, status, after);
-}
 
-static int name_taken(struct api_ctx *c)
-{
-    return api_json(c, 409, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "duplicate", "message",
-                                      "a segment with this name exists", "field", "name"));
-}
 
 int segments_create(struct api_ctx *c)
 {
@@ -160,12 +142,12 @@ int segments_create(struct api_ctx *c)
     rc = db_exec(c->db, "INSERT INTO segments (name, rule, created_by) VALUES (?, ?, ?)",
                  DBP(P_S(name), P_S(rule), P_IOPT(c->me.id)), &r);
     if (rc == DB_EDUP)
-        return name_taken(c);
+        return api_duplicate(c, "name", "a segment with this name exists");
     if (rc)
         return rc;
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
-    return segment_written(c, id, NULL, 201);
+    return api_written(c, SEGMENT_SELECT "WHERE id = ?", "segment", id, NULL, 201);
 }
 
 int segments_update(struct api_ctx *c)
@@ -188,23 +170,14 @@ int segments_update(struct api_ctx *c)
     rc = db_exec(c->db, "UPDATE segments SET name = COALESCE(?, name), rule = COALESCE(?, rule) WHERE id = ?",
                  DBP(P_S(name), P_S(rule), P_I(id)), NULL);
     if (rc == DB_EDUP)
-        rc = name_taken(c);
+        rc = api_duplicate(c, "name", "a segment with this name exists");
     else if (!rc)
-        rc = segment_written(c, id, before, 200);
+        rc = api_written(c, SEGMENT_SELECT "WHERE id = ?", "segment", id, before, 200);
     json_decref(before);
     return rc;
 }
 
 int segments_delete(struct api_ctx *c)
 {
-    int64_t id = c->req->params.id[0];
-    json_t *before = NULL;
-    int rc = db_row_json_of(c->db, SEGMENT_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
-    if (rc || !before)
-        return rc ? rc : api_not_found(c);
-    rc = db_exec(c->db, "DELETE FROM segments WHERE id = ?", DBP(P_I(id)), NULL);
-    if (!rc)
-        rc = api_audit(c, "segment.deleted", "segment", id, before, NULL);
-    json_decref(before);
-    return rc ? rc : api_json(c, 204, NULL);
+    return api_delete_audited(c, SEGMENT_SELECT "WHERE id = ? FOR UPDATE", "DELETE FROM segments WHERE id = ?", "segment");
 }

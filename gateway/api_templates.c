@@ -98,25 +98,7 @@ static void read_template(struct jf *f, struct template_input *in, json_t *curre
     check_part(f, "html", in->html);
 }
 
-static int template_written(struct api_ctx *c, int64_t id, json_t *before, int status)
-{
-    json_t *after = NULL;
-    int rc = db_row_json_of(c->db, TEMPLATE_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
-    if (rc || !after)
-        return rc ? rc : api_not_found(c);
-    rc = api_audit(c, before ? "template.updated" : "template.created", "template", id, before, after);
-    if (rc) {
-        json_decref(after);
-        return rc;
-    }
-    return api_json(c, status, after);
-}
 
-static int name_taken(struct api_ctx *c)
-{
-    return api_json(c, 409, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "duplicate", "message",
-                                      "a template with this name exists", "field", "name"));
-}
 
 int templates_list(struct api_ctx *c)
 {
@@ -152,12 +134,12 @@ int templates_create(struct api_ctx *c)
                         "VALUES (?, ?, ?, ?, ?, ?)",
                  DBP(P_S(in.name), P_S(in.channel), P_S(in.subject), P_S(in.text), P_S(in.html), P_IOPT(c->me.id)), &r);
     if (rc == DB_EDUP)
-        return name_taken(c);
+        return api_duplicate(c, "name", "a template with this name exists");
     if (rc)
         return rc;
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
-    return template_written(c, id, NULL, 201);
+    return api_written(c, TEMPLATE_SELECT "WHERE id = ?", "template", id, NULL, 201);
 }
 
 int templates_update(struct api_ctx *c)
@@ -184,25 +166,16 @@ int templates_update(struct api_ctx *c)
                  NULL);
 #undef GIVEN
     if (rc == DB_EDUP)
-        rc = name_taken(c);
+        rc = api_duplicate(c, "name", "a template with this name exists");
     else if (!rc)
-        rc = template_written(c, id, before, 200);
+        rc = api_written(c, TEMPLATE_SELECT "WHERE id = ?", "template", id, before, 200);
     json_decref(before);
     return rc;
 }
 
 int templates_delete(struct api_ctx *c)
 {
-    int64_t id = c->req->params.id[0];
-    json_t *before = NULL;
-    int rc = db_row_json_of(c->db, TEMPLATE_SELECT "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &before);
-    if (rc || !before)
-        return rc ? rc : api_not_found(c);
-    rc = db_exec(c->db, "DELETE FROM templates WHERE id = ?", DBP(P_I(id)), NULL);
-    if (!rc)
-        rc = api_audit(c, "template.deleted", "template", id, before, NULL);
-    json_decref(before);
-    return rc ? rc : api_json(c, 204, NULL);
+    return api_delete_audited(c, TEMPLATE_SELECT "WHERE id = ? FOR UPDATE", "DELETE FROM templates WHERE id = ?", "template");
 }
 
 /* ---- preview ---- */
