@@ -8,6 +8,7 @@
 #include "gateway/sms_delivery.h"
 #include <curl/curl.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -228,7 +229,19 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The outbox's SMS lane and the campaign sender both call this: one at a time, sharing
+ * the connections and the pace ([sms] rate_per_sec is the process's, whoever sends). */
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+static void send_batch_locked(const struct sb_config *cfg, struct outbox_item *items, size_t n);
+
 static void send_batch(const struct sb_config *cfg, struct outbox_item *items, size_t n)
+{
+    pthread_mutex_lock(&send_lock);
+    send_batch_locked(cfg, items, n);
+    pthread_mutex_unlock(&send_lock);
+}
+
+static void send_batch_locked(const struct sb_config *cfg, struct outbox_item *items, size_t n)
 {
     static CURLM *multi;
     static struct rate_limit pace;

@@ -95,6 +95,10 @@ struct sb_config {
     struct {
         int64_t batch;              /* recipients claimed and sent per round */
         int64_t lease_secs;         /* a claimed batch not settled by then was interrupted: ambiguous */
+        int64_t email_per_minute;   /* all campaigns' e-mail, all gateway processes together (0 = no limit) */
+        int64_t sms_per_minute;     /* the same for SMS */
+        char sms_window[16];        /* local hours SMS campaigns may send in, "08:00-21:00" */
+        int64_t utc_offset_mins;    /* of those hours (480 = China) */
     } campaigns;
     struct {
         int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PAGE 5000          /* customers materialised per statement */
 #define BATCH_MAX 200      /* [campaigns] batch is at most this */
@@ -21,7 +22,8 @@
 
 static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
-static const struct channel_ops *email_ops;
+static const struct channel_ops *email_ops, *sms_ops;
+static int window_from = -1, window_to = -1; /* minutes of the local day SMS may go out in */
 
 /* ---- materialising ---- */
 
@@ -145,6 +147,7 @@ struct claimed {
 struct round {
     struct claimed v[BATCH_MAX];
     size_t n;
+    char channel[8];
 };
 
 /* Interrupted batches: the lease ran out while `sending`. */
@@ -155,8 +158,40 @@ static int recover(struct db *db)
                    DBP0, NULL);
 }
 
+/* SMS campaigns send only inside [campaigns] sms_window, local time. */
+static int sms_window_open(void)
+{
+    if (window_from < 0)
+        return 0;
+    time_t now = time(NULL);
+    long local = ((long)(now % 86400) / 60 + cfg->campaigns.utc_offset_mins + 1440) % 1440;
+    return window_from <= window_to ? local >= window_from && local < window_to
+                                    : local >= window_from || local < window_to; /* 22:00-06:00 */
+}
+
+static int channel_ready(const char *channel)
+{
+    const struct channel_ops *ops = strcmp(channel, "sms") == 0 ? sms_ops : email_ops;
+    return ops && ops->enabled(cfg) && (strcmp(channel, "sms") != 0 || sms_window_open());
+}
+
+/* How many this round may take from campaign row i: the batch, the campaign's rate per
+ * minute and the channel's (all processes) minus what went out in the last minute. */
+static int64_t budget(const struct db_result *r, size_t i)
+{
+    int64_t b = cfg->campaigns.batch, rate = db_cell_i64(r, i, 2), recent = db_cell_i64(r, i, 3);
+    int64_t chan_rate = strcmp(db_cell(r, i, 1), "sms") == 0 ? cfg->campaigns.sms_per_minute
+                                                              : cfg->campaigns.email_per_minute;
+    if (rate > 0 && rate - recent < b)
+        b = rate - recent;
+    if (chan_rate > 0 && chan_rate - db_cell_i64(r, i, 4) < b)
+        b = chan_rate - db_cell_i64(r, i, 4);
+    return b > 0 ? b : 0;
+}
+
 static int claim_tx(struct db *db, void *arg)
 {
+    static size_t turn; /* campaigns take turns, round by round */
     struct round *rd = arg;
     rd->n = 0;
     int rc = recover(db);
@@ -166,14 +201,36 @@ static int claim_tx(struct db *db, void *arg)
                          "JOIN suppressions s ON s.channel = r.channel AND s.value = r.address "
                          "SET r.state = 'skipped', r.skip_reason = 'suppressed' WHERE r.state = 'queued'",
                      DBP0, NULL);
-    struct db_result r;
+    struct db_result cs;
     if (!rc)
-        rc = db_exec(db, "SELECT r.id, r.campaign_id, r.customer_id, r.address, r.attempts, c.template_id, "
-                         "COALESCE(c.created_by, 0), c.name FROM campaign_recipients r "
-                         "JOIN campaigns c ON c.id = r.campaign_id "
-                         "WHERE c.status = 'sending' AND c.channel = 'email' AND r.state = 'queued' "
-                         "ORDER BY r.campaign_id, r.id LIMIT ? FOR UPDATE SKIP LOCKED",
-                     DBP(P_I(cfg->campaigns.batch)), &r);
+        rc = db_exec(db, "SELECT c.id, c.channel, COALESCE(c.rate_per_minute, 0), "
+                         "(SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id "
+                         "  AND r.sent_at > NOW(3) - INTERVAL 1 MINUTE), "
+                         "(SELECT COUNT(*) FROM campaign_recipients r2 JOIN campaigns c2 ON c2.id = r2.campaign_id "
+                         "  WHERE c2.channel = c.channel AND r2.state IN ('sent', 'sending') "
+                         "  AND COALESCE(r2.sent_at, NOW(3)) > NOW(3) - INTERVAL 1 MINUTE) "
+                         "FROM campaigns c WHERE c.status = 'sending' ORDER BY c.id", DBP0, &cs);
+    if (rc)
+        return rc;
+    int64_t pick = 0, take = 0;
+    for (size_t k = 0; k < cs.nrows && !pick; k++) {
+        size_t i = (turn + k) % cs.nrows;
+        if (channel_ready(db_cell(&cs, i, 1)) && (take = budget(&cs, i)) > 0) {
+            pick = db_cell_i64(&cs, i, 0);
+            text_copy(rd->channel, sizeof(rd->channel), db_cell(&cs, i, 1));
+            turn = i + 1;
+        }
+    }
+    db_result_free(&cs);
+    if (!pick)
+        return DB_OK;
+    struct db_result r;
+    rc = db_exec(db, "SELECT r.id, r.campaign_id, r.customer_id, r.address, r.attempts, c.template_id, "
+                     "COALESCE(c.created_by, 0), c.name FROM campaign_recipients r "
+                     "JOIN campaigns c ON c.id = r.campaign_id "
+                     "WHERE r.campaign_id = ? AND c.status = 'sending' AND r.state = 'queued' "
+                     "ORDER BY r.id LIMIT ? FOR UPDATE SKIP LOCKED",
+                 DBP(P_I(pick), P_I(take)), &r);
     if (rc)
         return rc;
     for (size_t i = 0; i < r.nrows && !rc; i++) {
@@ -316,8 +373,9 @@ static int send_round(struct db *db)
         for (size_t i = 0; go && i < n; i++)
             if (items[i].outcome == SEND_OK)
                 go[k++] = items[i];
+        const struct channel_ops *ops = strcmp(rd.channel, "sms") == 0 ? sms_ops : email_ops;
         if (go && k)
-            email_ops->send(cfg, go, k);
+            ops->send(cfg, go, k);
         for (size_t i = 0, j = 0; go && i < n; i++)
             if (items[i].outcome == SEND_OK)
                 items[i] = go[j++];
@@ -338,11 +396,9 @@ static void sender_main(struct bgthread *self)
         int did = 0, sent = 0;
         if (db_transaction(db, materialise_tx, &did) < 0)
             log_warn("campaigns", "event=materialise_failed");
-        if (email_ops && email_ops->enabled(cfg)) {
-            sent = send_round(db);
-            if (sent < 0)
-                log_warn("campaigns", "event=send_round_failed rc=%d", sent);
-        }
+        sent = send_round(db);
+        if (sent < 0)
+            log_warn("campaigns", "event=send_round_failed rc=%d", sent);
         int finished = 0;
         if (db_transaction(db, finish_tx, &finished) == DB_OK && finished)
             event_tailer_wake();
@@ -355,9 +411,21 @@ static void sender_main(struct bgthread *self)
 int campaign_sender_start(const struct sb_config *config, const struct channel_ops *const *channels)
 {
     cfg = config;
-    for (size_t i = 0; channels && channels[i]; i++)
+    for (size_t i = 0; channels && channels[i]; i++) {
         if (strcmp(channels[i]->name, "email") == 0)
             email_ops = channels[i];
+        if (strcmp(channels[i]->name, "sms") == 0)
+            sms_ops = channels[i];
+    }
+    int h1, m1, h2, m2, n = 0;
+    if (sscanf(cfg->campaigns.sms_window, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &n) == 4 &&
+        !cfg->campaigns.sms_window[n] && h1 < 24 && h2 <= 24 && m1 < 60 && m2 < 60) {
+        window_from = h1 * 60 + m1;
+        window_to = h2 * 60 + m2;
+    } else {
+        log_error("campaigns", "event=bad_config key=campaigns.sms_window value=\"%s\" effect=no_sms_campaigns",
+                  cfg->campaigns.sms_window);
+    }
     return bgthread_start(&bg, sender_main, NULL);
 }
 
