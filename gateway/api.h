@@ -50,6 +50,7 @@ struct api_req {
     struct buf resp;
     char set_cookie[320];
     char retry_after[16];
+    char location[1400];    /* a redirect's target (3xx) */
     char disposition[600];  /* Content-Disposition of a download (then sandboxed by CSP) */
     FILE *spool;            /* when set, the body is this (unlinked) file, resp_len bytes, streamed
                                by the net thread in chunks instead of resp (large exports) */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- tokens ---- */
 
@@ -78,6 +79,112 @@ int campaign_token_verify(struct db *db, const char *token, int64_t *recipient_i
         return 0;
     mac_hex(*recipient_id, mac);
     return sodium_memcmp(mac, dash + 1, 32) == 0;
+}
+
+/* HMAC over "click:ID:URL": a redirect only goes where the message pointed. */
+static void click_sig(int64_t id, const char *url, char out[33])
+{
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+    char head[40];
+    int n = snprintf(head, sizeof(head), "click:%lld:", (long long)id);
+    crypto_auth_hmacsha256_init(&st, key, sizeof(key));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)head, (unsigned long long)n);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)url, strlen(url));
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2hex(out, 33, mac, 16);
+}
+
+static void url_encode(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+            buf_append(b, s + i, 1);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            buf_append(b, e, 3);
+        }
+    }
+}
+
+/* One href value (still HTML-escaped as written) → the tracking URL, HTML-escaped. */
+static void tracked_href(struct buf *b, int64_t id, const char *token, const char *base, const char *v, size_t n)
+{
+    struct buf url;
+    buf_init(&url, 0);
+    for (size_t i = 0; i < n; i++) { /* the one entity a URL in an attribute needs */
+        if (n - i >= 5 && memcmp(v + i, "&amp;", 5) == 0) {
+            buf_puts(&url, "&");
+            i += 4;
+        } else {
+            buf_append(&url, v + i, 1);
+        }
+    }
+    char sig[33];
+    click_sig(id, url.data ? url.data : "", sig);
+    buf_printf(b, "%s/c/%s?u=", base, token);
+    url_encode(b, url.data ? url.data : "", url.len);
+    buf_printf(b, "&amp;s=%s", sig);
+    buf_free(&url);
+}
+
+int campaign_track_html(struct db *db, int64_t recipient_id, const char *base, const char *html, int clicks,
+                        int opens, char **out)
+{
+    char token[CAMPAIGN_TOKEN_MAX];
+    int rc = campaign_token(db, recipient_id, token);
+    if (rc)
+        return rc;
+    struct buf b;
+    buf_init(&b, 0);
+    const char *p = html;
+    while (clicks && *p) {
+        const char *h = strcasestr(p, "href=");
+        if (!h || (h[5] != '"' && h[5] != '\'')) {
+            buf_puts(&b, p);
+            p += strlen(p);
+            break;
+        }
+        char q = h[5];
+        const char *v = h + 6, *end = strchr(v, q);
+        if (!end)
+            break;
+        buf_append(&b, p, (size_t)(v - p));
+        size_t n = (size_t)(end - v);
+        int web = (n > 7 && strncasecmp(v, "http://", 7) == 0) || (n > 8 && strncasecmp(v, "https://", 8) == 0);
+        int unsub = web && n > strlen(base) && strncmp(v, base, strlen(base)) == 0 && strncmp(v + strlen(base), "/u/", 3) == 0;
+        if (web && !unsub)
+            tracked_href(&b, recipient_id, token, base, v, n);
+        else
+            buf_append(&b, v, n);
+        p = end;
+    }
+    buf_puts(&b, p);
+    if (opens) {
+        /* before </body> when there is one, else at the end */
+        const char *body_end = b.data ? strcasestr(b.data, "</body>") : NULL;
+        struct buf img;
+        buf_init(&img, 0);
+        buf_printf(&img, "<img src=\"%s/o/%s\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0\">", base,
+                   token);
+        if (body_end) {
+            size_t at = (size_t)(body_end - b.data);
+            struct buf both;
+            buf_init(&both, 0);
+            buf_append(&both, b.data, at);
+            buf_append(&both, img.data, img.len);
+            buf_puts(&both, b.data + at);
+            buf_free(&b);
+            b = both;
+        } else {
+            buf_append(&b, img.data, img.len);
+        }
+        buf_free(&img);
+    }
+    *out = b.data ? buf_take(&b) : strdup("");
+    return *out ? DB_OK : DB_EOTHER;
 }
 
 int campaign_unsubscribe(struct db *db, int64_t recipient_id)
@@ -181,6 +288,59 @@ int unsubscribe_post(struct api_ctx *c)
                   json_string_value(json_object_get(row, "address")), 0);
     json_decref(row);
     return rc;
+}
+
+/* ---- tracking ---- */
+
+/* GET /o/{token}: the 1x1 image of an opened message. */
+int track_open(struct api_ctx *c)
+{
+    static const unsigned char gif[] = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff,
+                                        0xff, 0x21, 0xf9, 4, 1, 0, 0, 0, 0, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44,
+                                        1, 0, 0x3b};
+    int64_t id = 0;
+    if (campaign_token_verify(c->db, c->req->params.str[0], &id)) {
+        int rc = db_exec(c->db, "UPDATE campaign_recipients SET opened_at = COALESCE(opened_at, NOW(3)) WHERE id = ?",
+                         DBP(P_I(id)), NULL);
+        if (rc)
+            return rc;
+    }
+    buf_reset(&c->req->resp);
+    buf_append(&c->req->resp, gif, sizeof(gif)); /* the same image for a bad token: nothing to learn */
+    c->req->status = 200;
+    c->req->resp_type = "image/gif";
+    return DB_OK;
+}
+
+/* GET /c/{token}?u=URL&s=SIG: records the click (and the open), then redirects — only to
+ * the URL the message carried (the signature), never an open redirect. */
+int track_click(struct api_ctx *c)
+{
+    int64_t id = 0;
+    const char *url = api_arg(c->req, "u"), *sig = api_arg(c->req, "s");
+    char want[33], decoded[1200];
+    if (!url || !sig || !campaign_token_verify(c->db, c->req->params.str[0], &id) || strlen(url) >= sizeof(decoded))
+        return api_error(c, 404, "not_found", "no such link");
+    text_copy(decoded, sizeof(decoded), url); /* lws has already percent-decoded the query */
+    click_sig(id, decoded, want);
+    if (strlen(sig) != 32 || sodium_memcmp(want, sig, 32) != 0 || strpbrk(decoded, "\r\n"))
+        return api_error(c, 404, "not_found", "no such link");
+    int rc = db_exec(c->db, "UPDATE campaign_recipients SET clicked_at = COALESCE(clicked_at, NOW(3)), "
+                            "opened_at = COALESCE(opened_at, NOW(3)) WHERE id = ?", DBP(P_I(id)), NULL);
+    if (rc)
+        return rc;
+    /* a header is ASCII: what is not (Chinese, spaces) goes percent-encoded (RFC 3986) */
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)decoded; *p && o + 4 < sizeof(c->req->location); p++) {
+        if (*p > 0x20 && *p < 0x7f) {
+            c->req->location[o++] = (char)*p;
+        } else {
+            snprintf(c->req->location + o, 4, "%%%02X", *p);
+            o += 3;
+        }
+    }
+    c->req->location[o] = '\0';
+    return api_json(c, 302, NULL);
 }
 
 /* ---- campaigns ---- */

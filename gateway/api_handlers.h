@@ -86,6 +86,8 @@ int campaigns_recipients(struct api_ctx *c);
 int campaigns_resend(struct api_ctx *c);
 int unsubscribe_page(struct api_ctx *c);
 int unsubscribe_post(struct api_ctx *c);
+int track_open(struct api_ctx *c);
+int track_click(struct api_ctx *c);
 
 int tickets_list(struct api_ctx *c);
 int tickets_get(struct api_ctx *c);

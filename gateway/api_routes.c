@@ -112,6 +112,8 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/campaigns/{id}/resend", campaigns_resend, MARKETING, 0, "campaigns_resend"},
     {HTTP_GET, "/u/{token}", unsubscribe_page, 0, ROUTE_PUBLIC, "unsubscribe_page"},
     {HTTP_POST, "/u/{token}", unsubscribe_post, 0, ROUTE_PUBLIC, "unsubscribe_post"},
+    {HTTP_GET, "/o/{token}", track_open, 0, ROUTE_PUBLIC, "track_open"},
+    {HTTP_GET, "/c/{token}", track_click, 0, ROUTE_PUBLIC, "track_click"},
 
     {HTTP_GET, "/api/v1/tickets", tickets_list, SERVICE, 0, "tickets_list"},
     {HTTP_POST, "/api/v1/tickets", tickets_create, SERVICE, 0, "tickets_create"},

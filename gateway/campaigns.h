@@ -19,6 +19,11 @@
 
 int campaign_token(struct db *db, int64_t recipient_id, char out[CAMPAIGN_TOKEN_MAX]);
 int campaign_token_verify(struct db *db, const char *token, int64_t *recipient_id);
+/* The rendered HTML with tracking for one recipient: http(s) links (but the unsubscribe
+ * link) go through base/c/TOKEN?u=URL&s=SIG, a signed redirect that records clicked_at;
+ * opens adds a 1x1 image base/o/TOKEN that records opened_at. *out is the caller's. */
+int campaign_track_html(struct db *db, int64_t recipient_id, const char *base, const char *html, int clicks,
+                        int opens, char **out);
 /* Suppresses the recipient's address on its channel (reason "unsubscribe") and marks the
  * ledger row; idempotent. */
 int campaign_unsubscribe(struct db *db, int64_t recipient_id);

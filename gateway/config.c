@@ -73,6 +73,8 @@ static const struct cfg_key keys[] = {
     {I(campaigns, sms_per_minute), "0", 0, 10000000, NULL},
     {I(campaigns, utc_offset_mins), "480", -720, 840, NULL},
     {S(campaigns, sms_window), "08:00-21:00", 0, 0, NULL},
+    {I(campaigns, track_opens), "1", 0, 1, NULL},
+    {I(campaigns, track_clicks), "1", 0, 1, NULL},
     {I(crm, settle_ms), "2000", 0, 60000, NULL},
     {I(routing, batch), "200", 1, 5000, NULL},
     {I(routing, weight_chat), "34", 0, 100, NULL},

@@ -99,6 +99,8 @@ struct sb_config {
         int64_t sms_per_minute;     /* the same for SMS */
         char sms_window[16];        /* local hours SMS campaigns may send in, "08:00-21:00" */
         int64_t utc_offset_mins;    /* of those hours (480 = China) */
+        int64_t track_opens;        /* a 1x1 image in campaign HTML: opened_at */
+        int64_t track_clicks;       /* links through signed redirects: clicked_at */
     } campaigns;
     struct {
         int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */

@@ -551,6 +551,8 @@ static int write_headers(struct lws *wsi, struct conn *c)
         return -1;
     if (r->retry_after[0] && add_header(wsi, "retry-after:", r->retry_after, &p, end))
         return -1;
+    if (r->location[0] && add_header(wsi, "location:", r->location, &p, end))
+        return -1;
     if (r->disposition[0] && (add_header(wsi, "content-disposition:", r->disposition, &p, end) ||
                               add_header(wsi, "content-security-policy:", "sandbox; default-src 'none'", &p, end)))
         return -1;

@@ -251,6 +251,12 @@ static int claim_tx(struct db *db, void *arg)
     return rc;
 }
 
+/* Where recipients' links point: [server] public_url. */
+static const char *base_url(void)
+{
+    return cfg->server.public_url[0] ? cfg->server.public_url : "http://localhost";
+}
+
 /* The rendered message for one recipient, as the e-mail channel's payload. */
 static int render_one(struct db *db, const struct claimed *k, json_t *tpl, struct outbox_item *it)
 {
@@ -266,7 +272,7 @@ static int render_one(struct db *db, const struct claimed *k, json_t *tpl, struc
         json_decref(agent);
         return rc;
     }
-    snprintf(url, sizeof(url), "%s/u/%s", cfg->server.public_url[0] ? cfg->server.public_url : "http://localhost", token);
+    snprintf(url, sizeof(url), "%s/u/%s", base_url(), token);
     json_t *camp = json_pack("{s:I, s:s}", "id", (json_int_t)k->campaign, "name", k->campaign_name);
     json_t *ctx = template_context(cu, agent, camp, url);
     char *parts[3] = {NULL, NULL, NULL}, why[240] = "";
@@ -283,6 +289,12 @@ static int render_one(struct db *db, const struct claimed *k, json_t *tpl, struc
     it->payload = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s}", "campaign", 1, "subject", parts[0] ? parts[0] : "",
                             "body_text", parts[1] ? parts[1] : "", "body_html", parts[2] ? parts[2] : "", "to_name",
                             to ? to : "", "from_name", from ? from : "Switchboard", "unsubscribe_url", url);
+    char *tracked = NULL;
+    if (!bad && parts[2] && (cfg->campaigns.track_clicks || cfg->campaigns.track_opens) &&
+        campaign_track_html(db, k->id, base_url(), parts[2], (int)cfg->campaigns.track_clicks,
+                            (int)cfg->campaigns.track_opens, &tracked) == DB_OK && tracked)
+        json_object_set_new(it->payload, "body_html", json_string(tracked));
+    free(tracked);
     if (!cu) { /* merged into another customer since the ledger was made: that one has its own row */
         it->outcome = SEND_FAILED;
         text_copy(it->error, sizeof(it->error), "the customer was merged into another one");

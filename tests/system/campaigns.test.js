@@ -170,3 +170,41 @@ test('lifecycle: cancel a draft; starting a cancelled campaign, resuming a draft
   const agent = await createAgent(server, admin.token, { role: 'agent' });
   expectError(await api(server, agent.token).get('/api/v1/campaigns'), 403);
 });
+
+test('tracking: links go through signed redirects (clicked), a 1x1 image records opens; the unsubscribe link is left alone', async () => {
+  const seg = (await m.post('/api/v1/segments', { name: 'seg track', rule: 'name ~ 客户42' })).json;
+  const tpl = (await m.post('/api/v1/templates', {
+    name: 'tpl track', channel: 'email', subject: '追踪 {{customer.name}}', text: 'x',
+    html: '<html><body><a href="https://shop.example/p?id=42&amp;ref=双十一 sale">商品</a> <a href="mailto:x@y.example">mail</a> <a href="{{unsubscribe_url}}">退订</a></body></html>',
+  })).json;
+  const c = (await m.post('/api/v1/campaigns', { name: 'track', segment_id: seg.id, template_id: tpl.id, channel: 'email' })).json;
+  const before = mails.length;
+  assert.equal((await m.post(`/api/v1/campaigns/${c.id}/start`)).status, 200);
+  await until(async () => (await statusOf(c.id)).status === 'finished', 60000, 'finished', 200);
+  await until(() => mails.length > before, 20000, 'mail', 100);
+  const msg = mails.slice(before).find((x) => x.subject.startsWith('追踪'));
+  const html = msg.html;
+  const click = html.match(/href="(http:\/\/127\.0\.0\.1:1\/c\/[^"]+)"/);
+  assert.ok(click, html);
+  assert.match(html, /href="mailto:x@y\.example"/);
+  assert.match(html, /href="http:\/\/127\.0\.0\.1:1\/u\/\d+-[0-9a-f]{32}"/, 'the unsubscribe link is not tracked');
+  const pixel = html.match(/<img src="(http:\/\/127\.0\.0\.1:1\/o\/[^"]+)"/);
+  assert.ok(pixel && html.indexOf(pixel[0]) < html.indexOf('</body>'), html);
+  const local = (u) => u.replace('http://127.0.0.1:1', server.url).replace(/&amp;/g, '&');
+  const forged = await fetch(local(click[1]).replace(/s=[0-9a-f]{32}/, `s=${'0'.repeat(32)}`), { redirect: 'manual' });
+  assert.equal(forged.status, 404);
+  const other = await fetch(local(click[1]).replace(/u=[^&]+/, 'u=https%3A%2F%2Fevil.example'), { redirect: 'manual' });
+  assert.equal(other.status, 404, 'never an open redirect');
+  let st = (await statusOf(c.id)).stats;
+  assert.deepEqual([st.opened, st.clicked], [0, 0]);
+  const img = await fetch(local(pixel[1]));
+  assert.equal(img.status, 200);
+  assert.equal(img.headers.get('content-type'), 'image/gif');
+  assert.equal((await statusOf(c.id)).stats.opened, 1);
+  const r = await fetch(local(click[1]), { redirect: 'manual' });
+  assert.equal(r.status, 302);
+  assert.equal(r.headers.get('location'), 'https://shop.example/p?id=42&ref=%E5%8F%8C%E5%8D%81%E4%B8%80%20sale');
+  assert.equal(decodeURI(r.headers.get('location')), 'https://shop.example/p?id=42&ref=双十一 sale');
+  st = (await statusOf(c.id)).stats;
+  assert.deepEqual([st.opened, st.clicked], [1, 1]);
+});
