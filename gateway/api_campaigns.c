@@ -395,7 +395,7 @@ static int campaign_answer(struct api_ctx *c, int64_t id, int status)
 
 int campaigns_list(struct api_ctx *c)
 {
-    return api_rows(c, CAMPAIGN_SELECT "ORDER BY id DESC LIMIT 200", DBP0);
+    return api_rows(c, CAMPAIGN_SELECT "WHERE kind = 'campaign' ORDER BY id DESC LIMIT 200", DBP0);
 }
 
 int campaigns_get(struct api_ctx *c)

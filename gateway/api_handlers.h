@@ -88,6 +88,10 @@ int unsubscribe_page(struct api_ctx *c);
 int unsubscribe_post(struct api_ctx *c);
 int track_open(struct api_ctx *c);
 int track_click(struct api_ctx *c);
+int sequences_list(struct api_ctx *c);
+int sequences_get(struct api_ctx *c);
+int sequences_create(struct api_ctx *c);
+int sequences_update(struct api_ctx *c);
 
 int tickets_list(struct api_ctx *c);
 int tickets_get(struct api_ctx *c);

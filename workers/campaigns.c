@@ -136,6 +136,113 @@ static int materialise_tx(struct db *db, void *arg)
     return rc;
 }
 
+/* ---- nurture sequences ---- */
+
+/* New enrolments: customers tagged since the sequence was made, or in its segment. */
+static int enroll_tx(struct db *db, void *arg)
+{
+    int *did = arg;
+    struct db_result r;
+    int rc = db_exec(db, "INSERT IGNORE INTO sequence_enrollments (sequence_id, customer_id, next_at) "
+                         "SELECT s.id, ct.customer_id, NOW(3) + INTERVAL COALESCE((SELECT st.delay_minutes FROM "
+                         "  sequence_steps st WHERE st.sequence_id = s.id AND st.position = 1), 0) MINUTE "
+                         "FROM sequences s JOIN tags t ON t.name = s.trigger_tag "
+                         "JOIN customer_tags ct ON ct.tag_id = t.id AND ct.created_at >= s.created_at "
+                         "JOIN customers c ON c.id = ct.customer_id AND c.merged_into IS NULL "
+                         "WHERE s.enabled = 1 AND s.trigger_tag IS NOT NULL", DBP0, &r);
+    if (rc)
+        return rc;
+    *did += r.affected > 0;
+    db_result_free(&r);
+    rc = db_exec(db, "SELECT s.id, g.rule FROM sequences s JOIN segments g ON g.id = s.trigger_segment_id "
+                     "WHERE s.enabled = 1", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        struct segment_sql seg;
+        char why[260];
+        memset(&seg, 0, sizeof(seg));
+        int ok = customer_rule_compile(db, db_cell(&r, i, 1), &seg, why, sizeof(why));
+        if (ok == 0) {
+            struct buf q;
+            buf_init(&q, 0);
+            buf_puts(&q, "INSERT IGNORE INTO sequence_enrollments (sequence_id, customer_id, next_at) "
+                         "SELECT ?, c.id, NOW(3) + INTERVAL COALESCE((SELECT st.delay_minutes FROM sequence_steps st "
+                         "WHERE st.sequence_id = ? AND st.position = 1), 0) MINUTE FROM customers c "
+                         "WHERE c.merged_into IS NULL AND (");
+            buf_puts(&q, seg.sql.data);
+            buf_puts(&q, ") LIMIT 100000");
+            size_t n = 2 + seg.nparams;
+            struct db_param *p = calloc(n, sizeof(*p));
+            if (p && q.data) {
+                p[0] = P_I(db_cell_i64(&r, i, 0));
+                p[1] = P_I(db_cell_i64(&r, i, 0));
+                if (seg.nparams)
+                    memcpy(p + 2, seg.params, seg.nparams * sizeof(*p));
+                rc = db_exec(db, q.data, p, n, NULL);
+            }
+            free(p);
+            buf_free(&q);
+        } else if (ok > 0) {
+            log_warn("sequences", "event=segment_broken sequence=%lld reason=\"%s\"", (long long)db_cell_i64(&r, i, 0), why);
+        } else {
+            rc = ok;
+        }
+        segment_sql_free(&seg);
+    }
+    db_result_free(&r);
+    return rc;
+}
+
+/* The enrolment goes to its next step (or is completed when there is none). */
+static int advance(struct db *db, int64_t enrollment, int64_t sequence, int64_t position)
+{
+    return db_exec(db, "UPDATE sequence_enrollments e LEFT JOIN sequence_steps st ON st.sequence_id = ? AND st.position = ? "
+                       "SET e.next_position = ?, e.next_at = NOW(3) + INTERVAL COALESCE(st.delay_minutes, 0) MINUTE, "
+                       "e.status = IF(st.id IS NULL, 'completed', 'active') WHERE e.id = ?",
+                   DBP(P_I(sequence), P_I(position + 1), P_I(position + 1), P_I(enrollment)), NULL);
+}
+
+/* Due steps: into the step's own ledger (its campaign), at most once per enrolment. */
+static int steps_tx(struct db *db, void *arg)
+{
+    int *did = arg;
+    struct db_result r;
+    int rc = db_exec(db, "SELECT e.id, e.sequence_id, e.customer_id, e.next_position, s.stop_on_stage, c.stage, "
+                         "COALESCE(st.campaign_id, 0), COALESCE(st.skip_if_replied, 0), cp.channel, "
+                         "(SELECT COUNT(*) FROM messages m WHERE m.customer_id = e.customer_id AND m.direction = 'in' "
+                         "  AND m.created_at > e.enrolled_at) "
+                         "FROM sequence_enrollments e JOIN sequences s ON s.id = e.sequence_id "
+                         "JOIN customers c ON c.id = e.customer_id "
+                         "LEFT JOIN sequence_steps st ON st.sequence_id = e.sequence_id AND st.position = e.next_position "
+                         "LEFT JOIN campaigns cp ON cp.id = st.campaign_id "
+                         "WHERE e.status = 'active' AND e.next_at <= NOW(3) ORDER BY e.next_at LIMIT 500 "
+                         "FOR UPDATE SKIP LOCKED", DBP0, &r);
+    for (size_t i = 0; !rc && i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0), seq = db_cell_i64(&r, i, 1), cust = db_cell_i64(&r, i, 2);
+        int64_t pos = db_cell_i64(&r, i, 3), camp = db_cell_i64(&r, i, 6);
+        const char *stop = db_cell(&r, i, 4), *stage = db_cell(&r, i, 5), *channel = db_cell(&r, i, 8);
+        *did = 1;
+        if (stop && stage && strcmp(stop, stage) == 0) {
+            rc = db_exec(db, "UPDATE sequence_enrollments SET status = 'stopped', stop_reason = 'stage' WHERE id = ?",
+                         DBP(P_I(id)), NULL);
+            continue;
+        }
+        if (camp && !(db_cell_i64(&r, i, 7) && db_cell_i64(&r, i, 9) > 0)) {
+            const char *kind = channel && strcmp(channel, "sms") == 0 ? "phone" : "email";
+            rc = db_exec(db, "INSERT IGNORE INTO campaign_recipients (campaign_id, customer_id, channel, address, state, "
+                             "skip_reason) SELECT ?, ?, ?, i.value, IF(i.value IS NULL OR s.id IS NOT NULL, 'skipped', "
+                             "'queued'), IF(i.value IS NULL, 'no_address', IF(s.id IS NOT NULL, 'suppressed', NULL)) "
+                             "FROM (SELECT 1) one LEFT JOIN customer_identities i ON i.customer_id = ? AND i.kind = ? "
+                             "AND i.is_primary = 1 LEFT JOIN suppressions s ON s.channel = ? AND s.value = i.value LIMIT 1",
+                         DBP(P_I(camp), P_I(cust), P_S(channel), P_I(cust), P_S(kind), P_S(channel)), NULL);
+        }
+        if (!rc)
+            rc = advance(db, id, seq, pos);
+    }
+    if (!rc || r.nrows)
+        db_result_free(&r);
+    return rc;
+}
+
 /* ---- sending ---- */
 
 struct claimed {
@@ -338,7 +445,7 @@ static int finish_tx(struct db *db, void *arg)
 {
     int *did = arg;
     struct db_result r;
-    int rc = db_exec(db, "SELECT c.id FROM campaigns c WHERE c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM "
+    int rc = db_exec(db, "SELECT c.id FROM campaigns c WHERE c.status = 'sending' AND c.kind = 'campaign' AND NOT EXISTS (SELECT 1 FROM "
                          "campaign_recipients r WHERE r.campaign_id = c.id AND r.state IN ('queued', 'sending')) "
                          "LIMIT 20 FOR UPDATE SKIP LOCKED", DBP0, &r);
     for (size_t i = 0; !rc && i < r.nrows; i++) {
@@ -405,9 +512,11 @@ static void sender_main(struct bgthread *self)
 {
     struct db *db = db_new(cfg, 1);
     while (!bgthread_stopping(self)) {
-        int did = 0, sent = 0;
+        int did = 0, sent = 0, seq = 0;
         if (db_transaction(db, materialise_tx, &did) < 0)
             log_warn("campaigns", "event=materialise_failed");
+        if (db_transaction(db, enroll_tx, &seq) < 0 || db_transaction(db, steps_tx, &seq) < 0)
+            log_warn("campaigns", "event=sequences_failed");
         sent = send_round(db);
         if (sent < 0)
             log_warn("campaigns", "event=send_round_failed rc=%d", sent);

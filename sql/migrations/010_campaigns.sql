@@ -33,8 +33,9 @@ CREATE TABLE campaigns (
   id               BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
   name             VARCHAR(200) NOT NULL,
   channel          ENUM('email','sms') NOT NULL,
-  segment_id       BIGINT UNSIGNED NOT NULL,
+  segment_id       BIGINT UNSIGNED NULL,
   template_id      BIGINT UNSIGNED NOT NULL,
+  kind             ENUM('campaign','sequence_step') NOT NULL DEFAULT 'campaign',
   status           ENUM('draft','scheduled','starting','sending','paused','finished','cancelled') NOT NULL DEFAULT 'draft',
   scheduled_at     DATETIME(3) NULL,
   rate_per_minute  INT UNSIGNED NULL,
@@ -85,3 +86,48 @@ CREATE TABLE settings (
   value  VARCHAR(1000) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 INSERT INTO settings (name, value) VALUES ('unsubscribe_key', HEX(RANDOM_BYTES(32)));
+
+-- Nurture sequences: customers are enrolled when they get a tag (trigger_tag) or enter a
+-- segment (trigger_segment_id); each step waits delay_minutes after the previous one (or
+-- the enrolment) and sends its template through its own ledger — a campaign row of kind
+-- sequence_step, always "sending" — so a step reaches an enrolled customer at most once,
+-- with everything the campaign sender guarantees (suppressions, ambiguous after a crash,
+-- throttles, windows). Conditions: skip_if_replied (the customer wrote to us since the
+-- enrolment); stop_on_stage (e.g. won) ends the enrolment; an unsubscribed address is
+-- skipped by the sender.
+CREATE TABLE sequences (
+  id                  BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  name                VARCHAR(200) NOT NULL,
+  trigger_tag         VARCHAR(64) NULL,
+  trigger_segment_id  BIGINT UNSIGNED NULL,
+  stop_on_stage       ENUM('potential','contacted','proposal','won','maintain','renewal','churned') NULL,
+  enabled             TINYINT(1) NOT NULL DEFAULT 1,
+  created_by          BIGINT UNSIGNED NULL,
+  created_at          DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  UNIQUE KEY uq_sequences_name (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+CREATE TABLE sequence_steps (
+  id               BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  sequence_id      BIGINT UNSIGNED NOT NULL,
+  position         INT NOT NULL,
+  delay_minutes    INT UNSIGNED NOT NULL DEFAULT 0,
+  campaign_id      BIGINT UNSIGNED NOT NULL,
+  skip_if_replied  TINYINT(1) NOT NULL DEFAULT 0,
+  UNIQUE KEY uq_steps (sequence_id, position),
+  CONSTRAINT fk_steps_sequence FOREIGN KEY (sequence_id) REFERENCES sequences(id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+CREATE TABLE sequence_enrollments (
+  id            BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+  sequence_id   BIGINT UNSIGNED NOT NULL,
+  customer_id   BIGINT UNSIGNED NOT NULL,
+  status        ENUM('active','completed','stopped') NOT NULL DEFAULT 'active',
+  next_position INT NOT NULL DEFAULT 1,
+  next_at       DATETIME(3) NOT NULL,
+  stop_reason   VARCHAR(32) NULL,
+  enrolled_at   DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  UNIQUE KEY uq_enrollment (sequence_id, customer_id),
+  KEY ix_enrollments_due (status, next_at),
+  CONSTRAINT fk_enrollments_sequence FOREIGN KEY (sequence_id) REFERENCES sequences(id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
