@@ -415,6 +415,8 @@ static int event_visible(const struct agent_info *me, const struct event *e)
 {
     if (strcmp(e->kind, "reminder.due") == 0) /* personal, even for admins */
         return e->agent_id == me->id;
+    if (strncmp(e->kind, "campaign.", 9) == 0) /* whoever may read campaigns */
+        return (me->role_bit & (ROLE_ADMIN | ROLE_MANAGER | ROLE_MARKETER)) != 0;
     if (!e->ticket_id && event_is_crm(e->kind))
         return (me->role_bit & (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)) &&
                scope_allows(me, e->agent_id, e->team_id, e->region);

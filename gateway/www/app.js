@@ -248,6 +248,7 @@ function showLogin() {
   $('#app').hidden = true; $('#login').hidden = false;
   state.me = null;
   if (typeof crmStop === 'function') crmStop();
+  if (typeof marketingStop === 'function') marketingStop();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
   clearTimeout(state.retryTimer);
   document.title = 'Switchboard';
@@ -1138,7 +1139,9 @@ $('#customer-q').addEventListener('input', () => { clearTimeout(searchTimer); se
 // crm.js adds its pages to VIEWS, VIEW_TAB (the tab a page belongs to) and VIEW_ROLES.
 const VIEWS = { tickets: () => loadTickets(), customers: () => loadCustomers(), routing: () => loadRouting() };
 const VIEW_TAB = {};
-const VIEW_ROLES = { routing: ['admin', 'manager'] };
+const VIEW_ROLES = { routing: ['admin', 'manager'], tickets: ['admin', 'manager', 'agent', 'sales'] };
+// the first page after sign-in, and where a page the role may not open lands (marketers have no tickets)
+const homeView = () => (viewAllowed('tickets') || typeof marketingHome !== 'function' ? 'tickets' : marketingHome());
 const viewAllowed = (v) => !!VIEWS[v] && !!state.me && (!VIEW_ROLES[v] || VIEW_ROLES[v].includes(state.me.role));
 function viewHash(v, arg) {
   if (v === 'tickets') return '';
@@ -1157,7 +1160,7 @@ function showView(v, arg) {
 }
 // shows a view and loads it
 function go(v, arg) {
-  if (!viewAllowed(v)) { v = 'tickets'; arg = null; }
+  if (!viewAllowed(v)) { v = homeView(); arg = null; }
   showView(v, arg);
   return Promise.resolve(VIEWS[v](arg)).catch((e) => toast(errText(e), 'bad'));
 }
@@ -1981,6 +1984,7 @@ document.addEventListener('visibilitychange', () => { if (!document.hidden) reco
 
 function onFrame(m) {
   if (typeof crmFrame === 'function') crmFrame(m); // CRM pages, the reminders bell (crm.js)
+  if (typeof marketingFrame === 'function') marketingFrame(m); // campaign progress (marketing.js)
   switch (m.type) {
     case 'auth_ok': {
       const again = state.everConnected;
@@ -2181,15 +2185,17 @@ function start(agent) {
   $('#sla-add').hidden = !isAdmin();
   $('#routing-ro').hidden = !isStaff() || isAdmin();
   if (typeof crmStart === 'function') crmStart(agent);
+  if (typeof marketingStart === 'function') marketingStart(agent);
+  $('.tab[data-view=tickets]').hidden = !viewAllowed('tickets');
   if (location.hash) routeFromHash();
-  else if (!viewAllowed(state.view)) showView('tickets');
+  else if (!viewAllowed(state.view)) go(homeView());
   $('.queue[data-queue=team]').hidden = !agent.team_id;
   const saved = localStorage.getItem('sb.queue');
   const firstVisit = !(saved && $(`.queue[data-queue=${saved}]`) && !$(`.queue[data-queue=${saved}]`).hidden);
   state.queue = firstVisit ? 'unassigned' : saved;
   updateTitle(true);
   setLive('off', '● connecting…');
-  loadTickets().then(() => {
+  if (viewAllowed('tickets')) loadTickets().then(() => {
     // first visit: the first queue with open work (mine, unassigned, team, all)
     if (!firstVisit) return;
     const open = [...state.tickets.values()].filter((t) => OPEN_STATUSES.includes(t.status));

@@ -9,12 +9,13 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { SMTPServer } = require('smtp-server');
 const { simpleParser } = require('mailparser');
+const { wsOpen } = require('./clients');
 const {
   startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, until, freePort, expectError, SANITIZED,
 } = require('./harness');
 
 const N = SANITIZED ? 2000 : 10000;
-let smtp, smtpPort, server, admin, a, m;
+let smtp, smtpPort, server, admin, a, m, marketerToken;
 const mails = [];
 const rcpts = [];
 
@@ -38,6 +39,7 @@ before(async () => {
   a = api(server, admin.token);
   const marketer = await createAgent(server, admin.token, { role: 'marketer', name: '市场部 Emma' });
   m = api(server, marketer.token);
+  marketerToken = marketer.token;
   assert.equal((await a.post('/api/v1/field-defs', { key: 'coupon', label: '优惠券', type: 'text' })).status, 201);
   // N customers with an address, 5 without one, 1 whose address is suppressed — by import
   const lines = ['姓名,邮箱,手机,标签,coupon'];
@@ -156,9 +158,15 @@ test('unsubscribe: GET shows a page and changes nothing; POST (one-click) suppre
 
 test('lifecycle: cancel a draft; starting a cancelled campaign, resuming a draft, bad references are refused', async () => {
   const c = await campaignFor('取消', 'tag:nobody');
+  const sock = await wsOpen(server, '/ws/agent');
+  sock.send({ type: 'auth', token: m.token || marketerToken });
+  await sock.waitFor((f) => f.type === 'auth_ok', 3000, 'auth_ok');
   const x = await m.post(`/api/v1/campaigns/${c.id}/cancel`);
   assert.equal(x.status, 200);
   assert.equal(x.json.status, 'cancelled');
+  const ev = await sock.waitFor((f) => f.type === 'campaign.updated' && f.campaign_id === c.id, 5000, 'campaign.updated for the marketer');
+  assert.equal(ev.status, 'cancelled');
+  sock.ws.terminate();
   expectError(await m.post(`/api/v1/campaigns/${c.id}/start`), 409);
   const d = await campaignFor('草稿', 'tag:nobody');
   expectError(await m.post(`/api/v1/campaigns/${d.id}/resume`), 409);
