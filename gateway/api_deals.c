@@ -92,14 +92,9 @@ static void check_stage(struct jf *f, json_t *st, size_t i, int *open, int *won,
         *lost += kind && strcmp(kind, "lost") == 0;
     }
     jf_bool(&g, "notify_manager", false);
-    const char *key;
-    json_t *v;
-    json_object_foreach(g.errors, key, v) {
-        char fk[96];
-        snprintf(fk, sizeof(fk), "stages[%zu].%s", i, key);
-        jf_fail(f, fk, json_string_value(v));
-    }
-    jf_free(&g);
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "stages[%zu]", i);
+    jf_absorb(f, &g, prefix);
 }
 
 static int put_stage(struct db *db, json_t *st, size_t i)

@@ -292,14 +292,7 @@ static int read_conversion(struct api_ctx *c, struct jf *f, const char **title, 
         jf_fail(&g, "currency", "must be a three-letter ISO 4217 code such as CNY or USD");
     if (close && !customer_date_valid(close))
         jf_fail(&g, "expected_close", "must be a date YYYY-MM-DD");
-    const char *key;
-    json_t *v;
-    json_object_foreach(g.errors, key, v) {
-        char fk[80];
-        snprintf(fk, sizeof(fk), "deal.%s", key);
-        jf_fail(f, fk, json_string_value(v));
-    }
-    jf_free(&g);
+    jf_absorb(f, &g, "deal");
     int64_t ok = 1;
     int rc = *stage ? db_scalar_i64(c->db, "SELECT COUNT(*) FROM pipeline_stages WHERE id = ? AND active = 1 "
                                            "AND kind = 'open'", DBP(P_I(*stage)), 0, &ok) : DB_OK;

@@ -57,14 +57,9 @@ static int check_step(struct api_ctx *c, struct jf *f, json_t *step, size_t i, c
             text_copy(channel, 8, json_string_value(json_object_get(t, "channel")));
         json_decref(t);
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(g.errors, key, v) {
-        char fk[64];
-        snprintf(fk, sizeof(fk), "steps[%zu].%s", i, key);
-        jf_fail(f, fk, json_string_value(v));
-    }
-    jf_free(&g);
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "steps[%zu]", i);
+    jf_absorb(f, &g, prefix);
     return rc;
 }
 

@@ -137,3 +137,15 @@ bool jf_bool(struct jf *f, const char *key, bool dflt)
     }
     return json_is_true(v);
 }
+
+void jf_absorb(struct jf *f, struct jf *g, const char *prefix)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(g->errors, key, v) {
+        char fk[160];
+        snprintf(fk, sizeof(fk), "%s.%s", prefix, key);
+        jf_fail(f, fk, json_string_value(v));
+    }
+    jf_free(g);
+}

@@ -23,6 +23,9 @@ bool jf_ok(const struct jf *f);
 /* Present in the body (null counts as present). */
 bool jf_has(const struct jf *f, const char *key);
 void jf_fail(struct jf *f, const char *key, const char *reason);
+/* Moves the errors of a nested object's checker g into f as "PREFIX.key" (prefix such as
+ * "steps[2]" or "deal") and frees g. */
+void jf_absorb(struct jf *f, struct jf *g, const char *prefix);
 /* Records "unknown field" for every key not in the NULL-terminated allowed list. */
 void jf_only(struct jf *f, const char *const *allowed);
 /* String of 1..max_chars code points after trimming; NULL when absent or null.

@@ -345,6 +345,26 @@ static void test_non_object_body(void **state)
     jf_free(&f);
 }
 
+/* A nested object's errors reach the parent under "prefix.key". */
+static void test_absorb(void **state)
+{
+    (void)state;
+    json_t *body = json_loads("{\"steps\":[{\"delay\":\"x\"}]}", 0, NULL);
+    struct jf f, g;
+    jf_init(&f, body);
+    jf_init(&g, json_array_get(json_object_get(body, "steps"), 0));
+    bool has;
+    jf_int(&g, "delay", 0, 10, false, &has);
+    jf_str(&g, "name", 10, true);
+    jf_absorb(&f, &g, "steps[0]");
+    assert_false(jf_ok(&f));
+    assert_non_null(json_object_get(f.errors, "steps[0].delay"));
+    assert_string_equal(json_string_value(json_object_get(f.errors, "steps[0].name")), "is required");
+    assert_int_equal(json_object_size(f.errors), 2);
+    jf_free(&f);
+    json_decref(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_first_reason_wins),
         cmocka_unit_test(test_all_errors_at_once),
         cmocka_unit_test(test_non_object_body),
+        cmocka_unit_test(test_absorb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
