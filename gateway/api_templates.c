@@ -14,11 +14,14 @@
  */
 #include "gateway/api_handlers.h"
 #include "gateway/customers.h"
+#include "gateway/lib/buf.h"
 #include "gateway/lib/sms_text.h"
 #include "gateway/lib/text.h"
 #include "gateway/template.h"
 #include "gateway/templates.h"
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TEMPLATE_SELECT \
@@ -266,4 +269,102 @@ int templates_preview(struct api_ctx *c)
     rc = render_for(c, pick[0], pick[1], pick[2], pick[3], customer);
     json_decref(stored);
     return rc;
+}
+
+/* ---- defaults from files (switchboard templates load) ---- */
+
+/* The file's text, or NULL when it does not exist; -1 in *bad when it is unreadable or
+ * too large. */
+static char *slurp(const char *path, int *bad)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct buf b;
+    buf_init(&b, TEMPLATE_MAX_SOURCE);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_append(&b, chunk, n) < 0) {
+            *bad = -1;
+            break;
+        }
+    fclose(f);
+    if (*bad) {
+        buf_free(&b);
+        return NULL;
+    }
+    return b.data ? buf_take(&b) : strdup("");
+}
+
+/* One template NAME of channel from DIR/channel/NAME.*.mustache. 1 = added, 0 = there. */
+static int load_one(struct db *db, const char *dir, const char *channel, const char *name, char *err, size_t errsz)
+{
+    static const char *const parts[] = {"subject", "text", "html"};
+    char *src[3] = {NULL, NULL, NULL};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        char path[1024];
+        int bad = 0;
+        snprintf(path, sizeof(path), "%s/%s/%s.%s.mustache", dir, channel, name, parts[i]);
+        src[i] = slurp(path, &bad);
+        struct template *t = NULL;
+        struct template_error te;
+        if (bad) {
+            snprintf(err, errsz, "%s: unreadable or larger than %d bytes", path, TEMPLATE_MAX_SOURCE);
+            rc = -1;
+        } else if (src[i] && template_compile(src[i], strlen(src[i]), &t, &te) < 0) {
+            snprintf(err, errsz, "%s:%zu:%zu: %s", path, te.line, te.col, te.message);
+            rc = -1;
+        }
+        template_free(t);
+    }
+    if (!rc && src[0]) /* a subject is one line */
+        src[0][strcspn(src[0], "\r\n")] = '\0';
+    if (!rc && (!src[1] || (strcmp(channel, "email") == 0 && !src[0]))) {
+        snprintf(err, errsz, "%s/%s/%s: needs a .text.mustache%s", dir, channel, name,
+                 strcmp(channel, "email") == 0 ? " and a .subject.mustache" : "");
+        rc = -1;
+    }
+    struct db_result r;
+    if (!rc && !(rc = db_exec(db, "INSERT IGNORE INTO templates (name, channel, subject, body_text, body_html) "
+                                  "VALUES (?, ?, ?, ?, ?)",
+                              DBP(P_S(name), P_S(channel), P_S(src[0]), P_S(src[1]), P_S(src[2])), &r))) {
+        rc = r.affected > 0;
+        db_result_free(&r);
+    }
+    if (rc < 0 && !err[0])
+        snprintf(err, errsz, "%s", db_error(db));
+    for (int i = 0; i < 3; i++)
+        free(src[i]);
+    return rc;
+}
+
+int templates_load_dir(struct db *db, const char *dir, int *added, char *err, size_t errsz)
+{
+    static const char *const chans[] = {"email", "sms"};
+    *added = 0;
+    for (int c = 0; c < 2; c++) {
+        char sub[1024];
+        snprintf(sub, sizeof(sub), "%s/%s", dir, chans[c]);
+        DIR *d = opendir(sub);
+        if (!d)
+            continue;
+        struct dirent *e;
+        int rc = 0;
+        while (rc >= 0 && (e = readdir(d))) {
+            const char *suffix = ".text.mustache";
+            size_t n = strlen(e->d_name), k = strlen(suffix);
+            if (n <= k || strcmp(e->d_name + n - k, suffix) != 0 || n - k > 200)
+                continue;
+            char name[256];
+            text_copy_n(name, sizeof(name), e->d_name, n - k);
+            rc = load_one(db, dir, chans[c], name, err, errsz);
+            *added += rc > 0;
+        }
+        closedir(d);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
 }

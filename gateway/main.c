@@ -21,6 +21,7 @@
 #include "gateway/loop.h"
 #include "gateway/migrate.h"
 #include "gateway/server.h"
+#include "gateway/templates.h"
 #include "gateway/tickets.h"
 #include "channels/email_imap.h"
 #include "channels/email_smtp.h"
@@ -55,6 +56,8 @@ static const char usage[] =
     "  import customers FILE [--dry-run] [--charset C]\n"
     "                        import customers from CSV (UTF-8, or C = gbk, gb18030, big5…);\n"
     "                        prints the counts and every rejected line with its reasons\n"
+    "  templates load [DIR]  add the default message templates of DIR (./templates) that\n"
+    "                        the database does not have yet\n"
     "  version               print the version\n"
     "\n"
     "options:\n"
@@ -322,6 +325,22 @@ static int cmd_import_customers(const struct sb_config *cfg, int argc, char **ar
     return rc == 0 ? 0 : rc == 1 ? 2 : 1;
 }
 
+static int cmd_templates_load(const struct sb_config *cfg, int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "templates";
+    char err[600] = "";
+    int added = 0;
+    struct db *db = db_new(cfg, 1);
+    int rc = templates_load_dir(db, dir, &added, err, sizeof(err));
+    db_free(db);
+    if (rc < 0) {
+        fprintf(stderr, "switchboard templates load: %s\n", err);
+        return 2;
+    }
+    printf("templates: %d added from %s\n", added, dir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = "switchboard.ini";
@@ -367,6 +386,8 @@ int main(int argc, char **argv)
         rc = cmd_migrate(&cfg);
     else if (strcmp(cmd, "agent") == 0 && i + 1 < argc && strcmp(argv[i + 1], "add") == 0)
         rc = cmd_agent_add(&cfg, argc - i - 1, argv + i + 1);
+    else if (strcmp(cmd, "templates") == 0 && i + 1 < argc && strcmp(argv[i + 1], "load") == 0)
+        rc = cmd_templates_load(&cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(cmd, "import") == 0 && i + 1 < argc && strcmp(argv[i + 1], "customers") == 0)
         rc = cmd_import_customers(&cfg, argc - i - 1, argv + i + 1);
     else {

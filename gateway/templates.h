@@ -18,4 +18,11 @@ json_t *template_context(json_t *customer, json_t *agent, json_t *campaign, cons
 /* html: TEMPLATE_HTML (escaped) rather than TEMPLATE_TEXT. */
 int template_part_render(const char *src, json_t *ctx, int html, char **out, char *why, size_t whysz);
 
+/* Adds the default templates of dir (templates/ in the repository: CHANNEL/NAME.PART.mustache,
+ * see templates/README.md) that the database lacks by name; edited ones are never
+ * overwritten. Every file is compiled first. 0 with *added; -1 with "file:line:col: reason"
+ * (or a database error) in err. Thread: the CLI. */
+struct db;
+int templates_load_dir(struct db *db, const char *dir, int *added, char *err, size_t errsz);
+
 #endif

@@ -106,3 +106,37 @@ test('a draft is previewed without saving; customers outside the scope are not r
   const agent = await createAgent(server, admin.token, { role: 'agent' });
   expectError(await api(server, agent.token).get('/api/v1/templates'), 403);
 });
+
+test('switchboard templates load: the defaults of templates/ are added once, never over an edited one; a broken file is refused', async () => {
+  const { runCli } = require('./harness');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const cli = (dir) => runCli(['-c', '/dev/null', 'templates', 'load', ...(dir ? [dir] : [])], { env: server.env });
+  const first = cli();
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /templates: 2 added from templates/);
+  const list = (await m.get('/api/v1/templates')).json.items;
+  const welcome = list.find((t) => t.name === 'welcome');
+  assert.equal(welcome.channel, 'email');
+  assert.match(welcome.subject, /^欢迎，\{\{customer\.name\}\}/);
+  assert.ok(!welcome.subject.includes('\n'));
+  assert.ok(welcome.html.includes('{{unsubscribe_url}}'));
+  assert.equal(list.find((t) => t.name === 'coupon').channel, 'sms');
+  const p = await m.post(`/api/v1/templates/${welcome.id}/preview`, { customer_id: customer.id });
+  assert.equal(p.status, 200, p.text);
+  assert.match(p.json.text, /张伟，您好！/);
+  assert.match(p.json.text, /优惠码：SAVE-10&20/);
+  await m.patch(`/api/v1/templates/${welcome.id}`, { text: 'edited {{customer.name}}' });
+  const again = cli();
+  assert.match(again.stdout, /templates: 0 added/);
+  assert.equal((await m.get(`/api/v1/templates/${welcome.id}`)).json.text, 'edited {{customer.name}}');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-tpl-'));
+  fs.mkdirSync(path.join(dir, 'sms'));
+  fs.writeFileSync(path.join(dir, 'sms', 'broken.text.mustache'), 'line one\n{{#open}} never closed');
+  const bad = cli(dir);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /broken\.text\.mustache:2:\d+: /);
+  assert.ok(!(await m.get('/api/v1/templates')).json.items.some((t) => t.name === 'broken'));
+  fs.rmSync(dir, { recursive: true });
+});
