@@ -189,37 +189,28 @@ static int read_filter(struct api_ctx *c, struct customer_filter *f)
     return 0;
 }
 
-/* head + scope + filters (+ the compiled rule) + tail, bound as pre, scope, filters, rule,
- * post. The rule's SQL comes from segment.c's fixed fragments, never from the request. */
+/* head + scope + filters (+ " AND " the compiled rule) + tail, bound as pre, scope,
+ * filters, rule, post. */
 static int filtered(struct api_ctx *c, const struct customer_filter *f, const char *head, const struct db_param *pre,
                     size_t npre, const char *tail, const struct db_param *post, size_t npost, struct db_result *r)
 {
     const struct db_param common[] = {SCOPE_P(c), FILTER_P(f)};
-    size_t ncommon = sizeof(common) / sizeof(common[0]), nrule = f->has_rule ? f->rule.nparams : 0;
-    size_t n = npre + ncommon + nrule + npost;
-    struct db_param *p = calloc(n ? n : 1, sizeof(*p));
+    size_t ncommon = sizeof(common) / sizeof(common[0]);
+    struct db_param before[8 + sizeof(common) / sizeof(common[0])];
+    if (npre > 8)
+        return DB_EOTHER;
+    if (npre)
+        memcpy(before, pre, npre * sizeof(*pre));
+    memcpy(before + npre, common, sizeof(common));
     struct buf q;
     buf_init(&q, 0);
     buf_puts(&q, head);
     buf_puts(&q, CUSTOMER_SCOPE CUSTOMER_FILTER);
-    if (f->has_rule) {
-        buf_puts(&q, " AND (");
-        buf_puts(&q, f->rule.sql.data);
-        buf_puts(&q, ") ");
-    }
-    buf_puts(&q, tail);
-    int rc = DB_EOTHER;
-    if (p && q.data) {
-        if (npre)
-            memcpy(p, pre, npre * sizeof(*p));
-        memcpy(p + npre, common, ncommon * sizeof(*p));
-        if (nrule)
-            memcpy(p + npre + ncommon, f->rule.params, nrule * sizeof(*p));
-        if (npost)
-            memcpy(p + npre + ncommon + nrule, post, npost * sizeof(*p));
-        rc = db_exec(c->db, q.data, p, n, r);
-    }
-    free(p);
+    if (f->has_rule)
+        buf_puts(&q, " AND ");
+    int rc = q.data ? segment_exec(c->db, q.data, f->has_rule ? &f->rule : NULL, tail, before, npre + ncommon, post,
+                                   npost, r)
+                    : DB_EOTHER;
     buf_free(&q);
     return rc;
 }
@@ -562,6 +553,36 @@ int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *o
         return DB_OK;
     snprintf(why, whysz, "at %zu: %s", err.pos, ok == -2 ? "out of memory" : err.message);
     return 1;
+}
+
+int segment_exec(struct db *db, const char *head, const struct segment_sql *seg, const char *tail,
+                 const struct db_param *pre, size_t npre, const struct db_param *post, size_t npost,
+                 struct db_result *r)
+{
+    size_t nrule = seg ? seg->nparams : 0, n = npre + nrule + npost;
+    struct db_param *p = calloc(n ? n : 1, sizeof(*p));
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, head);
+    if (seg) {
+        buf_puts(&q, "(");
+        buf_puts(&q, seg->sql.data ? seg->sql.data : "FALSE");
+        buf_puts(&q, ")");
+    }
+    buf_puts(&q, tail);
+    int rc = DB_EOTHER;
+    if (p && q.data) {
+        if (npre)
+            memcpy(p, pre, npre * sizeof(*p));
+        if (nrule)
+            memcpy(p + npre, seg->params, nrule * sizeof(*p));
+        if (npost)
+            memcpy(p + npre + nrule, post, npost * sizeof(*p));
+        rc = db_exec(db, q.data, p, n, r);
+    }
+    free(p);
+    buf_free(&q);
+    return rc;
 }
 
 int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field)

@@ -16,34 +16,8 @@
 
 #define SEGMENT_SELECT "SELECT id, name, rule, created_by, created_at, updated_at FROM segments "
 #define SAMPLE_SIZE 20
+#define IN_SCOPE SCOPE_WHERE("c.owner_id", "c.region")
 
-/* head + " AND (" rule ")" + the caller's scope + tail, bound as pre, rule, scope, post. */
-static int run_segment(struct api_ctx *c, const struct segment_sql *seg, const char *head, const char *tail,
-                       const struct db_param *post, size_t npost, struct db_result *r)
-{
-    const struct db_param scope[] = {SCOPE_PARAMS(&c->me)};
-    size_t ns = sizeof(scope) / sizeof(scope[0]), n = seg->nparams + ns + npost;
-    struct db_param *p = calloc(n, sizeof(*p));
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, head);
-    buf_puts(&q, " AND (");
-    buf_puts(&q, seg->sql.data);
-    buf_puts(&q, ")" SCOPE_WHERE("c.owner_id", "c.region"));
-    buf_puts(&q, tail);
-    int rc = DB_EOTHER;
-    if (p && q.data) {
-        if (seg->nparams)
-            memcpy(p, seg->params, seg->nparams * sizeof(*p));
-        memcpy(p + seg->nparams, scope, ns * sizeof(*p));
-        if (npost)
-            memcpy(p + seg->nparams + ns, post, npost * sizeof(*p));
-        rc = db_exec(c->db, q.data, p, n, r);
-    }
-    free(p);
-    buf_free(&q);
-    return rc;
-}
 
 int segments_preview(struct api_ctx *c)
 {
@@ -67,17 +41,19 @@ int segments_preview(struct api_ctx *c)
         return rc;
     }
     struct db_result cnt, sample;
-    const struct db_param lim[] = {P_I(SAMPLE_SIZE)};
-    rc = run_segment(c, &seg, "SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL", "", NULL, 0, &cnt);
+    const struct db_param scope_limit[] = {SCOPE_PARAMS(&c->me), P_I(SAMPLE_SIZE)};
+    const size_t nscope = sizeof(scope_limit) / sizeof(scope_limit[0]) - 1;
+    rc = segment_exec(c->db, "SELECT COUNT(*) FROM customers c WHERE c.merged_into IS NULL AND ", &seg, IN_SCOPE, NULL, 0,
+                      scope_limit, nscope, &cnt);
     if (!rc) {
-        rc = run_segment(c, &seg,
-                         "SELECT c.id, c.customer_no, c.name, c.stage, c.region, "
-                         "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' "
-                         "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS email, "
-                         "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'phone' "
-                         "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS phone "
-                         "FROM customers c WHERE c.merged_into IS NULL",
-                         " ORDER BY c.id LIMIT ?", lim, 1, &sample);
+        rc = segment_exec(c->db,
+                          "SELECT c.id, c.customer_no, c.name, c.stage, c.region, "
+                          "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'email' "
+                          "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS email, "
+                          "(SELECT i.value FROM customer_identities i WHERE i.customer_id = c.id AND i.kind = 'phone' "
+                          "  AND i.is_primary = 1 ORDER BY i.id LIMIT 1) AS phone "
+                          "FROM customers c WHERE c.merged_into IS NULL AND ",
+                          &seg, IN_SCOPE " ORDER BY c.id LIMIT ?", NULL, 0, scope_limit, nscope + 1, &sample);
         if (rc)
             db_result_free(&cnt);
     }

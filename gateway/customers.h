@@ -35,6 +35,12 @@ int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t 
 /* Compiles a segment-language rule (segment.h) against the current custom fields: 0 with
  * *out filled; 1 when the rule is wrong, with "at POS: reason" in why; or a db_rc. */
 int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *out, char *why, size_t whysz);
+/* Runs head + "(" compiled rule ")" + tail with the parameters pre, the rule's, then post
+ * (seg NULL: head + tail, no rule). Every statement built around a segment goes through
+ * here; the rule's SQL is segment.c's fixed fragments, never request text. r may be NULL. */
+int segment_exec(struct db *db, const char *head, const struct segment_sql *seg, const char *tail,
+                 const struct db_param *pre, size_t npre, const struct db_param *post, size_t npost,
+                 struct db_result *r);
 /* The same as a validation step: a wrong rule goes into f under field. */
 int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *field);
 /* After a CRM record of type ("deal", "lead", "activity") was written: the audit row

@@ -1,6 +1,7 @@
 /* campaigns.c — the campaign sender; see campaigns.h. */
 #include "campaigns.h"
 #include "gateway/api.h"
+#include "gateway/auth.h"
 #include "gateway/bgthread.h"
 #include "gateway/campaigns.h"
 #include "gateway/customers.h"
@@ -10,6 +11,7 @@
 #include "gateway/log.h"
 #include "gateway/scope.h"
 #include "gateway/segment.h"
+#include "gateway/template.h"
 #include "gateway/templates.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,27 @@
 #define PAGE 20000         /* customers materialised per statement (and per transaction) */
 #define BATCH_MAX 200      /* [campaigns] batch is at most this */
 #define MAX_ATTEMPTS 3
+#define RENDER_CAP (1024 * 1024) /* one rendered part */
+
+/* A ledger row's address for the customer CUST (an SQL expression): its primary identity
+ * on the channel — queued, or skipped with the reason (no_address, suppressed). The joins'
+ * parameters: the identity kind (identity_kind), the channel. */
+#define LEDGER_ADDRESS_COLUMNS \
+    "i.value, IF(i.value IS NULL OR s.id IS NOT NULL, 'skipped', 'queued'), " \
+    "IF(i.value IS NULL, 'no_address', IF(s.id IS NOT NULL, 'suppressed', NULL)) "
+#define LEDGER_ADDRESS_JOINS(cust) \
+    "LEFT JOIN customer_identities i ON i.customer_id = " cust " AND i.kind = ? AND i.is_primary = 1 " \
+    "LEFT JOIN suppressions s ON s.channel = ? AND s.value = i.value "
 
 static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
 static const struct channel_ops *email_ops, *sms_ops;
 static int window_from = -1, window_to = -1; /* minutes of the local day SMS may go out in */
+
+static const char *identity_kind(const char *channel)
+{
+    return channel && strcmp(channel, "sms") == 0 ? "phone" : "email";
+}
 
 /* ---- materialising ---- */
 
@@ -41,11 +59,7 @@ static int author_of(struct db *db, int64_t agent, struct agent_info *me)
         return rc;
     }
     me->id = db_cell_i64(&r, 0, 0);
-    me->role_bit = strcmp(db_cell(&r, 0, 1), "admin") == 0     ? ROLE_ADMIN
-                   : strcmp(db_cell(&r, 0, 1), "manager") == 0 ? ROLE_MANAGER
-                   : strcmp(db_cell(&r, 0, 1), "sales") == 0   ? ROLE_SALES
-                   : strcmp(db_cell(&r, 0, 1), "agent") == 0   ? ROLE_AGENT
-                                                                : ROLE_MARKETER;
+    me->role_bit = auth_role_bit(db_cell(&r, 0, 1));
     me->team_id = db_cell_i64(&r, 0, 2);
     text_copy(me->region, sizeof(me->region), db_cell(&r, 0, 3));
     me->scope = scope_level_of(me->role_bit, db_cell(&r, 0, 4));
@@ -57,34 +71,15 @@ static int author_of(struct db *db, int64_t agent, struct agent_info *me)
 static int materialise_page(struct db *db, int64_t campaign, const char *channel, const struct segment_sql *seg,
                             const struct agent_info *me, int64_t *upto, int *done)
 {
-    const char *kind = strcmp(channel, "sms") == 0 ? "phone" : "email";
-    struct buf q;
-    buf_init(&q, 0);
     /* joins, not per-row subqueries: a million customers in well under 30 s. A customer
      * with two primary addresses yields two rows; the UNIQUE key keeps the first. */
-    buf_puts(&q, "INSERT IGNORE INTO campaign_recipients (campaign_id, customer_id, channel, address, state, skip_reason) "
-                 "SELECT ?, c.id, ?, i.value, IF(i.value IS NULL OR s.id IS NOT NULL, 'skipped', 'queued'), "
-                 "IF(i.value IS NULL, 'no_address', IF(s.id IS NOT NULL, 'suppressed', NULL)) FROM customers c "
-                 "LEFT JOIN customer_identities i ON i.customer_id = c.id AND i.kind = ? AND i.is_primary = 1 "
-                 "LEFT JOIN suppressions s ON s.channel = ? AND s.value = i.value "
-                 "WHERE c.merged_into IS NULL AND c.id > ? AND (");
-    buf_puts(&q, seg->sql.data);
-    buf_puts(&q, ")" SCOPE_WHERE("c.owner_id", "c.region") " ORDER BY c.id LIMIT ?");
-    const struct db_param head[] = {P_I(campaign), P_S(channel), P_S(kind), P_S(channel), P_I(*upto)};
+    const struct db_param head[] = {P_I(campaign), P_S(channel), P_S(identity_kind(channel)), P_S(channel), P_I(*upto)};
     const struct db_param tail[] = {SCOPE_PARAMS(me), P_I(PAGE)};
-    size_t nh = sizeof(head) / sizeof(head[0]), nt = sizeof(tail) / sizeof(tail[0]);
-    size_t n = nh + seg->nparams + nt;
-    struct db_param *p = calloc(n, sizeof(*p));
-    int rc = DB_EOTHER;
-    if (p && q.data) {
-        memcpy(p, head, sizeof(head));
-        if (seg->nparams)
-            memcpy(p + nh, seg->params, seg->nparams * sizeof(*p));
-        memcpy(p + nh + seg->nparams, tail, sizeof(tail));
-        rc = db_exec(db, q.data, p, n, NULL);
-    }
-    free(p);
-    buf_free(&q);
+    int rc = segment_exec(db, "INSERT IGNORE INTO campaign_recipients (campaign_id, customer_id, channel, address, state, "
+                              "skip_reason) SELECT ?, c.id, ?, " LEDGER_ADDRESS_COLUMNS "FROM customers c "
+                              LEDGER_ADDRESS_JOINS("c.id") "WHERE c.merged_into IS NULL AND c.id > ? AND ",
+                          seg, SCOPE_WHERE("c.owner_id", "c.region") " ORDER BY c.id LIMIT ?", head,
+                          sizeof(head) / sizeof(head[0]), tail, sizeof(tail) / sizeof(tail[0]), NULL);
     if (rc)
         return rc;
     /* where the page ended: the highest customer of the campaign so far */
@@ -162,25 +157,12 @@ static int enroll_tx(struct db *db, void *arg)
         memset(&seg, 0, sizeof(seg));
         int ok = customer_rule_compile(db, db_cell(&r, i, 1), &seg, why, sizeof(why));
         if (ok == 0) {
-            struct buf q;
-            buf_init(&q, 0);
-            buf_puts(&q, "INSERT IGNORE INTO sequence_enrollments (sequence_id, customer_id, next_at) "
-                         "SELECT ?, c.id, NOW(3) + INTERVAL COALESCE((SELECT st.delay_minutes FROM sequence_steps st "
-                         "WHERE st.sequence_id = ? AND st.position = 1), 0) MINUTE FROM customers c "
-                         "WHERE c.merged_into IS NULL AND (");
-            buf_puts(&q, seg.sql.data);
-            buf_puts(&q, ") LIMIT 100000");
-            size_t n = 2 + seg.nparams;
-            struct db_param *p = calloc(n, sizeof(*p));
-            if (p && q.data) {
-                p[0] = P_I(db_cell_i64(&r, i, 0));
-                p[1] = P_I(db_cell_i64(&r, i, 0));
-                if (seg.nparams)
-                    memcpy(p + 2, seg.params, seg.nparams * sizeof(*p));
-                rc = db_exec(db, q.data, p, n, NULL);
-            }
-            free(p);
-            buf_free(&q);
+            const struct db_param ids[] = {P_I(db_cell_i64(&r, i, 0)), P_I(db_cell_i64(&r, i, 0))};
+            rc = segment_exec(db, "INSERT IGNORE INTO sequence_enrollments (sequence_id, customer_id, next_at) "
+                                  "SELECT ?, c.id, NOW(3) + INTERVAL COALESCE((SELECT st.delay_minutes FROM "
+                                  "sequence_steps st WHERE st.sequence_id = ? AND st.position = 1), 0) MINUTE "
+                                  "FROM customers c WHERE c.merged_into IS NULL AND ",
+                              &seg, " LIMIT 100000", ids, 2, NULL, 0, NULL);
         } else if (ok > 0) {
             log_warn("sequences", "event=segment_broken sequence=%lld reason=\"%s\"", (long long)db_cell_i64(&r, i, 0), why);
         } else {
@@ -227,13 +209,11 @@ static int steps_tx(struct db *db, void *arg)
             continue;
         }
         if (camp && !(db_cell_i64(&r, i, 7) && db_cell_i64(&r, i, 9) > 0)) {
-            const char *kind = channel && strcmp(channel, "sms") == 0 ? "phone" : "email";
             rc = db_exec(db, "INSERT IGNORE INTO campaign_recipients (campaign_id, customer_id, channel, address, state, "
-                             "skip_reason) SELECT ?, ?, ?, i.value, IF(i.value IS NULL OR s.id IS NOT NULL, 'skipped', "
-                             "'queued'), IF(i.value IS NULL, 'no_address', IF(s.id IS NOT NULL, 'suppressed', NULL)) "
-                             "FROM (SELECT 1) one LEFT JOIN customer_identities i ON i.customer_id = ? AND i.kind = ? "
-                             "AND i.is_primary = 1 LEFT JOIN suppressions s ON s.channel = ? AND s.value = i.value LIMIT 1",
-                         DBP(P_I(camp), P_I(cust), P_S(channel), P_I(cust), P_S(kind), P_S(channel)), NULL);
+                             "skip_reason) SELECT ?, ?, ?, " LEDGER_ADDRESS_COLUMNS "FROM (SELECT 1) one "
+                             LEDGER_ADDRESS_JOINS("?") "LIMIT 1",
+                         DBP(P_I(camp), P_I(cust), P_S(channel), P_I(cust), P_S(identity_kind(channel)), P_S(channel)),
+                         NULL);
         }
         if (!rc)
             rc = advance(db, id, seq, pos);
@@ -310,13 +290,18 @@ static int claim_tx(struct db *db, void *arg)
                      DBP0, NULL);
     struct db_result cs;
     if (!rc)
+        /* counted only where a limit is set (every round runs this), on indexed columns:
+         * sent in the last minute, plus in flight */
         rc = db_exec(db, "SELECT c.id, c.channel, COALESCE(c.rate_per_minute, 0), "
-                         "(SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id "
-                         "  AND r.sent_at > NOW(3) - INTERVAL 1 MINUTE), "
-                         "(SELECT COUNT(*) FROM campaign_recipients r2 JOIN campaigns c2 ON c2.id = r2.campaign_id "
-                         "  WHERE c2.channel = c.channel AND r2.state IN ('sent', 'sending') "
-                         "  AND COALESCE(r2.sent_at, NOW(3)) > NOW(3) - INTERVAL 1 MINUTE) "
-                         "FROM campaigns c WHERE c.status = 'sending' ORDER BY c.id", DBP0, &cs);
+                         "IF(c.rate_per_minute IS NULL, 0, (SELECT COUNT(*) FROM campaign_recipients r "
+                         "  WHERE r.campaign_id = c.id AND r.sent_at > NOW(3) - INTERVAL 1 MINUTE)), "
+                         "IF(IF(c.channel = 'sms', ?, ?) = 0, 0, "
+                         "  (SELECT COUNT(*) FROM campaign_recipients r2 JOIN campaigns c2 ON c2.id = r2.campaign_id "
+                         "   WHERE c2.channel = c.channel AND r2.sent_at > NOW(3) - INTERVAL 1 MINUTE) + "
+                         "  (SELECT COUNT(*) FROM campaign_recipients r3 JOIN campaigns c3 ON c3.id = r3.campaign_id "
+                         "   WHERE c3.channel = c.channel AND r3.state = 'sending')) "
+                         "FROM campaigns c WHERE c.status = 'sending' ORDER BY c.id",
+                     DBP(P_I(cfg->campaigns.sms_per_minute), P_I(cfg->campaigns.email_per_minute)), &cs);
     if (rc)
         return rc;
     int64_t pick = 0, take = 0;
@@ -365,34 +350,86 @@ static const char *base_url(void)
 }
 
 /* The rendered message for one recipient, as the e-mail channel's payload. */
-static int render_one(struct db *db, const struct claimed *k, json_t *tpl, struct outbox_item *it)
+/* What every recipient of a round shares (a round is one campaign): the template's parts
+ * compiled once and the author loaded once, not per recipient. */
+struct shared {
+    struct template *part[3]; /* subject, text, html; NULL when absent */
+    json_t *agent;            /* {id, name, email} or NULL */
+    char why[240];            /* a part that does not compile: every recipient fails with it */
+};
+
+static int shared_load(struct db *db, const struct claimed *k, struct shared *sh)
 {
-    json_t *cu = NULL, *agent = NULL;
-    int rc = customer_load(db, NULL, k->customer, &cu);
+    static const char *const keys[3] = {"subject", "text", "html"};
+    json_t *tpl = NULL;
+    memset(sh, 0, sizeof(*sh));
+    int rc = db_row_json_of(db, "SELECT subject, body_text AS text, body_html AS html FROM templates WHERE id = ?",
+                            DBP(P_I(k->template_id)), &tpl);
     if (!rc && k->author)
-        rc = db_row_json_of(db, "SELECT id, name, email FROM agents WHERE id = ?", DBP(P_I(k->author)), &agent);
+        rc = db_row_json_of(db, "SELECT id, name, email FROM agents WHERE id = ?", DBP(P_I(k->author)), &sh->agent);
+    for (int i = 0; !rc && i < 3 && !sh->why[0]; i++) {
+        const char *src = json_string_value(json_object_get(tpl, keys[i]));
+        struct template_error err;
+        if (src && template_compile(src, strlen(src), &sh->part[i], &err) < 0)
+            snprintf(sh->why, sizeof(sh->why), "%s, line %zu, column %zu: %s", keys[i], err.line, err.col, err.message);
+    }
+    if (!rc && !tpl)
+        text_copy(sh->why, sizeof(sh->why), "the template was deleted");
+    json_decref(tpl);
+    return rc;
+}
+
+static void shared_free(struct shared *sh)
+{
+    for (int i = 0; i < 3; i++)
+        template_free(sh->part[i]);
+    json_decref(sh->agent);
+}
+
+/* One part for one recipient; *out NULL for an absent part. -1 with why on a render error. */
+static int render_part(const struct template *t, json_t *ctx, int html, char **out, char *why, size_t whysz)
+{
+    struct buf b;
+    struct template_error err;
+    *out = NULL;
+    if (!t)
+        return 0;
+    buf_init(&b, RENDER_CAP);
+    if (template_render(t, ctx, html ? TEMPLATE_HTML : TEMPLATE_TEXT, NULL, NULL, &b, &err) < 0) {
+        snprintf(why, whysz, "line %zu, column %zu: %s", err.line, err.col, err.message);
+        buf_free(&b);
+        return -1;
+    }
+    *out = b.data ? buf_take(&b) : strdup("");
+    return 0;
+}
+
+/* The rendered message for one recipient, as the channel's payload. */
+static int render_one(struct db *db, const struct claimed *k, const struct shared *sh, struct outbox_item *it)
+{
+    json_t *cu = NULL;
     char token[CAMPAIGN_TOKEN_MAX], url[600];
+    int rc = customer_load(db, NULL, k->customer, &cu);
     if (!rc)
         rc = campaign_token(db, k->id, token);
     if (rc) {
         json_decref(cu);
-        json_decref(agent);
         return rc;
     }
     snprintf(url, sizeof(url), "%s/u/%s", base_url(), token);
     json_t *camp = json_pack("{s:I, s:s}", "id", (json_int_t)k->campaign, "name", k->campaign_name);
-    json_t *ctx = template_context(cu, agent, camp, url);
+    json_t *ctx = template_context(cu, sh->agent, camp, url);
     char *parts[3] = {NULL, NULL, NULL}, why[240] = "";
-    const char *keys[3] = {"subject", "text", "html"};
-    int bad = 0;
+    int bad = sh->why[0] != '\0';
+    if (bad)
+        text_copy(why, sizeof(why), sh->why);
     for (int i = 0; i < 3 && !bad; i++)
-        bad = template_part_render(json_string_value(json_object_get(tpl, keys[i])), ctx, i == 2, &parts[i], why,
-                                   sizeof(why)) < 0;
+        bad = render_part(sh->part[i], ctx, i == 2, &parts[i], why, sizeof(why)) < 0;
     memset(it, 0, sizeof(*it));
     it->id = k->id;
     text_copy(it->recipient, sizeof(it->recipient), k->address);
     const char *to = json_string_value(json_object_get(cu, "name"));
-    const char *from = agent ? json_string_value(json_object_get(agent, "name")) : NULL;
+    const char *from = json_string_value(json_object_get(sh->agent, "name"));
     it->payload = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s}", "campaign", 1, "subject", parts[0] ? parts[0] : "",
                             "body_text", parts[1] ? parts[1] : "", "body_html", parts[2] ? parts[2] : "", "to_name",
                             to ? to : "", "from_name", from ? from : "Switchboard", "unsubscribe_url", url);
@@ -414,7 +451,6 @@ static int render_one(struct db *db, const struct claimed *k, json_t *tpl, struc
     json_decref(ctx);
     json_decref(camp);
     json_decref(cu);
-    json_decref(agent);
     return DB_OK;
 }
 
@@ -471,19 +507,11 @@ static int send_round(struct db *db)
     struct outbox_item *items = calloc(rd.n, sizeof(*items));
     if (!items)
         return DB_EOTHER; /* the lease turns the claimed rows ambiguous: never sent twice */
-    json_t *tpl = NULL;
-    int64_t tpl_id = 0;
-    for (size_t i = 0; i < rd.n && !rc; i++) {
-        if (rd.v[i].template_id != tpl_id) {
-            json_decref(tpl);
-            tpl_id = rd.v[i].template_id;
-            rc = db_row_json_of(db, "SELECT subject, body_text AS text, body_html AS html FROM templates WHERE id = ?",
-                                DBP(P_I(tpl_id)), &tpl);
-        }
-        if (!rc)
-            rc = render_one(db, &rd.v[i], tpl, &items[i]);
-    }
-    json_decref(tpl);
+    struct shared sh; /* a round is one campaign: one template, one author */
+    rc = shared_load(db, &rd.v[0], &sh);
+    for (size_t i = 0; i < rd.n && !rc; i++)
+        rc = render_one(db, &rd.v[i], &sh, &items[i]);
+    shared_free(&sh);
     size_t n = rd.n;
     if (!rc) {
         /* only items still SEND_OK are sent; the channel settles each */

@@ -54,30 +54,23 @@ static int tag_id_for(struct db *db, const char *name, int64_t *id)
  * compiles (a custom field was deleted) is skipped with a warning. */
 static int load_rules(struct db *db, struct rules *rs)
 {
-    struct db_result defs, r;
-    int rc = customer_field_defs(db, &defs);
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, tag, event_kind, rule, notify_owner FROM tag_rules WHERE enabled = 1 ORDER BY id", DBP0, &r);
     if (rc)
         return rc;
-    rc = db_exec(db, "SELECT id, tag, event_kind, rule, notify_owner FROM tag_rules WHERE enabled = 1 ORDER BY id", DBP0, &r);
-    if (rc) {
-        db_result_free(&defs);
-        return rc;
-    }
-    struct segment_field sf[256];
-    size_t nf = 0;
-    for (size_t i = 0; i < defs.nrows && nf < 256; i++, nf++)
-        sf[nf] = (struct segment_field){db_cell(&defs, i, 0), db_cell(&defs, i, 1)};
     rs->v = calloc(r.nrows ? r.nrows : 1, sizeof(*rs->v));
     rs->n = 0;
     for (size_t i = 0; rs->v && i < r.nrows && !rc; i++) {
         struct tag_rule *t = &rs->v[rs->n];
-        struct segment_error err;
-        const char *rule = db_cell(&r, i, 3);
-        if (segment_compile(rule, strlen(rule), sf, nf, &t->seg, &err) != 0) {
-            log_warn("crm", "event=tag_rule_broken rule=%lld pos=%zu reason=\"%s\"", (long long)db_cell_i64(&r, i, 0),
-                     err.pos, err.message);
+        char why[260];
+        int ok = customer_rule_compile(db, db_cell(&r, i, 3), &t->seg, why, sizeof(why));
+        if (ok == 1) {
+            log_warn("crm", "event=tag_rule_broken rule=%lld reason=\"%s\"", (long long)db_cell_i64(&r, i, 0), why);
+            segment_sql_free(&t->seg);
             continue;
         }
+        if ((rc = ok))
+            break;
         t->id = db_cell_i64(&r, i, 0);
         snprintf(t->tag, sizeof(t->tag), "%s", db_cell(&r, i, 1));
         snprintf(t->event_kind, sizeof(t->event_kind), "%s", db_cell(&r, i, 2));
@@ -86,7 +79,6 @@ static int load_rules(struct db *db, struct rules *rs)
         rc = tag_id_for(db, t->tag, &t->tag_id);
     }
     db_result_free(&r);
-    db_result_free(&defs);
     return rs->v ? rc : DB_EOTHER;
 }
 
@@ -117,42 +109,34 @@ static int tagged_one(struct db *db, const struct tag_rule *t, const struct db_r
 }
 
 /* The statement "customers (of ids, or all) matching the rule, not yet tagged", or
- * "customers this rule tagged that match no more" (untag). Parameters: ids, tag, rule
- * id (untag only), the rule's. */
+ * "customers this rule tagged that match no more" (untag). Parameters: tag, rule id
+ * (untag only), the rule's, ids. */
+#define CANDIDATES "SELECT c.id, COALESCE(c.owner_id, 0), c.region, c.name, DATE_FORMAT(NOW(), '%Y%m%d') FROM customers c "
+
 static int select_candidates(struct db *db, const struct tag_rule *t, const int64_t *ids, size_t n, int untag,
                              struct db_result *r)
 {
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, "SELECT c.id, COALESCE(c.owner_id, 0), c.region, c.name, DATE_FORMAT(NOW(), '%Y%m%d') FROM customers c ");
-    if (untag)
-        buf_puts(&q, "JOIN customer_tags x ON x.customer_id = c.id AND x.tag_id = ? AND x.rule_id = ? WHERE (");
-    else
-        buf_puts(&q, "WHERE c.merged_into IS NULL AND NOT EXISTS (SELECT 1 FROM customer_tags x WHERE "
-                     "x.customer_id = c.id AND x.tag_id = ?) AND (");
-    buf_puts(&q, t->seg.sql.data ? t->seg.sql.data : "FALSE");
-    buf_puts(&q, untag ? ") IS NOT TRUE" : ")");
+    struct buf tail;
+    buf_init(&tail, 0);
+    buf_puts(&tail, untag ? " IS NOT TRUE" : "");
     if (n) {
-        buf_puts(&q, " AND c.id IN ");
-        db_put_placeholders(&q, n);
+        buf_puts(&tail, " AND c.id IN ");
+        db_put_placeholders(&tail, n);
     }
-    buf_puts(&q, " ORDER BY c.id LIMIT 1000");
-    size_t np = 2 + t->seg.nparams + n;
-    struct db_param *p = calloc(np, sizeof(*p));
+    buf_puts(&tail, " ORDER BY c.id LIMIT 1000");
+    const struct db_param pre[] = {P_I(t->tag_id), P_I(t->id)};
+    struct db_param *in = n ? calloc(n, sizeof(*in)) : NULL;
+    for (size_t i = 0; in && i < n; i++)
+        in[i] = P_I(ids[i]);
     int rc = DB_EOTHER;
-    if (p && q.data) {
-        size_t k = 0;
-        p[k++] = P_I(t->tag_id);
-        if (untag)
-            p[k++] = P_I(t->id);
-        for (size_t i = 0; i < t->seg.nparams; i++)
-            p[k++] = t->seg.params[i];
-        for (size_t i = 0; i < n; i++)
-            p[k++] = P_I(ids[i]);
-        rc = db_exec(db, q.data, p, k, r);
-    }
-    free(p);
-    buf_free(&q);
+    if (tail.data && (in || !n))
+        rc = segment_exec(db, untag ? CANDIDATES "JOIN customer_tags x ON x.customer_id = c.id AND x.tag_id = ? "
+                                                 "AND x.rule_id = ? WHERE "
+                                    : CANDIDATES "WHERE c.merged_into IS NULL AND NOT EXISTS (SELECT 1 FROM customer_tags x "
+                                                 "WHERE x.customer_id = c.id AND x.tag_id = ?) AND ",
+                          &t->seg, tail.data, pre, untag ? 2 : 1, in, n, r);
+    free(in);
+    buf_free(&tail);
     return rc;
 }
 

@@ -76,6 +76,7 @@ CREATE TABLE campaign_recipients (
   UNIQUE KEY uq_campaign_recipient (campaign_id, customer_id, channel),
   KEY ix_recipients_claim (campaign_id, state, id),
   KEY ix_recipients_lease (state, lease_until),
+  KEY ix_recipients_sent (sent_at),
   KEY ix_recipients_customer (customer_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
