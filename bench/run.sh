@@ -7,16 +7,18 @@
 #                 loop against the same provider fake            target ≥ 0.5x    (issue 6)
 #   segment_materialise  1,000,000 customers into a campaign ledger / a bare
 #                 INSERT … SELECT of the same ids (also: < 30 s)  target ≥ 0.5x    (issue 9)
+#   campaign_send an e-mail campaign's send rate / postfix smtp-source -d
+#                 into the same smtp-sink (one session each)       target ≥ 0.5x    (issue 9)
 # Absolute figures depend on the machine (these targets were set for a small one: 2 cores);
 # the SMS figure is a ratio to a reference run in the same run, as timings here are noisy.
 # Each bench runs BENCH_RUNS times (3); the median run is judged. Prints every run's JSON
 # line and a verdict per bench; exits 1 when a target is missed.
 # Environment: BENCH_ONLY="routing sms_send" runs a subset; BENCH_RUNS; BENCH_AGENTS,
-# BENCH_TICKETS, BENCH_MESSAGES, BENCH_SMS size them.
+# BENCH_TICKETS, BENCH_MESSAGES, BENCH_SMS, BENCH_CUSTOMERS, BENCH_CAMPAIGN size them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/dev-services start >/dev/null || exit 1
-benches=${BENCH_ONLY:-"routing email_ingest sms_send segment_materialise"}
+benches=${BENCH_ONLY:-"routing email_ingest sms_send segment_materialise campaign_send"}
 runs=${BENCH_RUNS:-3}
 fail=0
 for b in $benches; do
@@ -25,6 +27,7 @@ for b in $benches; do
     email_ingest) js=bench/ingest_imap.js ;;
     sms_send) js=bench/sms_send.js ;;
     segment_materialise) js=bench/materialise.js ;;
+    campaign_send) js=bench/campaign_send.js ;;
     *) echo "bench: unknown bench $b" >&2; fail=1; continue ;;
   esac
   lines=()

@@ -78,6 +78,24 @@ int customer_load(struct db *db, const struct agent_info *me, int64_t id, json_t
                      DBP(P_I(id), SCOPE_PARAMS(me)), out);
 }
 
+int customers_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out)
+{
+    struct db_result r;
+    char *list = db_id_list(ids, n);
+    *out = NULL;
+    int rc = list ? db_exec(db, CUSTOMER_SELECT "WHERE c.id IN (SELECT j.id FROM " DB_ID_LIST_TABLE ") "
+                                "AND c.merged_into IS NULL", DBP(P_S(list)), &r)
+                  : DB_EOTHER;
+    free(list);
+    if (rc)
+        return rc;
+    *out = json_object();
+    for (size_t i = 0; i < r.nrows; i++)
+        json_object_set_new(*out, db_cell(&r, i, 0), db_row_json(&r, i));
+    db_result_free(&r);
+    return DB_OK;
+}
+
 static int load_customer(struct api_ctx *c, int64_t id, int apply_scope, json_t **out)
 {
     return customer_load(c->db, apply_scope ? &c->me : NULL, id, out);

@@ -67,7 +67,7 @@ static const struct cfg_key keys[] = {
     {"routing", "enabled", T_ENUM, offsetof(struct sb_config, routing.enabled), 8, "yes", 0, 0, "yes|no"},
     {I(routing, interval_ms), "200", 10, 60000, NULL},
     {I(crm, interval_secs), "30", 1, 86400, NULL},
-    {I(campaigns, batch), "50", 1, 200, NULL},
+    {I(campaigns, batch), "200", 1, 200, NULL},
     {I(campaigns, lease_secs), "300", 1, 86400, NULL},
     {I(campaigns, email_per_minute), "0", 0, 10000000, NULL},
     {I(campaigns, sms_per_minute), "0", 0, 10000000, NULL},

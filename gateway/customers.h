@@ -13,6 +13,9 @@
 /* The customer as the API shows it, or *out = NULL when missing, merged away or outside
  * me's scope (me NULL = no scope). */
 int customer_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
+/* Many customers in one statement (no scope, merged ones left out): *out is an object
+ * from the id (as a string) to the customer as customer_load gives it. */
+int customers_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out);
 /* The survivor of a merged customer (or id itself). */
 int customer_resolve(struct db *db, int64_t id, int64_t *out);
 /* customer.created / customer.updated / customer.merged with the record as payload. */

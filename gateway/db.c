@@ -559,3 +559,17 @@ int db_row_json_of(struct db *db, const char *sql, const struct db_param *p, siz
     db_result_free(&r);
     return DB_OK;
 }
+
+char *db_id_list(const int64_t *ids, size_t n)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    int bad = buf_puts(&b, "[") < 0;
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]) < 0;
+    if (bad || buf_puts(&b, "]") < 0) { /* a list missing ids would be wrong, not short */
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}

@@ -108,4 +108,10 @@ int db_row_json_of(struct db *db, const char *sql, const struct db_param *p, siz
 int db_scalar_i64(struct db *db, const char *sql, const struct db_param *p, size_t np,
                   int64_t dflt, int64_t *out);
 
+/* A set of ids as one parameter, for statements on many rows without building SQL:
+ * db_id_list gives "[1,2,3]" (malloc'd, the caller frees; NULL when out of memory) and
+ * DB_ID_LIST_TABLE reads it as a table j with one column id. */
+char *db_id_list(const int64_t *ids, size_t n);
+#define DB_ID_LIST_TABLE "JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT PATH '$')) j"
+
 #endif

@@ -276,18 +276,25 @@ static int64_t budget(const struct db_result *r, size_t i)
     return b > 0 ? b : 0;
 }
 
+/* A statement on the rows ids (its first parameter, DB_ID_LIST_TABLE), then `then`. */
+static int ids_update(struct db *db, const char *sql, const int64_t *ids, size_t n, const struct db_param *then)
+{
+    if (!n)
+        return DB_OK;
+    char *list = db_id_list(ids, n);
+    if (!list)
+        return DB_EOTHER;
+    int rc = then ? db_exec(db, sql, DBP(P_S(list), *then), NULL) : db_exec(db, sql, DBP(P_S(list)), NULL);
+    free(list);
+    return rc;
+}
+
 static int claim_tx(struct db *db, void *arg)
 {
     static size_t turn; /* campaigns take turns, round by round */
     struct round *rd = arg;
     rd->n = 0;
     int rc = recover(db);
-    /* suppressed since the start: skipped, never sent */
-    if (!rc)
-        rc = db_exec(db, "UPDATE campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id AND c.status = 'sending' "
-                         "JOIN suppressions s ON s.channel = r.channel AND s.value = r.address "
-                         "SET r.state = 'skipped', r.skip_reason = 'suppressed' WHERE r.state = 'queued'",
-                     DBP0, NULL);
     struct db_result cs;
     if (!rc)
         /* counted only where a limit is set (every round runs this), on indexed columns:
@@ -316,18 +323,27 @@ static int claim_tx(struct db *db, void *arg)
     db_result_free(&cs);
     if (!pick)
         return DB_OK;
+    /* suppressions are checked here, on the rows about to be sent (an address that
+     * unsubscribed or sent STOP since the start is skipped), not swept over the ledger */
     struct db_result r;
     rc = db_exec(db, "SELECT r.id, r.campaign_id, r.customer_id, r.address, r.attempts, c.template_id, "
-                     "COALESCE(c.created_by, 0), c.name FROM campaign_recipients r "
+                     "COALESCE(c.created_by, 0), c.name, s.id IS NOT NULL FROM campaign_recipients r "
                      "JOIN campaigns c ON c.id = r.campaign_id "
+                     "LEFT JOIN suppressions s ON s.channel = r.channel AND s.value = r.address "
                      "WHERE r.campaign_id = ? AND c.status = 'sending' AND r.state = 'queued' "
                      "ORDER BY r.id LIMIT ? FOR UPDATE SKIP LOCKED",
                  DBP(P_I(pick), P_I(take)), &r);
     if (rc)
         return rc;
-    for (size_t i = 0; i < r.nrows && !rc; i++) {
-        struct claimed *k = &rd->v[rd->n++];
-        k->id = db_cell_i64(&r, i, 0);
+    int64_t skipped[BATCH_MAX], claimed[BATCH_MAX];
+    size_t nskipped = 0;
+    for (size_t i = 0; i < r.nrows && i < BATCH_MAX; i++) {
+        if (db_cell_i64(&r, i, 8)) {
+            skipped[nskipped++] = db_cell_i64(&r, i, 0);
+            continue;
+        }
+        struct claimed *k = &rd->v[rd->n];
+        k->id = claimed[rd->n++] = db_cell_i64(&r, i, 0);
         k->campaign = db_cell_i64(&r, i, 1);
         k->customer = db_cell_i64(&r, i, 2);
         text_copy(k->address, sizeof(k->address), db_cell(&r, i, 3));
@@ -335,11 +351,15 @@ static int claim_tx(struct db *db, void *arg)
         k->template_id = db_cell_i64(&r, i, 5);
         k->author = db_cell_i64(&r, i, 6);
         text_copy(k->campaign_name, sizeof(k->campaign_name), db_cell(&r, i, 7));
-        rc = db_exec(db, "UPDATE campaign_recipients SET state = 'sending', attempts = attempts + 1, "
-                         "lease_until = NOW(3) + INTERVAL ? SECOND WHERE id = ?",
-                     DBP(P_I(cfg->campaigns.lease_secs), P_I(k->id)), NULL);
     }
     db_result_free(&r);
+    rc = ids_update(db, "UPDATE campaign_recipients r JOIN " DB_ID_LIST_TABLE " ON r.id = j.id "
+                        "SET r.state = 'skipped', r.skip_reason = 'suppressed'", skipped, nskipped, NULL);
+    struct db_param lease = P_I(cfg->campaigns.lease_secs);
+    if (!rc)
+        rc = ids_update(db, "UPDATE campaign_recipients r JOIN " DB_ID_LIST_TABLE " ON r.id = j.id "
+                            "SET r.state = 'sending', r.attempts = r.attempts + 1, "
+                            "r.lease_until = NOW(3) + INTERVAL ? SECOND", claimed, rd->n, &lease);
     return rc;
 }
 
@@ -405,17 +425,15 @@ static int render_part(const struct template *t, json_t *ctx, int html, char **o
 }
 
 /* The rendered message for one recipient, as the channel's payload. */
-static int render_one(struct db *db, const struct claimed *k, const struct shared *sh, struct outbox_item *it)
+static int render_one(struct db *db, const struct claimed *k, const struct shared *sh, json_t *customers,
+                      struct outbox_item *it)
 {
-    json_t *cu = NULL;
-    char token[CAMPAIGN_TOKEN_MAX], url[600];
-    int rc = customer_load(db, NULL, k->customer, &cu);
-    if (!rc)
-        rc = campaign_token(db, k->id, token);
-    if (rc) {
-        json_decref(cu);
+    char token[CAMPAIGN_TOKEN_MAX], url[600], key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)k->customer);
+    json_t *cu = json_object_get(customers, key); /* absent: merged away since the start */
+    int rc = campaign_token(db, k->id, token);
+    if (rc)
         return rc;
-    }
     snprintf(url, sizeof(url), "%s/u/%s", base_url(), token);
     json_t *camp = json_pack("{s:I, s:s}", "id", (json_int_t)k->campaign, "name", k->campaign_name);
     json_t *ctx = template_context(cu, sh->agent, camp, url);
@@ -450,7 +468,6 @@ static int render_one(struct db *db, const struct claimed *k, const struct share
         free(parts[i]);
     json_decref(ctx);
     json_decref(camp);
-    json_decref(cu);
     return DB_OK;
 }
 
@@ -459,21 +476,34 @@ struct settle {
     const struct round *rd;
 };
 
+/* Every row of the round in one statement: [{id, state, pid, err}] read as a table. */
 static int settle_tx(struct db *db, void *arg)
 {
     struct settle *s = arg;
-    int rc = DB_OK;
-    for (size_t i = 0; i < s->rd->n && !rc; i++) {
+    json_t *rows = json_array();
+    for (size_t i = 0; i < s->rd->n; i++) {
         const struct outbox_item *it = &s->items[i];
         const char *state = it->outcome == SEND_OK          ? "sent"
                             : it->outcome == SEND_AMBIGUOUS ? "ambiguous"
                             : it->outcome == SEND_RETRY && s->rd->v[i].attempts + 1 < MAX_ATTEMPTS ? "queued"
                                                                                                   : "failed";
-        rc = db_exec(db, "UPDATE campaign_recipients SET state = ?, provider_id = ?, error = ?, lease_until = NULL, "
-                         "sent_at = IF(? = 'sent', NOW(3), sent_at) WHERE id = ? AND state = 'sending'",
-                     DBP(P_S(state), P_S(it->provider_id[0] ? it->provider_id : NULL), P_S(it->error[0] ? it->error : NULL),
-                         P_S(state), P_I(it->id)), NULL);
+        json_t *row = json_pack("{s:I, s:s}", "id", (json_int_t)it->id, "state", state);
+        if (row && it->provider_id[0])
+            json_object_set_new(row, "pid", json_string(it->provider_id));
+        if (row && it->error[0])
+            json_object_set_new(row, "err", json_string(it->error));
+        json_array_append_new(rows, row);
     }
+    char *txt = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    if (!txt)
+        return DB_EOTHER;
+    int rc = db_exec(db, "UPDATE campaign_recipients r JOIN JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT PATH '$.id', "
+                         "state VARCHAR(16) PATH '$.state', pid VARCHAR(255) PATH '$.pid', err VARCHAR(1000) PATH '$.err')) v "
+                         "ON r.id = v.id SET r.state = v.state, r.provider_id = v.pid, r.error = v.err, r.lease_until = NULL, "
+                         "r.sent_at = IF(v.state = 'sent', NOW(3), r.sent_at) WHERE r.state = 'sending'",
+                     DBP(P_S(txt)), NULL);
+    free(txt);
     return rc;
 }
 
@@ -508,10 +538,17 @@ static int send_round(struct db *db)
     if (!items)
         return DB_EOTHER; /* the lease turns the claimed rows ambiguous: never sent twice */
     struct shared sh; /* a round is one campaign: one template, one author */
+    int64_t ids[BATCH_MAX];
+    json_t *customers = NULL;
+    for (size_t i = 0; i < rd.n; i++)
+        ids[i] = rd.v[i].customer;
     rc = shared_load(db, &rd.v[0], &sh);
+    if (!rc)
+        rc = customers_load_many(db, ids, rd.n, &customers);
     for (size_t i = 0; i < rd.n && !rc; i++)
-        rc = render_one(db, &rd.v[i], &sh, &items[i]);
+        rc = render_one(db, &rd.v[i], &sh, customers, &items[i]);
     shared_free(&sh);
+    json_decref(customers);
     size_t n = rd.n;
     if (!rc) {
         /* only items still SEND_OK are sent; the channel settles each */
