@@ -80,6 +80,12 @@ static void fill_from_mime(struct ingest_msg *m, struct mime_message *mm, const 
     if (mm->in_reply_to)
         text_copy(m->in_reply_to, sizeof(m->in_reply_to), mm->in_reply_to);
     m->references = mm->references ? strdup(mm->references) : NULL;
+    if (mm->dsn_action && mm->dsn_original_id) { /* a delivery report: maybe about a campaign mail */
+        text_copy(m->dsn_action, sizeof(m->dsn_action), mm->dsn_action);
+        text_copy(m->dsn_status, sizeof(m->dsn_status), mm->dsn_status ? mm->dsn_status : "");
+        text_copy(m->dsn_diag, sizeof(m->dsn_diag), mm->dsn_diag ? mm->dsn_diag : "");
+        text_copy(m->dsn_original_id, sizeof(m->dsn_original_id), mm->dsn_original_id);
+    }
     text_copy(m->identity_kind, sizeof(m->identity_kind), "email");
     text_copy(m->identity_value, sizeof(m->identity_value),
               mm->from_addr && *mm->from_addr ? mm->from_addr : "unknown-sender@invalid.invalid");

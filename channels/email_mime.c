@@ -1361,6 +1361,44 @@ static void parse_multipart(struct ctx *c, struct span body, const char *boundar
     }
 }
 
+/* A field value of a report without its type prefix ("rfc822; a@b" -> "a@b"). */
+static char *report_field(struct ctx *c, struct span h, const char *name, bool drop_type)
+{
+    char *v = header_raw(c, h, name);
+    char *semi = v && drop_type ? strchr(v, ';') : NULL;
+    if (semi) {
+        const char *from = semi + 1;
+        while (*from == ' ' || *from == '\t')
+            from++;
+        memmove(v, from, strlen(from) + 1);
+    }
+    return v;
+}
+
+/* message/delivery-status: per-message fields, a blank line, then per-recipient blocks;
+ * the first recipient block is kept. */
+static void take_delivery_status(struct ctx *c, const char *d, size_t n)
+{
+    struct mime_message *m = c->m;
+    if (m->dsn_action)
+        return;
+    struct span per_msg, rest, rcpt, tail;
+    split_entity(d, n, &per_msg, &rest);
+    while (rest.n && (rest.p[0] == '\r' || rest.p[0] == '\n')) { /* extra blank lines */
+        rest.p++;
+        rest.n--;
+    }
+    split_entity(rest.p, rest.n, &rcpt, &tail);
+    m->dsn_action = report_field(c, rcpt, "Action", false);
+    if (!m->dsn_action)
+        return;
+    for (char *k = m->dsn_action; *k; k++)
+        *k = (char)lc((unsigned char)*k);
+    m->dsn_status = report_field(c, rcpt, "Status", false);
+    m->dsn_recipient = report_field(c, rcpt, "Final-Recipient", true);
+    m->dsn_diag = report_field(c, rcpt, "Diagnostic-Code", true);
+}
+
 static void parse_entity(struct ctx *c, const char *p, size_t n, size_t depth, int nested_msg,
                          const char *default_type)
 {
@@ -1468,6 +1506,14 @@ static void parse_entity(struct ctx *c, const char *p, size_t n, size_t depth, i
     }
     const char *d = dec.data ? dec.data : "";
 
+    if (strcmp(ctype, "message/delivery-status") == 0 || strcmp(ctype, "message/global-delivery-status") == 0)
+        take_delivery_status(c, d, dec.len);
+    if (!m->dsn_original_id && (strcmp(ctype, "text/rfc822-headers") == 0 || strcmp(ctype, "message/rfc822") == 0 ||
+                                strcmp(ctype, "message/global-headers") == 0)) {
+        struct span oh, ob;
+        split_entity(d, dec.len, &oh, &ob);
+        m->dsn_original_id = header_raw(c, oh, "Message-ID");
+    }
     bool attach = strcmp(disp, "attachment") == 0;
     bool is_text = strcmp(ctype, "text/plain") == 0 || strcmp(ctype, "text/html") == 0 ||
                    strcmp(ctype, "text/enriched") == 0 || strcmp(ctype, "text") == 0;
@@ -1605,7 +1651,8 @@ void mime_message_free(struct mime_message *m)
         return;
     char **fields[] = {&m->message_id, &m->in_reply_to, &m->references, &m->subject, &m->from_name,
                        &m->from_addr, &m->to, &m->cc, &m->to_addrs, &m->cc_addrs, &m->reply_to, &m->date, &m->auto_submitted,
-                       &m->precedence, &m->list_id, &m->text, &m->text_visible, &m->html};
+                       &m->precedence, &m->list_id, &m->text, &m->text_visible, &m->html, &m->dsn_action,
+                       &m->dsn_status, &m->dsn_recipient, &m->dsn_diag, &m->dsn_original_id};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

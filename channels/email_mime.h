@@ -37,6 +37,10 @@ struct mime_message {
     char *to, *cc, *reply_to;                    /* decoded header text or NULL */
     char *to_addrs, *cc_addrs; /* addr-specs of To / Cc, lower-case, one space apart; or NULL */
     char *date, *auto_submitted, *precedence, *list_id;
+    /* A delivery report (RFC 3464, message/delivery-status): the first recipient's
+     * Action (lower-case), Status, Final-Recipient and Diagnostic-Code, or NULL; and the
+     * returned message's Message-ID (text/rfc822-headers or message/rfc822 part). */
+    char *dsn_action, *dsn_status, *dsn_recipient, *dsn_diag, *dsn_original_id;
     char *text;         /* never NULL: text/plain preferred, else the HTML as readable text */
     char *text_visible; /* never NULL: text with quoted history collapsed away */
     char *html;         /* the HTML part as UTF-8, unsanitised, or NULL */

@@ -12,6 +12,7 @@
  */
 #include "gateway/api_handlers.h"
 #include "gateway/campaigns.h"
+#include "gateway/campaign_results.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include <pthread.h>
@@ -354,15 +355,15 @@ static int stats(struct api_ctx *c, int64_t id, json_t *o)
     struct db_result r;
     int rc = db_exec(c->db, "SELECT SUM(state = 'queued'), SUM(state = 'sending'), SUM(state = 'sent'), "
                             "SUM(state = 'failed'), SUM(state = 'ambiguous'), SUM(state = 'skipped'), "
-                            "COUNT(delivered_at), COUNT(opened_at), COUNT(clicked_at), COUNT(replied_at), "
-                            "COUNT(unsubscribed_at), COUNT(*) FROM campaign_recipients WHERE campaign_id = ?",
-                     DBP(P_I(id)), &r);
+                            "COUNT(delivered_at), COUNT(bounced_at), COUNT(opened_at), COUNT(clicked_at), "
+                            "COUNT(replied_at), COUNT(unsubscribed_at), COUNT(*) FROM campaign_recipients "
+                            "WHERE campaign_id = ?", DBP(P_I(id)), &r);
     if (rc)
         return rc;
     static const char *const names[] = {"queued", "sending", "sent", "failed", "ambiguous", "skipped", "delivered",
-                                        "opened", "clicked", "replied", "unsubscribed", "total"};
+                                        "bounced", "opened", "clicked", "replied", "unsubscribed", "total"};
     json_t *s = json_object();
-    for (size_t k = 0; k < 12; k++)
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
         json_object_set_new(s, names[k], json_integer(r.nrows ? db_cell_i64(&r, 0, k) : 0));
     db_result_free(&r);
     rc = db_exec(c->db, "SELECT COALESCE(skip_reason, 'other'), COUNT(*) FROM campaign_recipients "
@@ -377,7 +378,18 @@ static int stats(struct api_ctx *c, int64_t id, json_t *o)
     db_result_free(&r);
     json_object_set_new(s, "skipped_reasons", why);
     json_object_set_new(o, "stats", s);
-    return DB_OK;
+    return campaign_revenue(c->db, id, s);
+}
+
+int campaigns_report(struct api_ctx *c)
+{
+    const char *d = api_arg(c->req, "days");
+    int64_t days = 90;
+    if (d && (text_parse_i64(d, &days) < 0 || days < 1 || days > 3650))
+        return api_error(c, 400, "bad_request", "days must be 1..3650");
+    json_t *out = NULL;
+    int rc = campaign_channel_report(c->db, days, &out);
+    return rc ? rc : api_json(c, 200, out);
 }
 
 static int campaign_answer(struct api_ctx *c, int64_t id, int status)

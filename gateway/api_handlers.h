@@ -84,6 +84,7 @@ int campaigns_resume(struct api_ctx *c);
 int campaigns_cancel(struct api_ctx *c);
 int campaigns_recipients(struct api_ctx *c);
 int campaigns_resend(struct api_ctx *c);
+int campaigns_report(struct api_ctx *c);
 int unsubscribe_page(struct api_ctx *c);
 int unsubscribe_post(struct api_ctx *c);
 int track_open(struct api_ctx *c);

@@ -110,6 +110,7 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/campaigns/{id}/cancel", campaigns_cancel, MARKETING, 0, "campaigns_cancel"},
     {HTTP_GET, "/api/v1/campaigns/{id}/recipients", campaigns_recipients, MARKETING, 0, "campaigns_recipients"},
     {HTTP_POST, "/api/v1/campaigns/{id}/resend", campaigns_resend, MARKETING, 0, "campaigns_resend"},
+    {HTTP_GET, "/api/v1/reports/campaigns", campaigns_report, MARKETING, 0, "campaigns_report"},
     {HTTP_GET, "/api/v1/sequences", sequences_list, MARKETING, 0, "sequences_list"},
     {HTTP_POST, "/api/v1/sequences", sequences_create, MARKETING, 0, "sequences_create"},
     {HTTP_GET, "/api/v1/sequences/{id}", sequences_get, MARKETING, 0, "sequences_get"},

@@ -1,5 +1,6 @@
 /* api_sms.c — see api_sms.h. */
 #include "gateway/api_sms.h"
+#include "gateway/campaign_results.h"
 #include "gateway/event_tailer.h"
 #include "gateway/ingest.h"
 #include "gateway/lib/contact.h"
@@ -145,6 +146,8 @@ static int keyword_tx(struct db *db, void *arg)
         rc = db_exec(db, "INSERT INTO suppressions (channel, value, reason, message_id) VALUES ('sms', ?, 'keyword', ?) "
                          "ON DUPLICATE KEY UPDATE reason = 'keyword', message_id = VALUES(message_id)",
                      DBP(P_S(m->identity_value), P_I(m->message_id)), NULL);
+    if (!rc && k->kw == KW_STOP) /* the campaign that made them say it counts the unsubscribe */
+        rc = campaign_sms_stopped(db, m->customer_id);
     else if (k->kw == KW_START)
         rc = db_exec(db, "DELETE FROM suppressions WHERE channel = 'sms' AND value = ?", DBP(P_S(m->identity_value)), NULL);
     if (rc)
@@ -171,6 +174,7 @@ int sms_webhook_inbound(struct api_ctx *c)
     struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     m->done = on_stored;
     m->user = &w;
+    m->keyword = kw != KW_NONE;
     if (ingest_submit(m) < 0) {
         ingest_msg_free(m);
         return api_error(c, 503, "unavailable", "shutting down; retry");

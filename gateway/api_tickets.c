@@ -26,6 +26,7 @@
     "t.queued_at, t.offer_agent_id, t.offer_expires_at, t.routing_stage, t.assign_reason AS assign_reason__json, " \
     "t.optional_skills AS optional_skills__json, t.sla_breached AS sla_breached__bool, t.rule_id, " \
     "(SELECT rr.name FROM routing_rules rr WHERE rr.id = t.rule_id) AS rule_name, " \
+    "t.campaign_id, (SELECT cp.name FROM campaigns cp WHERE cp.id = t.campaign_id) AS campaign_name, " \
     "(t.channel = 'sms' AND EXISTS (SELECT 1 FROM suppressions s JOIN customer_identities ci ON ci.kind = 'phone' " \
     "  AND ci.value = s.value WHERE s.channel = 'sms' AND ci.customer_id = t.customer_id)) AS opted_out__bool " \
     "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id "

@@ -101,6 +101,8 @@ struct sb_config {
         int64_t utc_offset_mins;    /* of those hours (480 = China) */
         int64_t track_opens;        /* a 1x1 image in campaign HTML: opened_at */
         int64_t track_clicks;       /* links through signed redirects: clicked_at */
+        int64_t reply_days;         /* an SMS from a customer this many days after a campaign SMS is its reply */
+        int64_t attribution_days;   /* a deal won this many days after a campaign reached the customer is its revenue */
     } campaigns;
     struct {
         int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */

@@ -1,5 +1,6 @@
 /* ingest.c — see ingest.h. */
 #include "gateway/ingest.h"
+#include "gateway/campaign_results.h"
 #include "gateway/db.h"
 #include "gateway/event_tailer.h"
 #include "gateway/lib/buf.h"
@@ -210,6 +211,8 @@ static int subject_token(struct db *db, struct ingest_msg *m, int64_t *ticket)
     return rc;
 }
 
+/* In-Reply-To, then References: a thread we know, else a campaign message it answers
+ * (a new ticket then, linked to the campaign). */
 static int email_thread(struct db *db, struct ingest_msg *m)
 {
     int rc = thread_of(db, m->in_reply_to, strlen(m->in_reply_to), &m->ticket_id);
@@ -222,6 +225,15 @@ static int email_thread(struct db *db, struct ingest_msg *m)
     }
     if (!rc && !m->ticket_id)
         rc = subject_token(db, m, &m->ticket_id);
+    if (!rc && !m->ticket_id)
+        rc = campaign_reply_of_email(db, m->in_reply_to, strlen(m->in_reply_to), &m->campaign_recipient);
+    for (const char *p = m->references; !rc && !m->ticket_id && !m->campaign_recipient && p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " \t\r\n,");
+        rc = campaign_reply_of_email(db, p, n, &m->campaign_recipient);
+        p += n;
+    }
     return rc;
 }
 
@@ -238,6 +250,9 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
         if (rc)
             return rc;
     }
+    if (strcmp(m->channel, "sms") == 0 && !m->keyword &&
+        (rc = campaign_reply_of_sms(db, m->customer_id, &m->campaign_recipient)))
+        return rc;
     if (!m->ticket_id && strcmp(m->channel, "email") != 0) { /* a new e-mail thread is a new ticket */
         rc = db_scalar_i64(db, "SELECT id FROM tickets WHERE customer_id = ? AND channel = ? "
                                "AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
@@ -370,13 +385,18 @@ static int store_participants(struct db *db, const struct ingest_msg *m)
  * Duplicates are rare; the look-up for every message was not. */
 static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
 {
-    m->duplicate = m->new_ticket = m->new_customer = 0;
-    m->message_id = m->ticket_id = m->customer_id = m->assignee_id = m->team_id = 0;
+    m->duplicate = m->new_ticket = m->new_customer = m->absorbed = 0;
+    m->message_id = m->ticket_id = m->customer_id = m->assignee_id = m->team_id = m->campaign_recipient = 0;
     if (!valid_msg(m))
         return INGEST_EINVAL;
     int rc = check_dup ? find_duplicate(db, m) : DB_OK;
     if (rc || m->duplicate)
         return rc;
+    if (m->dsn_action[0] && m->dsn_original_id[0] && strcmp(m->channel, "email") == 0) {
+        rc = campaign_email_report(db, m->dsn_original_id, m->dsn_action, m->dsn_status, m->dsn_diag, &m->absorbed);
+        if (rc || m->absorbed)
+            return rc;
+    }
     if ((rc = find_or_create_customer(db, m)) || (rc = find_or_create_ticket(db, m)))
         return rc;
     struct db_result r;
@@ -392,6 +412,8 @@ static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
     db_result_free(&r);
     json_t *atts = json_array();
     if ((rc = store_attachments(db, m, atts)) || (rc = store_participants(db, m)) ||
+        (m->campaign_recipient && (rc = campaign_reply_record(db, m->campaign_recipient,
+                                                               m->new_ticket ? m->ticket_id : 0))) ||
         (m->new_ticket && (rc = new_ticket_ready(db, m)))) {
         json_decref(atts);
         return rc;

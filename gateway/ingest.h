@@ -52,6 +52,11 @@ struct ingest_msg {
     char in_reply_to[256];
     char *references;          /* space-separated ids, owned; may be NULL */
     int64_t mailbox_id;        /* the mailbox it came from (new tickets remember it), or 0 */
+    /* a delivery report (RFC 3464; action "" = not one): one about a campaign message is
+     * applied to the campaign's ledger (campaign_results.h) and stored nowhere else
+     * (out: absorbed = 1); any other report is a message like the rest */
+    char dsn_action[16], dsn_status[16], dsn_diag[160], dsn_original_id[256];
+    int keyword;               /* an SMS keyword (STOP, HELP…): stored, but no campaign reply */
     char *body_visible;        /* body_text with quoted history collapsed, owned; NULL = same */
     int segments;              /* SMS: segments the text cost, and "gsm7"/"ucs2"; else 0 / "" */
     char encoding[8];
@@ -67,6 +72,8 @@ struct ingest_msg {
     int duplicate;
     int new_ticket;
     int new_customer;
+    int absorbed;
+    int64_t campaign_recipient; /* the campaign message this answers (campaign_results.h), or 0 */
     int64_t message_id, ticket_id, customer_id;
     int64_t assignee_id, team_id; /* of the ticket, for routing its events */
     /* completion */

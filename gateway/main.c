@@ -28,6 +28,7 @@
 #include "channels/email_tls.h"
 #include "channels/sms_http.h"
 #include "gateway/api_sms.h"
+#include "gateway/campaign_results.h"
 #include "channels/webchat.h"
 #include "workers/campaigns.h"
 #include "workers/crm.h"
@@ -132,6 +133,7 @@ static int cmd_serve(const struct sb_config *cfg)
     webchat_init(cfg);
     api_sms_init(cfg, sms_provider_for(cfg));
     tickets_init(cfg);
+    campaign_results_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || router_start(cfg) < 0 ||

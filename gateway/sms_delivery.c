@@ -1,9 +1,9 @@
 /* sms_delivery.c — see sms_delivery.h. */
 #include "gateway/sms_delivery.h"
+#include "gateway/campaign_results.h"
 #include "gateway/tickets.h"
 #include <stdio.h>
 #include <string.h>
-
 
 int sms_delivery_store(struct db *db, const char *provider_id, const char *status, const char *error_code)
 {
@@ -30,9 +30,16 @@ int sms_delivery_apply(struct db *db, const char *provider_id)
         db_result_free(&d);
         return DB_OK;
     }
-    rc = db_exec(db, "SELECT id, COALESCE(message_id, 0), COALESCE(delivery, '') FROM outbox "
-                     "WHERE channel = 'sms' AND provider_id = ? FOR UPDATE", DBP(P_S(provider_id)), &o);
-    if (rc || !o.nrows || strcmp(db_cell(&o, 0, 2), db_cell(&d, 0, 0)) == 0) /* unknown yet, or nothing new */
+    /* a campaign's message (its ledger row) or a ticket's (its outbox row) */
+    rc = campaign_sms_report(db, provider_id, db_cell(&d, 0, 0), db_cell(&d, 0, 1));
+    if (!rc)
+        rc = db_exec(db, "SELECT id, COALESCE(message_id, 0), COALESCE(delivery, '') FROM outbox "
+                         "WHERE channel = 'sms' AND provider_id = ? FOR UPDATE", DBP(P_S(provider_id)), &o);
+    if (rc) {
+        db_result_free(&d);
+        return rc;
+    }
+    if (!o.nrows || strcmp(db_cell(&o, 0, 2), db_cell(&d, 0, 0)) == 0) /* unknown yet, or nothing new */
         goto out;
     const char *st = db_cell(&d, 0, 0), *code = db_cell(&d, 0, 1);
     int bad = strcmp(st, "undelivered") == 0 || strcmp(st, "failed") == 0;

@@ -11,6 +11,7 @@
 #include "gateway/log.h"
 #include "gateway/scope.h"
 #include "gateway/segment.h"
+#include "gateway/sms_delivery.h"
 #include "gateway/template.h"
 #include "gateway/templates.h"
 #include <stdio.h>
@@ -504,6 +505,10 @@ static int settle_tx(struct db *db, void *arg)
                          "r.sent_at = IF(v.state = 'sent', NOW(3), r.sent_at) WHERE r.state = 'sending'",
                      DBP(P_S(txt)), NULL);
     free(txt);
+    /* an SMS report that came before its id was recorded here is applied now */
+    for (size_t i = 0; !rc && strcmp(s->rd->channel, "sms") == 0 && i < s->rd->n; i++)
+        if (s->items[i].outcome == SEND_OK && s->items[i].provider_id[0])
+            rc = sms_delivery_apply(db, s->items[i].provider_id);
     return rc;
 }
 

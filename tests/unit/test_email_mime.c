@@ -396,6 +396,28 @@ static void test_auto_reply_fields(void **state)
     mime_message_free(&m);
 }
 
+/* RFC 3464 as Postfix writes it: the first recipient block (after an extra blank line, its
+ * Diagnostic-Code folded, field names in odd case), the returned message's Message-ID. */
+static void test_delivery_report(void **state)
+{
+    (void)state;
+    struct mime_message m;
+    assert_int_equal(parse_file(CORPUS_DIR "/60-delivery-report.eml", &m), 0);
+    assert_string_equal(m.dsn_action, "failed");
+    assert_string_equal(m.dsn_status, "5.1.1");
+    assert_string_equal(m.dsn_recipient, "Nobody@Example.NET");
+    assert_contains(m.dsn_diag, "550 5.1.1 <nobody@example.net>: Recipient address");
+    assert_contains(m.dsn_diag, "User unknown in virtual mailbox table");
+    assert_string_equal(m.dsn_original_id, "<sb.42.abcdef@shop.example>");
+    assert_string_equal(m.message_id, "<20261124020000.9A2B63C0E1@mx.example.net>");
+    assert_contains(m.text, "could not");
+    mime_message_free(&m);
+    /* an ordinary message is no report */
+    assert_int_equal(parse_file(CORPUS_DIR "/51-auto-reply-headers.eml", &m), 0);
+    assert_null(m.dsn_action);
+    mime_message_free(&m);
+}
+
 static void test_degenerate_inputs(void **state)
 {
     (void)state;
@@ -466,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_pathological),
         cmocka_unit_test(test_headers_api),
         cmocka_unit_test(test_auto_reply_fields),
+        cmocka_unit_test(test_delivery_report),
         cmocka_unit_test(test_degenerate_inputs),
         cmocka_unit_test(test_address_lists),
         cmocka_unit_test(test_attachment_bytes),
