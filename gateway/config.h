@@ -101,6 +101,7 @@ struct sb_config {
         int64_t utc_offset_mins;    /* of those hours (480 = China) */
         int64_t track_opens;        /* a 1x1 image in campaign HTML: opened_at */
         int64_t track_clicks;       /* links through signed redirects: clicked_at */
+        int64_t enrol_secs;         /* how often sequences look for customers to enrol */
         int64_t reply_days;         /* an SMS from a customer this many days after a campaign SMS is its reply */
         int64_t attribution_days;   /* a deal won this many days after a campaign reached the customer is its revenue */
     } campaigns;

@@ -134,7 +134,9 @@ static int materialise_tx(struct db *db, void *arg)
 
 /* ---- nurture sequences ---- */
 
-/* New enrolments: customers tagged since the sequence was made, or in its segment. */
+/* New enrolments: customers tagged since the sequence was made, or in its segment (now
+ * or later). Only customers not enrolled yet are looked at, so a big segment is taken
+ * 100,000 a pass and never re-read from the start. */
 static int enroll_tx(struct db *db, void *arg)
 {
     int *did = arg;
@@ -145,7 +147,9 @@ static int enroll_tx(struct db *db, void *arg)
                          "FROM sequences s JOIN tags t ON t.name = s.trigger_tag "
                          "JOIN customer_tags ct ON ct.tag_id = t.id AND ct.created_at >= s.created_at "
                          "JOIN customers c ON c.id = ct.customer_id AND c.merged_into IS NULL "
-                         "WHERE s.enabled = 1 AND s.trigger_tag IS NOT NULL", DBP0, &r);
+                         "WHERE s.enabled = 1 AND s.trigger_tag IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                         "  sequence_enrollments e WHERE e.sequence_id = s.id AND e.customer_id = ct.customer_id)",
+                     DBP0, &r);
     if (rc)
         return rc;
     *did += r.affected > 0;
@@ -158,12 +162,14 @@ static int enroll_tx(struct db *db, void *arg)
         memset(&seg, 0, sizeof(seg));
         int ok = customer_rule_compile(db, db_cell(&r, i, 1), &seg, why, sizeof(why));
         if (ok == 0) {
-            const struct db_param ids[] = {P_I(db_cell_i64(&r, i, 0)), P_I(db_cell_i64(&r, i, 0))};
+            int64_t sid = db_cell_i64(&r, i, 0);
+            const struct db_param ids[] = {P_I(sid), P_I(sid), P_I(sid)};
             rc = segment_exec(db, "INSERT IGNORE INTO sequence_enrollments (sequence_id, customer_id, next_at) "
                                   "SELECT ?, c.id, NOW(3) + INTERVAL COALESCE((SELECT st.delay_minutes FROM "
                                   "sequence_steps st WHERE st.sequence_id = ? AND st.position = 1), 0) MINUTE "
-                                  "FROM customers c WHERE c.merged_into IS NULL AND ",
-                              &seg, " LIMIT 100000", ids, 2, NULL, 0, NULL);
+                                  "FROM customers c WHERE c.merged_into IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                                  "sequence_enrollments e WHERE e.sequence_id = ? AND e.customer_id = c.id) AND ",
+                              &seg, " LIMIT 100000", ids, 3, NULL, 0, NULL);
         } else if (ok > 0) {
             log_warn("sequences", "event=segment_broken sequence=%lld reason=\"%s\"", (long long)db_cell_i64(&r, i, 0), why);
         } else {
@@ -192,7 +198,10 @@ static int steps_tx(struct db *db, void *arg)
     int rc = db_exec(db, "SELECT e.id, e.sequence_id, e.customer_id, e.next_position, s.stop_on_stage, c.stage, "
                          "COALESCE(st.campaign_id, 0), COALESCE(st.skip_if_replied, 0), cp.channel, "
                          "(SELECT COUNT(*) FROM messages m WHERE m.customer_id = e.customer_id AND m.direction = 'in' "
-                         "  AND m.created_at > e.enrolled_at) "
+                         "  AND m.created_at > e.enrolled_at), "
+                         "EXISTS (SELECT 1 FROM customer_identities i JOIN suppressions sp ON sp.value = i.value "
+                         "  AND sp.channel = cp.channel WHERE i.customer_id = e.customer_id AND i.is_primary = 1 "
+                         "  AND i.kind = IF(cp.channel = 'sms', 'phone', 'email')) "
                          "FROM sequence_enrollments e JOIN sequences s ON s.id = e.sequence_id "
                          "JOIN customers c ON c.id = e.customer_id "
                          "LEFT JOIN sequence_steps st ON st.sequence_id = e.sequence_id AND st.position = e.next_position "
@@ -204,9 +213,12 @@ static int steps_tx(struct db *db, void *arg)
         int64_t pos = db_cell_i64(&r, i, 3), camp = db_cell_i64(&r, i, 6);
         const char *stop = db_cell(&r, i, 4), *stage = db_cell(&r, i, 5), *channel = db_cell(&r, i, 8);
         *did = 1;
-        if (stop && stage && strcmp(stop, stage) == 0) {
-            rc = db_exec(db, "UPDATE sequence_enrollments SET status = 'stopped', stop_reason = 'stage' WHERE id = ?",
-                         DBP(P_I(id)), NULL);
+        const char *why = stop && stage && strcmp(stop, stage) == 0 ? "stage"
+                          : db_cell_i64(&r, i, 10)                  ? "unsubscribed" /* opted out on the step's channel */
+                                                                      : NULL;
+        if (why) {
+            rc = db_exec(db, "UPDATE sequence_enrollments SET status = 'stopped', stop_reason = ? WHERE id = ?",
+                         DBP(P_S(why), P_I(id)), NULL);
             continue;
         }
         if (camp && !(db_cell_i64(&r, i, 7) && db_cell_i64(&r, i, 9) > 0)) {
@@ -581,11 +593,19 @@ static int send_round(struct db *db)
 static void sender_main(struct bgthread *self)
 {
     struct db *db = db_new(cfg, 1);
+    time_t enrolled = 0;
     while (!bgthread_stopping(self)) {
         int did = 0, sent = 0, seq = 0;
         if (db_transaction(db, materialise_tx, &did) < 0)
             log_warn("campaigns", "event=materialise_failed");
-        if (db_transaction(db, enroll_tx, &seq) < 0 || db_transaction(db, steps_tx, &seq) < 0)
+        /* enrolment reads segments and tags: every enrol_secs, not every round of a send */
+        time_t now = time(NULL);
+        if (now - enrolled >= cfg->campaigns.enrol_secs) {
+            enrolled = now;
+            if (db_transaction(db, enroll_tx, &seq) < 0)
+                log_warn("campaigns", "event=enrol_failed");
+        }
+        if (db_transaction(db, steps_tx, &seq) < 0)
             log_warn("campaigns", "event=sequences_failed");
         sent = send_round(db);
         if (sent < 0)

@@ -3,7 +3,9 @@
 // made are enrolled (earlier ones are not); step 1 goes out, step 2 after its delay (the
 // test moves the clock of the enrolment, not the machine's); a customer whose stage reaches
 // the stop stage is stopped; one who wrote to us is skipped for a skip_if_replied step;
-// each step reaches each enrolled customer at most once; validation names the step.
+// each step reaches each enrolled customer at most once; validation names the step. A
+// sequence on a segment enrols who is in it now and who enters later, once; a customer who
+// unsubscribed on the step's channel is stopped, not sent the rest.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { SMTPServer } = require('smtp-server');
@@ -22,7 +24,7 @@ before(async () => {
     onData(stream, session, cb) { simpleParser(stream).then((m) => { mails.push(m); cb(); }, cb); },
   });
   await new Promise((r) => smtp.listen(port, '127.0.0.1', r));
-  server = await startServer({ env: { SWITCHBOARD_SMTP_HOST: '127.0.0.1', SWITCHBOARD_SMTP_PORT: String(port), SWITCHBOARD_SMTP_FROM: 'nurture@example.com' } });
+  server = await startServer({ env: { SWITCHBOARD_SMTP_HOST: '127.0.0.1', SWITCHBOARD_SMTP_PORT: String(port), SWITCHBOARD_SMTP_FROM: 'nurture@example.com', SWITCHBOARD_CAMPAIGNS_ENROL_SECS: '1' } });
   a = api(server, (await bootstrapAdmin(server)).token);
 });
 
@@ -77,4 +79,31 @@ test('enrol on a tag, step by step, stop on stage, skip when replied, each step 
   assert.equal(to('late@nurture.example', '第一封'), 0);
   // step campaigns are not listed as campaigns
   assert.ok(!(await a.get('/api/v1/campaigns')).json.items.some((c) => /step/.test(c.name)));
+});
+
+test('enrol on a segment: members now and later, once; an unsubscribe stops the enrolment', async () => {
+  const t1 = (await a.post('/api/v1/templates', { name: 'seg-1', channel: 'email', subject: '会员一 {{customer.name}}', text: '1' })).json;
+  const t2 = (await a.post('/api/v1/templates', { name: 'seg-2', channel: 'email', subject: '会员二 {{customer.name}}', text: '2' })).json;
+  const mk = async (name, email, tags) => (await a.post('/api/v1/customers', { name, email, tags })).json;
+  const now = await mk('会员甲', 'm1@seg.example', ['vip']);
+  await mk('非会员', 'other@seg.example', ['lead']);
+  const seg = (await a.post('/api/v1/segments', { name: 'vip members', rule: 'tag:vip' })).json;
+  const s = await a.post('/api/v1/sequences', {
+    name: '会员培育', trigger_segment_id: seg.id,
+    steps: [{ delay_minutes: 0, template_id: t1.id }, { delay_minutes: 60, template_id: t2.id }],
+  });
+  assert.equal(s.status, 201, s.text);
+  await until(() => to('m1@seg.example', '会员一'), 20000, 'a member at the start', 200);
+  const later = await mk('会员乙', 'm2@seg.example', ['vip']);
+  await until(() => to('m2@seg.example', '会员一'), 20000, 'a member who entered later', 200);
+  assert.equal(to('other@seg.example', '会员一'), 0);
+  // m2 unsubscribes (as the link in the first mail would); then the hour passes
+  sql(server, "INSERT INTO suppressions (channel, value, reason) VALUES ('email', 'm2@seg.example', 'unsubscribe')");
+  sql(server, `UPDATE sequence_enrollments SET next_at = NOW(3) - INTERVAL 1 SECOND WHERE sequence_id = ${s.json.id} AND status = 'active'`);
+  await until(() => to('m1@seg.example', '会员二'), 20000, 'step 2 for the member', 200);
+  await sleep(2500); // passes go on: nobody enrolled twice, nothing sent twice
+  assert.deepEqual([to('m1@seg.example', '会员一'), to('m1@seg.example', '会员二')], [1, 1]);
+  assert.deepEqual([to('m2@seg.example', '会员一'), to('m2@seg.example', '会员二')], [1, 0]);
+  const rows = sql(server, `SELECT customer_id, status, stop_reason FROM sequence_enrollments WHERE sequence_id = ${s.json.id} ORDER BY customer_id`);
+  assert.deepEqual(rows, [[String(now.id), 'completed', null], [String(later.id), 'stopped', 'unsubscribed']]);
 });
