@@ -347,7 +347,8 @@ int track_click(struct api_ctx *c)
 /* ---- campaigns ---- */
 
 #define CAMPAIGN_SELECT \
-    "SELECT id, name, channel, segment_id, template_id, status, scheduled_at, rate_per_minute, created_by, " \
+    "SELECT id, name, kind, (SELECT st.sequence_id FROM sequence_steps st WHERE st.campaign_id = campaigns.id " \
+    "LIMIT 1) AS sequence_id, channel, segment_id, template_id, status, scheduled_at, rate_per_minute, created_by, " \
     "started_at, finished_at, created_at, updated_at FROM campaigns "
 
 static int stats(struct api_ctx *c, int64_t id, json_t *o)
@@ -481,10 +482,15 @@ static int transition(struct api_ctx *c, const char *from, const char *to, const
 {
     int64_t id = c->req->params.id[0];
     json_t *cur = NULL;
-    int rc = db_row_json_of(c->db, "SELECT status, scheduled_at > NOW(3) AS later__bool FROM campaigns WHERE id = ? "
-                                   "FOR UPDATE", DBP(P_I(id)), &cur);
+    int rc = db_row_json_of(c->db, "SELECT status, scheduled_at > NOW(3) AS later__bool, kind FROM campaigns "
+                                   "WHERE id = ? FOR UPDATE", DBP(P_I(id)), &cur);
     if (rc || !cur)
         return rc ? rc : api_not_found(c);
+    if (strcmp(json_string_value(json_object_get(cur, "kind")), "campaign") != 0) {
+        json_decref(cur);
+        return api_error(c, 409, "conflict", "this is a step of a nurture sequence: it runs while its sequence is "
+                                             "enabled; disable the sequence instead");
+    }
     char status[16];
     text_copy(status, sizeof(status), json_string_value(json_object_get(cur, "status")));
     int later = json_is_true(json_object_get(cur, "later"));

@@ -130,12 +130,18 @@ int campaign_revenue(struct db *db, int64_t campaign, json_t *stats)
     return DB_OK;
 }
 
+/* The report's window: campaigns started in it; a sequence step (which runs as long as
+ * its sequence) by the messages it sent in it. Parameters: days, days. */
+#define REPORT_WINDOW \
+    "((c.kind = 'campaign' AND c.started_at >= NOW(3) - INTERVAL ? DAY) " \
+    "OR (c.kind = 'sequence_step' AND r.sent_at >= NOW(3) - INTERVAL ? DAY))"
+
 static json_t *rate(int64_t n, int64_t of)
 {
     return of > 0 ? json_real((double)(n * 10000 / of) / 10000.0) : json_null();
 }
 
-static const char *const counted[] = {"campaigns", "recipients", "sent", "delivered", "bounced", "failed",
+static const char *const counted[] = {"campaigns", "sequence_steps", "recipients", "sent", "delivered", "bounced", "failed",
                                       "opened", "clicked", "replied", "unsubscribed"};
 #define NCOUNTED (sizeof(counted) / sizeof(counted[0]))
 
@@ -153,12 +159,13 @@ int campaign_channel_report(struct db *db, int64_t days, json_t **out)
 {
     struct db_result r;
     *out = NULL;
-    int rc = db_exec(db, "SELECT c.channel, COUNT(DISTINCT c.id), SUM(r.state <> 'skipped'), SUM(r.state = 'sent'), "
-                         "COUNT(r.delivered_at), COUNT(r.bounced_at), SUM(r.state = 'failed'), COUNT(r.opened_at), "
-                         "COUNT(r.clicked_at), COUNT(r.replied_at), COUNT(r.unsubscribed_at) "
+    int rc = db_exec(db, "SELECT c.channel, COUNT(DISTINCT IF(c.kind = 'campaign', c.id, NULL)), "
+                         "COUNT(DISTINCT IF(c.kind = 'sequence_step', c.id, NULL)), SUM(r.state <> 'skipped'), "
+                         "SUM(r.state = 'sent'), COUNT(r.delivered_at), COUNT(r.bounced_at), SUM(r.state = 'failed'), "
+                         "COUNT(r.opened_at), COUNT(r.clicked_at), COUNT(r.replied_at), COUNT(r.unsubscribed_at) "
                          "FROM campaigns c JOIN campaign_recipients r ON r.campaign_id = c.id "
-                         "WHERE c.started_at >= NOW(3) - INTERVAL ? DAY GROUP BY c.channel",
-                     DBP(P_I(days)), &r);
+                         "WHERE " REPORT_WINDOW " GROUP BY c.channel",
+                     DBP(P_I(days), P_I(days)), &r);
     if (rc)
         return rc;
     json_t *chans = json_pack("{s:o, s:o}", "email", channel_row(), "sms", channel_row());
@@ -168,9 +175,8 @@ int campaign_channel_report(struct db *db, int64_t days, json_t **out)
             json_object_set_new(o, counted[k], json_integer(db_cell_i64(&r, i, k + 1)));
     }
     db_result_free(&r);
-    rc = db_exec(db, ATTRIBUTED_DEALS("c.channel, d.currency", "c.started_at >= NOW(3) - INTERVAL ? DAY",
-                                      "c.channel, d.currency"),
-                 DBP(P_I(attribution_days), P_I(days)), &r);
+    rc = db_exec(db, ATTRIBUTED_DEALS("c.channel, d.currency", REPORT_WINDOW, "c.channel, d.currency"),
+                 DBP(P_I(attribution_days), P_I(days), P_I(days)), &r);
     if (rc) {
         json_decref(chans);
         return rc;

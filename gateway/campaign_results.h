@@ -43,7 +43,8 @@ int campaign_reply_record(struct db *db, int64_t recipient, int64_t ticket);
 /* The campaign's attributed deals into stats: "deals" (count) and "revenue" ({currency:
  * amount as a string with two decimals}). */
 int campaign_revenue(struct db *db, int64_t campaign, json_t *stats);
-/* Per channel over campaigns started in the last `days`: campaigns, recipients, sent,
+/* Per channel over campaigns started in the last `days` and sequence steps' messages sent
+ * in them: campaigns, sequence_steps, recipients, sent,
  * delivered, bounced, failed, opened, clicked, replied, unsubscribed, deals, revenue,
  * and rates over sent. *out {"days", "attribution_days", "channels": {"email": {…}, "sms": {…}}}. */
 int campaign_channel_report(struct db *db, int64_t days, json_t **out);

@@ -106,4 +106,12 @@ test('enrol on a segment: members now and later, once; an unsubscribe stops the 
   assert.deepEqual([to('m2@seg.example', '会员一'), to('m2@seg.example', '会员二')], [1, 0]);
   const rows = sql(server, `SELECT customer_id, status, stop_reason FROM sequence_enrollments WHERE sequence_id = ${s.json.id} ORDER BY customer_id`);
   assert.deepEqual(rows, [[String(now.id), 'completed', null], [String(later.id), 'stopped', 'unsubscribed']]);
+  // a step is run by its sequence: shown with its kind, never paused or cancelled as a campaign
+  const [[stepId]] = sql(server, `SELECT campaign_id FROM sequence_steps WHERE sequence_id = ${s.json.id} AND position = 1`);
+  const step = (await a.get(`/api/v1/campaigns/${stepId}`)).json;
+  assert.deepEqual([step.kind, step.sequence_id], ['sequence_step', s.json.id]);
+  for (const act of ['pause', 'cancel']) assert.equal((await a.post(`/api/v1/campaigns/${stepId}/${act}`)).status, 409);
+  // the channel report counts the steps' messages apart from campaigns (both sequences: 4 steps, 7 sent)
+  const rep = (await a.get('/api/v1/reports/campaigns?days=1')).json.channels.email;
+  assert.deepEqual([rep.campaigns, rep.sequence_steps, rep.sent], [0, 4, 7]);
 });
