@@ -435,6 +435,22 @@ async function openTicket(id) {
   renderTickets();
 }
 
+// "From campaign 来自活动: 双十一": the ticket was opened by a reply to a campaign; a link to
+// the campaign for those who may see campaigns (marketing.js), plain text for the others
+function campaignChip(t) {
+  const c = el('span', 'camp-chip');
+  c.dataset.campaign = t.campaign_id;
+  c.append(icon('send'), el('span', 'cc-l', 'From campaign 来自活动:'));
+  if (t.campaign_id && viewAllowed('campaign')) {
+    const a = el('a', 'cc-name', t.campaign_name);
+    a.href = viewHash('campaign', t.campaign_id);
+    a.addEventListener('click', (e) => { e.preventDefault(); go('campaign', t.campaign_id); });
+    c.append(a);
+  } else c.append(el('span', 'cc-name', t.campaign_name));
+  c.title = 'This conversation started as a reply to the campaign “' + t.campaign_name + '”';
+  return c;
+}
+
 function emptyDetail(text) {
   const d = $('#ticket-detail');
   delete d.dataset.ticket;
@@ -460,6 +476,7 @@ function renderDetail() {
   sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id));
   const slaHead = slaChip(t);
   if (slaHead) sub.append(slaHead);
+  if (t.campaign_name) sub.append(campaignChip(t));
   sub.append(el('span', 'subject', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
   tt.append(sub, ccLine(t));
   title.append(tt);

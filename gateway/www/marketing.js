@@ -1,8 +1,9 @@
 // Switchboard console — the marketing pages (docs/api.md "Segments", "Templates",
 // "Campaigns"), for admins, managers and marketers: segments with a condition builder that
 // writes the rule language (and reads it back), templates with a live preview for a chosen
-// customer, campaigns with their progress, a chart of sent over time and the ambiguous
-// recipients. Loaded after app.js and crm.js and built on their helpers (el, opt, badge,
+// customer, campaigns with their progress, a chart of sent over time, the ambiguous
+// recipients and the results (deliveries, bounces, opens, clicks, replies, unsubscribes,
+// attributed deals and revenue), and a channel comparison over the last 90 days. Loaded after app.js and crm.js and built on their helpers (el, opt, badge,
 // icon, avatar, api, errText, toast, go, state, button, clearErrors, showErrors, fieldsOf,
 // ensureFieldDefs, fullTime, plural). Data is only ever set as text (textContent,
 // attributes, an iframe's sandboxed srcdoc): nothing from the server becomes our markup.
@@ -40,6 +41,7 @@ const mk = {
   segments: [], seg: null, segSeq: 0, segTimer: null, segBuilderOk: true,
   templates: [], tpl: null, tplSeq: 0, tplTimer: null, tplCustomer: null, pickSeq: 0,
   campaigns: [], camp: null, campTimer: null, samples: new Map(), ambiguous: [], ambSel: new Set(), resendIds: [],
+  attrDays: 30, attrKnown: false, compareSeq: 0,
 };
 
 /* ---------- the segment rule language, both ways ---------- */
@@ -820,6 +822,7 @@ async function loadRefs() {
   mk.segments = s.items; mk.templates = t.items;
 }
 async function loadCampaigns() {
+  loadCompare(); // fails soft: the card hides itself
   const [r] = await Promise.all([api('GET', '/api/v1/campaigns?per_page=200'), loadRefs()]);
   mk.campaigns = r.items;
   const tb = $('#camp-rows');
@@ -900,7 +903,7 @@ async function loadCampaign(id) {
   const box = $('#camp-detail');
   if (!mk.camp || mk.camp.id !== id) { box.replaceChildren(el('div', 'empty', 'Loading… 加载中')); mk.ambiguous = []; mk.ambSel = new Set(); }
   let c;
-  try { [c] = await Promise.all([api('GET', '/api/v1/campaigns/' + id), mk.segments.length ? null : loadRefs().catch(() => {})]); } catch (e) {
+  try { [c] = await Promise.all([api('GET', '/api/v1/campaigns/' + id), mk.segments.length ? null : loadRefs().catch(() => {}), learnAttribution()]); } catch (e) {
     if (state.view !== 'campaign' || state.viewArg !== id) return;
     const d = el('div', 'empty');
     d.append(icon('send', 'big'), el('p', '', e.status === 404 ? 'No such campaign. 活动不存在。' : errText(e)), button('Back to campaigns', 'small', () => go('campaigns')));
@@ -924,24 +927,27 @@ function noteSample(c) {
   if (list.length > 600) list.splice(0, list.length - 600);
   mk.samples.set(c.id, list);
 }
-// every 2 s while the campaign is being built or sent
+// every 2 s while the campaign is being built or sent; every 30 s once it has sent and
+// stopped, for the results that keep coming back (deliveries, bounces, replies, deals)
 function pollCampaign() {
   clearTimeout(mk.campTimer);
   const c = mk.camp;
-  if (!c || !ACTIVE.includes(c.status)) return;
+  const active = c && ACTIVE.includes(c.status);
+  if (!c || (!active && !c.started_at)) return;
   mk.campTimer = setTimeout(async () => {
     if (state.view !== 'campaign' || !mk.camp || mk.camp.id !== c.id) return;
     try {
       const fresh = await api('GET', '/api/v1/campaigns/' + c.id);
       if (state.view !== 'campaign' || !mk.camp || mk.camp.id !== c.id) return;
       const wasAmb = mk.camp.stats.ambiguous;
+      const same = !active && JSON.stringify(fresh) === JSON.stringify(mk.camp);
       mk.camp = fresh;
       noteSample(fresh);
-      renderCampaign();
+      if (!same) renderCampaign();
       if (fresh.stats.ambiguous !== wasAmb) loadAmbiguous();
     } catch (e) { /* try again next round */ }
     pollCampaign();
-  }, 2000);
+  }, active ? 2000 : 30000);
 }
 function tile(n, label, cls, key) {
   const t = el('div', 'tile' + (cls ? ' ' + cls : ''));
@@ -1019,7 +1025,7 @@ function renderCampaign() {
   const tiles = el('div', 'tiles camp-tiles');
   tiles.append(tile(s.sent, 'Sent 已发送', 'good', 'sent'), tile(s.queued + (s.sending || 0), 'Queued 排队中', 'info', 'queued'),
     tile(s.failed, 'Failed 失败', s.failed ? 'bad' : '', 'failed'), tile(s.ambiguous, 'Ambiguous 可能已送达', s.ambiguous ? 'warn' : '', 'ambiguous'),
-    tile(s.skipped, 'Skipped 已跳过', '', 'skipped'), tile(s.unsubscribed, 'Unsubscribed 退订', '', 'unsubscribed'));
+    tile(s.skipped, 'Skipped 已跳过', '', 'skipped'));
   head.append(tiles);
   const reasons = Object.entries(s.skipped_reasons || {}).filter(([, n]) => n);
   if (reasons.length) {
@@ -1043,9 +1049,192 @@ function renderCampaign() {
   chartCard.append(ch, sentChart(mk.samples.get(c.id) || [], total, Math.round(head.clientWidth - 38)));
 
   amb.id = 'camp-amb';
-  box.replaceChildren(crumbs, head, chartCard, amb);
+  box.replaceChildren(crumbs, head, resultsCard(c), chartCard, amb);
   renderAmbiguous();
 }
+/* ---------- results: what came back (docs/api.md "Campaigns", Results) ---------- */
+// [stat, label, tone, e-mail only]; tone colours the number and the bar (bad/warn only when > 0)
+const RESULTS = [['delivered', 'Delivered 已送达', 'good'], ['bounced', 'Bounced 退信', 'bad'], ['opened', 'Opened 打开', 'info', true],
+  ['clicked', 'Clicked 点击', 'info', true], ['replied', 'Replied 回复', 'good'], ['unsubscribed', 'Unsubscribed 退订', 'warn']];
+// a share as "12.5%": at most one decimal, "<0.1%" rather than a misleading 0%
+function pctText(frac) {
+  if (frac === null || frac === undefined || !isFinite(frac)) return '—';
+  const p = frac * 100;
+  if (p > 0 && p < 0.1) return '<0.1%';
+  return p.toLocaleString(undefined, { maximumFractionDigits: 1 }) + '%';
+}
+// an amount as the server sends it ("1200.50") in its currency: ¥1,200.50, $99.00
+function moneyExact(amount, cur) {
+  const n = Number(amount) || 0;
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency: cur, currencyDisplay: cur === 'CNY' ? 'narrowSymbol' : 'symbol',
+      minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
+  } catch (e) { return cur + ' ' + n.toFixed(2); }
+}
+// the revenue map's entries, CNY first, then by code
+function revenueEntries(rev) {
+  return Object.entries(rev || {}).sort(([a], [b]) => (a === 'CNY' ? -1 : b === 'CNY' ? 1 : a.localeCompare(b)));
+}
+function revenueAmounts(rev) {
+  const box = el('div', 'rev-amounts');
+  const list = revenueEntries(rev);
+  for (const [cur, amt] of list) {
+    const a = el('span', 'rev-amt', moneyExact(amt, cur));
+    a.dataset.currency = cur; a.dataset.amount = amt; a.title = amt + ' ' + cur;
+    box.append(a);
+  }
+  if (!list.length) box.append(el('span', 'rev-amt none', '—'));
+  return box;
+}
+function resultTile(key, label, tone, n, sent, na) {
+  const t = el('div', 'tile res-tile' + (na ? ' na' : n ? ' ' + tone : ''));
+  t.dataset.stat = key;
+  t.dataset.count = na ? '' : String(n);
+  const frac = sent ? n / sent : null;
+  t.append(el('span', 'tile-n', na ? 'n/a' : n.toLocaleString()), el('span', 'tile-l', label));
+  const pct = el('span', 'res-pct');
+  if (na) pct.textContent = 'e-mail only 仅邮件';
+  else { pct.append(el('strong', '', pctText(frac))); if (sent) pct.append(' of sent'); }
+  t.dataset.pct = na || !sent ? '' : String(Math.round(frac * 1000) / 10);
+  const bar = el('span', 'res-bar'); bar.setAttribute('aria-hidden', 'true');
+  const fill = el('span', 'res-fill'); fill.style.width = (na || !sent ? 0 : Math.min(100, frac * 100)) + '%';
+  bar.append(fill);
+  t.append(pct, bar);
+  t.title = na ? 'SMS cannot report opens or clicks' : label + ': ' + n + (sent ? ' of ' + sent + ' sent' : '');
+  return t;
+}
+// the "Results 效果" card: outcomes as shares of what was sent, and the attributed revenue
+function resultsCard(c) {
+  const s = c.stats, sent = s.sent || 0;
+  const card = el('section', 'card mk-card camp-results');
+  card.id = 'camp-results';
+  card.dataset.channel = c.channel;
+  const head = el('div', 'mk-card-head');
+  head.append(el('h3', 'mk-h3', 'Results 效果'),
+    el('span', 'res-of muted', sent ? '% of ' + sent.toLocaleString() + ' sent · 占已发送' : 'Nothing sent yet · 尚未发送'));
+  const tiles = el('div', 'tiles res-tiles');
+  for (const [key, label, tone, emailOnly] of RESULTS) {
+    tiles.append(resultTile(key, label, tone, Number(s[key] || 0), sent, emailOnly && c.channel !== 'email'));
+  }
+  const rev = el('div', 'res-revenue');
+  rev.id = 'camp-revenue';
+  const deals = Number(s.deals || 0);
+  rev.dataset.deals = String(deals);
+  if (deals) rev.classList.add('won');
+  const main = el('div', 'rev-main');
+  main.append(el('span', 'rev-label', 'Revenue 成交'), revenueAmounts(s.revenue));
+  const dl = el('div', 'rev-deals');
+  dl.append(el('strong', 'rev-n', deals.toLocaleString()), el('span', '', deals === 1 ? ' deal won 笔成交' : ' deals won 笔成交'));
+  if (sent) dl.append(el('span', 'muted', ' · ' + pctText(deals / sent) + ' of sent'));
+  rev.append(main, dl, el('p', 'rev-note muted', 'Deals won within ' + mk.attrDays + ' days after this campaign reached the customer (last touch)'));
+  card.append(head, tiles, rev);
+  return card;
+}
+// the attribution window is the server's ([campaigns] attribution_days): learnt once from
+// the channel report, 30 until then
+async function learnAttribution() {
+  if (mk.attrKnown) return;
+  try {
+    const r = await api('GET', '/api/v1/reports/campaigns?days=1');
+    noteAttribution(r);
+  } catch (e) { /* keep the default */ }
+}
+function noteAttribution(r) {
+  if (r && Number.isInteger(r.attribution_days)) { mk.attrDays = r.attribution_days; mk.attrKnown = true; }
+}
+
+/* ---------- the channel comparison on the campaigns page ---------- */
+// [metric, label, kind, better]: kind n = a count, rate = rates[metric] with the count,
+// deals = count and rate, money = revenue; better: 1 higher, -1 lower, 0 none
+const COMPARE = [['campaigns', 'Campaigns 活动', 'n', 0], ['sent', 'Sent 已发送', 'n', 0],
+  ['delivered', 'Delivered 送达率', 'rate', 1], ['bounced', 'Bounced 退信率', 'rate', -1], ['opened', 'Opened 打开率', 'rate', 1],
+  ['clicked', 'Clicked 点击率', 'rate', 1], ['replied', 'Replied 回复率', 'rate', 1], ['unsubscribed', 'Unsubscribed 退订率', 'rate', -1],
+  ['deals', 'Deals 成交', 'deals', 1], ['revenue', 'Revenue 成交额', 'money', 0]];
+const COMPARE_CH = ['email', 'sms'];
+async function loadCompare() {
+  const card = $('#camp-compare');
+  if (!card) return;
+  const seq = ++mk.compareSeq;
+  let r;
+  try { r = await api('GET', '/api/v1/reports/campaigns?days=90'); } catch (e) { if (seq === mk.compareSeq) card.hidden = true; return; }
+  if (seq !== mk.compareSeq) return;
+  if (!r || !r.channels) { card.hidden = true; return; }
+  noteAttribution(r);
+  renderCompare(card, r);
+  card.hidden = false;
+}
+function renderCompare(card, r) {
+  const ch = r.channels;
+  const head = el('div', 'mk-card-head');
+  const h = el('h3', 'mk-h3', 'Channel comparison 渠道对比 ');
+  h.id = 'camp-compare-h';
+  h.append(el('span', 'muted', '(last ' + r.days + ' days)'));
+  head.append(h, el('span', 'cmp-hint muted', 'Rates are shares of messages sent · deals won within ' + r.attribution_days + ' days (last touch)'));
+  const tbl = el('table', 'cmp-table');
+  tbl.setAttribute('aria-labelledby', 'camp-compare-h');
+  const thead = el('thead'), htr = el('tr');
+  htr.append(el('th', 'cmp-metric', 'Metric 指标'));
+  for (const k of COMPARE_CH) {
+    const th = el('th', 'cmp-ch'); th.dataset.channel = k;
+    const b = badge(CHANNEL_NAME[k], 'ch ch-' + k); b.prepend(icon(k));
+    th.append(b); htr.append(th);
+  }
+  thead.append(htr);
+  const tb = el('tbody');
+  for (const [key, label, kind, better] of COMPARE) {
+    const tr = el('tr');
+    tr.dataset.metric = key;
+    tr.append(el('th', 'cmp-metric', label));
+    const vals = {};
+    for (const k of COMPARE_CH) {
+      const o = ch[k] || {}, rates = o.rates || {};
+      const td = el('td', 'cmp-v');
+      td.dataset.channel = k;
+      const cellBox = el('div', 'cmp-cell');
+      td.append(cellBox);
+      const na = (key === 'opened' || key === 'clicked') && k === 'sms';
+      if (kind === 'n') {
+        cellBox.append(el('span', 'cmp-main', Number(o[key] || 0).toLocaleString()));
+        td.dataset.value = String(o[key] || 0);
+      } else if (kind === 'money') {
+        cellBox.append(revenueAmounts(o.revenue));
+      } else if (na) {
+        td.classList.add('na');
+        cellBox.append(el('span', 'cmp-main', 'n/a'), el('span', 'cmp-sub', 'not tracked for SMS'));
+        td.title = 'SMS cannot report opens or clicks';
+      } else {
+        // the share from the counts (the server's rates are cut to 4 decimals); null: nothing sent
+        const n = Number(o[key] || 0), sent = Number(o.sent || 0);
+        const rate = rates[key] === null || rates[key] === undefined ? rates[key] : sent ? n / sent : rates[key];
+        if (kind === 'deals') {
+          cellBox.append(el('span', 'cmp-main', n.toLocaleString()), el('span', 'cmp-sub', rate === null || rate === undefined ? '' : pctText(rate) + ' of sent'));
+        } else {
+          const bar = el('span', 'cmp-bar ch-' + k); bar.setAttribute('aria-hidden', 'true');
+          const fill = el('span'); fill.style.width = (rate ? Math.min(100, rate * 100) : 0) + '%';
+          bar.append(fill);
+          cellBox.append(el('span', 'cmp-main', pctText(rate)), bar, el('span', 'cmp-sub', rate === null || rate === undefined ? '' : n.toLocaleString()));
+        }
+        td.dataset.value = String(n);
+        td.dataset.rate = rates[key] === null || rates[key] === undefined ? '' : String(rates[key]);
+        if (typeof rate === 'number') vals[k] = rate;
+      }
+      tr.append(td);
+    }
+    // the better channel of a rate, when both have one and they differ
+    if (better && vals.email !== undefined && vals.sms !== undefined && vals.email !== vals.sms) {
+      const win = (vals.email > vals.sms) === (better > 0) ? 'email' : 'sms';
+      const td = tr.querySelector(`td[data-channel=${win}]`);
+      td.classList.add('best');
+      td.title = better > 0 ? 'Higher is better' : 'Lower is better';
+    }
+    tb.append(tr);
+  }
+  tbl.append(thead, tb);
+  const wrap = el('div', 'cmp-wrap');
+  wrap.append(tbl);
+  card.replaceChildren(head, wrap);
+}
+
 // an inline SVG line of the sent count over the samples taken while sending
 function sentChart(samples, total, width) {
   const NS = 'http://www.w3.org/2000/svg', W = Math.max(360, width || 640), H = 180, L = 44, R = 12, T = 12, B = 26;

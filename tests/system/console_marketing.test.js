@@ -8,8 +8,13 @@
 // iframe, with the server's "line L, column C" next to a broken part; creates and starts a
 // 20-recipient campaign from the page and watches the progress bar reach 100% with the sent
 // count equal to what the SMTP server received; re-sends one ambiguous recipient behind the
-// duplicate warning; a refused start shows the 409; pause, resume and cancel hit the API.
-// Screenshots: var/screenshots/marketing-{segments,template,campaign}.png.
+// duplicate warning; a refused start shows the 409; pause, resume and cancel hit the API;
+// results (ledger rows and won deals set up through SQL and the API): the campaign page's
+// outcome tiles with their share of sent, n/a opens and clicks for SMS, the attributed
+// revenue per currency, the campaigns page's channel comparison (the better rate marked,
+// hidden when the report fails), and a reply's ticket linking to its campaign.
+// Screenshots: var/screenshots/marketing-{segments,template,campaign,results,results-sms,
+// compare,ticket-campaign}.png.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -312,4 +317,156 @@ test('campaigns: a start made elsewhere arrives live (campaign.updated); a refus
   assert.ok(s.sent <= 2, `rate 1/min: ${JSON.stringify(s)}`);
   assert.equal(await page.locator('#camp-detail .camp-actions button:not([hidden])').count(), 0, 'nothing left to do');
   assert.deepEqual(page.errors, []);
+});
+
+test('campaign results: outcome tiles as shares of sent, attributed revenue, the channel comparison; a reply\'s ticket links to its campaign', async () => {
+  const CAMPAIGN = '上海 VIP 双十一';
+  // the first campaign's ledger: 19 sent (vip4 stayed ambiguous)
+  const sentRows = sql(server, `SELECT id, customer_id FROM campaign_recipients WHERE campaign_id = ${campaignId} AND state = 'sent' ORDER BY id`);
+  assert.equal(sentRows.length, 19);
+  const ids = sentRows.map((r) => r[0]);
+  // customers no other campaign reached (the slow one sent to at most two): their wins are this campaign's
+  const fresh = sql(server, `SELECT r.customer_id FROM campaign_recipients r WHERE r.campaign_id = ${campaignId} AND r.state = 'sent'
+    AND NOT EXISTS (SELECT 1 FROM campaign_recipients r2 WHERE r2.customer_id = r.customer_id AND r2.campaign_id <> r.campaign_id
+    AND r2.state = 'sent') ORDER BY r.id`).map((r) => Number(r[0]));
+  assert.ok(fresh.length >= 3);
+  const list = (xs) => xs.join(',');
+  sql(server, `UPDATE campaign_recipients SET delivered_at = NOW(3) WHERE id IN (${list(ids.slice(0, 12))});
+    UPDATE campaign_recipients SET opened_at = NOW(3) WHERE id IN (${list(ids.slice(0, 6))});
+    UPDATE campaign_recipients SET clicked_at = NOW(3) WHERE id IN (${list(ids.slice(0, 2))});
+    UPDATE campaign_recipients SET bounced_at = NOW(3), bounce_reason = '5.1.1 User unknown' WHERE id = ${ids[12]};
+    UPDATE campaign_recipients SET unsubscribed_at = NOW(3) WHERE id = ${ids[13]};`);
+  // won deals after the campaign reached two customers: ¥1,200.50 and US$99
+  const stages = (await a.get('/api/v1/pipeline-stages')).json.items;
+  const open = stages.find((s) => s.kind === 'open'), won = stages.find((s) => s.kind === 'won');
+  for (const [cust, amount, currency] of [[fresh[0], 1200.5, 'CNY'], [fresh[1], 99, 'USD']]) {
+    const d = await a.post('/api/v1/deals', { customer_id: cust, title: '双十一订单 ' + currency, amount, currency, stage_id: open.id });
+    assert.equal(d.status, 201, d.text);
+    const w = await a.patch(`/api/v1/deals/${d.json.id}`, { stage_id: won.id });
+    assert.equal(w.json.status, 'won', w.text);
+  }
+  // a reply: its ticket (assigned to an agent) is linked to the campaign
+  const replierRow = sql(server, `SELECT id, customer_id FROM campaign_recipients WHERE campaign_id = ${campaignId} AND customer_id = ${fresh[2]}`)[0];
+  const agent = await createAgent(server, admin.token, { role: 'agent', name: '客服 小李' });
+  const tk = await a.post('/api/v1/tickets', { customer_id: fresh[2], channel: 'email', subject: 'Re: 您的专属优惠', assignee_id: agent.id });
+  assert.equal(tk.status, 201, tk.text);
+  sql(server, `UPDATE campaign_recipients SET replied_at = NOW(3), reply_ticket_id = ${tk.json.id} WHERE id = ${replierRow[0]};
+    UPDATE tickets SET campaign_id = ${campaignId} WHERE id = ${tk.json.id};`);
+  const st = (await m.get(`/api/v1/campaigns/${campaignId}`)).json.stats;
+  assert.deepEqual([st.sent, st.delivered, st.bounced, st.opened, st.clicked, st.replied, st.unsubscribed, st.deals],
+    [19, 12, 1, 6, 2, 1, 1, 2], JSON.stringify(st));
+  assert.deepEqual(st.revenue, { CNY: '1200.50', USD: '99.00' });
+
+  // an SMS campaign two days ago, for the comparison: 10 sent, 9 delivered, 1 bounced, 2 replies, 1 STOP
+  const smsTpl = await m.post('/api/v1/templates', { name: '短信 双十一', channel: 'sms', text: '【商城】{{customer.name}}您好，双十一优惠已到账，回TD退订' });
+  assert.equal(smsTpl.status, 201, smsTpl.text);
+  const smsCamp = await m.post('/api/v1/campaigns', { name: '上海 VIP 短信提醒', channel: 'sms', segment_id: segmentId, template_id: smsTpl.json.id });
+  assert.equal(smsCamp.status, 201, smsCamp.text);
+  const smsId = smsCamp.json.id;
+  const smsRows = sentRows.slice(0, 10).map(([, cust], i) => `(${smsId}, ${cust}, 'sms', '+861380000${String(2000 + i)}', 'sent',
+    NOW(3) - INTERVAL 2 DAY, ${i < 9 ? 'NOW(3) - INTERVAL 2 DAY' : 'NULL'}, ${i === 9 ? 'NOW(3) - INTERVAL 2 DAY' : 'NULL'},
+    ${i < 2 ? 'NOW(3) - INTERVAL 1 DAY' : 'NULL'}, ${i === 2 ? 'NOW(3) - INTERVAL 1 DAY' : 'NULL'})`);
+  sql(server, `UPDATE campaigns SET status = 'finished', started_at = NOW(3) - INTERVAL 2 DAY, finished_at = NOW(3) - INTERVAL 2 DAY WHERE id = ${smsId};
+    INSERT INTO campaign_recipients (campaign_id, customer_id, channel, address, state, sent_at, delivered_at, bounced_at, replied_at, unsubscribed_at)
+    VALUES ${smsRows.join(',\n')};`);
+
+  // the campaign page: a Results card after the head card
+  await page.click('.tab[data-view=campaigns]');
+  await page.locator(`#camp-rows tr[data-campaign="${campaignId}"]`).click();
+  await page.waitForSelector(`#camp-detail[data-campaign="${campaignId}"] #camp-results`);
+  assert.deepEqual(await page.locator('#camp-detail > section').evaluateAll((ss) => ss.map((s) => s.id || s.classList[2])),
+    ['camp-head', 'camp-results', 'camp-chart-card', 'camp-amb']);
+  const tile = (k) => page.locator(`#camp-results .tile[data-stat=${k}]`);
+  const expect = { delivered: ['12', '63.2%'], bounced: ['1', '5.3%'], opened: ['6', '31.6%'], clicked: ['2', '10.5%'],
+    replied: ['1', '5.3%'], unsubscribed: ['1', '5.3%'] };
+  for (const [k, [n, pct]] of Object.entries(expect)) {
+    assert.equal(await tile(k).locator('.tile-n').textContent(), n, k);
+    assert.equal(await tile(k).locator('.res-pct').textContent(), pct + ' of sent', k);
+  }
+  assert.equal(await page.locator('#camp-results .tile').count(), 6);
+  assert.match(await text('#camp-results .res-of'), /% of 19 sent/);
+  const rev = page.locator('#camp-revenue');
+  assert.equal(await rev.getAttribute('data-deals'), '2');
+  assert.equal(await rev.locator('.rev-n').textContent(), '2');
+  assert.deepEqual(await rev.locator('.rev-amt').allTextContents(), ['¥1,200.50', '$99.00']);
+  assert.match(await rev.textContent(), /2 deals won 笔成交 · 10\.5% of sent/);
+  assert.equal(await rev.locator('.rev-note').textContent(), 'Deals won within 30 days after this campaign reached the customer (last touch)');
+  await page.locator('#camp-results').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(SHOTS, 'marketing-results.png'), fullPage: true });
+
+  // the SMS campaign: opens and clicks cannot be known
+  await page.click('#camp-detail .crumb');
+  await page.locator(`#camp-rows tr[data-campaign="${smsId}"]`).click();
+  await page.waitForSelector(`#camp-detail[data-campaign="${smsId}"] #camp-results[data-channel=sms]`);
+  for (const k of ['opened', 'clicked']) {
+    assert.equal(await tile(k).locator('.tile-n').textContent(), 'n/a', k);
+    assert.match(await tile(k).getAttribute('class'), /\bna\b/);
+  }
+  assert.equal(await tile('delivered').locator('.res-pct').textContent(), '90% of sent');
+  assert.equal(await tile('replied').locator('.tile-n').textContent(), '2');
+  assert.deepEqual(await page.locator('#camp-revenue .rev-amt').allTextContents(), ['—']);
+  assert.equal(await page.locator('#camp-revenue .rev-n').textContent(), '0');
+  await page.locator('#camp-results').screenshot({ path: path.join(SHOTS, 'marketing-results-sms.png') });
+
+  // the campaigns page: the channel comparison over the last 90 days
+  await page.click('#camp-detail .crumb');
+  await page.waitForSelector('#camp-compare:not([hidden]) .cmp-table');
+  const rep = (await m.get('/api/v1/reports/campaigns?days=90')).json.channels;
+  assert.deepEqual([rep.email.campaigns, rep.email.delivered, rep.email.bounced, rep.email.replied, rep.email.deals], [2, 12, 1, 1, 2]);
+  assert.deepEqual([rep.sms.campaigns, rep.sms.sent, rep.sms.delivered], [1, 10, 9]);
+  const cell = (metric, ch, part = '.cmp-main') => page.locator(`#camp-compare tr[data-metric=${metric}] td[data-channel=${ch}] ${part}`).textContent();
+  const pct = (n, of) => (n / of * 100).toLocaleString('en-US', { maximumFractionDigits: 1 }) + '%';
+  assert.equal(await cell('campaigns', 'email'), '2');
+  assert.equal(await cell('sent', 'email'), String(rep.email.sent));
+  for (const k of ['delivered', 'bounced', 'opened', 'clicked', 'replied', 'unsubscribed']) {
+    assert.equal(await cell(k, 'email'), pct(rep.email[k], rep.email.sent), k);
+    assert.equal(await cell(k, 'email', '.cmp-sub'), String(rep.email[k]), k);
+  }
+  assert.equal(await cell('deals', 'email'), '2');
+  assert.deepEqual(await page.locator('#camp-compare tr[data-metric=revenue] td[data-channel=email] .rev-amt').allTextContents(), ['¥1,200.50', '$99.00']);
+  assert.deepEqual([await cell('campaigns', 'sms'), await cell('sent', 'sms'), await cell('delivered', 'sms'), await cell('opened', 'sms')],
+    ['1', '10', '90%', 'n/a']);
+  // the better value of each rate: higher, except bounces and unsubscribes
+  const best = async (metric) => page.locator(`#camp-compare tr[data-metric=${metric}] td.best`).evaluateAll((tds) => tds.map((td) => td.dataset.channel));
+  assert.deepEqual(await best('delivered'), ['sms']);
+  assert.deepEqual(await best('bounced'), ['email']);
+  assert.deepEqual(await best('replied'), ['sms']);
+  assert.deepEqual(await best('unsubscribed'), ['email']);
+  assert.deepEqual(await best('deals'), ['email']);
+  assert.deepEqual(await best('opened'), [], 'SMS has no opens to compare');
+  assert.deepEqual(await best('sent'), []);
+  await page.screenshot({ path: path.join(SHOTS, 'marketing-compare.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+
+  // the failed report hides the card
+  await page.route('**/api/v1/reports/campaigns*', (route) => route.fulfill({ status: 500, contentType: 'application/json', body: '{"error":{"code":"internal","message":"boom"}}' }));
+  await page.evaluate(() => loadCampaigns());
+  await page.waitForSelector('#camp-compare', { state: 'hidden' });
+  assert.ok(await page.locator(`#camp-rows tr[data-campaign="${campaignId}"]`).isVisible(), 'the list still shows');
+  await page.unroute('**/api/v1/reports/campaigns*');
+
+  // the ticket a reply opened: a link to the campaign for an admin…
+  const ap = await signIn(admin.agent.email, admin.password);
+  await ap.click('.queue[data-queue=all]');
+  await ap.locator(`#ticket-list li.item[data-id="${tk.json.id}"]`).click();
+  const chip = ap.locator('#ticket-detail .conv-head .camp-chip');
+  await chip.waitFor();
+  assert.equal(await chip.textContent(), 'From campaign 来自活动:' + CAMPAIGN);
+  assert.equal(await chip.locator('a.cc-name').textContent(), CAMPAIGN);
+  await ap.locator('#ticket-detail .conv-head').screenshot({ path: path.join(SHOTS, 'marketing-ticket-campaign.png') });
+  await chip.locator('a.cc-name').click();
+  await ap.waitForSelector(`#camp-detail[data-campaign="${campaignId}"] #camp-results`);
+  assert.equal(await ap.evaluate(() => location.hash), `#/campaign/${campaignId}`);
+  assert.deepEqual(ap.errors, []);
+  await ap.close();
+  // …plain text for an agent, who has no campaign pages
+  const gp = await signIn(agent.email, agent.password);
+  await gp.click('.queue[data-queue=mine]');
+  await gp.locator(`#ticket-list li.item[data-id="${tk.json.id}"]`).click();
+  const gchip = gp.locator('#ticket-detail .conv-head .camp-chip');
+  await gchip.waitFor();
+  assert.equal(await gchip.locator('.cc-name').textContent(), CAMPAIGN);
+  assert.equal(await gchip.locator('a').count(), 0);
+  assert.deepEqual(gp.errors, []);
+  await gp.close();
 });
