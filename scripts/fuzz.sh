@@ -43,6 +43,7 @@ sources_for() {
     segment)    echo gateway/segment.c gateway/lib/buf.c gateway/lib/text.c ;;
     template)   echo gateway/template.c gateway/lib/buf.c gateway/lib/text.c ;;
     mime)       echo channels/email_mime.c gateway/lib/buf.c gateway/lib/text.c ;;
+    kbtext)     echo gateway/lib/markdown.c gateway/lib/search_text.c gateway/lib/buf.c gateway/lib/text.c ;;
     sms)        echo gateway/lib/form.c gateway/lib/sms_text.c gateway/lib/contact.c gateway/lib/buf.c \
                      gateway/lib/text.c channels/sms_twilio.c ;;
     route)      echo "$ALL_SRC" "$OUT/gen/migrations.c" ;;
