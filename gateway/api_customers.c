@@ -502,19 +502,7 @@ static int check_attrs(struct api_ctx *c, struct jf *f, json_t *merged)
 /* field: the body key holding the list ("tags", or "add"/"remove" of a bulk change). */
 static void check_tags(struct jf *f, const char *field, json_t *tags)
 {
-    size_t i;
-    json_t *t;
-    if (!json_is_array(tags) || json_array_size(tags) > 50) {
-        jf_fail(f, field, "must be an array of at most 50 tag names");
-        return;
-    }
-    json_array_foreach(tags, i, t) {
-        const char *s = json_string_value(t);
-        if (!s || !*s || !utf8_valid(s, strlen(s)) || utf8_length(s, strlen(s)) > 64) {
-            jf_fail(f, field, "each tag must be a name of 1..64 characters");
-            return;
-        }
-    }
+    jf_check_names(f, field, tags, 50, 64);
 }
 
 static int read_customer(struct api_ctx *c, struct jf *f, struct customer_input *in, bool create)

@@ -98,6 +98,12 @@ static int schema_check(const struct sb_config *cfg)
         db_free(db);
         return -1;
     }
+    /* the knowledge base's Chinese search indexes two-character tokens (012_kb.sql) */
+    int64_t ft_min = 0;
+    if (db_scalar_i64(db, "SELECT @@innodb_ft_min_token_size", DBP0, 0, &ft_min) == DB_OK && ft_min > 2)
+        log_error("kb", "event=bad_db_setting innodb_ft_min_token_size=%lld needed=2 effect=\"no Chinese search: "
+                        "set it in the server's my.cnf and rebuild the index (ALTER TABLE kb_articles FORCE)\"",
+                  (long long)ft_min);
     db_free(db);
     if (version < migrate_latest_version()) {
         fprintf(stderr, "switchboard: database schema is at version %d, this binary needs %d; "

@@ -149,3 +149,22 @@ void jf_absorb(struct jf *f, struct jf *g, const char *prefix)
     }
     jf_free(g);
 }
+
+void jf_check_names(struct jf *f, const char *key, json_t *v, size_t max_items, size_t max_chars)
+{
+    char why[96];
+    size_t i;
+    json_t *t;
+    snprintf(why, sizeof(why), "must be an array of at most %zu names of 1..%zu characters", max_items, max_chars);
+    if (!json_is_array(v) || json_array_size(v) > max_items) {
+        jf_fail(f, key, why);
+        return;
+    }
+    json_array_foreach(v, i, t) {
+        const char *s = json_string_value(t);
+        if (!s || !*s || !utf8_valid(s, strlen(s)) || utf8_length(s, strlen(s)) > max_chars) {
+            jf_fail(f, key, why);
+            return;
+        }
+    }
+}

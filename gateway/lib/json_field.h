@@ -35,6 +35,9 @@ const char *jf_str(struct jf *f, const char *key, size_t max_chars, bool require
 const char *jf_enum(struct jf *f, const char *key, const char *const *choices, bool required);
 /* Integer in [min,max]; *present tells whether a non-null value was given. */
 int64_t jf_int(struct jf *f, const char *key, int64_t min, int64_t max, bool required, bool *present);
+/* v (the value under key, or given apart) must be an array of at most max_items names of
+ * 1..max_chars characters (tags, categories); the problem goes to f under key. */
+void jf_check_names(struct jf *f, const char *key, json_t *v, size_t max_items, size_t max_chars);
 /* true/false; absent ⇒ dflt. */
 bool jf_bool(struct jf *f, const char *key, bool dflt);
 
