@@ -13,9 +13,9 @@
 #include "gateway/api_handlers.h"
 #include "gateway/campaigns.h"
 #include "gateway/campaign_results.h"
+#include "gateway/signed_link.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,76 +24,22 @@
 
 /* ---- tokens ---- */
 
-static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char key[32];
-static int have_key;
-
-static int load_key(struct db *db)
-{
-    pthread_mutex_lock(&key_lock);
-    int rc = DB_OK;
-    if (!have_key) {
-        struct db_result r;
-        rc = db_exec(db, "SELECT value FROM settings WHERE name = 'unsubscribe_key'", DBP0, &r);
-        if (!rc) {
-            size_t n = 0;
-            if (r.nrows && sodium_hex2bin(key, sizeof(key), db_cell(&r, 0, 0), strlen(db_cell(&r, 0, 0)), NULL, &n,
-                                          NULL) == 0 && n == sizeof(key))
-                have_key = 1;
-            else
-                rc = DB_EOTHER;
-            db_result_free(&r);
-        }
-    }
-    pthread_mutex_unlock(&key_lock);
-    return rc;
-}
-
-static void mac_hex(int64_t id, char out[33])
-{
-    char msg[32];
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    int n = snprintf(msg, sizeof(msg), "unsubscribe:%lld", (long long)id);
-    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, (unsigned long long)n, key);
-    sodium_bin2hex(out, 33, mac, 16);
-}
-
 int campaign_token(struct db *db, int64_t recipient_id, char out[CAMPAIGN_TOKEN_MAX])
 {
-    int rc = load_key(db);
-    if (rc)
-        return rc;
-    char mac[33];
-    mac_hex(recipient_id, mac);
-    snprintf(out, CAMPAIGN_TOKEN_MAX, "%lld-%s", (long long)recipient_id, mac);
-    return DB_OK;
+    return signed_link_token(db, "unsubscribe", recipient_id, out);
 }
 
 int campaign_token_verify(struct db *db, const char *token, int64_t *recipient_id)
 {
-    const char *dash = strchr(token, '-');
-    char idtxt[24], mac[33];
-    if (!dash || strlen(dash + 1) != 32 || text_copy_n(idtxt, sizeof(idtxt), token, (size_t)(dash - token)) < 0 ||
-        text_parse_i64(idtxt, recipient_id) < 0 || *recipient_id < 1)
-        return 0;
-    if (load_key(db))
-        return 0;
-    mac_hex(*recipient_id, mac);
-    return sodium_memcmp(mac, dash + 1, 32) == 0;
+    return signed_link_verify(db, "unsubscribe", token, recipient_id);
 }
 
 /* HMAC over "click:ID:URL": a redirect only goes where the message pointed. */
-static void click_sig(int64_t id, const char *url, char out[33])
+static int click_sig(struct db *db, int64_t id, const char *url, char out[33])
 {
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
     char head[40];
-    int n = snprintf(head, sizeof(head), "click:%lld:", (long long)id);
-    crypto_auth_hmacsha256_init(&st, key, sizeof(key));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)head, (unsigned long long)n);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)url, strlen(url));
-    crypto_auth_hmacsha256_final(&st, mac);
-    sodium_bin2hex(out, 33, mac, 16);
+    snprintf(head, sizeof(head), "click:%lld:", (long long)id);
+    return signed_link_mac(db, head, url, out);
 }
 
 static void url_encode(struct buf *b, const char *s, size_t n)
@@ -111,7 +57,8 @@ static void url_encode(struct buf *b, const char *s, size_t n)
 }
 
 /* One href value (still HTML-escaped as written) → the tracking URL, HTML-escaped. */
-static void tracked_href(struct buf *b, int64_t id, const char *token, const char *base, const char *v, size_t n)
+static void tracked_href(struct db *db, struct buf *b, int64_t id, const char *token, const char *base, const char *v,
+                         size_t n)
 {
     struct buf url;
     buf_init(&url, 0);
@@ -123,8 +70,8 @@ static void tracked_href(struct buf *b, int64_t id, const char *token, const cha
             buf_append(&url, v + i, 1);
         }
     }
-    char sig[33];
-    click_sig(id, url.data ? url.data : "", sig);
+    char sig[33] = "";
+    (void)click_sig(db, id, url.data ? url.data : "", sig); /* the key is loaded: the token needed it */
     buf_printf(b, "%s/c/%s?u=", base, token);
     url_encode(b, url.data ? url.data : "", url.len);
     buf_printf(b, "&amp;s=%s", sig);
@@ -157,7 +104,7 @@ int campaign_track_html(struct db *db, int64_t recipient_id, const char *base, c
         int web = (n > 7 && strncasecmp(v, "http://", 7) == 0) || (n > 8 && strncasecmp(v, "https://", 8) == 0);
         int unsub = web && n > strlen(base) && strncmp(v, base, strlen(base)) == 0 && strncmp(v + strlen(base), "/u/", 3) == 0;
         if (web && !unsub)
-            tracked_href(&b, recipient_id, token, base, v, n);
+            tracked_href(db, &b, recipient_id, token, base, v, n);
         else
             buf_append(&b, v, n);
         p = end;
@@ -323,7 +270,8 @@ int track_click(struct api_ctx *c)
     if (!url || !sig || !campaign_token_verify(c->db, c->req->params.str[0], &id) || strlen(url) >= sizeof(decoded))
         return api_error(c, 404, "not_found", "no such link");
     text_copy(decoded, sizeof(decoded), url); /* lws has already percent-decoded the query */
-    click_sig(id, decoded, want);
+    if (click_sig(c->db, id, decoded, want))
+        return api_error(c, 404, "not_found", "no such link");
     if (strlen(sig) != 32 || sodium_memcmp(want, sig, 32) != 0 || strpbrk(decoded, "\r\n"))
         return api_error(c, 404, "not_found", "no such link");
     int rc = db_exec(c->db, "UPDATE campaign_recipients SET clicked_at = COALESCE(clicked_at, NOW(3)), "

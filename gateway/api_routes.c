@@ -130,6 +130,12 @@ const struct route api_routes[] = {
     {HTTP_GET, "/kb/articles/{id}", kb_article_public, 0, ROUTE_PUBLIC, "kb_article_public"},
     {HTTP_POST, "/kb/articles/{id}/feedback", kb_feedback_public, 0, ROUTE_PUBLIC, "kb_feedback_public"},
 
+    {HTTP_GET, "/api/v1/quality/keywords", quality_keywords_get, STAFF, 0, "quality_keywords_get"},
+    {HTTP_PUT, "/api/v1/quality/keywords", quality_keywords_put, ROLE_ADMIN, 0, "quality_keywords_put"},
+    {HTTP_GET, "/api/v1/reports/quality", reports_quality, STAFF, 0, "reports_quality"},
+    {HTTP_GET, "/csat/{token}", csat_page, 0, ROUTE_PUBLIC, "csat_page"},
+    {HTTP_POST, "/csat/{token}", csat_post, 0, ROUTE_PUBLIC, "csat_post"},
+
     {HTTP_GET, "/u/{token}", unsubscribe_page, 0, ROUTE_PUBLIC, "unsubscribe_page"},
     {HTTP_POST, "/u/{token}", unsubscribe_post, 0, ROUTE_PUBLIC, "unsubscribe_post"},
     {HTTP_GET, "/o/{token}", track_open, 0, ROUTE_PUBLIC, "track_open"},

@@ -15,6 +15,7 @@
 #include "gateway/tickets.h"
 #include "gateway/lib/json_field.h"
 #include "gateway/lib/sms_text.h"
+#include "gateway/csat.h"
 #include "gateway/lib/text.h"
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
     "t.optional_skills AS optional_skills__json, t.sla_breached AS sla_breached__bool, t.rule_id, " \
     "(SELECT rr.name FROM routing_rules rr WHERE rr.id = t.rule_id) AS rule_name, " \
     "t.campaign_id, (SELECT cp.name FROM campaigns cp WHERE cp.id = t.campaign_id) AS campaign_name, " \
+    "t.flagged_at, t.flag_reason, " \
     "(t.channel = 'sms' AND EXISTS (SELECT 1 FROM suppressions s JOIN customer_identities ci ON ci.kind = 'phone' " \
     "  AND ci.value = s.value WHERE s.channel = 'sms' AND ci.customer_id = t.customer_id)) AS opted_out__bool " \
     "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id "
@@ -353,6 +355,8 @@ int tickets_update(struct api_ctx *c)
                          P_IOPT(assignee), P_S(status), P_S(status), P_I(id)), NULL);
     if (!rc)
         rc = ticket_queue_sync(c->db, id);
+    if (!rc && status && strcmp(status, "solved") == 0) /* asked once, the first time */
+        rc = csat_ask(c->db, id);
     json_t *after = NULL;
     if (!rc)
         rc = ticket_load(c->db, NULL, id, &after);

@@ -2,8 +2,7 @@
  * (workers/campaigns.c) share: the signed per-recipient unsubscribe token, and the
  * unsubscribe itself.
  *
- * Token: "<recipient id>-<first 16 bytes of HMAC-SHA256(key, id) in hex>"; the key is
- * settings.unsubscribe_key (made by the migration, the same on every node). A token
+ * Token: a signed_link.h token of purpose "unsubscribe" over the ledger row id: it
  * cannot be guessed from another one and names exactly one ledger row.
  *
  * Thread: db-pool threads and the sender thread (the key is read once under a mutex).

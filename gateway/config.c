@@ -76,6 +76,7 @@ static const struct cfg_key keys[] = {
     {I(campaigns, track_opens), "1", 0, 1, NULL},
     {I(campaigns, track_clicks), "1", 0, 1, NULL},
     {I(campaigns, reply_days), "7", 1, 365, NULL},
+    {"quality", "csat", T_ENUM, offsetof(struct sb_config, quality.csat), 4, "yes", 0, 0, "yes|no"},
     {I(campaigns, enrol_secs), "10", 1, 3600, NULL},
     {I(campaigns, attribution_days), "30", 1, 365, NULL},
     {I(crm, settle_ms), "2000", 0, 60000, NULL},

@@ -106,6 +106,9 @@ struct sb_config {
         int64_t attribution_days;   /* a deal won this many days after a campaign reached the customer is its revenue */
     } campaigns;
     struct {
+        char csat[4];               /* yes|no: a 1-5 survey when a ticket is first solved */
+    } quality;
+    struct {
         int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */
         int64_t settle_ms;          /* events younger than this wait (ids commit out of order) */
     } crm;

@@ -29,9 +29,11 @@
 #include "channels/sms_http.h"
 #include "gateway/api_sms.h"
 #include "gateway/campaign_results.h"
+#include "gateway/csat.h"
 #include "channels/webchat.h"
 #include "workers/campaigns.h"
 #include "workers/crm.h"
+#include "workers/quality.h"
 #include "workers/housekeeping.h"
 #include "workers/outbox.h"
 #include "workers/router.h"
@@ -140,10 +142,12 @@ static int cmd_serve(const struct sb_config *cfg)
     api_sms_init(cfg, sms_provider_for(cfg));
     tickets_init(cfg);
     campaign_results_init(cfg);
+    csat_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || router_start(cfg) < 0 ||
-        crm_worker_start(cfg) < 0 || campaign_sender_start(cfg, senders) < 0 || email_imap_start(cfg) < 0) {
+        crm_worker_start(cfg) < 0 || campaign_sender_start(cfg, senders) < 0 || quality_worker_start(cfg) < 0 ||
+        email_imap_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
     }
@@ -152,6 +156,7 @@ static int cmd_serve(const struct sb_config *cfg)
     email_imap_stop(); /* before the ingest writer: fetchers wait for its commits */
     router_stop();
     campaign_sender_stop();
+    quality_worker_stop();
     crm_worker_stop();
     outbox_stop();
     housekeeping_stop();

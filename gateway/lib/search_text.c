@@ -201,3 +201,17 @@ int search_tokens(const char *text, int repeat, struct buf *out)
     buf_free(&once);
     return rc;
 }
+
+int search_fold(const char *text, struct buf *out)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    for (;;) {
+        const unsigned char *at = p;
+        uint32_t raw = utf8_next(&p), cp = fold(raw);
+        if (!raw)
+            return 0;
+        char c = (char)cp;
+        if ((cp < 0x80 ? buf_append(out, &c, 1) : buf_append(out, at, (size_t)(p - at))) < 0)
+            return -1;
+    }
+}

@@ -30,6 +30,10 @@
 typedef int (*search_token_fn)(const char *token, size_t len, size_t from, size_t to, void *arg);
 int search_tokens_each(const char *text, search_token_fn each, void *arg);
 
+/* Appends text folded as tokens are (full-width ASCII → ASCII, ideographic space → space,
+ * ASCII lower case), nothing dropped: for substring tests such as complaint keywords. */
+int search_fold(const char *text, struct buf *out);
+
 /* Appends the tokens to out, one space before each; repeat > 1 appends them that many
  * times (the title's boost). */
 int search_tokens(const char *text, int repeat, struct buf *out);

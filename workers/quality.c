@@ -1,0 +1,234 @@
+/* quality.c — complaint keywords and knowledge-base suggestions; see quality.h. */
+#include "quality.h"
+#include "gateway/bgthread.h"
+#include "gateway/event_tailer.h"
+#include "gateway/kb.h"
+#include "gateway/lib/buf.h"
+#include "gateway/lib/search_text.h"
+#include "gateway/lib/text.h"
+#include "gateway/log.h"
+#include "gateway/tickets.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENTS_PER_PASS 200
+#define QUERY_BYTES 400 /* of the message, for its suggestions: the question is at the top */
+#define SUGGESTIONS 3
+
+static struct bgthread bg = BGTHREAD_INIT;
+static const struct sb_config *cfg;
+
+static int cursor(struct db *db, int64_t *last)
+{
+    int rc = db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = 'quality_events' FOR UPDATE", DBP0,
+                           -1, last);
+    if (rc || *last >= 0)
+        return rc;
+    rc = db_exec(db, "INSERT INTO worker_cursors (name, last_id) SELECT 'quality_events', COALESCE(MAX(id), 0) "
+                     "FROM events", DBP0, NULL);
+    return rc ? rc : db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = 'quality_events' FOR UPDATE",
+                                   DBP0, 0, last);
+}
+
+struct keywords {
+    struct db_result r; /* word, priority */
+    char **folded;
+};
+
+static int keywords_load(struct db *db, struct keywords *k)
+{
+    int rc = db_exec(db, "SELECT word, priority FROM quality_keywords ORDER BY id", DBP0, &k->r);
+    if (rc)
+        return rc;
+    k->folded = calloc(k->r.nrows + 1, sizeof(*k->folded));
+    for (size_t i = 0; k->folded && i < k->r.nrows; i++) {
+        struct buf b;
+        buf_init(&b, 0);
+        search_fold(db_cell(&k->r, i, 0), &b);
+        k->folded[i] = b.data ? buf_take(&b) : NULL;
+    }
+    return k->folded ? DB_OK : DB_EOTHER;
+}
+
+static void keywords_free(struct keywords *k)
+{
+    for (size_t i = 0; k->folded && i < k->r.nrows; i++)
+        free(k->folded[i]);
+    free(k->folded);
+    db_result_free(&k->r);
+}
+
+static int rank(const char *priority)
+{
+    static const char *const order[] = {"low", "normal", "high", "urgent"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(priority, order[i]) == 0)
+            return i;
+    return 1;
+}
+
+/* The words of k in text, ", "-joined into found; the highest priority among them. */
+static const char *matches(const struct keywords *k, const char *text, char *found, size_t size)
+{
+    struct buf folded;
+    buf_init(&folded, 0);
+    search_fold(text, &folded);
+    const char *top = NULL;
+    found[0] = '\0';
+    for (size_t i = 0; folded.data && i < k->r.nrows; i++) {
+        if (!k->folded[i] || !*k->folded[i] || !strstr(folded.data, k->folded[i]))
+            continue;
+        size_t n = strlen(found);
+        snprintf(found + n, size - n, "%s%s", n ? ", " : "", db_cell(&k->r, i, 0));
+        if (!top || rank(db_cell(&k->r, i, 1)) > rank(top))
+            top = db_cell(&k->r, i, 1);
+    }
+    buf_free(&folded);
+    return top;
+}
+
+/* Flags the ticket (once), raises its priority, tells its manager(s). */
+static int flag(struct db *db, int64_t ticket, const char *words, const char *priority)
+{
+    struct db_result r;
+    int rc = db_exec(db, "UPDATE tickets SET flagged_at = NOW(3), flag_reason = ?, "
+                         "priority = IF(FIELD(priority, 'low','normal','high','urgent') < FIELD(?, 'low','normal','high','urgent'), "
+                         "?, priority) WHERE id = ? AND flagged_at IS NULL",
+                     DBP(P_S(words), P_S(priority), P_S(priority), P_I(ticket)), &r);
+    if (rc)
+        return rc;
+    int fresh = r.affected > 0;
+    db_result_free(&r);
+    if (!fresh)
+        return DB_OK;
+    char message[400];
+    snprintf(message, sizeof(message), "工单 #%lld 被标记：客户提到「%s」 · Ticket #%lld flagged: the customer wrote \"%s\"",
+             (long long)ticket, words, (long long)ticket, words);
+    char key[64];
+    snprintf(key, sizeof(key), "ticket_flagged:%lld", (long long)ticket);
+    /* the team's manager; a ticket without a team (or a team without a manager): the admins */
+    rc = db_exec(db, "INSERT IGNORE INTO reminders (kind, agent_id, customer_id, message, dedupe_key) "
+                     "SELECT 'ticket_flagged', a.id, t.customer_id, ?, ? FROM tickets t "
+                     "LEFT JOIN teams tm ON tm.id = t.team_id "
+                     "JOIN agents a ON (a.id = tm.manager_id) OR (tm.manager_id IS NULL AND a.role = 'admin') "
+                     "WHERE t.id = ? AND a.active = 1",
+                 DBP(P_S(message), P_S(key), P_I(ticket)), NULL);
+    json_t *t = NULL;
+    if (!rc)
+        rc = ticket_load(db, NULL, ticket, &t);
+    if (!rc && t)
+        rc = event_insert(db, "ticket.flagged", ticket, json_integer_value(json_object_get(t, "customer_id")),
+                          json_integer_value(json_object_get(t, "assignee_id")),
+                          json_integer_value(json_object_get(t, "team_id")),
+                          json_pack("{s:O, s:s}", "ticket", t, "keywords", words));
+    json_decref(t);
+    if (!rc)
+        log_info("quality", "event=ticket_flagged ticket=%lld words=\"%s\"", (long long)ticket, words);
+    return rc;
+}
+
+/* The best articles for the message, to whoever sees the ticket. */
+static int suggest(struct db *db, int64_t ticket, int64_t message, const char *text, json_t *t)
+{
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, json_string_value(json_object_get(t, "subject")) ? json_string_value(json_object_get(t, "subject")) : "");
+    buf_puts(&q, " ");
+    size_t n = strlen(text) < QUERY_BYTES ? strlen(text) : QUERY_BYTES;
+    while (n > 0 && n < strlen(text) && ((unsigned char)text[n] & 0xC0) == 0x80)
+        n--; /* not inside a character */
+    buf_append(&q, text, n);
+    struct kb_query kq = {.q = q.data ? q.data : "", .published_only = true, .limit = SUGGESTIONS};
+    json_t *items = NULL;
+    int rc = kb_search(db, &kq, &items);
+    buf_free(&q);
+    if (!rc && json_array_size(items))
+        return event_insert(db, "kb.suggestions", ticket, json_integer_value(json_object_get(t, "customer_id")),
+                            json_integer_value(json_object_get(t, "assignee_id")),
+                            json_integer_value(json_object_get(t, "team_id")),
+                            json_pack("{s:I, s:I, s:o}", "ticket_id", (json_int_t)ticket, "message_id",
+                                      (json_int_t)message, "items", items));
+    json_decref(items);
+    return rc;
+}
+
+static int one_message(struct db *db, const struct keywords *k, json_t *msg)
+{
+    int64_t ticket = json_integer_value(json_object_get(msg, "ticket_id"));
+    const char *text = json_string_value(json_object_get(msg, "body_text"));
+    if (!ticket || !text)
+        return DB_OK;
+    char words[256];
+    const char *priority = matches(k, text, words, sizeof(words));
+    int rc = priority ? flag(db, ticket, words, priority) : DB_OK;
+    json_t *t = NULL;
+    if (!rc)
+        rc = ticket_load(db, NULL, ticket, &t);
+    if (!rc && t)
+        rc = suggest(db, ticket, json_integer_value(json_object_get(msg, "id")), text, t);
+    json_decref(t);
+    return rc;
+}
+
+static int pass_tx(struct db *db, void *arg)
+{
+    int *did = arg;
+    int64_t last = 0;
+    struct db_result ev;
+    int rc = cursor(db, &last);
+    if (!rc)
+        rc = db_exec(db, "SELECT id, kind, payload FROM events WHERE id > ? "
+                         "AND created_at < NOW(3) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?",
+                     DBP(P_I(last), P_I(cfg->crm.settle_ms * 1000), P_I(EVENTS_PER_PASS)), &ev);
+    if (rc)
+        return rc;
+    struct keywords k = {0};
+    if (ev.nrows)
+        rc = keywords_load(db, &k);
+    for (size_t i = 0; !rc && i < ev.nrows; i++) {
+        if (strcmp(db_cell(&ev, i, 1), "message.created") != 0)
+            continue;
+        json_t *p = json_loads(db_cell(&ev, i, 2), 0, NULL), *msg = json_object_get(p, "message");
+        const char *dir = json_string_value(json_object_get(msg, "direction"));
+        const char *author = json_string_value(json_object_get(msg, "author_type"));
+        if (dir && strcmp(dir, "in") == 0 && author && strcmp(author, "customer") == 0)
+            rc = one_message(db, &k, msg);
+        json_decref(p);
+    }
+    if (!rc && ev.nrows) {
+        rc = db_exec(db, "UPDATE worker_cursors SET last_id = ?, ran_at = NOW(3) WHERE name = 'quality_events'",
+                     DBP(P_I(db_cell_i64(&ev, ev.nrows - 1, 0))), NULL);
+        *did = 1;
+    }
+    if (ev.nrows)
+        keywords_free(&k);
+    db_result_free(&ev);
+    return rc;
+}
+
+static void quality_main(struct bgthread *self)
+{
+    struct db *db = db_new(cfg, 1);
+    while (!bgthread_stopping(self)) {
+        int did = 0;
+        if (db_transaction(db, pass_tx, &did) < 0)
+            log_warn("quality", "event=pass_failed");
+        if (did)
+            event_tailer_wake();
+        else
+            bgthread_wait(self, 500);
+    }
+    db_free(db);
+}
+
+int quality_worker_start(const struct sb_config *config)
+{
+    cfg = config;
+    return bgthread_start(&bg, quality_main, NULL);
+}
+
+void quality_worker_stop(void)
+{
+    bgthread_stop(&bg);
+}
