@@ -3,7 +3,9 @@
 #include "gateway/agent_socket.h"
 #include "gateway/db.h"
 #include "gateway/dbpool.h"
+#include "gateway/event_tailer.h"
 #include "gateway/ingest.h"
+#include "gateway/kb_answer.h"
 #include "gateway/lib/contact.h"
 #include "gateway/lib/rate_limit.h"
 #include "gateway/lib/text.h"
@@ -143,6 +145,9 @@ static json_t *visitor_frame(json_t *m)
     const char *author = json_string_value(json_object_get(m, "author_name"));
     if (author && strcmp(from, "agent") == 0)
         json_object_set_new(f, "author", json_string(author));
+    json_int_t article = json_integer_value(json_object_get(m, "kb_article_id"));
+    if (article) /* a self-service offer: the widget asks "solved?" under it */
+        json_object_set_new(f, "offer", json_pack("{s:I}", "article_id", article));
     const char *ext = json_string_value(json_object_get(m, "external_id"));
     const char *colon = ext && strcmp(from, "customer") == 0 ? strchr(ext, ':') : NULL;
     if (colon)
@@ -314,7 +319,8 @@ static void on_history_run(struct db *db, void *arg)
 {
     struct history_job *h = arg;
     struct db_result r;
-    h->rc = db_exec(db, "SELECT m.id, m.author_type, ag.name AS author_name, m.body_text, m.created_at, m.external_id "
+    h->rc = db_exec(db, "SELECT m.id, m.author_type, ag.name AS author_name, m.body_text, m.created_at, m.external_id, "
+                        "m.kb_article_id "
                         "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
                         "WHERE m.ticket_id = ? AND m.internal = 0 AND m.id > ? ORDER BY m.id LIMIT 10000",
                     DBP(P_I(h->ticket_id), P_I(h->after)), &r);
@@ -517,6 +523,61 @@ static void submit_identify(struct ws_conn *ws, const struct identify *id, int a
     }
 }
 
+/* ---- self-service answers ("this solved it" / "talk to a person") ---- */
+
+struct answer_job {
+    struct ws_conn *ws;
+    int64_t ticket_id, message_id;
+    bool solved;
+    int rc;
+};
+
+static int answer_tx(struct db *db, void *arg)
+{
+    struct answer_job *j = arg;
+    return kb_answer_reply(db, j->ticket_id, j->message_id, j->solved);
+}
+
+static void on_answer_run(struct db *db, void *arg)
+{
+    struct answer_job *j = arg;
+    j->rc = db_transaction(db, answer_tx, j);
+    if (j->rc == DB_OK)
+        event_tailer_wake();
+}
+
+static void on_answer_done(void *arg)
+{
+    struct answer_job *j = arg;
+    if (ws_alive(j->ws) && j->rc == KB_ANSWER_STALE)
+        ws_send_error(j->ws, "stale", "that question was already answered", NULL);
+    else if (ws_alive(j->ws) && j->rc)
+        ws_send_error(j->ws, "unavailable", "not saved: the service is unavailable; retry", NULL);
+    ws_unref(j->ws);
+    free(j);
+}
+
+/* {"type":"kb_answer","message_id":N,"solved":bool} about the offer in this conversation. */
+static void handle_kb_answer(struct ws_conn *ws, struct chat_conn *cc, json_t *msg)
+{
+    json_t *mid = json_object_get(msg, "message_id"), *solved = json_object_get(msg, "solved");
+    if (!cc->ticket_id || !json_is_integer(mid) || !json_is_boolean(solved)) {
+        ws_send_error(ws, "invalid", "kb_answer needs message_id and solved (true/false) in a conversation", NULL);
+        return;
+    }
+    struct answer_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    *j = (struct answer_job){.ws = ws, .ticket_id = cc->ticket_id, .message_id = json_integer_value(mid),
+                             .solved = json_is_true(solved)};
+    ws_ref(ws);
+    if (dbpool_submit(on_answer_run, on_answer_done, j) < 0) {
+        ws_unref(ws);
+        free(j);
+        ws_send_error(ws, "unavailable", "busy; retry", NULL);
+    }
+}
+
 static void handle_identify(struct ws_conn *ws, struct chat_conn *cc, json_t *msg)
 {
     struct identify id = {.visitor_id = cc->visitor_id};
@@ -678,6 +739,8 @@ static void on_frame(struct ws_conn *ws, const char *data, size_t len)
         handle_typing(cc, msg);
     else if (strcmp(type, "identify") == 0)
         handle_identify(ws, cc, msg);
+    else if (strcmp(type, "kb_answer") == 0)
+        handle_kb_answer(ws, cc, msg);
     else if (strcmp(type, "ping") == 0)
         ws_send_str(ws, "{\"type\":\"pong\"}");
     else

@@ -99,6 +99,7 @@ int kb_article_public(struct api_ctx *c);
 int kb_feedback_public(struct api_ctx *c);
 int kb_synonyms_get(struct api_ctx *c);
 int kb_synonyms_put(struct api_ctx *c);
+int tickets_suggestions(struct api_ctx *c);
 int quality_keywords_get(struct api_ctx *c);
 int quality_keywords_put(struct api_ctx *c);
 int reports_quality(struct api_ctx *c);

@@ -13,6 +13,7 @@
 #include "gateway/lib/buf.h"
 #include "gateway/lib/markdown.h"
 #include "gateway/lib/text.h"
+#include "gateway/tickets.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,12 @@ static int written(struct api_ctx *c, int64_t id, json_t *before, int status)
     return api_json(c, status, a);
 }
 
+/* Drafts are the editors' (admins, managers): to everyone else they do not exist. */
+static bool editor(const struct api_ctx *c)
+{
+    return (c->me.role_bit & (ROLE_ADMIN | ROLE_MANAGER)) != 0;
+}
+
 int kb_articles_list(struct api_ctx *c)
 {
     int64_t limit, offset;
@@ -135,6 +142,8 @@ int kb_articles_list(struct api_ctx *c)
         return api_error(c, 400, "bad_request", "published must be true or false");
     const char *l = loc && *loc ? loc : NULL, *k = cat && *cat ? cat : NULL;
     int p = pub && *pub ? strcmp(pub, "true") == 0 : -1;
+    if (!editor(c))
+        p = 1;
     struct db_result r;
     int rc = db_exec(c->db, "SELECT " ARTICLE_COLUMNS ", COUNT(*) OVER () AS total FROM kb_articles "
                             "WHERE (? IS NULL OR locale = ?) AND (? IS NULL OR category = ?) AND (? < 0 OR published = ?) "
@@ -156,7 +165,7 @@ int kb_articles_list(struct api_ctx *c)
 int kb_articles_get(struct api_ctx *c)
 {
     json_t *a = NULL;
-    int rc = load_article(c->db, c->req->params.id[0], false, false, &a);
+    int rc = load_article(c->db, c->req->params.id[0], !editor(c), false, &a);
     if (rc || !a)
         return rc ? rc : api_not_found(c);
     return api_json(c, 200, a);
@@ -239,7 +248,8 @@ int kb_articles_delete(struct api_ctx *c)
 int kb_articles_versions(struct api_ctx *c)
 {
     int64_t id = c->req->params.id[0], have = 0;
-    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM kb_articles WHERE id = ?", DBP(P_I(id)), 0, &have);
+    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM kb_articles WHERE id = ? AND (published = 1 OR ?)",
+                           DBP(P_I(id), P_I(editor(c))), 0, &have);
     if (rc || !have)
         return rc ? rc : api_not_found(c);
     return api_rows(c, "SELECT v.version, v.title, v.body, v.category, v.tags AS tags__json, v.locale, "
@@ -257,7 +267,8 @@ static int vote(struct api_ctx *c, int64_t id, const char *voter, bool helpful)
     if (!rc)
         rc = db_exec(c->db, "UPDATE kb_articles a SET helpful = (SELECT COUNT(*) FROM kb_feedback f WHERE f.article_id = a.id "
                             "AND f.helpful = 1), not_helpful = (SELECT COUNT(*) FROM kb_feedback f WHERE "
-                            "f.article_id = a.id AND f.helpful = 0) WHERE a.id = ?", DBP(P_I(id)), NULL);
+                            "f.article_id = a.id AND f.helpful = 0), updated_at = updated_at WHERE a.id = ?",
+                     DBP(P_I(id)), NULL);
     if (rc)
         return rc;
     json_t *o = NULL;
@@ -344,8 +355,7 @@ static int search(struct api_ctx *c, bool published_only)
 int kb_search_agents(struct api_ctx *c)
 {
     const char *all = api_arg(c->req, "drafts"); /* editors look for their drafts too */
-    bool editor = (c->me.role_bit & (ROLE_ADMIN | ROLE_MANAGER)) != 0;
-    return search(c, !(editor && all && strcmp(all, "true") == 0));
+    return search(c, !(editor(c) && all && strcmp(all, "true") == 0));
 }
 
 int kb_search_public(struct api_ctx *c)
@@ -449,4 +459,24 @@ int kb_synonyms_put(struct api_ctx *c)
         return rc;
     kb_synonyms_changed();
     return kb_synonyms_get(c);
+}
+
+/* GET /tickets/{id}/suggestions: what kb.suggestions would say now (the console's first
+ * look at a ticket): for its subject and latest customer message. */
+int tickets_suggestions(struct api_ctx *c)
+{
+    json_t *t = NULL, *items = NULL;
+    int rc = ticket_load(c->db, &c->me, c->req->params.id[0], &t);
+    if (rc || !t)
+        return rc ? rc : api_not_found(c);
+    struct db_result r;
+    rc = db_exec(c->db, "SELECT body_text FROM messages WHERE ticket_id = ? AND direction = 'in' ORDER BY id DESC LIMIT 1",
+                 DBP(P_I(c->req->params.id[0])), &r);
+    if (!rc) {
+        rc = kb_suggest(c->db, json_string_value(json_object_get(t, "subject")), r.nrows ? db_cell(&r, 0, 0) : "", 3,
+                        &items);
+        db_result_free(&r);
+    }
+    json_decref(t);
+    return rc ? rc : api_json(c, 200, json_pack("{s:o}", "items", items));
 }

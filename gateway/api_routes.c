@@ -124,6 +124,7 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/kb/articles/{id}/feedback", kb_articles_feedback, ROLES_ALL, 0, "kb_articles_feedback"},
     {HTTP_POST, "/api/v1/kb/articles/{id}/used", kb_articles_used, ROLES_ALL, 0, "kb_articles_used"},
     {HTTP_GET, "/api/v1/kb/search", kb_search_agents, ROLES_ALL, 0, "kb_search"},
+    {HTTP_GET, "/api/v1/tickets/{id}/suggestions", tickets_suggestions, ROLES_ALL, 0, "tickets_suggestions"},
     {HTTP_GET, "/api/v1/kb/synonyms", kb_synonyms_get, ROLES_ALL, 0, "kb_synonyms_get"},
     {HTTP_PUT, "/api/v1/kb/synonyms", kb_synonyms_put, ROLE_ADMIN, ROUTE_NO_TX, "kb_synonyms_put"},
     {HTTP_GET, "/kb/search", kb_search_public, 0, ROUTE_PUBLIC, "kb_search_public"},

@@ -49,7 +49,7 @@
 
 #define MESSAGE_SELECT \
     "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
-    "m.body_text, m.body_html, m.body_visible, m.segments, m.encoding, m.status, " \
+    "m.body_text, m.body_html, m.body_visible, m.segments, m.encoding, m.status, m.kb_article_id, " \
     "IF(m.status IN ('failed','ambiguous','queued'), (SELECT o.error FROM outbox o WHERE o.message_id = m.id " \
     "  ORDER BY o.id DESC LIMIT 1), NULL) AS error, m.internal AS internal__bool, m.created_at, " \
     "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', at.id, 'filename', at.filename, 'content_type', at.content_type, " \
@@ -758,8 +758,24 @@ int ticket_queue_sync(struct db *db, int64_t id)
                        "WHERE id = ?", DBP(P_I(id)), NULL);
 }
 
+static int bot_message(struct db *db, int64_t ticket_id, const char *body, bool keyword_reply, const char *to_override,
+                       int64_t kb_article_id, int64_t *message_id);
+
 int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool keyword_reply, const char *to_override)
 {
+    int64_t mid = 0;
+    return bot_message(db, ticket_id, body, keyword_reply, to_override, 0, &mid);
+}
+
+int ticket_bot_offer(struct db *db, int64_t ticket_id, const char *body, int64_t kb_article_id, int64_t *message_id)
+{
+    return bot_message(db, ticket_id, body, false, NULL, kb_article_id, message_id);
+}
+
+static int bot_message(struct db *db, int64_t ticket_id, const char *body, bool keyword_reply, const char *to_override,
+                       int64_t kb_article_id, int64_t *message_id)
+{
+    *message_id = 0;
     json_t *t = NULL;
     int rc = ticket_load(db, NULL, ticket_id, &t);
     if (rc || !t)
@@ -778,13 +794,13 @@ int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool ke
         sms_count_text(body, &sc);
     struct db_result r;
     rc = db_exec(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, status, "
-                     "segments, encoding) VALUES (?, ?, 'out', ?, 'bot', ?, ?, ?, ?)",
+                     "segments, encoding, kb_article_id) VALUES (?, ?, 'out', ?, 'bot', ?, ?, ?, ?, ?)",
                  DBP(P_I(ticket_id), P_I(jint(t, "customer_id")), P_S(channel), P_S(body),
                      P_S(sends ? "queued" : "sent"), P_IOPT((int64_t)sc.segments),
-                     P_S(sc.segments ? sms_encoding_name(sc.encoding) : NULL)), &r);
+                     P_S(sc.segments ? sms_encoding_name(sc.encoding) : NULL), P_IOPT(kb_article_id)), &r);
     if (rc)
         goto out;
-    int64_t mid = (int64_t)r.insert_id;
+    int64_t mid = *message_id = (int64_t)r.insert_id;
     db_result_free(&r);
     if (sends && (rc = queue_outbound(db, t, mid, to, body, keyword_reply)))
         goto out;

@@ -109,6 +109,11 @@ struct sb_config {
         char csat[4];               /* yes|no: a 1-5 survey when a ticket is first solved */
     } quality;
     struct {
+        char auto_answer[4];        /* yes|no: chat self-service (kb_answer.h) */
+        int64_t auto_answer_coverage; /* percent of the question the best article must cover */
+        int64_t auto_answer_margin; /* and beat the second one by this many percent */
+    } kb;
+    struct {
         int64_t interval_secs;      /* how often the CRM worker runs tag rules and reminders */
         int64_t settle_ms;          /* events younger than this wait (ids commit out of order) */
     } crm;

@@ -3,6 +3,7 @@
 #include "gateway/campaign_results.h"
 #include "gateway/db.h"
 #include "gateway/event_tailer.h"
+#include "gateway/kb_answer.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
@@ -414,7 +415,9 @@ static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
     if ((rc = store_attachments(db, m, atts)) || (rc = store_participants(db, m)) ||
         (m->campaign_recipient && (rc = campaign_reply_record(db, m->campaign_recipient,
                                                                m->new_ticket ? m->ticket_id : 0))) ||
-        (m->new_ticket && (rc = new_ticket_ready(db, m)))) {
+        (m->new_ticket && (rc = new_ticket_ready(db, m))) ||
+        (m->new_ticket && strcmp(m->channel, "chat") == 0 && (rc = kb_answer_offer(db, m->ticket_id, m->subject,
+                                                                                   m->body_text)))) {
         json_decref(atts);
         return rc;
     }

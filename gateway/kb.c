@@ -298,3 +298,20 @@ int kb_search(struct db *db, struct kb_query *kq, json_t **items)
     json_decref(set);
     return DB_OK;
 }
+
+int kb_suggest(struct db *db, const char *subject, const char *text, size_t limit, json_t **items)
+{
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, subject ? subject : "");
+    buf_puts(&q, " ");
+    text = text ? text : "";
+    size_t n = strlen(text) < KB_SUGGEST_BYTES ? strlen(text) : KB_SUGGEST_BYTES;
+    while (n > 0 && n < strlen(text) && ((unsigned char)text[n] & 0xC0) == 0x80)
+        n--; /* not inside a character */
+    buf_append(&q, text, n);
+    struct kb_query kq = {.q = q.data ? q.data : "", .published_only = true, .limit = limit};
+    int rc = kb_search(db, &kq, items);
+    buf_free(&q);
+    return rc;
+}

@@ -35,6 +35,10 @@ struct kb_query {
 
 /* *items: [{id, title, snippet, score, locale, category}] best first (maybe empty). */
 int kb_search(struct db *db, struct kb_query *kq, json_t **items);
+/* Suggestions for a conversation: the published articles best matching the subject and
+ * the first KB_SUGGEST_BYTES of the customer's message (the question is at the top). */
+#define KB_SUGGEST_BYTES 400
+int kb_suggest(struct db *db, const char *subject, const char *text, size_t limit, json_t **items);
 /* The synonym groups changed (PUT /kb/synonyms): the next search reloads them. */
 void kb_synonyms_changed(void);
 

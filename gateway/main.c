@@ -30,6 +30,7 @@
 #include "gateway/api_sms.h"
 #include "gateway/campaign_results.h"
 #include "gateway/csat.h"
+#include "gateway/kb_answer.h"
 #include "channels/webchat.h"
 #include "workers/campaigns.h"
 #include "workers/crm.h"
@@ -143,6 +144,7 @@ static int cmd_serve(const struct sb_config *cfg)
     tickets_init(cfg);
     campaign_results_init(cfg);
     csat_init(cfg);
+    kb_answer_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || router_start(cfg) < 0 ||

@@ -51,6 +51,9 @@ int ticket_queue_sync(struct db *db, int64_t id);
  * to STOP/START/HELP, which goes out even to a number that opted out. to_override (or NULL)
  * is the address to use instead (the number that texted the keyword). */
 int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool keyword_reply, const char *to_override);
+/* A bot message offering a knowledge-base article (chat self-service, kb_answer.h):
+ * ticket_bot_reply's message with kb_article_id set; *message_id is the new message. */
+int ticket_bot_offer(struct db *db, int64_t ticket_id, const char *body, int64_t kb_article_id, int64_t *message_id);
 /* The machine code and agent-facing text of a TICKET_* outcome (rc > 0). */
 const char *ticket_outcome_text(int rc, const char **code);
 /* message.updated for the agents: a message's delivery status (and error) changed. */

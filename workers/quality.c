@@ -13,7 +13,6 @@
 #include <string.h>
 
 #define EVENTS_PER_PASS 200
-#define QUERY_BYTES 400 /* of the message, for its suggestions: the question is at the top */
 #define SUGGESTIONS 3
 
 static struct bgthread bg = BGTHREAD_INIT;
@@ -131,18 +130,8 @@ static int flag(struct db *db, int64_t ticket, const char *words, const char *pr
 /* The best articles for the message, to whoever sees the ticket. */
 static int suggest(struct db *db, int64_t ticket, int64_t message, const char *text, json_t *t)
 {
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, json_string_value(json_object_get(t, "subject")) ? json_string_value(json_object_get(t, "subject")) : "");
-    buf_puts(&q, " ");
-    size_t n = strlen(text) < QUERY_BYTES ? strlen(text) : QUERY_BYTES;
-    while (n > 0 && n < strlen(text) && ((unsigned char)text[n] & 0xC0) == 0x80)
-        n--; /* not inside a character */
-    buf_append(&q, text, n);
-    struct kb_query kq = {.q = q.data ? q.data : "", .published_only = true, .limit = SUGGESTIONS};
     json_t *items = NULL;
-    int rc = kb_search(db, &kq, &items);
-    buf_free(&q);
+    int rc = kb_suggest(db, json_string_value(json_object_get(t, "subject")), text, SUGGESTIONS, &items);
     if (!rc && json_array_size(items))
         return event_insert(db, "kb.suggestions", ticket, json_integer_value(json_object_get(t, "customer_id")),
                             json_integer_value(json_object_get(t, "assignee_id")),

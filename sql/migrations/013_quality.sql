@@ -39,3 +39,11 @@ CREATE TABLE csat_responses (
   KEY ix_csat_created (created_at),
   CONSTRAINT ck_csat_rating CHECK (rating BETWEEN 1 AND 5)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+-- Chat self-service (gateway/kb_answer.c): a bot message offering an article carries it
+-- (the widget shows "this solved it" / "talk to a person" under it); the ticket waits
+-- (pending, not routed) on that offer, and remembers when the customer solved it alone.
+ALTER TABLE messages ADD COLUMN kb_article_id BIGINT UNSIGNED NULL;
+ALTER TABLE tickets
+  ADD COLUMN kb_offer_message_id BIGINT UNSIGNED NULL,
+  ADD COLUMN self_served TINYINT(1) NOT NULL DEFAULT 0;

@@ -68,6 +68,10 @@ test('search: Chinese bigrams, English forms, full-width, synonyms; reindexed at
   assert.ok(!ids(await pub.get(`/kb/search?q=${encodeURIComponent('退款政策')}`)).includes(draft.id));
   assert.ok(ids(await a.get(`${V1}/search?q=${encodeURIComponent('退款政策')}&drafts=true`)).includes(draft.id));
   expectError(await pub.get(`/kb/articles/${draft.id}`), 404);
+  expectError(await agent.get(`${V1}/articles/${draft.id}`), 404);            /* drafts are the editors' */
+  expectError(await agent.get(`${V1}/articles/${draft.id}/versions`), 404);
+  assert.ok(!(await agent.get(`${V1}/articles?published=false`)).json.items.some((x) => x.id === draft.id));
+  assert.equal((await a.get(`${V1}/articles/${draft.id}`)).status, 200);
   // synonyms: 退钱 finds 退款 once the admin says so (replacing the defaults)
   let r = await a.put(`${V1}/synonyms`, { groups: [['退钱', '返款'], ['送货', '配送']] });
   assert.equal(r.status, 200, r.text);
