@@ -1194,6 +1194,13 @@ const onAddress = () => { if (state.me && location.hash !== routedHash) routeFro
 window.addEventListener('popstate', onAddress);
 window.addEventListener('hashchange', onAddress);
 for (const b of $$('.tab')) b.addEventListener('click', () => go(b.dataset.view));
+// more tabs than the window has room for: the Chinese halves of their labels go first
+function fitTabs() {
+  const nav = $('.topbar nav');
+  nav.classList.remove('tight');
+  if (nav.scrollWidth > nav.clientWidth + 1) nav.classList.add('tight');
+}
+window.addEventListener('resize', () => { if (state.me) fitTabs(); });
 
 /* ---------- clocks: the server's time, countdowns ---------- */
 // Offer and SLA times are the server's (UTC, from MariaDB). Every event frame carries its
@@ -2203,7 +2210,9 @@ function start(agent) {
   $('#routing-ro').hidden = !isStaff() || isAdmin();
   if (typeof crmStart === 'function') crmStart(agent);
   if (typeof marketingStart === 'function') marketingStart(agent);
+  if (typeof kbStart === 'function') kbStart(agent);
   $('.tab[data-view=tickets]').hidden = !viewAllowed('tickets');
+  fitTabs();
   if (location.hash) routeFromHash();
   else if (!viewAllowed(state.view)) go(homeView());
   $('.queue[data-queue=team]').hidden = !agent.team_id;
