@@ -89,9 +89,11 @@ static int reindex_and_version(struct api_ctx *c, int64_t id)
     if (kb_index_text(json_string_value(json_object_get(a, "title")), json_string_value(json_object_get(a, "body")),
                       json_object_get(a, "tags"), &text) < 0)
         rc = DB_EOTHER;
+    if (!rc) /* the next generation: every process's index picks the edit up (kb_index.h) */
+        rc = db_exec(c->db, "UPDATE kb_state SET generation = generation + 1 WHERE id = 1", DBP0, NULL);
     if (!rc)
-        rc = db_exec(c->db, "UPDATE kb_articles SET search_text = ? WHERE id = ?",
-                     DBP(P_S(text.data ? text.data : ""), P_I(id)), NULL);
+        rc = db_exec(c->db, "UPDATE kb_articles SET search_text = ?, gen = (SELECT generation FROM kb_state WHERE id = 1) "
+                            "WHERE id = ?", DBP(P_S(text.data ? text.data : ""), P_I(id)), NULL);
     buf_free(&text);
     if (!rc)
         rc = db_exec(c->db, "INSERT INTO kb_article_versions (article_id, version, title, body, category, tags, locale, "
@@ -241,6 +243,13 @@ int kb_articles_update(struct api_ctx *c)
 
 int kb_articles_delete(struct api_ctx *c)
 {
+    /* a missing article makes this a 404, whose transaction is rolled back */
+    int rc = db_exec(c->db, "UPDATE kb_state SET generation = generation + 1 WHERE id = 1", DBP0, NULL);
+    if (!rc)
+        rc = db_exec(c->db, "INSERT INTO kb_deleted (article_id, gen) SELECT ?, generation FROM kb_state WHERE id = 1 "
+                            "ON DUPLICATE KEY UPDATE gen = VALUES(gen)", DBP(P_I(c->req->params.id[0])), NULL);
+    if (rc)
+        return rc;
     return api_delete_audited(c, "SELECT id, title, version FROM kb_articles WHERE id = ? FOR UPDATE",
                               "DELETE FROM kb_articles WHERE id = ?", "kb_article");
 }

@@ -123,11 +123,11 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/kb/articles/{id}/versions", kb_articles_versions, ROLES_ALL, 0, "kb_articles_versions"},
     {HTTP_POST, "/api/v1/kb/articles/{id}/feedback", kb_articles_feedback, ROLES_ALL, 0, "kb_articles_feedback"},
     {HTTP_POST, "/api/v1/kb/articles/{id}/used", kb_articles_used, ROLES_ALL, 0, "kb_articles_used"},
-    {HTTP_GET, "/api/v1/kb/search", kb_search_agents, ROLES_ALL, 0, "kb_search"},
+    {HTTP_GET, "/api/v1/kb/search", kb_search_agents, ROLES_ALL, ROUTE_NO_TX, "kb_search"},
     {HTTP_GET, "/api/v1/tickets/{id}/suggestions", tickets_suggestions, ROLES_ALL, 0, "tickets_suggestions"},
     {HTTP_GET, "/api/v1/kb/synonyms", kb_synonyms_get, ROLES_ALL, 0, "kb_synonyms_get"},
     {HTTP_PUT, "/api/v1/kb/synonyms", kb_synonyms_put, ROLE_ADMIN, ROUTE_NO_TX, "kb_synonyms_put"},
-    {HTTP_GET, "/kb/search", kb_search_public, 0, ROUTE_PUBLIC, "kb_search_public"},
+    {HTTP_GET, "/kb/search", kb_search_public, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "kb_search_public"},
     {HTTP_GET, "/kb/articles/{id}", kb_article_public, 0, ROUTE_PUBLIC, "kb_article_public"},
     {HTTP_POST, "/kb/articles/{id}/feedback", kb_feedback_public, 0, ROUTE_PUBLIC, "kb_feedback_public"},
 

@@ -1,5 +1,6 @@
 /* kb.c — see kb.h. */
 #include "gateway/kb.h"
+#include "gateway/kb_index.h"
 #include "gateway/lib/markdown.h"
 #include "gateway/lib/search_text.h"
 #include "gateway/lib/text.h"
@@ -249,6 +250,55 @@ static char *snippet(const char *body_md, json_t *set)
 
 /* ---- search ---- */
 
+/* The database's own FULLTEXT ranking: when the index in memory cannot be had. */
+static int fulltext(struct db *db, const struct kb_query *kq, const char *match, struct kb_hit *hits, size_t *n)
+{
+    struct db_result r;
+    *n = 0;
+    int rc = db_exec(db, "SELECT id, MATCH(search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score FROM kb_articles "
+                         "WHERE MATCH(search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND (published = 1 OR ? = 0) "
+                         "AND (? IS NULL OR locale = ?) ORDER BY score DESC, id LIMIT ?",
+                     DBP(P_S(match), P_S(match), P_I(kq->published_only), P_S(kq->locale), P_S(kq->locale),
+                         P_I(kq->limit)), &r);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < r.nrows && k < KB_SEARCH_MAX; k++)
+        hits[(*n)++] = (struct kb_hit){db_cell_i64(&r, k, 0), strtod(db_cell(&r, k, 1), NULL)};
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* The hits as the API shows them, in their order; rows deleted meanwhile are left out. */
+static int hits_json(struct db *db, const struct kb_hit *hits, size_t nh, json_t *set, json_t *items)
+{
+    int64_t ids[KB_SEARCH_MAX];
+    for (size_t k = 0; k < nh; k++)
+        ids[k] = hits[k].id;
+    char *list = db_id_list(ids, nh);
+    struct db_result r;
+    int rc = list ? db_exec(db, "SELECT a.id, a.title, a.body, a.locale, a.category FROM kb_articles a JOIN "
+                                DB_ID_LIST_TABLE " ON a.id = j.id", DBP(P_S(list)), &r)
+                  : DB_EOTHER;
+    free(list);
+    if (rc)
+        return rc;
+    for (size_t h = 0; h < nh; h++) {
+        size_t k = 0;
+        while (k < r.nrows && db_cell_i64(&r, k, 0) != hits[h].id)
+            k++;
+        if (k == r.nrows)
+            continue;
+        char *snip = snippet(db_cell(&r, k, 2), set);
+        json_array_append_new(items, json_pack("{s:I, s:s, s:s, s:f, s:s, s:s?}", "id", (json_int_t)hits[h].id, "title",
+                                               db_cell(&r, k, 1), "snippet", snip ? snip : "", "score",
+                                               round(hits[h].score * 10000) / 10000, "locale", db_cell(&r, k, 3),
+                                               "category", db_cell(&r, k, 4)));
+        free(snip);
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
 int kb_search(struct db *db, struct kb_query *kq, json_t **items)
 {
     *items = NULL;
@@ -271,32 +321,22 @@ int kb_search(struct db *db, struct kb_query *kq, json_t **items)
     if (!rc)
         expand(groups, set, &match);
     json_decref(groups);
-    struct db_result r;
+    struct kb_hit hits[KB_SEARCH_MAX];
+    size_t nh = 0, limit = kq->limit < KB_SEARCH_MAX ? kq->limit : KB_SEARCH_MAX;
     if (!rc)
-        rc = db_exec(db, "SELECT id, title, body, locale, category, "
-                         "MATCH(search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score FROM kb_articles "
-                         "WHERE MATCH(search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND (published = 1 OR ? = 0) "
-                         "AND (? IS NULL OR locale = ?) ORDER BY score DESC, id LIMIT ?",
-                     DBP(P_S(match.data), P_S(match.data), P_I(kq->published_only), P_S(kq->locale), P_S(kq->locale),
-                         P_I(kq->limit)), &r);
+        rc = kb_index_search(db, set, kq->locale, kq->published_only, limit, hits, &nh);
+    if (rc == DB_EOTHER) /* no memory for the index: the database ranks */
+        rc = fulltext(db, kq, match.data, hits, &nh);
     buf_free(&match);
-    if (rc) {
-        json_decref(set);
-        return rc;
-    }
     *items = json_array();
-    for (size_t k = 0; k < r.nrows; k++) {
-        char *snip = snippet(db_cell(&r, k, 2), set);
-        double score = strtod(db_cell(&r, k, 5), NULL);
-        json_array_append_new(*items, json_pack("{s:I, s:s, s:s, s:f, s:s, s:s?}", "id", (json_int_t)db_cell_i64(&r, k, 0),
-                                                "title", db_cell(&r, k, 1), "snippet", snip ? snip : "", "score",
-                                                round(score * 10000) / 10000, "locale", db_cell(&r, k, 3), "category",
-                                                db_cell(&r, k, 4)));
-        free(snip);
-    }
-    db_result_free(&r);
+    if (!rc && nh)
+        rc = hits_json(db, hits, nh, set, *items);
     json_decref(set);
-    return DB_OK;
+    if (rc) {
+        json_decref(*items);
+        *items = NULL;
+    }
+    return rc;
 }
 
 int kb_suggest(struct db *db, const char *subject, const char *text, size_t limit, json_t **items)

@@ -25,12 +25,30 @@ CREATE TABLE kb_articles (
   not_helpful   BIGINT UNSIGNED NOT NULL DEFAULT 0,
   used          BIGINT UNSIGNED NOT NULL DEFAULT 0,  -- inserted into agents' replies
   search_text   MEDIUMTEXT NOT NULL,
+  gen           BIGINT UNSIGNED NOT NULL DEFAULT 0,  -- kb_state.generation of its last edit
   created_by    BIGINT UNSIGNED NULL,
   updated_by    BIGINT UNSIGNED NULL,
   created_at    DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   updated_at    DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
   KEY ix_kb_published (published, locale),
+  KEY ix_kb_gen (gen),
   FULLTEXT KEY ft_kb_search (search_text)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+-- The search index in each gateway's memory (gateway/kb_index.c) follows the edits by
+-- generation: every article write takes the next kb_state.generation (the row lock puts
+-- generations in commit order) into kb_articles.gen, a delete into kb_deleted; a process
+-- reads what is newer than the generation it has.
+CREATE TABLE kb_state (
+  id          TINYINT UNSIGNED PRIMARY KEY,
+  generation  BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+INSERT INTO kb_state (id, generation) VALUES (1, 0);
+
+CREATE TABLE kb_deleted (
+  article_id  BIGINT UNSIGNED PRIMARY KEY,
+  gen         BIGINT UNSIGNED NOT NULL,
+  KEY ix_kb_deleted_gen (gen)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
 -- Every saved version (the current one too): who changed what, and when.
