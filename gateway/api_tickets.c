@@ -267,6 +267,12 @@ static int check_refs(struct api_ctx *c, struct jf *f, int64_t customer, int64_t
     return rc;
 }
 
+int ticket_event(struct db *db, const char *kind, json_t *t, json_t *payload)
+{
+    return event_insert(db, kind, jint(t, "id"), jint(t, "customer_id"), jint(t, "assignee_id"), jint(t, "team_id"),
+                        payload);
+}
+
 static int emit(struct api_ctx *c, const char *kind, json_t *ticket)
 {
     return api_event(c, kind, jint(ticket, "id"), jint(ticket, "customer_id"), jint(ticket, "assignee_id"),

@@ -1,6 +1,5 @@
 /* csat.c — see csat.h. */
 #include "gateway/csat.h"
-#include "gateway/event_tailer.h"
 #include "gateway/log.h"
 #include "gateway/signed_link.h"
 #include "gateway/tickets.h"
@@ -68,10 +67,7 @@ int csat_record(struct db *db, int64_t ticket_id, int rating, const char *commen
     if (!rc)
         rc = ticket_load(db, NULL, ticket_id, &t);
     if (!rc && t)
-        rc = event_insert(db, "ticket.csat", ticket_id, json_integer_value(json_object_get(t, "customer_id")),
-                          json_integer_value(json_object_get(t, "assignee_id")),
-                          json_integer_value(json_object_get(t, "team_id")),
-                          json_pack("{s:I, s:i}", "ticket_id", (json_int_t)ticket_id, "rating", rating));
+        rc = ticket_event(db, "ticket.csat", t, json_pack("{s:I, s:i}", "ticket_id", (json_int_t)ticket_id, "rating", rating));
     json_decref(t);
     return rc ? rc : CSAT_RECORDED;
 }

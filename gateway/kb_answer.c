@@ -1,6 +1,5 @@
 /* kb_answer.c — see kb_answer.h. */
 #include "gateway/kb_answer.h"
-#include "gateway/event_tailer.h"
 #include "gateway/kb.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/search_text.h"
@@ -215,9 +214,7 @@ int kb_answer_reply(struct db *db, int64_t ticket_id, int64_t message_id, bool s
     if (!rc)
         rc = ticket_load(db, NULL, ticket_id, &t);
     if (!rc && t)
-        rc = event_insert(db, "ticket.updated", ticket_id, json_integer_value(json_object_get(t, "customer_id")),
-                          json_integer_value(json_object_get(t, "assignee_id")),
-                          json_integer_value(json_object_get(t, "team_id")), json_pack("{s:O}", "ticket", t));
+        rc = ticket_event(db, "ticket.updated", t, json_pack("{s:O}", "ticket", t));
     json_decref(t);
     return rc;
 }

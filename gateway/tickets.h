@@ -54,6 +54,9 @@ int ticket_bot_reply(struct db *db, int64_t ticket_id, const char *body, bool ke
 /* A bot message offering a knowledge-base article (chat self-service, kb_answer.h):
  * ticket_bot_reply's message with kb_article_id set; *message_id is the new message. */
 int ticket_bot_offer(struct db *db, int64_t ticket_id, const char *body, int64_t kb_article_id, int64_t *message_id);
+/* An event about the ticket t (as ticket_load gives it), addressed as its own events are
+ * (customer, assignee, team); payload is consumed. */
+int ticket_event(struct db *db, const char *kind, json_t *t, json_t *payload);
 /* The machine code and agent-facing text of a TICKET_* outcome (rc > 0). */
 const char *ticket_outcome_text(int rc, const char **code);
 /* message.updated for the agents: a message's delivery status (and error) changed. */

@@ -117,10 +117,7 @@ static int flag(struct db *db, int64_t ticket, const char *words, const char *pr
     if (!rc)
         rc = ticket_load(db, NULL, ticket, &t);
     if (!rc && t)
-        rc = event_insert(db, "ticket.flagged", ticket, json_integer_value(json_object_get(t, "customer_id")),
-                          json_integer_value(json_object_get(t, "assignee_id")),
-                          json_integer_value(json_object_get(t, "team_id")),
-                          json_pack("{s:O, s:s}", "ticket", t, "keywords", words));
+        rc = ticket_event(db, "ticket.flagged", t, json_pack("{s:O, s:s}", "ticket", t, "keywords", words));
     json_decref(t);
     if (!rc)
         log_info("quality", "event=ticket_flagged ticket=%lld words=\"%s\"", (long long)ticket, words);
@@ -133,11 +130,8 @@ static int suggest(struct db *db, int64_t ticket, int64_t message, const char *t
     json_t *items = NULL;
     int rc = kb_suggest(db, json_string_value(json_object_get(t, "subject")), text, SUGGESTIONS, &items);
     if (!rc && json_array_size(items))
-        return event_insert(db, "kb.suggestions", ticket, json_integer_value(json_object_get(t, "customer_id")),
-                            json_integer_value(json_object_get(t, "assignee_id")),
-                            json_integer_value(json_object_get(t, "team_id")),
-                            json_pack("{s:I, s:I, s:o}", "ticket_id", (json_int_t)ticket, "message_id",
-                                      (json_int_t)message, "items", items));
+        return ticket_event(db, "kb.suggestions", t, json_pack("{s:I, s:I, s:o}", "ticket_id", (json_int_t)ticket,
+                                                              "message_id", (json_int_t)message, "items", items));
     json_decref(items);
     return rc;
 }
