@@ -1,5 +1,6 @@
 // Switchboard agent console. Vanilla JS, no dependencies, no build step.
-// Everything shown is set with textContent: user data never becomes markup.
+// Everything shown is set with textContent: user data never becomes markup (one exception:
+// a knowledge-base snippet, which the server escapes and marks up only with <mark>).
 // Live updates, replies, accept, typing and presence go over /ws/agent (docs/api.md);
 // REST is used for loading and as the fallback while the socket is down.
 'use strict';
@@ -27,6 +28,8 @@ const ICONS = {
   clock: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z',
   route: 'M19 15.18V7a4 4 0 0 0-8 0v10a2 2 0 0 1-4 0V8.82a3 3 0 1 0-2 0V17a4 4 0 0 0 8 0V7a2 2 0 0 1 4 0v8.18a3 3 0 1 0 2 0z',
   info: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 15h-2v-6h2zm0-8h-2V7h2z',
+  bulb: 'M9 21a1 1 0 0 0 1 1h4a1 1 0 0 0 1-1v-1H9zm3-19a7 7 0 0 0-4 12.74V17a1 1 0 0 0 1 1h6a1 1 0 0 0 1-1v-2.26A7 7 0 0 0 12 2z',
+  flag: 'M14.4 6 14 4H5v17h2v-7h5.6l.4 2h7V6z',
   people: 'M16 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm-8 0a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm0 2c-2.3 0-7 1.2-7 3.5V19h14v-2.5C15 14.2 10.3 13 8 13zm8 0c-.3 0-.6 0-1 .1 1.2.8 2 2 2 3.4V19h6v-2.5c0-2.3-4.7-3.5-7-3.5z',
 };
 const CHANNEL_LABEL = { chat: 'Live chat conversation', email: 'E-mail', sms: 'SMS conversation', phone: 'Phone call', web: 'Web form' };
@@ -66,6 +69,8 @@ const state = {
   offerNotes: new Map(),       // ticket id → {text, name, timer}: a lapsed offer, shown briefly
   offerChecked: new Set(),     // lapsed offers re-read once when no withdrawal came
   rules: [], sla: [], mailboxes: [],
+  kbSug: new Map(),            // ticket id → {items, loading, error, seq}: suggested articles
+  kbSugSeq: 0,                 // orders REST loads against live kb.suggestions events
 };
 
 /* ---------- helpers ---------- */
@@ -374,6 +379,7 @@ function renderTickets() {
     const r3 = el('div', 'r3');
     r3.append(channelBadge(t.channel), badge(t.status, t.status));
     if (t.priority === 'high' || t.priority === 'urgent') r3.append(badge(t.priority, t.priority));
+    if (t.flagged_at) { const f = badge('⚑ flagged', 'flagged'); f.title = '投诉/Flagged: ' + (t.flag_reason || ''); r3.append(f); }
     const offered = !t.assignee_id && t.offer_agent_id;
     if (isMyOffer(t)) r3.append(offerChip(t));
     else if (offered) r3.append(badge('offered → ' + offeredName(t), 'offered'));
@@ -431,6 +437,7 @@ async function openTicket(id) {
   for (const m of msgs) state.thread.msgs.set(m.id, m);
   renderDetail();
   renderThread(true);
+  loadSuggestions(id);
   loadCustomerPanel($('#customer-panel'), t.customer_id, id);
   renderTickets();
 }
@@ -448,6 +455,21 @@ function campaignChip(t) {
     c.append(a);
   } else c.append(el('span', 'cc-name', t.campaign_name));
   c.title = 'This conversation started as a reply to the campaign “' + t.campaign_name + '”';
+  return c;
+}
+
+// "⚑ 投诉/Flagged: 投诉, 骗子": a customer message held a complaint keyword
+function flagChip(t) {
+  const c = el('span', 'flag-chip');
+  c.append(icon('flag'), el('span', 'fc-l', '投诉/Flagged:'), el('span', 'fc-why', t.flag_reason || '—'));
+  c.title = 'Flagged ' + when(t.flagged_at) + (t.flag_reason ? ': the customer wrote “' + t.flag_reason + '”' : '');
+  return c;
+}
+// the customer's satisfaction rating, 1–5
+function csatChip(t) {
+  const n = Number(t.csat);
+  const c = el('span', 'csat-chip ' + (n >= 4 ? 'good' : n === 3 ? 'mid' : 'bad'), 'CSAT ★' + n);
+  c.title = 'Customer satisfaction: ' + n + ' of 5 · 满意度评分';
   return c;
 }
 
@@ -476,6 +498,8 @@ function renderDetail() {
   sub.append(channelBadge(t.channel), el('span', 'muted', '#' + t.id));
   const slaHead = slaChip(t);
   if (slaHead) sub.append(slaHead);
+  if (t.flagged_at) sub.append(flagChip(t));
+  if (t.csat) sub.append(csatChip(t));
   if (t.campaign_name) sub.append(campaignChip(t));
   sub.append(el('span', 'subject', t.subject || CHANNEL_LABEL[t.channel] || t.channel));
   tt.append(sub, ccLine(t));
@@ -573,14 +597,14 @@ function renderDetail() {
     ev.preventDefault();
     const body = ta.value.trim();
     if (!body) return;
-    ta.value = ''; state.drafts.delete(t.id);
+    ta.value = ''; ta.style.height = ''; state.drafts.delete(t.id);
     count();
     if (state.refusals.delete(t.id)) { const a = $('.composer-alert', form); if (a) a.remove(); }
     stopMyTyping();
     sendReply(t.id, body, state.mode === 'note');
     ta.focus();
   });
-  d.append(h, thread, typing, form);
+  d.append(h, thread, typing, kbPanel(t), form);
   renderRoutingSection();
 }
 
@@ -693,9 +717,10 @@ function renderThread(forceBottom) {
     b.dataset.id = m.id;
     if (kind === 'note') { const nl = el('span', 'note-label', 'Internal note'); nl.prepend(icon('lock')); b.prepend(nl); }
     if (kind === 'bot') {
-      const bl = el('span', 'bot-label', 'Automatic');
+      const bl = el('span', 'bot-label', m.kb_article_id ? 'Automatic · article offered 自助解答' : 'Automatic');
       bl.prepend(icon('auto'));
-      bl.title = 'Sent by Switchboard, not by an agent';
+      bl.title = m.kb_article_id ? 'Switchboard offered help article #' + m.kb_article_id + ' to the customer (self-service)'
+        : 'Sent by Switchboard, not by an agent';
       b.prepend(bl);
     }
     const meta = el('div', 'meta');
@@ -847,6 +872,157 @@ function showHtml(m, row, b, open) {
   box.append(f, el('div', 'html-note', 'Original HTML · sandboxed: scripts, forms and remote content are blocked'));
   const atts = $('.atts', b);
   if (atts) b.insertBefore(box, atts); else b.append(box);
+}
+
+/* ---------- suggested articles (knowledge base) ---------- */
+// The three best published articles for the ticket's subject and latest customer message:
+// read once when a ticket opens (GET /tickets/{id}/suggestions), then replaced live by the
+// kb.suggestions event every customer message brings. Insert puts an article's text (its
+// Markdown, lightly stripped) and its public link into the reply box at the cursor and
+// counts the use; Open shows it in the Knowledge view.
+async function loadSuggestions(id) {
+  const seq = ++state.kbSugSeq;
+  const old = state.kbSug.get(id);
+  state.kbSug.set(id, { items: old ? old.items : null, loading: true, seq });
+  repaintKbPanel(id);
+  let items = null, error = null;
+  try { items = (await api('GET', '/api/v1/tickets/' + id + '/suggestions')).items || []; } catch (e) { error = errText(e); }
+  const cur = state.kbSug.get(id);
+  if (cur && cur.seq !== seq) return; // a live event (or a newer load) came meanwhile: it wins
+  state.kbSug.set(id, { items: items || (cur && cur.items) || [], error: items ? null : error, seq });
+  repaintKbPanel(id);
+}
+function onSuggestions(m) {
+  if (!m.ticket_id || !Array.isArray(m.items)) return;
+  state.kbSug.set(m.ticket_id, { items: m.items, message_id: m.message_id, seq: ++state.kbSugSeq, live: true });
+  if (state.kbSug.size > 200) state.kbSug.delete(state.kbSug.keys().next().value);
+  repaintKbPanel(m.ticket_id);
+}
+function repaintKbPanel(id) {
+  const old = $('#ticket-detail .kb-sug');
+  const t = state.tickets.get(id);
+  if (old && t && old.dataset.ticket === String(id)) old.replaceWith(kbPanel(t));
+}
+const kbPanelOpen = () => localStorage.getItem('sb.kbPanel') !== 'closed';
+
+function kbPanel(t) {
+  const s = state.kbSug.get(t.id) || { loading: true };
+  const items = s.items || [];
+  const box = el('section', 'kb-sug' + (kbPanelOpen() ? '' : ' closed'));
+  box.dataset.ticket = t.id;
+  box.setAttribute('aria-label', 'Suggested articles');
+  const head = el('button', 'kb-sug-head');
+  head.type = 'button';
+  head.setAttribute('aria-expanded', kbPanelOpen() ? 'true' : 'false');
+  const ttl = el('span', 'kb-sug-title', 'Suggested articles 推荐文章');
+  ttl.prepend(icon('bulb'));
+  head.append(ttl);
+  if (items.length) head.append(el('span', 'kb-sug-count', String(items.length)));
+  if (s.loading && !s.items) head.append(el('span', 'kb-sug-state', 'Looking… 查找中'));
+  head.append(el('span', 'kb-sug-for', s.live ? 'for the latest message · 根据最新消息' : 'for this conversation · 根据会话内容'),
+    el('span', 'kb-sug-caret', kbPanelOpen() ? '▾' : '▸'));
+  head.addEventListener('click', () => {
+    localStorage.setItem('sb.kbPanel', kbPanelOpen() ? 'closed' : 'open');
+    repaintKbPanel(t.id);
+  });
+  box.append(head);
+  if (!kbPanelOpen()) return box;
+  if (s.error && !items.length) {
+    box.append(el('p', 'kb-sug-empty', 'Could not load suggestions: ' + s.error));
+    return box;
+  }
+  if (!items.length) {
+    if (!s.loading) box.append(el('p', 'kb-sug-empty', 'No matching articles · 没有匹配的文章'));
+    return box;
+  }
+  const list = el('ol', 'kb-sug-list');
+  for (const a of items) list.append(kbSugItem(t, a));
+  box.append(list);
+  return box;
+}
+function kbSugItem(t, a) {
+  const li = el('li', 'kb-sug-item');
+  li.dataset.id = a.id;
+  const title = el('div', 'kb-sug-name', a.title);
+  title.title = a.title;
+  const snip = el('div', 'kb-sug-snip');
+  snip.innerHTML = a.snippet || ''; // trusted: escaped by the server, matches in <mark>
+  const foot = el('div', 'kb-sug-foot');
+  const meta = el('span', 'kb-sug-meta', [a.category, a.locale === 'en' ? 'EN' : a.locale === 'zh' ? '中文' : a.locale].filter(Boolean).join(' · '));
+  const open = el('a', 'kb-sug-open', 'Open 打开');
+  open.href = viewHash('kb', a.id);
+  open.title = 'Open the article in the Knowledge view';
+  open.addEventListener('click', (e) => {
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return; // a new tab: the browser's
+    e.preventDefault();
+    go('kb', a.id);
+  });
+  const ins = el('button', 'kb-sug-insert', 'Insert 插入');
+  ins.type = 'button';
+  ins.title = 'Put the article\'s text and link into the reply at the cursor';
+  ins.addEventListener('click', () => insertArticle(t.id, a, ins));
+  foot.append(meta, el('span', 'grow'), open, ins);
+  li.append(title, snip, foot);
+  return li;
+}
+// Markdown as plain text for a reply: markers gone, list items as bullets, links as "text (url)"
+function markdownToText(md) {
+  const lines = String(md || '').replace(/\r\n?/g, '\n').split('\n');
+  const out = [];
+  let fence = false;
+  for (let line of lines) {
+    if (/^\s*(```|~~~)/.test(line)) { fence = !fence; continue; }
+    if (fence) { out.push(line); continue; }
+    if (/^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/.test(line)) continue;       // a table's rule
+    if (/^\s*([-*_])(\s*\1){2,}\s*$/.test(line)) continue;                           // a horizontal rule
+    line = line.replace(/^\s{0,3}#{1,6}\s+/, '').replace(/\s+#+\s*$/, '')              // headings
+      .replace(/^\s*(>\s?)+/, '')                                                 // quotes
+      .replace(/^(\s*)[-*+]\s+(\[[ xX]\]\s+)?/, '$1• ');                            // bullets
+    if (/^\s*\|.*\|\s*$/.test(line)) line = line.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim()).join(' · ');
+    line = line
+      .replace(/\\([\\`*_{}\[\]()#+\-.!|>~])/g, (m0, c) => String.fromCharCode(0xE000 + c.charCodeAt(0))) // escapes: kept aside
+      .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')                                       // images: their alt text
+      .replace(/\[([^\]]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g, (m0, txt, url) => (txt === url ? url : txt + ' (' + url + ')'))
+      .replace(/<((?:https?|mailto):[^>\s]+)>/g, '$1')
+      .replace(/(\*\*|__)(?=\S)([^]*?\S)\1/g, '$2')                                   // strong
+      .replace(/(^|[^\w*])\*(?=\S)([^*]*?\S)\*(?!\w)/g, '$1$2')                          // em
+      .replace(/(^|[^\w])_(?=\S)([^_]*?\S)_(?!\w)/g, '$1$2')
+      .replace(/~~(?=\S)([^]*?\S)~~/g, '$1')
+      .replace(/`([^`]+)`/g, '$1')
+      .replace(/[\uE000-\uE07F]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xE000));
+    out.push(line.replace(/\s+$/, ''));
+  }
+  return out.join('\n').replace(/\n{3,}/g, '\n\n').trim();
+}
+async function insertArticle(ticketId, a, btn) {
+  btn.disabled = true;
+  let art;
+  try { art = await api('GET', '/api/v1/kb/articles/' + a.id); } catch (e) {
+    btn.disabled = false;
+    toast(e.status === 404 ? 'That article is no longer published. 文章已下线' : 'Could not load the article: ' + errText(e), 'bad');
+    return;
+  }
+  btn.disabled = false;
+  const ta = state.selected === ticketId ? $('#ticket-detail .reply textarea') : null;
+  if (!ta) return;
+  const text = markdownToText(art.body) + '\n\n' + location.origin + '/kb#/article/' + a.id;
+  const start = ta.selectionStart ?? ta.value.length, end = ta.selectionEnd ?? start;
+  const before = ta.value.slice(0, start), after = ta.value.slice(end);
+  const pre = before && !/\n\s*$/.test(before) ? (/\n$/.test(before) ? '\n' : '\n\n') : '';
+  const post = after && !/^\s*\n/.test(after) ? '\n\n' : '';
+  ta.focus();
+  ta.setRangeText(pre + text + post, start, end, 'end');
+  if (post) ta.setSelectionRange(ta.selectionEnd - post.length, ta.selectionEnd - post.length);
+  ta.dispatchEvent(new Event('input')); // the draft, the SMS counter, typing
+  // room to read what came in (up to the box's max-height), its first line in view
+  ta.style.height = 'auto';
+  ta.style.height = Math.min(220, ta.scrollHeight + 2) + 'px';
+  const lh = parseFloat(getComputedStyle(ta).lineHeight) || 21;
+  ta.scrollTop = Math.max(0, (before + pre).split('\n').length - 2) * lh;
+  btn.textContent = 'Inserted ✓';
+  btn.classList.add('done');
+  setTimeout(() => { if (btn.isConnected) { btn.textContent = 'Insert 插入'; btn.classList.remove('done'); } }, 2500);
+  api('POST', '/api/v1/kb/articles/' + a.id + '/used').catch((e) => toast('Usage not counted: ' + errText(e), 'bad'));
 }
 
 /* ---------- e-mail participants ---------- */
@@ -2042,6 +2218,7 @@ function onFrame(m) {
       return;
     }
     case 'message.created': onMessageEvent(m); return;
+    case 'kb.suggestions': onSuggestions(m); return;
     case 'message.updated': onMessageUpdated(m); return;
     case 'ticket.unassigned': onUnassigned(m); return;
     case 'ticket.offer_withdrawn': onOfferWithdrawn(m); return;

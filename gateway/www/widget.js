@@ -3,8 +3,12 @@
  * Optional attributes on that tag: data-open="1" (start opened), data-title, data-subtitle,
  * data-color (CSS colour). Protocol: docs/api.md "Websocket /ws/chat".
  * No dependencies; UI lives in a Shadow DOM so the host page's CSS neither leaks in nor out;
- * every piece of text is set with textContent. State (visitor token, messages seen, messages
- * not yet acknowledged) is kept in localStorage under keys namespaced by the server origin. */
+ * every piece of text is set with textContent (links in replies become <a> elements built
+ * here, http(s) only). State (visitor token, messages seen, messages not yet acknowledged,
+ * answers to self-service offers) is kept in localStorage under keys namespaced by the
+ * server origin. A bot message with an `offer` (a help article that may answer the first
+ * question) gets "solved it" / "talk to a person" buttons; the answer goes back as a
+ * kb_answer frame and the buttons stay disabled once answered or once the talk moved on. */
 (function () {
   'use strict';
   if (window.__switchboardChat) return;
@@ -23,10 +27,13 @@
   function save(k, v) { try { localStorage.setItem(KEY + k, JSON.stringify(v)); } catch (e) { /* private mode */ } }
   var st = {
     token: load('token', null),
-    msgs: load('msgs', []),         // [{id, from, author, body, at, client_id}]
+    msgs: load('msgs', []),         // [{id, from, author, body, at, client_id, offer}]
     pending: load('pending', []),   // [{client_id, body, at}]
     visitor: load('visitor', {}),
+    answers: load('answers', {}),   // offer message id → 'solved' | 'person' | 'stale'
   };
+  var answering = null;             // {id, solved, timer}: the kb_answer sent and not yet settled
+  var unsent = {};                  // offer message id → true: the answer did not get through
   function lastId() { return st.msgs.reduce(function (m, x) { return Math.max(m, x.id || 0); }, 0); }
   function persist() {
     if (st.msgs.length > MAX_CACHE) st.msgs = st.msgs.slice(-MAX_CACHE);
@@ -63,6 +70,16 @@
     '.m.them{align-self:flex-start;background:#fff;border:1px solid #e2e8f0;border-bottom-left-radius:5px}',
     '.m.pending{opacity:.7}.m.failed{background:#fee2e2;color:#991b1b}',
     '.who{font-size:11px;color:#64748b;margin:4px 4px -2px;align-self:flex-start}',
+    '.m a{color:var(--c);font-weight:600;text-decoration:none;word-break:break-all}.m a:hover{text-decoration:underline}',
+    '.m .t{font-weight:700}',
+    '.m.bot{border-left:3px solid var(--c)}',
+    '.offer{align-self:flex-start;display:flex;flex-wrap:wrap;gap:6px;margin:2px 0 2px;max-width:100%}',
+    '.ob{border:1px solid var(--c);background:#fff;color:var(--c);border-radius:999px;padding:6px 11px;font-size:12.5px;cursor:pointer;',
+    ' line-height:1.2;transition:background .12s,opacity .12s}',
+    '.ob.yes{background:var(--c);color:#fff}.ob:hover:not(:disabled){box-shadow:0 2px 8px rgba(0,0,0,.12)}',
+    '.ob:disabled{cursor:default;opacity:.42;background:#fff;color:var(--c)}',
+    '.ob.chosen,.ob.chosen:disabled{opacity:1;background:var(--c);color:#fff;box-shadow:0 0 0 3px rgba(0,0,0,.06)}',
+    '.onote{align-self:flex-start;font-size:11px;color:#94a3b8;margin:0 4px 4px}',
     '.meta{font-size:11px;color:#94a3b8;margin:-2px 4px 4px}.meta.me{align-self:flex-end}.meta.them{align-self:flex-start}',
     '.typing{align-self:flex-start;background:#fff;border:1px solid #e2e8f0;border-radius:16px;padding:10px 12px;display:flex;gap:4px}',
     '.typing i{width:6px;height:6px;border-radius:50%;background:#94a3b8;animation:b 1s infinite}',
@@ -142,6 +159,66 @@
 
   /* ---------- rendering ---------- */
   var unread = 0;
+  var URL_RE = /(https?:\/\/[^\s<>"'《》，。！？、）]+|\/kb#\/article\/\d+)/g;
+  // an http(s) address (or a path on the chat server, e.g. /kb#/article/7), else null
+  function safeHref(text) {
+    try {
+      var u = new URL(text, base.origin);
+      return (u.protocol === 'http:' || u.protocol === 'https:') ? u.href : null;
+    } catch (e) { return null; }
+  }
+  // the text of a reply as text nodes and <a> elements; a line 《…》 (an article title) bold;
+  // the offered article's link reads "Read the article" instead of its address
+  function fillBody(b, m) {
+    var lines = String(m.body == null ? '' : m.body).split('\n');
+    lines.forEach(function (line, i) {
+      if (i) b.appendChild(document.createTextNode('\n'));
+      if (m.offer && /^《.*》$/.test(line)) { b.appendChild(h('span', 't', line)); return; }
+      var at = 0, x;
+      URL_RE.lastIndex = 0;
+      while ((x = URL_RE.exec(line))) {
+        var tok = x[0].replace(/[.,;:!?)\]]+$/, ''); // "see https://…/x." — the full stop is not the address's
+        var href = safeHref(tok);
+        if (!href) continue;
+        if (x.index > at) b.appendChild(document.createTextNode(line.slice(at, x.index)));
+        var whole = m.offer && line.trim() === tok && /\/kb#\/article\/\d+$/.test(tok);
+        var a = h('a', null, whole ? '阅读全文 · Read the article ›' : tok);
+        a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer';
+        if (whole) a.title = href;
+        b.appendChild(a);
+        at = x.index + tok.length;
+      }
+      if (at < line.length) b.appendChild(document.createTextNode(line.slice(at)));
+    });
+  }
+  // what became of an offer: answered here, or inferred from what the bot said next
+  function offerAnswer(m) {
+    if (st.answers[m.id]) return st.answers[m.id];
+    var next = st.msgs.filter(function (x) { return x.id > m.id && x.from === 'bot'; })[0];
+    if (next && /帮到您|Glad it helped/.test(next.body)) return 'solved';
+    if (next && /转接|Connecting you/.test(next.body)) return 'person';
+    return null;
+  }
+  function offerButtons(m) {
+    var answer = offerAnswer(m);
+    var later = st.pending.length > 0 || st.msgs.some(function (x) { return x.id > m.id; });
+    var busy = answering && answering.id === m.id;
+    var box = h('div', 'offer'); box.dataset.offer = m.id;
+    var yes = h('button', 'ob yes', '✓ 解决了 · This solved it'), no = h('button', 'ob no', '转人工 · Talk to a person');
+    yes.type = no.type = 'button';
+    yes.dataset.answer = 'solved'; no.dataset.answer = 'person';
+    [yes, no].forEach(function (btn) {
+      var chosen = answer === btn.dataset.answer;
+      if (chosen) { btn.classList.add('chosen'); btn.setAttribute('aria-pressed', 'true'); }
+      btn.disabled = !!answer || later || !!busy;
+      btn.addEventListener('click', function () { answerOffer(m, btn.dataset.answer === 'solved'); });
+      box.appendChild(btn);
+    });
+    log.appendChild(box);
+    var note = answer === 'stale' ? '此问题已处理 · This question was already answered'
+      : !answer && unsent[m.id] && !later ? '未发送，请重试 · Not sent — please try again' : '';
+    if (note) log.appendChild(h('div', 'onote', note));
+  }
   function scrollDown() { log.scrollTop = log.scrollHeight; }
   function render() {
     var near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
@@ -152,7 +229,10 @@
       var me = m.from === 'customer', side = me ? 'me' : 'them';
       if (!me && prevFrom !== m.from + (m.author || '')) log.appendChild(h('div', 'who', m.author || (m.from === 'bot' ? 'Assistant' : 'Support')));
       prevFrom = m.from + (m.author || '');
-      var b = h('div', 'm ' + side, m.body); b.dataset.id = m.id; log.appendChild(b);
+      var b = h('div', 'm ' + side + (m.from === 'bot' ? ' bot' : ''));
+      if (me) b.textContent = m.body; else fillBody(b, m);
+      b.dataset.id = m.id; log.appendChild(b);
+      if (m.offer) offerButtons(m);
       log.appendChild(h('div', 'meta ' + side, hhmm(m.at) + (me ? ' · ✓ Sent' : '')));
     });
     st.pending.forEach(function (p) {
@@ -195,6 +275,7 @@
     s.onclose = function () {
       if (ws !== s) return;
       ws = null; ready = false; typing.hidden = true;
+      settleAnswer('closed'); // not known to have arrived: the resumed history tells
       retry();
     };
     s.onerror = function () { /* onclose follows */ };
@@ -220,7 +301,7 @@
   function onFrame(f) {
     switch (f.type) {
       case 'welcome':
-        if (st.token && f.visitor_token !== st.token) st.msgs = []; // unknown token: a new visitor
+        if (st.token && f.visitor_token !== st.token) { st.msgs = []; st.answers = {}; save('answers', {}); } // unknown token: a new visitor
         st.token = f.visitor_token; save('token', st.token);
         st.visitor = f.visitor || {}; save('visitor', st.visitor);
         if (!f.conversation_id) finishSync();
@@ -228,6 +309,8 @@
       case 'synced': finishSync(); break;
       case 'message':
         var m = { id: f.message_id, from: f.from, author: f.author, body: f.body, at: f.at, client_id: f.client_id };
+        if (f.offer && f.offer.article_id) m.offer = { article_id: f.offer.article_id };
+        if (answering && f.from === 'bot' && f.message_id > answering.id) settleAnswer(null); // the bot's reply: it arrived
         if (addMsg(m)) {
           persist(); render();
           if (f.from !== 'customer') {
@@ -254,6 +337,10 @@
         details.hidden = true; detailsLink.textContent = 'Details saved ✓';
         break;
       case 'error':
+        if (!f.client_id && answering && (f.code === 'stale' || f.code === 'unavailable' || f.code === 'invalid')) {
+          settleAnswer(f.code);
+          break;
+        }
         var q = f.client_id && st.pending.filter(function (x) { return x.client_id === f.client_id; })[0];
         if (q && (f.code === 'too_long' || f.code === 'invalid')) { q.failed = f.code === 'too_long' ? 'Message too long' : 'Could not send'; persist(); render(); }
         else if (q && (f.code === 'rate_limited' || f.code === 'unavailable')) {
@@ -267,6 +354,30 @@
     ready = true; tries = 0; setConn('', 'ready');
     persist(); render();
     flush();
+  }
+
+  /* ---------- self-service offers ---------- */
+  function answerOffer(m, solved) {
+    if (answering || st.answers[m.id]) return;
+    delete unsent[m.id];
+    if (!tx({ type: 'kb_answer', message_id: m.id, solved: solved })) {
+      unsent[m.id] = true; render(); reconnectNow(); return;
+    }
+    answering = { id: m.id, solved: solved, timer: setTimeout(function () { settleAnswer(null); }, 4000) };
+    st.answers[m.id] = solved ? 'solved' : 'person'; save('answers', st.answers);
+    render.force = true; render();
+  }
+  // the server's word on the answer: nothing (it went through: the bot's next message says
+  // so), 'stale' (already answered elsewhere), or a failure (the buttons come back)
+  function settleAnswer(code) {
+    if (!answering) return;
+    clearTimeout(answering.timer);
+    var id = answering.id;
+    answering = null;
+    if (code === 'stale') st.answers[id] = 'stale';
+    else if (code) { delete st.answers[id]; unsent[id] = true; }
+    save('answers', st.answers);
+    render();
   }
 
   /* ---------- user actions ---------- */
