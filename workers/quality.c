@@ -129,7 +129,7 @@ static int suggest(struct db *db, int64_t ticket, int64_t message, const char *t
 {
     json_t *items = NULL;
     int rc = kb_suggest(db, json_string_value(json_object_get(t, "subject")), text, SUGGESTIONS, &items);
-    if (!rc && json_array_size(items))
+    if (!rc) /* also when nothing matches: the console drops the last message's suggestions */
         return ticket_event(db, "kb.suggestions", t, json_pack("{s:I, s:I, s:o}", "ticket_id", (json_int_t)ticket,
                                                               "message_id", (json_int_t)message, "items", items));
     json_decref(items);

@@ -31,6 +31,7 @@
     pending: load('pending', []),   // [{client_id, body, at}]
     visitor: load('visitor', {}),
     answers: load('answers', {}),   // offer message id → 'solved' | 'person' | 'stale'
+    rated: load('rated', {}),       // survey token → the rating that counts
   };
   var answering = null;             // {id, solved, timer}: the kb_answer sent and not yet settled
   var unsent = {};                  // offer message id → true: the answer did not get through
@@ -74,6 +75,9 @@
     '.m .t{font-weight:700}',
     '.m.bot{border-left:3px solid var(--c)}',
     '.offer{align-self:flex-start;display:flex;flex-wrap:wrap;gap:6px;margin:2px 0 2px;max-width:100%}',
+    '.csat{align-self:flex-start;display:flex;align-items:center;gap:6px;margin:2px 0}.csat-q{font-size:12px;color:#64748b;margin-right:2px}',
+    '.cs{width:32px;height:32px;border-radius:50%;border:1px solid var(--c);background:#fff;color:var(--c);font-weight:600;cursor:pointer}',
+    '.cs:hover:not(:disabled){background:var(--c);color:#fff}.cs:disabled{opacity:.5;cursor:default}.csat-done{font-size:13px;color:#475569}',
     '.ob{border:1px solid var(--c);background:#fff;color:var(--c);border-radius:999px;padding:6px 11px;font-size:12.5px;cursor:pointer;',
     ' line-height:1.2;transition:background .12s,opacity .12s}',
     '.ob.yes{background:var(--c);color:#fff}.ob:hover:not(:disabled){box-shadow:0 2px 8px rgba(0,0,0,.12)}',
@@ -182,9 +186,10 @@
         if (!href) continue;
         if (x.index > at) b.appendChild(document.createTextNode(line.slice(at, x.index)));
         var whole = m.offer && line.trim() === tok && /\/kb#\/article\/\d+$/.test(tok);
-        var a = h('a', null, whole ? '阅读全文 · Read the article ›' : tok);
+        var survey = m.from === 'bot' && CSAT_RE.test(tok);
+        var a = h('a', null, whole ? '阅读全文 · Read the article ›' : survey ? '评分页 · survey page ›' : tok);
         a.href = href; a.target = '_blank'; a.rel = 'noopener noreferrer';
-        if (whole) a.title = href;
+        if (whole || survey) a.title = href;
         b.appendChild(a);
         at = x.index + tok.length;
       }
@@ -219,6 +224,34 @@
       : !answer && unsent[m.id] && !later ? '未发送，请重试 · Not sent — please try again' : '';
     if (note) log.appendChild(h('div', 'onote', note));
   }
+  // a satisfaction survey (a bot message with our /csat/{token} link): five buttons, the
+  // rating POSTed as JSON to that link; the first rating counts (the server keeps it)
+  var CSAT_RE = /\/csat\/(\d+-[0-9a-f]{32})/;
+  function surveyButtons(m) {
+    var x = m.from === 'bot' && CSAT_RE.exec(String(m.body || ''));
+    if (!x) return;
+    var token = x[1], rated = st.rated[token];
+    var box = h('div', 'csat'); box.dataset.survey = token;
+    if (rated) {
+      box.appendChild(h('span', 'csat-done', '感谢您的评价 · Thank you: ' + '★'.repeat(rated) + '☆'.repeat(5 - rated)));
+    } else {
+      box.appendChild(h('span', 'csat-q', '评分 · Rate us'));
+      [1, 2, 3, 4, 5].forEach(function (n) {
+        var b = h('button', 'cs', String(n)); b.type = 'button'; b.dataset.rating = n;
+        b.setAttribute('aria-label', n + ' / 5');
+        b.addEventListener('click', function () { rate(token, n, box); });
+        box.appendChild(b);
+      });
+    }
+    log.appendChild(box);
+  }
+  function rate(token, n, box) {
+    Array.prototype.forEach.call(box.querySelectorAll('button'), function (b) { b.disabled = true; });
+    fetch(base.origin + '/csat/' + token, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rating: n }) })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (j) { st.rated[token] = j.rating; save('rated', st.rated); render(); })
+      .catch(function () { Array.prototype.forEach.call(box.querySelectorAll('button'), function (b) { b.disabled = false; }); });
+  }
   function scrollDown() { log.scrollTop = log.scrollHeight; }
   function render() {
     var near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
@@ -233,6 +266,7 @@
       if (me) b.textContent = m.body; else fillBody(b, m);
       b.dataset.id = m.id; log.appendChild(b);
       if (m.offer) offerButtons(m);
+      surveyButtons(m);
       log.appendChild(h('div', 'meta ' + side, hhmm(m.at) + (me ? ' · ✓ Sent' : '')));
     });
     st.pending.forEach(function (p) {
@@ -301,7 +335,7 @@
   function onFrame(f) {
     switch (f.type) {
       case 'welcome':
-        if (st.token && f.visitor_token !== st.token) { st.msgs = []; st.answers = {}; save('answers', {}); } // unknown token: a new visitor
+        if (st.token && f.visitor_token !== st.token) { st.msgs = []; st.answers = {}; save('answers', {}); st.rated = {}; save('rated', {}); } // unknown token: a new visitor
         st.token = f.visitor_token; save('token', st.token);
         st.visitor = f.visitor || {}; save('visitor', st.visitor);
         if (!f.conversation_id) finishSync();

@@ -211,6 +211,29 @@ test('chat: "✓ 解决了" gets the thanks and solves the ticket; a reload keep
   await cp.context().close();
 });
 
+test('chat: a solved conversation asks for a rating with five buttons; the first rating counts', async () => {
+  const page = await openPage({ width: 1100, height: 760 });
+  await page.goto(`${server.url}/chat`);
+  await page.waitForSelector(`${W}[data-state=ready]`, { state: 'attached' });
+  await page.fill(`${W} textarea`, '你好，在吗');
+  await page.press(`${W} textarea`, 'Enter');
+  const chat = await until(async () => { const t = await newestChat(); return t.id && (await ticket(t.id)).status !== 'pending' && t; }, 5000, 'chat ticket');
+  assert.equal((await a.patch(`/api/v1/tickets/${chat.id}`, { status: 'solved' })).status, 200);
+  await page.waitForSelector(`${W} .csat button.cs[data-rating="4"]`);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(LOG_DIR, 'kb-chat-csat.png') });
+  await page.click(`${W} .csat button.cs[data-rating="4"]`);
+  await page.waitForSelector(`${W} .csat .csat-done`);
+  assert.equal((await ticket(chat.id)).csat, 4);
+  await page.reload();
+  await page.waitForSelector(`${W} .csat .csat-done`);
+  const text = await page.evaluate((sel) => document.querySelector(sel).shadowRoot.querySelector('.csat-done').textContent, W);
+  assert.match(text, /★★★★☆/);
+  assert.equal(Number(sql(server, `SELECT COUNT(*) FROM csat_responses WHERE ticket_id = ${chat.id}`)[0][0]), 1);
+  assert.deepEqual(page.rec.errors, []);
+  await page.context().close();
+});
+
 test('chat: answering an offer that is no longer open shows a quiet note', async () => {
   const cp = await visitorAsks(QUESTION);
   const chat = await newestChat();
