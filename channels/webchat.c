@@ -311,6 +311,7 @@ static int load_conversation(struct db *db, struct hello_job *j)
 struct history_job {
     struct ws_conn *ws;
     int64_t ticket_id, after;
+    int quiet; /* a catch-up after the first message: no "synced" frame */
     int rc;
     json_t *rows;
 };
@@ -366,9 +367,9 @@ static void on_history_done(void *arg)
         free(held);
         json_decref(cc->held);
         cc->held = NULL;
-        if (h->rc)
+        if (h->rc && !h->quiet)
             ws_send_error(h->ws, "unavailable", "history could not be loaded; reconnect to resume", NULL);
-        else
+        else if (!h->quiet)
             ws_send_json(h->ws, json_pack("{s:s, s:I}", "type", "synced", "last_message_id", (json_int_t)last));
     }
     json_decref(h->rows);
@@ -376,7 +377,7 @@ static void on_history_done(void *arg)
     free(h);
 }
 
-static void start_history(struct chat_conn *cc)
+static void start_history(struct chat_conn *cc, int quiet)
 {
     struct history_job *h = calloc(1, sizeof(*h));
     if (!h)
@@ -384,6 +385,7 @@ static void start_history(struct chat_conn *cc)
     h->ws = cc->ws;
     h->ticket_id = cc->ticket_id;
     h->after = cc->resume_after;
+    h->quiet = quiet;
     cc->catching_up = 1;
     ws_ref(cc->ws);
     if (dbpool_submit(on_history_run, on_history_done, h) < 0) {
@@ -437,7 +439,7 @@ static void on_hello_done(void *arg)
                                    "visitor", "name", j->name[0] ? j->name : NULL, "email",
                                    j->email[0] ? j->email : NULL));
         if (j->ticket_id)
-            start_history(cc);
+            start_history(cc, 0);
     }
     ws_unref(j->ws);
     free(j);
@@ -607,6 +609,10 @@ static void on_ack_loop(void *arg)
         if (first) {
             set_conversation(cc, m->ticket_id);
             cc->assignee_id = cc->team_id = 0;
+            /* what was committed with the message (a self-service offer) may have been fed
+             * before the socket was indexed under its conversation: read it once more */
+            cc->resume_after = m->message_id;
+            start_history(cc, 1);
         }
         ws_send_json(pa->ws, json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "client_id", pa->client_id, "message_id",
                                     (json_int_t)m->message_id, "conversation_id", (json_int_t)m->ticket_id));

@@ -9,6 +9,7 @@
 #include "gateway/csat.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/form.h"
+#include "gateway/lib/search_text.h"
 #include "gateway/lib/text.h"
 #include "gateway/signed_link.h"
 #include <stdio.h>
@@ -20,6 +21,30 @@
 int quality_keywords_get(struct api_ctx *c)
 {
     return api_rows(c, "SELECT id, word, priority, created_at FROM quality_keywords ORDER BY id", DBP0);
+}
+
+/* A word is matched folded (search_fold): it must keep something besides spaces once
+ * folded (an ideographic space alone would match every message), and be listed once. */
+static void check_word(struct jf *g, const char *w, json_t *seen, size_t i)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    if (!w || search_fold(w, &b) < 0) {
+        buf_free(&b);
+        return;
+    }
+    char *s = b.data ? text_trim(b.data) : NULL;
+    if (!s || !*s) {
+        jf_fail(g, "word", "must have letters or characters, not only spaces");
+    } else if (json_object_get(seen, s)) {
+        char why[64];
+        snprintf(why, sizeof(why), "is listed twice (also keywords[%lld])",
+                 (long long)json_integer_value(json_object_get(seen, s)));
+        jf_fail(g, "word", why);
+    } else {
+        json_object_set_new(seen, s, json_integer((json_int_t)i));
+    }
+    buf_free(&b);
 }
 
 /* PUT {keywords: [{word, priority?}, …]}: the whole list at once. */
@@ -35,15 +60,16 @@ int quality_keywords_put(struct api_ctx *c)
     if (!json_is_array(list) || json_array_size(list) > 500)
         jf_fail(&f, "keywords", "must be an array of at most 500 {word, priority}");
     size_t i;
-    json_t *k;
+    json_t *k, *seen = json_object(); /* folded word → first index */
     json_array_foreach(list, i, k) {
         struct jf g;
         jf_init(&g, json_is_object(k) ? k : NULL);
         static const char *const item[] = {"word", "priority", NULL};
         if (json_is_object(k)) {
             jf_only(&g, item);
-            (void)jf_str(&g, "word", 100, true);
+            const char *w = jf_str(&g, "word", 100, true);
             (void)jf_enum(&g, "priority", prios, false);
+            check_word(&g, w, seen, i);
         } else {
             jf_fail(&g, "word", "is required");
         }
@@ -51,6 +77,7 @@ int quality_keywords_put(struct api_ctx *c)
         snprintf(prefix, sizeof(prefix), "keywords[%zu]", i);
         jf_absorb(&f, &g, prefix);
     }
+    json_decref(seen);
     int rc = DB_OK;
     if (!api_checked(c, &f, &rc))
         return rc;
@@ -79,7 +106,12 @@ int quality_keywords_put(struct api_ctx *c)
 
 /* ---- report ---- */
 
-#define REPORT_SCOPE " AND (? = 'admin' OR t.team_id = ? OR t.team_id IS NULL) "
+/* admin: all; manager: their team's, the teams they manage (whose flags reach them) and
+ * unteamed tickets. Parameters: role, team id, agent id. */
+#define REPORT_SCOPE \
+    " AND (? = 'admin' OR t.team_id = ? OR t.team_id IS NULL OR t.team_id IN (SELECT tm.id FROM teams tm " \
+    "WHERE tm.manager_id = ?)) "
+#define REPORT_PARAMS(c) P_S((c)->me.role), P_I((c)->me.team_id), P_I((c)->me.id)
 
 static json_t *csat_groups(struct api_ctx *c, const char *key_sql, const char *name_sql, int64_t days, int *rc)
 {
@@ -90,7 +122,7 @@ static json_t *csat_groups(struct api_ctx *c, const char *key_sql, const char *n
              "WHERE r.created_at >= NOW(3) - INTERVAL ? DAY" REPORT_SCOPE "GROUP BY k, name ORDER BY count DESC, k",
              key_sql, name_sql);
     struct db_result r;
-    *rc = db_exec(c->db, sql, DBP(P_I(days), P_S(c->me.role), P_I(c->me.team_id)), &r);
+    *rc = db_exec(c->db, sql, DBP(P_I(days), REPORT_PARAMS(c)), &r);
     if (*rc)
         return NULL;
     json_t *rows = db_rows_json(&r);
@@ -111,17 +143,21 @@ int reports_quality(struct api_ctx *c)
                             "LEFT JOIN agents a ON a.id = t.assignee_id "
                             "WHERE t.flagged_at >= NOW(3) - INTERVAL ? DAY" REPORT_SCOPE
                             "ORDER BY t.flagged_at DESC LIMIT 100",
-                     DBP(P_I(days), P_S(c->me.role), P_I(c->me.team_id)), &r);
+                     DBP(P_I(days), REPORT_PARAMS(c)), &r);
     if (rc)
         return rc;
     json_t *flagged = db_rows_json(&r);
     db_result_free(&r);
+    int64_t flagged_total = 0; /* the list shows the latest 100 */
+    rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM tickets t WHERE t.flagged_at >= NOW(3) - INTERVAL ? DAY" REPORT_SCOPE,
+                       DBP(P_I(days), REPORT_PARAMS(c)), 0, &flagged_total);
     json_t *overall = NULL;
-    rc = db_row_json_of(c->db, "SELECT COUNT(*) AS count, ROUND(AVG(r.rating), 2) AS average, "
+    if (!rc)
+        rc = db_row_json_of(c->db, "SELECT COUNT(*) AS count, ROUND(AVG(r.rating), 2) AS average, "
                                "SUM(r.rating = 1) AS r1, SUM(r.rating = 2) AS r2, SUM(r.rating = 3) AS r3, "
                                "SUM(r.rating = 4) AS r4, SUM(r.rating = 5) AS r5 FROM csat_responses r "
                                "JOIN tickets t ON t.id = r.ticket_id WHERE r.created_at >= NOW(3) - INTERVAL ? DAY"
-                               REPORT_SCOPE, DBP(P_I(days), P_S(c->me.role), P_I(c->me.team_id)), &overall);
+                               REPORT_SCOPE, DBP(P_I(days), REPORT_PARAMS(c)), &overall);
     json_t *by_agent = rc ? NULL : csat_groups(c, "r.agent_id", "(SELECT name FROM agents WHERE id = r.agent_id)", days, &rc);
     json_t *by_team = rc ? NULL : csat_groups(c, "r.team_id", "(SELECT name FROM teams WHERE id = r.team_id)", days, &rc);
     json_t *by_channel = rc ? NULL : csat_groups(c, "r.channel", "r.channel", days, &rc);
@@ -133,7 +169,7 @@ int reports_quality(struct api_ctx *c)
         return rc;
     }
     return api_json(c, 200, json_pack("{s:I, s:{s:I, s:o}, s:{s:o, s:o, s:o, s:o}}", "days", (json_int_t)days,
-                                      "flagged", "count", (json_int_t)json_array_size(flagged), "items", flagged, "csat",
+                                      "flagged", "count", (json_int_t)flagged_total, "items", flagged, "csat",
                                       "overall", overall ? overall : json_object(), "by_agent", by_agent, "by_team",
                                       by_team, "by_channel", by_channel));
 }

@@ -45,7 +45,8 @@ static int keywords_load(struct db *db, struct keywords *k)
         struct buf b;
         buf_init(&b, 0);
         search_fold(db_cell(&k->r, i, 0), &b);
-        k->folded[i] = b.data ? buf_take(&b) : NULL;
+        k->folded[i] = b.data ? strdup(text_trim(b.data)) : NULL; /* "　投诉" is 投诉 */
+        buf_free(&b);
     }
     return k->folded ? DB_OK : DB_EOTHER;
 }

@@ -95,6 +95,9 @@ test('a complaint keyword in Chinese flags the ticket once, raises its priority 
   expectError(await manager.api.put('/api/v1/quality/keywords', { keywords: [{ word: 'x' }] }), 403);
   const bad = expectError(await a.put('/api/v1/quality/keywords', { keywords: [{ word: '' }, { word: 'y', priority: 'max' }] }), 422);
   assert.ok(bad.fields['keywords[0].word'] && bad.fields['keywords[1].priority'], JSON.stringify(bad.fields));
+  const odd = expectError(await a.put('/api/v1/quality/keywords', { keywords: [{ word: '\u3000' }, { word: 'Complaint' }, { word: 'ＣＯＭＰＬＡＩＮＴ' }] }), 422);
+  assert.match(odd.fields['keywords[0].word'], /not only spaces/, 'an ideographic space alone would match every message');
+  assert.match(odd.fields['keywords[2].word'], /listed twice \(also keywords\[1\]\)/);
   const ok = await a.put('/api/v1/quality/keywords', { keywords: [{ word: '差劲', priority: 'urgent' }] });
   assert.equal(ok.status, 200, ok.text);
   await inbound('+8613900003333', '投诉两个字已经不是关键词了，但是服务太差劲');
