@@ -254,6 +254,7 @@ function showLogin() {
   state.me = null;
   if (typeof crmStop === 'function') crmStop();
   if (typeof marketingStop === 'function') marketingStop();
+  if (typeof qualityStop === 'function') qualityStop();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
   clearTimeout(state.retryTimer);
   document.title = 'Switchboard';
@@ -1370,11 +1371,13 @@ const onAddress = () => { if (state.me && location.hash !== routedHash) routeFro
 window.addEventListener('popstate', onAddress);
 window.addEventListener('hashchange', onAddress);
 for (const b of $$('.tab')) b.addEventListener('click', () => go(b.dataset.view));
-// more tabs than the window has room for: the Chinese halves of their labels go first
+// more tabs than the window has room for: the Chinese halves of their labels go first, then
+// some padding and font size (tighter)
 function fitTabs() {
   const nav = $('.topbar nav');
-  nav.classList.remove('tight');
+  nav.classList.remove('tight', 'tighter');
   if (nav.scrollWidth > nav.clientWidth + 1) nav.classList.add('tight');
+  if (nav.scrollWidth > nav.clientWidth + 1) nav.classList.add('tighter');
 }
 window.addEventListener('resize', () => { if (state.me) fitTabs(); });
 
@@ -2185,6 +2188,7 @@ document.addEventListener('visibilitychange', () => { if (!document.hidden) reco
 function onFrame(m) {
   if (typeof crmFrame === 'function') crmFrame(m); // CRM pages, the reminders bell (crm.js)
   if (typeof marketingFrame === 'function') marketingFrame(m); // campaign progress (marketing.js)
+  if (typeof qualityFrame === 'function') qualityFrame(m); // ticket.flagged / ticket.csat refresh the report (quality.js)
   switch (m.type) {
     case 'auth_ok': {
       const again = state.everConnected;
@@ -2388,6 +2392,7 @@ function start(agent) {
   if (typeof crmStart === 'function') crmStart(agent);
   if (typeof marketingStart === 'function') marketingStart(agent);
   if (typeof kbStart === 'function') kbStart(agent);
+  if (typeof qualityStart === 'function') qualityStart(agent);
   $('.tab[data-view=tickets]').hidden = !viewAllowed('tickets');
   fitTabs();
   if (location.hash) routeFromHash();
