@@ -511,9 +511,11 @@ static int settle_tx(struct db *db, void *arg)
     json_decref(rows);
     if (!txt)
         return DB_EOTHER;
+    /* an error longer than the column is cut, never a failed settle (the rows would turn ambiguous) */
     int rc = db_exec(db, "UPDATE campaign_recipients r JOIN JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT PATH '$.id', "
-                         "state VARCHAR(16) PATH '$.state', pid VARCHAR(255) PATH '$.pid', err VARCHAR(1000) PATH '$.err')) v "
-                         "ON r.id = v.id SET r.state = v.state, r.provider_id = v.pid, r.error = v.err, r.lease_until = NULL, "
+                         "state VARCHAR(16) PATH '$.state', pid VARCHAR(255) PATH '$.pid', "
+                         "err VARCHAR(1000) PATH '$.err')) v ON r.id = v.id "
+                         "SET r.state = v.state, r.provider_id = v.pid, r.error = LEFT(v.err, 500), r.lease_until = NULL, "
                          "r.sent_at = IF(v.state = 'sent', NOW(3), r.sent_at) WHERE r.state = 'sending'",
                      DBP(P_S(txt)), NULL);
     free(txt);
