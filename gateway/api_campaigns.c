@@ -150,37 +150,23 @@ int campaign_unsubscribe(struct db *db, int64_t recipient_id)
 
 /* ---- the public page ---- */
 
-static void html_text(struct buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<': buf_puts(b, "&lt;"); break;
-        case '>': buf_puts(b, "&gt;"); break;
-        case '&': buf_puts(b, "&amp;"); break;
-        case '"': buf_puts(b, "&quot;"); break;
-        case '\'': buf_puts(b, "&#39;"); break;
-        default: buf_append(b, s, 1);
-        }
-    }
-}
-
 static int page(struct api_ctx *c, int status, const char *title, const char *text, const char *address, int form)
 {
     struct buf *b = &c->req->resp;
     buf_reset(b);
     buf_puts(b, "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
                 "content=\"width=device-width\"><title>");
-    html_text(b, title);
+    buf_put_html(b, title, strlen(title));
     buf_puts(b, "</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;"
                 "color:#1f2937}button{font-size:1rem;padding:.6rem 1.2rem;border:0;border-radius:.4rem;"
                 "background:#2563eb;color:#fff;cursor:pointer}p.a{font-weight:600}</style></head><body><h1>");
-    html_text(b, title);
+    buf_put_html(b, title, strlen(title));
     buf_puts(b, "</h1><p>");
-    html_text(b, text);
+    buf_put_html(b, text, strlen(text));
     buf_puts(b, "</p>");
     if (address) {
         buf_puts(b, "<p class=\"a\">");
-        html_text(b, address);
+        buf_put_html(b, address, strlen(address));
         buf_puts(b, "</p>");
     }
     if (form)

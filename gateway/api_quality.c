@@ -176,22 +176,6 @@ int reports_quality(struct api_ctx *c)
 
 /* ---- the survey's public page ---- */
 
-static void html_text(struct buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '<')
-            buf_puts(b, "&lt;");
-        else if (*s == '>')
-            buf_puts(b, "&gt;");
-        else if (*s == '&')
-            buf_puts(b, "&amp;");
-        else if (*s == '"')
-            buf_puts(b, "&quot;");
-        else
-            buf_append(b, s, 1);
-    }
-}
-
 /* The page: five choices (r preselected), or the thanks once rated. */
 static int csat_page_answer(struct api_ctx *c, int status, int rated, int preselect, const char *note)
 {
@@ -211,7 +195,7 @@ static int csat_page_answer(struct api_ctx *c, int status, int rated, int presel
                 "</head><body><h1>服务评价 · How did we do?</h1>");
     if (note) {
         buf_puts(b, "<p class=\"muted\">");
-        html_text(b, note);
+        buf_put_html(b, note, strlen(note));
         buf_puts(b, "</p>");
     }
     if (rated) {

@@ -205,3 +205,20 @@ void event_tailer_stop(void)
 {
     bgthread_stop(&bg);
 }
+
+int event_cursor_lock(struct db *db, const char *name, int64_t *last)
+{
+    int rc = db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = ? FOR UPDATE", DBP(P_S(name)), -1, last);
+    if (rc || *last >= 0)
+        return rc;
+    rc = db_exec(db, "INSERT INTO worker_cursors (name, last_id) SELECT ?, COALESCE(MAX(id), 0) FROM events",
+                 DBP(P_S(name)), NULL);
+    return rc ? rc
+              : db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = ? FOR UPDATE", DBP(P_S(name)), 0, last);
+}
+
+int event_cursor_advance(struct db *db, const char *name, int64_t last)
+{
+    return db_exec(db, "UPDATE worker_cursors SET last_id = ?, ran_at = NOW(3) WHERE name = ?", DBP(P_I(last), P_S(name)),
+                   NULL);
+}

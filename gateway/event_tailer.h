@@ -46,6 +46,11 @@ struct event_row {
 };
 /* Many events in few statements (bulk writers: the router); same rules as event_insert. */
 int event_insert_many(struct db *db, struct event_row *rows, size_t n);
+/* A worker's place in the change feed (worker_cursors `name`), locked FOR UPDATE until the
+ * caller's transaction ends, so two processes never handle an event twice; the first
+ * call starts at the present, not at the beginning of history. */
+int event_cursor_lock(struct db *db, const char *name, int64_t *last);
+int event_cursor_advance(struct db *db, const char *name, int64_t last);
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload);
 /* A CRM record's event (customer.*, deal.*, lead.*, activity.*): agent_id is the record's

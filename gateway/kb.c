@@ -179,27 +179,6 @@ static int mark_token(const char *t, size_t n, size_t from, size_t to, void *arg
     return 0;
 }
 
-static void put_escaped(struct buf *b, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '<')
-            buf_puts(b, "&lt;");
-        else if (c == '>')
-            buf_puts(b, "&gt;");
-        else if (c == '&')
-            buf_puts(b, "&amp;");
-        else if (c == '"')
-            buf_puts(b, "&quot;");
-        else if (c == '\'')
-            buf_puts(b, "&#39;");
-        else if (c == '\n' || c == '\r' || c == '\t')
-            buf_puts(b, " ");
-        else
-            buf_append(b, &c, 1);
-    }
-}
-
 static size_t back_chars(const char *s, size_t at, size_t chars)
 {
     while (at > 0 && chars > 0) {
@@ -217,6 +196,9 @@ static char *snippet(const char *body_md, json_t *set)
     buf_init(&text, BODY_TEXT_CAP);
     buf_init(&out, 0);
     (void)markdown_text(body_md, &text);
+    for (size_t k = 0; k < text.len; k++) /* one line: the block breaks of the text are spaces */
+        if (text.data[k] == '\n' || text.data[k] == '\r' || text.data[k] == '\t')
+            text.data[k] = ' ';
     const char *s = text.data ? text.data : "";
     size_t n = text.len;
     struct marks m = {set, calloc(n + 1, 1), (size_t)-1};
@@ -236,7 +218,7 @@ static char *snippet(const char *body_md, json_t *set)
             j++;
         if (on)
             buf_puts(&out, "<mark>");
-        put_escaped(&out, s + i, j - i);
+        buf_put_html(&out, s + i, j - i);
         if (on)
             buf_puts(&out, "</mark>");
         i = j;

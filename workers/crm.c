@@ -166,25 +166,13 @@ static int apply_rule(struct db *db, const struct tag_rule *t, const int64_t *id
 
 /* ---- step 1: rules triggered by events ---- */
 
-static int cursor(struct db *db, int64_t *last)
-{
-    int rc = db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = 'crm_events' FOR UPDATE", DBP0, -1, last);
-    if (rc || *last >= 0)
-        return rc;
-    /* first run: start at the present, not at the beginning of history */
-    rc = db_exec(db, "INSERT INTO worker_cursors (name, last_id) SELECT 'crm_events', COALESCE(MAX(id), 0) FROM events",
-                 DBP0, NULL);
-    return rc ? rc : db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = 'crm_events' FOR UPDATE",
-                                   DBP0, 0, last);
-}
-
 static int event_rules_tx(struct db *db, void *arg)
 {
     int *done = arg;
     int64_t last = 0;
     struct rules rs = {0};
     struct db_result ev;
-    int rc = cursor(db, &last);
+    int rc = event_cursor_lock(db, "crm_events", &last);
     if (!rc)
         rc = db_exec(db, "SELECT id, kind, COALESCE(customer_id, 0) FROM events WHERE id > ? "
                          "AND created_at < NOW(3) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?",
@@ -206,8 +194,7 @@ static int event_rules_tx(struct db *db, void *arg)
             rc = DB_EOTHER;
         free(ids);
         if (!rc)
-            rc = db_exec(db, "UPDATE worker_cursors SET last_id = ?, ran_at = NOW(3) WHERE name = 'crm_events'",
-                         DBP(P_I(db_cell_i64(&ev, ev.nrows - 1, 0))), NULL);
+            rc = event_cursor_advance(db, "crm_events", db_cell_i64(&ev, ev.nrows - 1, 0));
     }
     rules_free(&rs);
     db_result_free(&ev);

@@ -18,18 +18,6 @@
 static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
 
-static int cursor(struct db *db, int64_t *last)
-{
-    int rc = db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = 'quality_events' FOR UPDATE", DBP0,
-                           -1, last);
-    if (rc || *last >= 0)
-        return rc;
-    rc = db_exec(db, "INSERT INTO worker_cursors (name, last_id) SELECT 'quality_events', COALESCE(MAX(id), 0) "
-                     "FROM events", DBP0, NULL);
-    return rc ? rc : db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = 'quality_events' FOR UPDATE",
-                                   DBP0, 0, last);
-}
-
 struct keywords {
     struct db_result r; /* word, priority */
     char **folded;
@@ -88,8 +76,9 @@ static const char *matches(const struct keywords *k, const char *text, char *fou
     return top;
 }
 
-/* Flags the ticket (once), raises its priority, tells its manager(s). */
-static int flag(struct db *db, int64_t ticket, const char *words, const char *priority)
+/* Flags the ticket (once), raises its priority, tells its manager(s); *fresh when this
+ * message flagged it (the event follows, with the ticket as it is now). */
+static int flag(struct db *db, int64_t ticket, const char *words, const char *priority, int *fresh)
 {
     struct db_result r;
     int rc = db_exec(db, "UPDATE tickets SET flagged_at = NOW(3), flag_reason = ?, "
@@ -98,9 +87,9 @@ static int flag(struct db *db, int64_t ticket, const char *words, const char *pr
                      DBP(P_S(words), P_S(priority), P_S(priority), P_I(ticket)), &r);
     if (rc)
         return rc;
-    int fresh = r.affected > 0;
+    *fresh = r.affected > 0;
     db_result_free(&r);
-    if (!fresh)
+    if (!*fresh)
         return DB_OK;
     char message[400];
     snprintf(message, sizeof(message), "工单 #%lld 被标记：客户提到「%s」 · Ticket #%lld flagged: the customer wrote \"%s\"",
@@ -114,12 +103,6 @@ static int flag(struct db *db, int64_t ticket, const char *words, const char *pr
                      "JOIN agents a ON (a.id = tm.manager_id) OR (tm.manager_id IS NULL AND a.role = 'admin') "
                      "WHERE t.id = ? AND a.active = 1",
                  DBP(P_S(message), P_S(key), P_I(ticket)), NULL);
-    json_t *t = NULL;
-    if (!rc)
-        rc = ticket_load(db, NULL, ticket, &t);
-    if (!rc && t)
-        rc = ticket_event(db, "ticket.flagged", t, json_pack("{s:O, s:s}", "ticket", t, "keywords", words));
-    json_decref(t);
     if (!rc)
         log_info("quality", "event=ticket_flagged ticket=%lld words=\"%s\"", (long long)ticket, words);
     return rc;
@@ -145,10 +128,13 @@ static int one_message(struct db *db, const struct keywords *k, json_t *msg)
         return DB_OK;
     char words[256];
     const char *priority = matches(k, text, words, sizeof(words));
-    int rc = priority ? flag(db, ticket, words, priority) : DB_OK;
+    int fresh = 0;
+    int rc = priority ? flag(db, ticket, words, priority, &fresh) : DB_OK;
     json_t *t = NULL;
-    if (!rc)
+    if (!rc) /* once, after the flag changed it */
         rc = ticket_load(db, NULL, ticket, &t);
+    if (!rc && t && fresh)
+        rc = ticket_event(db, "ticket.flagged", t, json_pack("{s:O, s:s}", "ticket", t, "keywords", words));
     if (!rc && t)
         rc = suggest(db, ticket, json_integer_value(json_object_get(msg, "id")), text, t);
     json_decref(t);
@@ -160,7 +146,7 @@ static int pass_tx(struct db *db, void *arg)
     int *did = arg;
     int64_t last = 0;
     struct db_result ev;
-    int rc = cursor(db, &last);
+    int rc = event_cursor_lock(db, "quality_events", &last);
     if (!rc)
         rc = db_exec(db, "SELECT id, kind, payload FROM events WHERE id > ? "
                          "AND created_at < NOW(3) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?",
@@ -181,8 +167,7 @@ static int pass_tx(struct db *db, void *arg)
         json_decref(p);
     }
     if (!rc && ev.nrows) {
-        rc = db_exec(db, "UPDATE worker_cursors SET last_id = ?, ran_at = NOW(3) WHERE name = 'quality_events'",
-                     DBP(P_I(db_cell_i64(&ev, ev.nrows - 1, 0))), NULL);
+        rc = event_cursor_advance(db, "quality_events", db_cell_i64(&ev, ev.nrows - 1, 0));
         *did = 1;
     }
     if (ev.nrows)

@@ -91,3 +91,18 @@ char *buf_take(struct buf *b)
     b->len = b->alloc = 0;
     return p;
 }
+
+int buf_put_html(struct buf *b, const char *s, size_t n)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;"
+                      : s[i] == '"' ? "&quot;" : s[i] == '\'' ? "&#39;" : NULL;
+        if (!e)
+            continue;
+        if (buf_append(b, s + from, i - from) < 0 || buf_puts(b, e) < 0)
+            return -1;
+        from = i + 1;
+    }
+    return buf_append(b, s + from, n - from);
+}

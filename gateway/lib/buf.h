@@ -23,6 +23,9 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Appends s[0..n) with & < > " ' as HTML entities (text or attribute values); -1 when
+ * memory runs out (what fitted stays). */
+int buf_put_html(struct buf *b, const char *s, size_t n);
 /* Hands the block to the caller (who frees it) and leaves b empty. */
 char *buf_take(struct buf *b);
 

@@ -36,21 +36,10 @@ static void tag(struct md *m, const char *s)
 
 static void esc(struct md *m, const char *s, size_t n)
 {
-    if (m->text) {
+    if (m->text)
         put(m, s, n);
-        return;
-    }
-    size_t from = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;"
-                      : s[i] == '"' ? "&quot;" : s[i] == '\'' ? "&#39;" : NULL;
-        if (!e)
-            continue;
-        put(m, s + from, i - from);
-        puts_(m, e);
-        from = i + 1;
-    }
-    put(m, s + from, n - from);
+    else if (!m->bad && buf_put_html(m->out, s, n) < 0)
+        m->bad = 1;
 }
 
 static int safe_url(const char *u, size_t n)
