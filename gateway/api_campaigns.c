@@ -282,7 +282,8 @@ int track_click(struct api_ctx *c)
 
 #define CAMPAIGN_SELECT \
     "SELECT id, name, kind, (SELECT st.sequence_id FROM sequence_steps st WHERE st.campaign_id = campaigns.id " \
-    "LIMIT 1) AS sequence_id, channel, segment_id, template_id, status, scheduled_at, rate_per_minute, created_by, " \
+    "LIMIT 1) AS sequence_id, channel, segment_id, template_id, status, scheduled_at, rate_per_minute, " \
+    "CAST(cost AS CHAR) AS cost, created_by, " \
     "started_at, finished_at, created_at, updated_at FROM campaigns "
 
 static int stats(struct api_ctx *c, int64_t id, json_t *o)
@@ -355,7 +356,7 @@ int campaigns_create(struct api_ctx *c)
     if (api_body_object(c) < 0)
         return 0;
     static const char *const allowed[] = {"name", "segment_id", "template_id", "channel", "scheduled_at",
-                                          "rate_per_minute", NULL};
+                                          "rate_per_minute", "cost", NULL};
     static const char *const chans[] = {"email", "sms", NULL};
     struct jf f;
     jf_init(&f, c->body);
@@ -367,6 +368,8 @@ int campaigns_create(struct api_ctx *c)
     bool has_rate;
     int64_t rate = jf_int(&f, "rate_per_minute", 1, 1000000, false, &has_rate);
     const char *when = jf_str(&f, "scheduled_at", 32, false);
+    char cost[32];
+    bool has_cost = jf_money(&f, "cost", cost);
     char at[24] = "";
     int y, mo, d, h, mi, s, n = 0;
     if (when && (sscanf(when, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 ||
@@ -397,9 +400,9 @@ int campaigns_create(struct api_ctx *c)
         return rc;
     struct db_result r;
     rc = db_exec(c->db, "INSERT INTO campaigns (name, channel, segment_id, template_id, scheduled_at, rate_per_minute, "
-                        "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "cost, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  DBP(P_S(name), P_S(channel), P_I(seg), P_I(tpl), P_S(at[0] ? at : NULL),
-                     has_rate ? P_I(rate) : P_NULL, P_IOPT(c->me.id)), &r);
+                     has_rate ? P_I(rate) : P_NULL, P_S(has_cost ? cost : NULL), P_IOPT(c->me.id)), &r);
     if (rc)
         return rc;
     int64_t id = (int64_t)r.insert_id;
@@ -409,6 +412,37 @@ int campaigns_create(struct api_ctx *c)
     rc = api_audit(c, "campaign.created", "campaign", id, NULL, after);
     json_decref(after);
     return rc ? rc : campaign_answer(c, id, 201);
+}
+
+/* Name and cost (for the marketing report's ROI) may change in any state. */
+int campaigns_update(struct api_ctx *c)
+{
+    if (api_body_object(c) < 0)
+        return 0;
+    static const char *const allowed[] = {"name", "cost", NULL};
+    int64_t id = c->req->params.id[0];
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
+    const char *name = jf_str(&f, "name", 200, false);
+    char cost[32];
+    bool has_cost = jf_money(&f, "cost", cost);
+    int rc = DB_OK;
+    if (!api_checked(c, &f, &rc))
+        return rc;
+    json_t *before = NULL;
+    rc = db_row_json_of(c->db, "SELECT name, CAST(cost AS CHAR) AS cost FROM campaigns WHERE id = ? AND kind = 'campaign' "
+                               "FOR UPDATE", DBP(P_I(id)), &before);
+    if (rc || !before)
+        return rc ? rc : api_not_found(c);
+    rc = db_exec(c->db, "UPDATE campaigns SET name = COALESCE(?, name), cost = IF(?, ?, cost) WHERE id = ?",
+                 DBP(P_S(name), P_I(has_cost), P_S(has_cost ? cost : NULL), P_I(id)), NULL);
+    json_t *after = rc ? NULL : json_pack("{s:s?, s:s?}", "name", name, "cost", has_cost ? cost : NULL);
+    if (!rc)
+        rc = api_audit(c, "campaign.updated", "campaign", id, before, after);
+    json_decref(before);
+    json_decref(after);
+    return rc ? rc : campaign_answer(c, id, 200);
 }
 
 /* Moves the campaign from one of the states in `from` to `to`; 409 otherwise. */

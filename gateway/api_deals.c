@@ -15,7 +15,6 @@
 #include "gateway/event_tailer.h"
 #include "gateway/lib/text.h"
 #include "gateway/scope.h"
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -229,18 +228,6 @@ struct deal_input {
     char amount[32];
 };
 
-static void read_amount(struct jf *f, json_t *v, struct deal_input *in)
-{
-    if (!v || json_is_null(v))
-        return;
-    double a = json_is_number(v) ? json_number_value(v) : -1;
-    if (!json_is_number(v) || !isfinite(a) || a < 0 || a > 1e13) {
-        jf_fail(f, "amount", "must be a number from 0 to 10000000000000");
-        return;
-    }
-    snprintf(in->amount, sizeof(in->amount), "%.2f", a);
-    in->has_amount = true;
-}
 
 static int read_deal(struct api_ctx *c, struct jf *f, struct deal_input *in, bool create)
 {
@@ -253,7 +240,7 @@ static int read_deal(struct api_ctx *c, struct jf *f, struct deal_input *in, boo
         jf_fail(f, "customer_id", "cannot be changed; merge the customers instead");
     in->title = jf_str(f, "title", 200, create);
     in->stage_id = jf_int(f, "stage_id", 1, INT64_MAX, false, &in->has_stage);
-    read_amount(f, json_object_get(c->body, "amount"), in);
+    in->has_amount = jf_money(f, "amount", in->amount);
     in->currency = jf_str(f, "currency", 3, false);
     if (in->currency && (strlen(in->currency) != 3 || strspn(in->currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
         jf_fail(f, "currency", "must be a three-letter ISO 4217 code such as CNY or USD");

@@ -78,6 +78,7 @@ int templates_preview(struct api_ctx *c);
 int campaigns_list(struct api_ctx *c);
 int campaigns_get(struct api_ctx *c);
 int campaigns_create(struct api_ctx *c);
+int campaigns_update(struct api_ctx *c);
 int campaigns_start(struct api_ctx *c);
 int campaigns_pause(struct api_ctx *c);
 int campaigns_resume(struct api_ctx *c);

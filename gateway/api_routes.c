@@ -5,6 +5,7 @@
 #include "gateway/api_sms.h"
 #include "gateway/auth.h"
 #include "gateway/mailboxes.h"
+#include "gateway/reports.h"
 
 #define STAFF (ROLE_ADMIN | ROLE_MANAGER)
 #define CRM_WRITE (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)
@@ -104,6 +105,7 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/campaigns", campaigns_list, MARKETING, 0, "campaigns_list"},
     {HTTP_POST, "/api/v1/campaigns", campaigns_create, MARKETING, 0, "campaigns_create"},
     {HTTP_GET, "/api/v1/campaigns/{id}", campaigns_get, MARKETING, 0, "campaigns_get"},
+    {HTTP_PATCH, "/api/v1/campaigns/{id}", campaigns_update, MARKETING, 0, "campaigns_update"},
     {HTTP_POST, "/api/v1/campaigns/{id}/start", campaigns_start, MARKETING, 0, "campaigns_start"},
     {HTTP_POST, "/api/v1/campaigns/{id}/pause", campaigns_pause, MARKETING, 0, "campaigns_pause"},
     {HTTP_POST, "/api/v1/campaigns/{id}/resume", campaigns_resume, MARKETING, 0, "campaigns_resume"},
@@ -134,6 +136,7 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/quality/keywords", quality_keywords_get, STAFF, 0, "quality_keywords_get"},
     {HTTP_PUT, "/api/v1/quality/keywords", quality_keywords_put, ROLE_ADMIN, 0, "quality_keywords_put"},
     {HTTP_GET, "/api/v1/reports/quality", reports_quality, STAFF, 0, "reports_quality"},
+    {HTTP_GET, "/api/v1/reports/{name}", reports_get, STAFF | ROLE_SALES | ROLE_MARKETER, 0, "reports_get"},
     {HTTP_GET, "/csat/{token}", csat_page, 0, ROUTE_PUBLIC, "csat_page"},
     {HTTP_POST, "/csat/{token}", csat_post, 0, ROUTE_PUBLIC, "csat_post"},
 

@@ -1,6 +1,7 @@
 /* json_field.c — see json_field.h. */
 #include "gateway/lib/json_field.h"
 #include "gateway/lib/text.h"
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -124,6 +125,20 @@ int64_t jf_int(struct jf *f, const char *key, int64_t min, int64_t max, bool req
     if (present)
         *present = true;
     return n;
+}
+
+bool jf_money(struct jf *f, const char *key, char out[32])
+{
+    json_t *v = json_object_get(f->body, key);
+    if (!v || json_is_null(v))
+        return false;
+    double a = json_is_number(v) ? json_number_value(v) : -1;
+    if (!json_is_number(v) || !isfinite(a) || a < 0 || a > 1e13) {
+        jf_fail(f, key, "must be a number from 0 to 10000000000000");
+        return false;
+    }
+    snprintf(out, 32, "%.2f", a);
+    return true;
 }
 
 bool jf_bool(struct jf *f, const char *key, bool dflt)

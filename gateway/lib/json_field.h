@@ -38,6 +38,9 @@ int64_t jf_int(struct jf *f, const char *key, int64_t min, int64_t max, bool req
 /* v (the value under key, or given apart) must be an array of at most max_items names of
  * 1..max_chars characters (tags, categories); the problem goes to f under key. */
 void jf_check_names(struct jf *f, const char *key, json_t *v, size_t max_items, size_t max_chars);
+/* A sum of money: a number from 0 to 10^13, written into out with two decimals ("12.50",
+ * for a DECIMAL column); false when absent or null (out untouched) or invalid. */
+bool jf_money(struct jf *f, const char *key, char out[32]);
 /* true/false; absent ⇒ dflt. */
 bool jf_bool(struct jf *f, const char *key, bool dflt);
 
