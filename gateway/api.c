@@ -173,8 +173,8 @@ int api_audit(struct api_ctx *c, const char *action, const char *object_type, in
     char rid[24];
     snprintf(rid, sizeof(rid), "%llu", (unsigned long long)c->req->id);
     int rc = db_exec(c->db, "INSERT INTO audit_log (actor_id, actor_type, action, object_type, object_id, "
-                            "before_json, after_json, request_id) VALUES (?, 'agent', ?, ?, ?, ?, ?, ?)",
-                     DBP(P_IOPT(c->me.id), P_S(action), P_S(object_type), P_IOPT(object_id), P_S(b), P_S(a),
+                            "before_json, after_json, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     DBP(P_IOPT(c->me.id), P_S(c->me.api_key ? "api" : "agent"), P_S(action), P_S(object_type), P_IOPT(object_id), P_S(b), P_S(a),
                          P_S(rid)), NULL);
     free(b);
     free(a);
@@ -266,6 +266,10 @@ void api_dispatch(struct db *db, struct api_req *req)
             rc = auth_authenticate(&c);
         if (rc < 0) {
             answer_db_failure(&c, rc);
+            goto out;
+        }
+        if (!c.authed && req->retry_after[0]) {
+            api_error(&c, 429, "rate_limited", "this API key made too many requests; see Retry-After");
             goto out;
         }
         if (!c.authed) {

@@ -66,6 +66,7 @@ struct agent_info {
     char email[255];
     char region[101];  /* for the region data scope */
     int scope;         /* enum scope_level (scope.h): the CRM records this agent sees */
+    bool api_key;      /* authenticated by an API key (api_keys.h): audited as actor_type 'api' */
 };
 
 struct api_ctx {

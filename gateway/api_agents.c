@@ -25,7 +25,7 @@ static const char *const scopes[] = {"own", "team", "region", "all", NULL};
 static int load_agent(struct db *db, int64_t id, json_t **out)
 {
     struct db_result r;
-    int rc = db_exec(db, AGENT_SELECT "WHERE a.id = ?", DBP(P_I(id)), &r);
+    int rc = db_exec(db, AGENT_SELECT "WHERE a.id = ? AND a.kind = 'person'", DBP(P_I(id)), &r);
     if (rc)
         return rc;
     *out = r.nrows ? db_row_json(&r, 0) : NULL;
@@ -39,9 +39,11 @@ int agents_list(struct api_ctx *c)
     if (api_paging(c, &limit, &offset) < 0)
         return 0;
     struct db_result r;
-    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM agents", DBP0, 0, &total);
+    /* API keys' agents are not people (api_keys.h) */
+    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM agents WHERE kind = 'person'", DBP0, 0, &total);
     if (!rc)
-        rc = db_exec(c->db, AGENT_SELECT "ORDER BY a.id LIMIT ? OFFSET ?", DBP(P_I(limit), P_I(offset)), &r);
+        rc = db_exec(c->db, AGENT_SELECT "WHERE a.kind = 'person' ORDER BY a.id LIMIT ? OFFSET ?",
+                     DBP(P_I(limit), P_I(offset)), &r);
     if (rc)
         return rc;
     json_t *items = db_rows_json(&r);

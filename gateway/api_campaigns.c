@@ -367,17 +367,9 @@ int campaigns_create(struct api_ctx *c)
     int64_t tpl = jf_int(&f, "template_id", 1, INT64_MAX, true, &has);
     bool has_rate;
     int64_t rate = jf_int(&f, "rate_per_minute", 1, 1000000, false, &has_rate);
-    const char *when = jf_str(&f, "scheduled_at", 32, false);
-    char cost[32];
+    char cost[32], at[24];
     bool has_cost = jf_money(&f, "cost", cost);
-    char at[24] = "";
-    int y, mo, d, h, mi, s, n = 0;
-    if (when && (sscanf(when, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 ||
-                 (when[n] != 'Z' && when[n] != '\0') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-                 s > 59))
-        jf_fail(&f, "scheduled_at", "must be a UTC time like 2026-12-01T09:00:00Z");
-    else if (when)
-        snprintf(at, sizeof(at), "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi, s);
+    jf_utc_time(&f, "scheduled_at", at);
     int rc = DB_OK;
     int64_t ok_seg = 1;
     char tchan[8] = "";

@@ -2,6 +2,7 @@
  * only for readability: patterns are unambiguous. Roles per DESIGN.md section 10; data
  * scope (owner/team) is enforced in each handler's SQL. */
 #include "gateway/api_handlers.h"
+#include "gateway/api_keys.h"
 #include "gateway/api_sms.h"
 #include "gateway/auth.h"
 #include "gateway/mailboxes.h"
@@ -86,6 +87,10 @@ const struct route api_routes[] = {
     {HTTP_GET, "/api/v1/reminder-rules", reminder_rules_list, STAFF, 0, "reminder_rules_list"},
     {HTTP_PUT, "/api/v1/reminder-rules", reminder_rules_put, ROLE_ADMIN, 0, "reminder_rules_put"},
     {HTTP_GET, "/api/v1/audit", audit_list, ROLE_ADMIN, 0, "audit_list"},
+    {HTTP_GET, "/api/v1/api-keys", api_keys_list, ROLE_ADMIN, 0, "api_keys_list"},
+    {HTTP_POST, "/api/v1/api-keys", api_keys_create, ROLE_ADMIN, 0, "api_keys_create"},
+    {HTTP_GET, "/api/v1/api-keys/{id}", api_keys_get, ROLE_ADMIN, 0, "api_keys_get"},
+    {HTTP_DELETE, "/api/v1/api-keys/{id}", api_keys_revoke, ROLE_ADMIN, 0, "api_keys_revoke"},
 
     {HTTP_GET, "/api/v1/segments", segments_list, MARKETING, 0, "segments_list"},
     {HTTP_POST, "/api/v1/segments", segments_create, MARKETING, 0, "segments_create"},

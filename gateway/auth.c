@@ -1,5 +1,6 @@
 /* auth.c — see auth.h. */
 #include "gateway/auth.h"
+#include "gateway/api_keys.h"
 #include "gateway/scope.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
@@ -94,7 +95,15 @@ int auth_authenticate(struct api_ctx *c)
     const char *tok = c->req->bearer[0] ? c->req->bearer : c->req->cookie_token;
     if (!tok[0])
         return 0;
-    int rc = auth_token_agent(c->db, tok, &c->me);
+    int rc;
+    if (strncmp(tok, API_KEY_PREFIX, strlen(API_KEY_PREFIX)) == 0) {
+        int64_t wait = 0;
+        rc = api_key_authenticate(c->db, tok, c->req->ip, &c->me, &wait);
+        if (wait > 0)
+            snprintf(c->req->retry_after, sizeof(c->req->retry_after), "%lld", (long long)wait);
+    } else {
+        rc = auth_token_agent(c->db, tok, &c->me);
+    }
     c->authed = rc == 1;
     return rc;
 }

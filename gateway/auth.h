@@ -22,8 +22,9 @@ int auth_hash_password(const char *password, char out[AUTH_HASH_MAX]);
 /* Random readable password for "agent add" without --password-stdin. */
 void auth_generate_password(char *out, size_t outsz);
 unsigned auth_role_bit(const char *role);
-/* Resolves the token of c->req into c->me. Returns 1 when authenticated, 0 when not,
- * or a negative db_rc. */
+/* Resolves the token of c->req (a session token, or an API key "sbk_…": api_keys.h) into
+ * c->me. Returns 1 when authenticated, 0 when not (an API key over its rate: with
+ * c->req->retry_after set), or a negative db_rc. */
 int auth_authenticate(struct api_ctx *c);
 /* Same for a raw token (websocket auth frame / cookie). */
 int auth_token_agent(struct db *db, const char *token, struct agent_info *me);

@@ -141,6 +141,24 @@ bool jf_money(struct jf *f, const char *key, char out[32])
     return true;
 }
 
+bool jf_utc_time(struct jf *f, const char *key, char out[24])
+{
+    out[0] = '\0';
+    json_t *v = json_object_get(f->body, key);
+    if (!v || json_is_null(v))
+        return false;
+    const char *s = json_string_value(v);
+    int y, mo, d, h, mi, se, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) != 6 ||
+        (s[n] != 'Z' && s[n] != '\0') || (s[n] == 'Z' && s[n + 1] != '\0') || y < 1970 || mo < 1 || mo > 12 ||
+        d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) {
+        jf_fail(f, key, "must be a UTC time like 2026-12-01T09:00:00Z");
+        return false;
+    }
+    snprintf(out, 24, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi, se);
+    return true;
+}
+
 bool jf_bool(struct jf *f, const char *key, bool dflt)
 {
     json_t *v = json_object_get(f->body, key);

@@ -41,6 +41,9 @@ void jf_check_names(struct jf *f, const char *key, json_t *v, size_t max_items, 
 /* A sum of money: a number from 0 to 10^13, written into out with two decimals ("12.50",
  * for a DECIMAL column); false when absent or null (out untouched) or invalid. */
 bool jf_money(struct jf *f, const char *key, char out[32]);
+/* A UTC time "2026-12-01T09:00:00Z" (the Z may be left out), written into out as SQL
+ * wants it ("2026-12-01 09:00:00"); false when absent or null (out "") or invalid. */
+bool jf_utc_time(struct jf *f, const char *key, char out[24]);
 /* true/false; absent ⇒ dflt. */
 bool jf_bool(struct jf *f, const char *key, bool dflt);
 
