@@ -7,6 +7,7 @@
 #include "gateway/auth.h"
 #include "gateway/mailboxes.h"
 #include "gateway/reports.h"
+#include "gateway/webhooks.h"
 
 #define STAFF (ROLE_ADMIN | ROLE_MANAGER)
 #define CRM_WRITE (ROLE_ADMIN | ROLE_MANAGER | ROLE_SALES)
@@ -91,6 +92,13 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/api-keys", api_keys_create, ROLE_ADMIN, 0, "api_keys_create"},
     {HTTP_GET, "/api/v1/api-keys/{id}", api_keys_get, ROLE_ADMIN, 0, "api_keys_get"},
     {HTTP_DELETE, "/api/v1/api-keys/{id}", api_keys_revoke, ROLE_ADMIN, 0, "api_keys_revoke"},
+    {HTTP_GET, "/api/v1/webhooks", webhooks_list, ROLE_ADMIN, 0, "webhooks_list"},
+    {HTTP_POST, "/api/v1/webhooks", webhooks_create, ROLE_ADMIN, 0, "webhooks_create"},
+    {HTTP_GET, "/api/v1/webhooks/{id}", webhooks_get, ROLE_ADMIN, 0, "webhooks_get"},
+    {HTTP_PATCH, "/api/v1/webhooks/{id}", webhooks_update, ROLE_ADMIN, 0, "webhooks_update"},
+    {HTTP_DELETE, "/api/v1/webhooks/{id}", webhooks_delete, ROLE_ADMIN, 0, "webhooks_delete"},
+    {HTTP_GET, "/api/v1/webhooks/{id}/deliveries", webhook_deliveries_list, ROLE_ADMIN, 0, "webhook_deliveries_list"},
+    {HTTP_POST, "/api/v1/webhook-deliveries/{id}/redeliver", webhook_redeliver, ROLE_ADMIN, 0, "webhook_redeliver"},
 
     {HTTP_GET, "/api/v1/segments", segments_list, MARKETING, 0, "segments_list"},
     {HTTP_POST, "/api/v1/segments", segments_create, MARKETING, 0, "segments_create"},

@@ -369,6 +369,9 @@ int tickets_update(struct api_ctx *c)
     int64_t old_assignee = jint(before, "assignee_id"), new_assignee = after ? jint(after, "assignee_id") : 0;
     if (!rc)
         rc = emit(c, "ticket.updated", after);
+    const char *was = json_string_value(json_object_get(before, "status"));
+    if (!rc && status && strcmp(status, "solved") == 0 && was && strcmp(was, "solved") != 0 && strcmp(was, "closed") != 0)
+        rc = emit(c, "ticket.solved", after); /* for webhooks: the moment it was solved, once */
     if (!rc && has_assignee && new_assignee != old_assignee) {
         if (new_assignee)
             rc = emit(c, "ticket.assigned", after);

@@ -109,6 +109,14 @@ struct sb_config {
         char csat[4];               /* yes|no: a 1-5 survey when a ticket is first solved */
     } quality;
     struct {
+        char allow_hosts[CFG_STR];  /* hosts exempt from the private-address refusal ("a, b") */
+        int64_t timeout_ms;         /* one delivery attempt, connect to answer */
+        int64_t retry_base_ms;      /* first retry after this, doubling per attempt */
+        int64_t retry_max_ms;       /* ... up to this */
+        int64_t max_attempts;       /* then the delivery is failed */
+        int64_t disable_after;      /* failed attempts in a row that disable the webhook */
+    } webhooks;
+    struct {
         char auto_answer[4];        /* yes|no: chat self-service (kb_answer.h) */
         int64_t auto_answer_coverage; /* percent of the question the best article must cover */
         int64_t auto_answer_margin; /* and beat the second one by this many percent */

@@ -215,6 +215,8 @@ int kb_answer_reply(struct db *db, int64_t ticket_id, int64_t message_id, bool s
         rc = ticket_load(db, NULL, ticket_id, &t);
     if (!rc && t)
         rc = ticket_event(db, "ticket.updated", t, json_pack("{s:O}", "ticket", t));
+    if (!rc && t && solved)
+        rc = ticket_event(db, "ticket.solved", t, json_pack("{s:O}", "ticket", t));
     json_decref(t);
     return rc;
 }

@@ -35,6 +35,8 @@
 #include "workers/campaigns.h"
 #include "workers/crm.h"
 #include "workers/quality.h"
+#include "gateway/webhooks.h"
+#include "workers/webhooks.h"
 #include "workers/housekeeping.h"
 #include "workers/outbox.h"
 #include "workers/router.h"
@@ -145,10 +147,12 @@ static int cmd_serve(const struct sb_config *cfg)
     campaign_results_init(cfg);
     csat_init(cfg);
     kb_answer_init(cfg);
+    webhooks_init(cfg);
     agent_socket_on_agent_typing(webchat_agent_typing);
     if (dbpool_start(cfg) < 0 || event_tailer_start(cfg, deliver_events) < 0 || ingest_start(cfg) < 0 ||
         housekeeping_start(cfg) < 0 || outbox_start(cfg, senders) < 0 || router_start(cfg) < 0 ||
         crm_worker_start(cfg) < 0 || campaign_sender_start(cfg, senders) < 0 || quality_worker_start(cfg) < 0 ||
+        webhook_worker_start(cfg) < 0 ||
         email_imap_start(cfg) < 0) {
         fprintf(stderr, "switchboard: cannot start threads\n");
         return 1;
@@ -159,6 +163,7 @@ static int cmd_serve(const struct sb_config *cfg)
     router_stop();
     campaign_sender_stop();
     quality_worker_stop();
+    webhook_worker_stop();
     crm_worker_stop();
     outbox_stop();
     housekeeping_stop();
