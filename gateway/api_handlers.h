@@ -9,6 +9,7 @@
 int ops_healthz(struct api_ctx *c);
 int ops_readyz(struct api_ctx *c);
 int ops_metrics(struct api_ctx *c);
+int ops_openapi(struct api_ctx *c);
 
 int agents_list(struct api_ctx *c);
 int agents_get(struct api_ctx *c);

@@ -3,6 +3,7 @@
 #include "gateway/api_handlers.h"
 #include "gateway/metrics.h"
 #include "gateway/migrate.h"
+#include "gateway/server.h"
 #include "gateway/lib/text.h"
 
 int ops_healthz(struct api_ctx *c)
@@ -24,6 +25,22 @@ int ops_readyz(struct api_ctx *c)
         return api_json(c, 503, json_pack("{s:s, s:i, s:i, s:s}", "status", "schema_behind", "schema", version,
                                           "expected", latest, "fix", "switchboard migrate"));
     return api_json(c, 200, json_pack("{s:s, s:s, s:i}", "status", "ready", "database", "ok", "schema", version));
+}
+
+/* The OpenAPI document of this API (gateway/www/openapi.json, kept honest by
+ * tests/system/openapi.test.js). */
+int ops_openapi(struct api_ctx *c)
+{
+    const char *data;
+    size_t len;
+    if (server_static_file("/openapi.json", &data, &len) < 0)
+        return api_not_found(c);
+    buf_reset(&c->req->resp);
+    if (buf_append(&c->req->resp, data, len) < 0)
+        return DB_EOTHER;
+    c->req->status = 200;
+    c->req->resp_type = "application/json";
+    return DB_OK;
 }
 
 int ops_metrics(struct api_ctx *c)

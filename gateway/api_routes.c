@@ -18,6 +18,7 @@ const struct route api_routes[] = {
     {HTTP_GET, "/healthz", ops_healthz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "healthz"},
     {HTTP_GET, "/readyz", ops_readyz, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "readyz"},
     {HTTP_GET, "/metrics", ops_metrics, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "metrics"},
+    {HTTP_GET, "/api/v1/openapi.json", ops_openapi, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "openapi"},
 
     {HTTP_POST, "/webhooks/sms/inbound", sms_webhook_inbound, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "sms_inbound"},
     {HTTP_POST, "/webhooks/sms/status", sms_webhook_status, 0, ROUTE_PUBLIC | ROUTE_NO_TX, "sms_status"},

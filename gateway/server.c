@@ -290,6 +290,16 @@ static const struct static_file *static_find(const char *path)
     return NULL;
 }
 
+int server_static_file(const char *url, const char **data, size_t *len)
+{
+    const struct static_file *f = static_find(url);
+    if (!f)
+        return -1;
+    *data = (const char *)f->data;
+    *len = f->len;
+    return 0;
+}
+
 /* ---------- HTTP ---------- */
 
 static void header_copy(struct lws *wsi, enum lws_token_indexes t, char *dst, size_t sz)

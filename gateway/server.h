@@ -21,5 +21,8 @@ struct server_hooks {
 };
 
 int server_run(const struct sb_config *cfg, const struct server_hooks *hooks);
+/* A file of [server] www_dir as loaded at start ("/openapi.json"): 0 with its bytes (valid
+ * while the server runs; read-only, so any thread may read them), -1 when there is none. */
+int server_static_file(const char *url, const char **data, size_t *len);
 
 #endif
