@@ -16,7 +16,6 @@
 
 #define EVENTS_PER_PASS 500
 #define CLAIM 32
-#define LEASE_MARGIN_MS 30000
 
 static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
@@ -195,10 +194,11 @@ static int claim_tx(struct db *db, void *arg)
     }
     db_result_free(&r);
     char *list = db_id_list(ids, b->n);
+    /* twice the attempt's time limit: a settle that is merely slow is not taken for a crash */
     rc = list ? db_exec(db, "UPDATE webhook_deliveries d JOIN " DB_ID_LIST_TABLE " ON j.id = d.id "
                             "SET d.state = 'sending', d.attempts = d.attempts + 1, "
                             "d.lease_until = NOW(3) + INTERVAL ? MICROSECOND",
-                        DBP(P_S(list), P_I((cfg->webhooks.timeout_ms + LEASE_MARGIN_MS) * 1000)), NULL)
+                        DBP(P_S(list), P_I((2 * cfg->webhooks.timeout_ms + 1000) * 1000)), NULL)
               : DB_EOTHER;
     free(list);
     return rc;

@@ -5,8 +5,8 @@
  *             [crm] settle_ms wait, ids commit out of order) and queues one
  *             webhook_deliveries row per active subscription and public kind
  *             (gateway/webhooks.h), UNIQUE so an event is never queued twice;
- *   delivery  claims due rows (FOR UPDATE SKIP LOCKED, leased for the timeout plus a
- *             margin), POSTs them concurrently on one libcurl multi handle and settles
+ *   delivery  claims due rows (FOR UPDATE SKIP LOCKED, leased for twice the timeout
+ *             plus a second), POSTs them concurrently on one libcurl multi handle and settles
  *             each: 2xx ⇒ delivered; otherwise retrying after [webhooks] retry_base_ms
  *             doubling per attempt up to retry_max_ms, failed after max_attempts. A lease
  *             that runs out (a crash mid-POST) puts the row back to retrying: at least

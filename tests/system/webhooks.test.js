@@ -219,3 +219,47 @@ test('private, loopback and link-local targets are refused; bad subscriptions ch
   assert.equal((await a.del(`/api/v1/webhooks/${w.id}`)).status, 204);
   expectError(await a.get(`/api/v1/webhooks/${w.id}`), 404, 'not_found');
 });
+
+test('kill -9 mid-delivery: after a restart the event is delivered, with the same id', async () => {
+  const held = [];
+  modes.set('/hang', () => 200);
+  const hang = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      held.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (held.length > 1) { res.writeHead(200); res.end('ok'); } // the first one never answers
+    });
+  });
+  await new Promise((r) => hang.listen(0, '127.0.0.1', r));
+  const env = {
+    SWITCHBOARD_ROUTING_ENABLED: 'no', SWITCHBOARD_WEBHOOKS_ALLOW_HOSTS: 'localhost',
+    SWITCHBOARD_WEBHOOKS_TIMEOUT_MS: '1500', SWITCHBOARD_WEBHOOKS_RETRY_BASE_MS: '200', SWITCHBOARD_CRM_SETTLE_MS: '100',
+  };
+  const first = await startServer({ env });
+  let second;
+  try {
+    const boss = await bootstrapAdmin(first);
+    const w = (await api(first, boss.token).post('/api/v1/webhooks', {
+      url: `http://localhost:${hang.address().port}/hook`, events: ['customer.created'],
+    })).json;
+    await until(() => held.length >= 1, 15000, 'the ping is in flight');
+    await first.kill9();
+    const [[state]] = sql(first, `SELECT state FROM webhook_deliveries WHERE webhook_id = ${w.id}`);
+    assert.equal(state, 'sending', 'killed mid-attempt');
+    second = await startServer({ env, dbName: first.dbName, migrate: false });
+    await until(() => held.length >= 2, 20000, 'delivered after the restart, once the lease ran out');
+    assert.equal(held[1].headers['switchboard-event-id'], held[0].headers['switchboard-event-id']);
+    assert.equal(held[1].body, held[0].body);
+    const b = api(second, boss.token);
+    await until(async () => (await b.get(`/api/v1/webhooks/${w.id}/deliveries`)).json.items[0].state === 'delivered',
+      10000, 'settled');
+    const d = (await b.get(`/api/v1/webhooks/${w.id}/deliveries`)).json.items[0];
+    assert.equal(d.attempts, 2);
+  } finally {
+    if (second) await second.stop();
+    else await first.stop();
+    dropDatabase(first);
+    hang.close();
+  }
+});
