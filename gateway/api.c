@@ -40,7 +40,9 @@ static void set_json(struct api_req *r, int status, json_t *body)
     r->resp_type = "application/json; charset=utf-8";
     if (!body)
         return;
-    char *s = json_dumps(body, JSON_COMPACT);
+    /* 15 significant digits: a DECIMAL rounded to 4 places reads 0.6667, not the double's
+     * 0.66669999999999996 (15 is what a double holds exactly in decimal) */
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (s) {
         buf_puts(&r->resp, s);
         free(s);
@@ -251,6 +253,8 @@ static void answer_db_failure(struct api_ctx *c, int rc)
         api_error(c, 503, "busy", "the request conflicted with others too often; retry");
     } else if (rc == DB_EDUP) {
         api_error(c, 409, "conflict", "a record with the same unique value exists");
+    } else if (rc == DB_EINUSE) {
+        api_error(c, 409, "in_use", "other records still use this one (a campaign, a sequence step…); remove them first");
     } else {
         api_error(c, 500, "internal", "internal error; see the server log for this request id");
     }

@@ -95,9 +95,12 @@ static int read_activity(struct api_ctx *c, struct jf *f, struct activity_input 
     static const char *const allowed[] = {"customer_id", "deal_id", "method", "content", "next_step", "next_at",
                                           "happened_at", NULL};
     jf_only(f, allowed);
+    int64_t stored = in->customer_id; /* an update: the activity's own customer */
     in->customer_id = jf_int(f, "customer_id", 1, INT64_MAX, create, &in->has_customer);
     if (!create && in->has_customer)
         jf_fail(f, "customer_id", "cannot be changed");
+    if (!create)
+        in->customer_id = stored;
     in->deal_id = jf_int(f, "deal_id", 1, INT64_MAX, false, &in->has_deal);
     in->method = jf_enum(f, "method", methods, create);
     in->content = jf_str(f, "content", 4000, create);
@@ -115,7 +118,7 @@ static int read_activity(struct api_ctx *c, struct jf *f, struct activity_input 
             jf_fail(f, "customer_id", "no such customer in your scope");
         json_decref(cu);
     }
-    if (!rc && in->has_deal && in->has_customer) {
+    if (!rc && in->has_deal && in->customer_id > 0) {
         int64_t ok = 0;
         rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM deals WHERE id = ? AND customer_id = ?",
                            DBP(P_I(in->deal_id), P_I(in->customer_id)), 0, &ok);
@@ -202,7 +205,7 @@ int activities_update(struct api_ctx *c)
     }
     struct jf f;
     jf_init(&f, c->body);
-    struct activity_input in = {0};
+    struct activity_input in = {.customer_id = jint(before, "customer_id")};
     rc = read_activity(c, &f, &in, false);
     if (!api_checked(c, &f, &rc)) {
         json_decref(before);

@@ -342,7 +342,7 @@ static int team_write(struct api_ctx *c, int64_t id)
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, fields);
-    const char *name = jf_str(&f, "name", 100, id == 0);
+    const char *name = jf_name(&f, "name", 100, id == 0);
     const char *desc = jf_str(&f, "description", 500, false);
     bool has_timeout, has_offset;
     int64_t timeout = jf_int(&f, "accept_timeout_secs", 5, 3600, false, &has_timeout);

@@ -416,7 +416,7 @@ int campaigns_update(struct api_ctx *c)
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, allowed);
-    const char *name = jf_str(&f, "name", 200, false);
+    const char *name = jf_name(&f, "name", 200, false);
     char cost[32];
     bool has_cost = jf_money(&f, "cost", cost);
     int rc = DB_OK;
@@ -479,6 +479,8 @@ static int transition(struct api_ctx *c, const char *from, const char *to, const
     if (!rc)
         rc = api_event(c, "campaign.updated", 0, 0, 0, 0, json_pack("{s:I, s:s}", "campaign_id", (json_int_t)id,
                                                                       "status", to));
+    if (!rc) /* the moment by name (campaign.started …), for webhooks */
+        rc = api_event(c, action, 0, 0, 0, 0, json_pack("{s:I, s:s}", "campaign_id", (json_int_t)id, "status", to));
     return rc ? rc : campaign_answer(c, id, 200);
 }
 
@@ -502,18 +504,42 @@ int campaigns_cancel(struct api_ctx *c)
     return transition(c, "draft scheduled starting sending paused", "cancelled", "campaign.cancelled");
 }
 
+/* Whether campaign id exists (*found 1/0). */
+static int campaign_exists(struct api_ctx *c, int64_t id, int64_t *found)
+{
+    return db_scalar_i64(c->db, "SELECT COUNT(*) FROM campaigns WHERE id = ?", DBP(P_I(id)), 0, found);
+}
+
 int campaigns_recipients(struct api_ctx *c)
 {
-    int64_t limit, offset, id = c->req->params.id[0];
+    int64_t limit, offset, id = c->req->params.id[0], found = 0, total = 0;
     if (api_paging(c, &limit, &offset) < 0)
         return 0;
     const char *state = api_arg(c->req, "state");
+    static const char *const states[] = {"queued", "sending", "sent", "failed", "ambiguous", "skipped", NULL};
     state = state && *state ? state : NULL;
-    return api_rows(c, "SELECT r.id, r.customer_id, cu.name AS customer_name, r.address, r.state, r.skip_reason, "
-                       "r.error, r.sent_at, r.unsubscribed_at FROM campaign_recipients r "
-                       "JOIN customers cu ON cu.id = r.customer_id WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?) "
-                       "ORDER BY r.id LIMIT ? OFFSET ?",
-                    DBP(P_I(id), P_S(state), P_S(state), P_I(limit), P_I(offset)));
+    size_t k = 0;
+    while (state && states[k] && strcmp(states[k], state) != 0)
+        k++;
+    if (state && !states[k])
+        return api_error(c, 400, "bad_request", "state must be queued, sending, sent, failed, ambiguous or skipped");
+    int rc = campaign_exists(c, id, &found);
+    if (rc || !found)
+        return rc ? rc : api_not_found(c);
+    rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?)",
+                       DBP(P_I(id), P_S(state), P_S(state)), 0, &total);
+    struct db_result r;
+    if (!rc)
+        rc = db_exec(c->db, "SELECT r.id, r.customer_id, cu.name AS customer_name, r.address, r.state, r.skip_reason, "
+                            "r.error, r.sent_at, r.unsubscribed_at FROM campaign_recipients r "
+                            "JOIN customers cu ON cu.id = r.customer_id WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?) "
+                            "ORDER BY r.id LIMIT ? OFFSET ?",
+                     DBP(P_I(id), P_S(state), P_S(state), P_I(limit), P_I(offset)), &r);
+    if (rc)
+        return rc;
+    json_t *items = db_rows_json(&r);
+    db_result_free(&r);
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
 }
 
 /* POST /campaigns/{id}/resend {"recipient_ids":[…]}: ambiguous rows back to queued — the
@@ -522,15 +548,28 @@ int campaigns_resend(struct api_ctx *c)
 {
     if (api_body_object(c) < 0)
         return 0;
-    int64_t id = c->req->params.id[0];
+    int64_t id = c->req->params.id[0], found = 0;
+    static const char *const allowed[] = {"recipient_ids", NULL};
+    struct jf f;
+    jf_init(&f, c->body);
+    jf_only(&f, allowed);
     json_t *ids = json_object_get(c->body, "recipient_ids"), *x;
     size_t i;
-    if (!json_is_array(ids) || !json_array_size(ids) || json_array_size(ids) > 1000)
-        return api_invalid(c, json_pack("{s:s}", "recipient_ids", "must be an array of 1..1000 recipient ids"));
+    bool ok = json_is_array(ids) && json_array_size(ids) && json_array_size(ids) <= 1000;
+    json_array_foreach(ids, i, x) {
+        ok = ok && json_is_integer(x) && json_integer_value(x) > 0;
+    }
+    if (!ok)
+        jf_fail(&f, "recipient_ids", "must be an array of 1..1000 recipient ids");
+    int rc = DB_OK;
+    if (!api_checked(c, &f, &rc))
+        return rc;
+    if ((rc = campaign_exists(c, id, &found)) || !found)
+        return rc ? rc : api_not_found(c);
     int64_t moved = 0;
     json_array_foreach(ids, i, x) {
         struct db_result r;
-        int rc = db_exec(c->db, "UPDATE campaign_recipients SET state = 'queued', lease_until = NULL, error = NULL "
+        rc = db_exec(c->db, "UPDATE campaign_recipients SET state = 'queued', lease_until = NULL, error = NULL "
                                 "WHERE id = ? AND campaign_id = ? AND state = 'ambiguous'",
                          DBP(P_I(json_integer_value(x)), P_I(id)), &r);
         if (rc)
@@ -539,7 +578,7 @@ int campaigns_resend(struct api_ctx *c)
         db_result_free(&r);
     }
     json_t *after = json_pack("{s:O, s:I}", "recipient_ids", ids, "requeued", (json_int_t)moved);
-    int rc = api_audit(c, "campaign.resend", "campaign", id, NULL, after);
+    rc = api_audit(c, "campaign.resend", "campaign", id, NULL, after);
     json_decref(after);
     if (!rc && moved)
         rc = db_exec(c->db, "UPDATE campaigns SET status = 'sending' WHERE id = ? AND status = 'finished'",

@@ -185,8 +185,8 @@ static int read_tag_rule(struct api_ctx *c, struct jf *f, bool create)
 {
     static const char *const allowed[] = {"name", "tag", "event_kind", "rule", "notify_owner", "enabled", NULL};
     jf_only(f, allowed);
-    jf_str(f, "name", 100, create);
-    jf_str(f, "tag", 64, create);
+    jf_name(f, "name", 100, create);
+    jf_name(f, "tag", 64, create);
     jf_enum(f, "event_kind", rule_events, create);
     const char *rule = jf_str(f, "rule", 4000, create);
     json_t *b;

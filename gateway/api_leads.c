@@ -375,6 +375,10 @@ int leads_convert(struct api_ctx *c)
     if (!rc)
         rc = api_audit(c, "lead.converted", "lead", id, lead, after);
     if (!rc)
+        rc = event_insert_crm(c->db, "lead.converted", jint(cj, "id"), jint(after, "owner_id"), jstr(after, "region"),
+                              json_pack("{s:O, s:I, s:I}", "lead", after, "customer_id", (json_int_t)jint(cj, "id"),
+                                        "deal_id", (json_int_t)deal));
+    if (!rc)
         rc = api_json(c, 200, json_pack("{s:o, s:o, s:I, s:b}", "lead", after, "customer", cj, "deal_id",
                                         (json_int_t)deal, "customer_created", created));
     else {

@@ -88,7 +88,7 @@ static int read_segment(struct api_ctx *c, struct jf *f, bool create, const char
 {
     static const char *const allowed[] = {"name", "rule", NULL};
     jf_only(f, allowed);
-    *name = jf_str(f, "name", 200, create);
+    *name = jf_name(f, "name", 200, create);
     *rule = jf_str(f, "rule", SEGMENT_MAX_LEN, create);
     if (!*rule)
         return DB_OK;

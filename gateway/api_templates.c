@@ -80,7 +80,7 @@ static void read_template(struct jf *f, struct template_input *in, json_t *curre
 {
     static const char *const allowed[] = {"name", "channel", "subject", "text", "html", NULL};
     jf_only(f, allowed);
-    in->name = jf_str(f, "name", 200, !current && !draft);
+    in->name = draft ? jf_str(f, "name", 200, false) : jf_name(f, "name", 200, !current);
     in->channel = jf_enum(f, "channel", channels, !current);
     const char *stored = current ? json_string_value(json_object_get(current, "channel")) : NULL;
     if (stored && in->channel && strcmp(in->channel, stored) != 0)

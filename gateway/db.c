@@ -90,6 +90,8 @@ static int classify(struct db *db, unsigned int code, const char *msg, const cha
         return DB_ERETRY;
     case ER_DUP_ENTRY:
         return DB_EDUP;
+    case ER_ROW_IS_REFERENCED_2:
+        return DB_EINUSE;
     case CR_SERVER_GONE_ERROR:
     case CR_SERVER_LOST:
     case CR_CONNECTION_ERROR:

@@ -15,6 +15,8 @@
  *   DB_ERETRY  deadlock (1213) or lock wait timeout (1205): roll back and run the whole
  *              transaction again.
  *   DB_EDUP    duplicate key (1062).
+ *   DB_EINUSE  the row is still referenced by a foreign key (1451: a delete of a segment a
+ *              campaign uses). Callers answer 409.
  *   DB_EOTHER  anything else (logged with the server's message).
  */
 #ifndef SB_DB_H
@@ -24,7 +26,7 @@
 #include <jansson.h>
 #include "gateway/config.h"
 
-enum db_rc { DB_OK = 0, DB_EGONE = -1, DB_ERETRY = -2, DB_EDUP = -3, DB_EOTHER = -4 };
+enum db_rc { DB_OK = 0, DB_EGONE = -1, DB_ERETRY = -2, DB_EDUP = -3, DB_EOTHER = -4, DB_EINUSE = -5 };
 
 enum db_type { DB_NULL, DB_I64, DB_F64, DB_TEXT, DB_BLOB };
 struct db_param {

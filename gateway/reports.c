@@ -351,6 +351,10 @@ static int read_args(struct api_ctx *c, struct report_args *a, int64_t today)
     snprintf(a->end, sizeof(a->end), "%s 00:00:00", endday);
     if (api_arg_id(c, "team", &a->team) < 0)
         return -1;
+    int64_t known = 1;
+    if (a->team && db_scalar_i64(c->db, "SELECT COUNT(*) FROM teams WHERE id = ?", DBP(P_I(a->team)), 0, &known) == 0 &&
+        !known)
+        return bad(c, "team: no such team"), -1;
     const char *ch = api_arg(c->req, "channel");
     static const char *const channels[] = {"chat", "email", "sms", "phone", "web", NULL};
     a->channel[0] = '\0';

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void jf_init(struct jf *f, json_t *body)
 {
@@ -85,6 +86,16 @@ const char *jf_str(struct jf *f, const char *key, size_t max_chars, bool require
     return json_string_value(v);
 }
 
+const char *jf_name(struct jf *f, const char *key, size_t max_chars, bool required)
+{
+    const char *s = jf_str(f, key, max_chars, required);
+    if (s && !*s) {
+        jf_fail(f, key, "must not be empty");
+        return NULL;
+    }
+    return s;
+}
+
 const char *jf_enum(struct jf *f, const char *key, const char *const *choices, bool required)
 {
     const char *s = jf_str(f, key, 64, required);
@@ -153,6 +164,13 @@ bool jf_utc_time(struct jf *f, const char *key, char out[24])
         (s[n] != 'Z' && s[n] != '\0') || (s[n] == 'Z' && s[n + 1] != '\0') || y < 1970 || mo < 1 || mo > 12 ||
         d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) {
         jf_fail(f, key, "must be a UTC time like 2026-12-01T09:00:00Z");
+        return false;
+    }
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = 12}, back;
+    time_t t = timegm(&tm);
+    gmtime_r(&t, &back);
+    if (back.tm_mday != d) { /* 2027-02-31 */
+        jf_fail(f, key, "is not a date of the calendar");
         return false;
     }
     snprintf(out, 24, "%04d-%02d-%02d %02d:%02d:%02d", y, mo, d, h, mi, se);

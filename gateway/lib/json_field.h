@@ -31,6 +31,9 @@ void jf_only(struct jf *f, const char *const *allowed);
 /* String of 1..max_chars code points after trimming; NULL when absent or null.
  * required: absent/empty is an error. Returns a pointer into the body (valid while body lives). */
 const char *jf_str(struct jf *f, const char *key, size_t max_chars, bool required);
+/* A name: like jf_str, but given and blank is an error even when not required (a PATCH
+ * may leave a name out, not empty it). */
+const char *jf_name(struct jf *f, const char *key, size_t max_chars, bool required);
 /* One of choices (NULL-terminated). */
 const char *jf_enum(struct jf *f, const char *key, const char *const *choices, bool required);
 /* Integer in [min,max]; *present tells whether a non-null value was given. */

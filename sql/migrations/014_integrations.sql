@@ -78,3 +78,12 @@ CREATE TABLE webhook_deliveries (
   KEY ix_webhook_deliveries_claim (state, next_attempt_at, id),
   CONSTRAINT fk_webhook_deliveries_webhook FOREIGN KEY (webhook_id) REFERENCES webhooks(id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
+
+-- A priority's default SLA target (channel NULL) is one row. NULLs are distinct in a
+-- UNIQUE key, so PUT /routing/sla used to add a row each time; the key is now on a
+-- generated column ('' for the default). Of any duplicates the latest (the last PUT) stays.
+DELETE p1 FROM sla_policies p1 JOIN sla_policies p2
+  ON p2.priority = p1.priority AND p1.channel IS NULL AND p2.channel IS NULL AND p2.id > p1.id;
+ALTER TABLE sla_policies ADD COLUMN channel_key VARCHAR(8) AS (COALESCE(channel, '')) PERSISTENT,
+                         DROP KEY uq_sla_policies,
+                         ADD UNIQUE KEY uq_sla_policies (priority, channel_key);

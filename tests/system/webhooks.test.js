@@ -130,6 +130,25 @@ test('events arrive once each, signed; the ping first', async () => {
   assert.equal(Number(again.headers['switchboard-attempt']), 2);
 });
 
+test('lead.converted and campaign.started reach their subscribers', async () => {
+  const w = (await a.post('/api/v1/webhooks', { url: url('/growth'), events: ['lead.converted', 'campaign.started'] })).json;
+  await until(() => at('/growth').length >= 1, 15000, 'the ping');
+  const lead = (await a.post('/api/v1/leads', { name: '展会线索 王经理', email: 'wang@expo.example' })).json;
+  const conv = await a.post(`/api/v1/leads/${lead.id}/convert`, {});
+  assert.equal(conv.status, 200, conv.text);
+  const seg = (await a.post('/api/v1/segments', { name: 'growth seg', rule: 'has:email' })).json;
+  const tpl = (await a.post('/api/v1/templates', { name: 'growth tpl', channel: 'email', subject: 'Hi', text: 'Hello' })).json;
+  const c = (await a.post('/api/v1/campaigns', { name: '开春活动', segment_id: seg.id, template_id: tpl.id, channel: 'email' })).json;
+  assert.equal((await a.post(`/api/v1/campaigns/${c.id}/start`)).status, 200);
+  await until(() => at('/growth').length >= 3, 15000, 'both events');
+  const bodies = at('/growth').slice(1).map((g) => verify(g, w.secret));
+  const converted = bodies.find((b) => b.type === 'lead.converted');
+  assert.equal(converted.data.lead.id, lead.id);
+  assert.equal(converted.data.customer_id, conv.json.customer.id);
+  assert.equal(bodies.find((b) => b.type === 'campaign.started').data.campaign_id, c.id);
+  assert.equal((await a.del(`/api/v1/webhooks/${w.id}`)).status, 204);
+});
+
 test('a receiver that recovers gets the same event id on the retry', async () => {
   modes.set('/flaky', (n) => (n === 0 ? 503 : 200));
   const w = (await a.post('/api/v1/webhooks', { url: url('/flaky'), events: ['*'] })).json;
