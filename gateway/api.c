@@ -199,6 +199,29 @@ int api_written(struct api_ctx *c, const char *select_sql, const char *type, int
     return api_json(c, status, after);
 }
 
+int api_paged(struct api_ctx *c, const char *count_sql, const char *list_sql, const struct db_param *p, size_t np)
+{
+    int64_t limit, offset, total = 0;
+    struct db_param all[16];
+    if (np > 14)
+        return DB_EOTHER;
+    if (api_paging(c, &limit, &offset) < 0)
+        return 0;
+    int rc = db_scalar_i64(c->db, count_sql, p, np, 0, &total);
+    if (rc)
+        return rc;
+    if (np)
+        memcpy(all, p, np * sizeof(*p));
+    all[np] = P_I(limit);
+    all[np + 1] = P_I(offset);
+    struct db_result r;
+    if ((rc = db_exec(c->db, list_sql, all, np + 2, &r)))
+        return rc;
+    json_t *items = db_rows_json(&r);
+    db_result_free(&r);
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
+}
+
 int api_delete_audited(struct api_ctx *c, const char *select_sql, const char *delete_sql, const char *type)
 {
     int64_t id = c->req->params.id[0];

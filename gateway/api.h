@@ -92,6 +92,10 @@ int api_invalid(struct api_ctx *c, json_t *fields);
 int api_not_found(struct api_ctx *c);
 /* Answers 200 {"items":[every row of the query],"total":N} (short, unpaged lists). */
 int api_rows(struct api_ctx *c, const char *sql, const struct db_param *p, size_t np);
+/* Answers one page, 200 {"items":[…],"total":N}: count_sql counts what list_sql lists,
+ * both over p[0..np) (at most 14); list_sql ends in "LIMIT ? OFFSET ?", bound from
+ * ?page=&per_page= (a bad value answers 400). */
+int api_paged(struct api_ctx *c, const char *count_sql, const char *list_sql, const struct db_param *p, size_t np);
 /* 422 with the errors collected in f; frees f. */
 int api_reject(struct api_ctx *c, struct jf *f);
 /* Ends a validation step and frees f. Returns 1 when the handler may go on; 0 when it

@@ -35,20 +35,9 @@ static int load_agent(struct db *db, int64_t id, json_t **out)
 
 int agents_list(struct api_ctx *c)
 {
-    int64_t limit, offset, total = 0;
-    if (api_paging(c, &limit, &offset) < 0)
-        return 0;
-    struct db_result r;
     /* API keys' agents are not people (api_keys.h) */
-    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM agents WHERE kind = 'person'", DBP0, 0, &total);
-    if (!rc)
-        rc = db_exec(c->db, AGENT_SELECT "WHERE a.kind = 'person' ORDER BY a.id LIMIT ? OFFSET ?",
-                     DBP(P_I(limit), P_I(offset)), &r);
-    if (rc)
-        return rc;
-    json_t *items = db_rows_json(&r);
-    db_result_free(&r);
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
+    return api_paged(c, "SELECT COUNT(*) FROM agents WHERE kind = 'person'",
+                     AGENT_SELECT "WHERE a.kind = 'person' ORDER BY a.id LIMIT ? OFFSET ?", DBP0);
 }
 
 int agents_get(struct api_ctx *c)

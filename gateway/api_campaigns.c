@@ -512,9 +512,7 @@ static int campaign_exists(struct api_ctx *c, int64_t id, int64_t *found)
 
 int campaigns_recipients(struct api_ctx *c)
 {
-    int64_t limit, offset, id = c->req->params.id[0], found = 0, total = 0;
-    if (api_paging(c, &limit, &offset) < 0)
-        return 0;
+    int64_t id = c->req->params.id[0], found = 0;
     const char *state = api_arg(c->req, "state");
     static const char *const states[] = {"queued", "sending", "sent", "failed", "ambiguous", "skipped", NULL};
     state = state && *state ? state : NULL;
@@ -526,20 +524,12 @@ int campaigns_recipients(struct api_ctx *c)
     int rc = campaign_exists(c, id, &found);
     if (rc || !found)
         return rc ? rc : api_not_found(c);
-    rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?)",
-                       DBP(P_I(id), P_S(state), P_S(state)), 0, &total);
-    struct db_result r;
-    if (!rc)
-        rc = db_exec(c->db, "SELECT r.id, r.customer_id, cu.name AS customer_name, r.address, r.state, r.skip_reason, "
-                            "r.error, r.sent_at, r.unsubscribed_at FROM campaign_recipients r "
-                            "JOIN customers cu ON cu.id = r.customer_id WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?) "
-                            "ORDER BY r.id LIMIT ? OFFSET ?",
-                     DBP(P_I(id), P_S(state), P_S(state), P_I(limit), P_I(offset)), &r);
-    if (rc)
-        return rc;
-    json_t *items = db_rows_json(&r);
-    db_result_free(&r);
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
+    return api_paged(c, "SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?)",
+                     "SELECT r.id, r.customer_id, cu.name AS customer_name, r.address, r.state, r.skip_reason, "
+                     "r.error, r.sent_at, r.unsubscribed_at FROM campaign_recipients r "
+                     "JOIN customers cu ON cu.id = r.customer_id WHERE r.campaign_id = ? AND (? IS NULL OR r.state = ?) "
+                     "ORDER BY r.id LIMIT ? OFFSET ?",
+                     DBP(P_I(id), P_S(state), P_S(state)));
 }
 
 /* POST /campaigns/{id}/resend {"recipient_ids":[…]}: ambiguous rows back to queued — the

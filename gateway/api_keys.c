@@ -4,7 +4,6 @@
 #include "gateway/lib/rate_limit.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
-#include "gateway/scope.h"
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -71,14 +70,7 @@ int api_key_authenticate(struct db *db, const char *token, const char *ip, struc
         return 0;
     }
     int64_t key_id = db_cell_i64(&r, 0, 0);
-    me->id = db_cell_i64(&r, 0, 2);
-    text_copy(me->role, sizeof(me->role), db_cell(&r, 0, 3));
-    me->role_bit = auth_role_bit(me->role);
-    me->team_id = db_cell_i64(&r, 0, 4);
-    text_copy(me->name, sizeof(me->name), db_cell(&r, 0, 5));
-    text_copy(me->email, sizeof(me->email), db_cell(&r, 0, 6));
-    text_copy(me->region, sizeof(me->region), db_cell(&r, 0, 7));
-    me->scope = scope_level_of(me->role_bit, db_cell(&r, 0, 8));
+    auth_agent_from_row(&r, 2, me);
     me->api_key = true;
     *retry_after = bucket_take(key_id, db_cell_i64(&r, 0, 1));
     db_result_free(&r);

@@ -59,6 +59,18 @@ static void token_hash(const char *token, unsigned char out[32])
     crypto_hash_sha256(out, (const unsigned char *)token, strlen(token));
 }
 
+void auth_agent_from_row(const struct db_result *r, size_t col, struct agent_info *me)
+{
+    me->id = db_cell_i64(r, 0, col);
+    text_copy(me->role, sizeof(me->role), db_cell(r, 0, col + 1));
+    me->role_bit = auth_role_bit(me->role);
+    me->team_id = db_cell_i64(r, 0, col + 2);
+    text_copy(me->name, sizeof(me->name), db_cell(r, 0, col + 3));
+    text_copy(me->email, sizeof(me->email), db_cell(r, 0, col + 4));
+    text_copy(me->region, sizeof(me->region), db_cell(r, 0, col + 5));
+    me->scope = scope_level_of(me->role_bit, db_cell(r, 0, col + 6));
+}
+
 int auth_token_agent(struct db *db, const char *token, struct agent_info *me)
 {
     size_t n = strlen(token);
@@ -76,16 +88,8 @@ int auth_token_agent(struct db *db, const char *token, struct agent_info *me)
     if (rc)
         return rc;
     int found = r.nrows == 1;
-    if (found) {
-        me->id = db_cell_i64(&r, 0, 0);
-        text_copy(me->role, sizeof(me->role), db_cell(&r, 0, 1));
-        me->role_bit = auth_role_bit(me->role);
-        me->team_id = db_cell_i64(&r, 0, 2);
-        text_copy(me->name, sizeof(me->name), db_cell(&r, 0, 3));
-        text_copy(me->email, sizeof(me->email), db_cell(&r, 0, 4));
-        text_copy(me->region, sizeof(me->region), db_cell(&r, 0, 5));
-        me->scope = scope_level_of(me->role_bit, db_cell(&r, 0, 6));
-    }
+    if (found)
+        auth_agent_from_row(&r, 0, me);
     db_result_free(&r);
     return found;
 }

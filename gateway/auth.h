@@ -26,6 +26,9 @@ unsigned auth_role_bit(const char *role);
  * c->me. Returns 1 when authenticated, 0 when not (an API key over its rate: with
  * c->req->retry_after set), or a negative db_rc. */
 int auth_authenticate(struct api_ctx *c);
+/* The caller's identity from the first row of r, columns col… : a.id, a.role,
+ * COALESCE(a.team_id, 0), a.name, a.email, COALESCE(a.region, ''), a.data_scope. */
+void auth_agent_from_row(const struct db_result *r, size_t col, struct agent_info *me);
 /* Same for a raw token (websocket auth frame / cookie). */
 int auth_token_agent(struct db *db, const char *token, struct agent_info *me);
 

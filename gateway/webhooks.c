@@ -286,24 +286,15 @@ int webhooks_delete(struct api_ctx *c)
 
 int webhook_deliveries_list(struct api_ctx *c)
 {
-    int64_t id = c->req->params.id[0], limit, offset, total = 0, found = 0;
-    if (api_paging(c, &limit, &offset) < 0)
-        return 0;
+    int64_t id = c->req->params.id[0], found = 0;
     int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM webhooks WHERE id = ?", DBP(P_I(id)), 0, &found);
     if (rc || !found)
         return rc ? rc : api_not_found(c);
-    rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ?", DBP(P_I(id)), 0, &total);
-    struct db_result r;
-    if (!rc)
-        rc = db_exec(c->db, "SELECT id, webhook_id, event_id, event, CONCAT(state) AS state, attempts, last_status, "
-                            "last_error, next_attempt_at, created_at, delivered_at FROM webhook_deliveries "
-                            "WHERE webhook_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
-                     DBP(P_I(id), P_I(limit), P_I(offset)), &r);
-    if (rc)
-        return rc;
-    json_t *items = db_rows_json(&r);
-    db_result_free(&r);
-    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
+    return api_paged(c, "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ?",
+                     "SELECT id, webhook_id, event_id, event, CONCAT(state) AS state, attempts, last_status, last_error, "
+                     "next_attempt_at, created_at, delivered_at FROM webhook_deliveries WHERE webhook_id = ? "
+                     "ORDER BY id DESC LIMIT ? OFFSET ?",
+                     DBP(P_I(id)));
 }
 
 int webhook_redeliver(struct api_ctx *c)
