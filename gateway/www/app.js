@@ -255,6 +255,8 @@ function showLogin() {
   if (typeof crmStop === 'function') crmStop();
   if (typeof marketingStop === 'function') marketingStop();
   if (typeof qualityStop === 'function') qualityStop();
+  if (typeof dashboardStop === 'function') dashboardStop();
+  if (typeof integrationsStop === 'function') integrationsStop();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
   clearTimeout(state.retryTimer);
   document.title = 'Switchboard';
@@ -1346,6 +1348,7 @@ function showView(v, arg) {
   state.viewArg = arg || null;
   const tab = VIEW_TAB[v] || v;
   for (const x of $$('.tab')) x.classList.toggle('active', x.dataset.view === tab);
+  markTabMore();
   for (const k of Object.keys(VIEWS)) $('#view-' + k).hidden = k !== v;
   const h = viewHash(v, arg);
   if (location.hash !== h) history.pushState(null, '', h || location.pathname + location.search);
@@ -1373,12 +1376,63 @@ window.addEventListener('hashchange', onAddress);
 for (const b of $$('.tab')) b.addEventListener('click', () => go(b.dataset.view));
 // more tabs than the window has room for: the Chinese halves of their labels go first, then
 // some padding and font size (tighter)
+// The top bar: tabs lose their Chinese, then padding; the ones that still do not fit go
+// into a "More" menu at the end (an admin has a dozen tabs).
 function fitTabs() {
   const nav = $('.topbar nav');
+  const over = () => nav.scrollWidth > nav.clientWidth + 1;
+  closeTabMenu();
   nav.classList.remove('tight', 'tighter');
-  if (nav.scrollWidth > nav.clientWidth + 1) nav.classList.add('tight');
-  if (nav.scrollWidth > nav.clientWidth + 1) nav.classList.add('tighter');
+  for (const t of nav.querySelectorAll('.tab.overflowed')) t.classList.remove('overflowed');
+  let more = nav.querySelector('.tab-more');
+  if (more) more.hidden = true;
+  if (over()) nav.classList.add('tight');
+  if (over()) nav.classList.add('tighter');
+  if (!over()) return;
+  if (!more) {
+    more = el('button', 'tab-more', 'More ▾');
+    more.type = 'button';
+    more.setAttribute('aria-haspopup', 'menu');
+    more.addEventListener('click', (e) => { e.stopPropagation(); toggleTabMenu(more); });
+    nav.appendChild(more);
+  }
+  more.hidden = false;
+  const tabs = [...nav.querySelectorAll('.tab[data-view]')].filter((t) => !t.hidden);
+  for (let i = tabs.length - 1; i > 0 && over(); i--) tabs[i].classList.add('overflowed');
+  markTabMore();
 }
+// "More" shows as active while the view open is one of the tabs inside it
+function markTabMore() {
+  const more = $('.topbar nav .tab-more');
+  if (more) more.classList.toggle('active', !!$('.topbar nav .tab.overflowed.active'));
+}
+function closeTabMenu() {
+  const m = $('.tab-menu');
+  if (m) m.remove();
+  const more = $('.topbar nav .tab-more');
+  if (more) more.setAttribute('aria-expanded', 'false');
+}
+function toggleTabMenu(more) {
+  if ($('.tab-menu')) { closeTabMenu(); return; }
+  const menu = el('div', 'tab-menu');
+  menu.setAttribute('role', 'menu');
+  for (const t of $$('.topbar nav .tab.overflowed')) {
+    const b = el('button', 'tab-menu-item' + (t.classList.contains('active') ? ' active' : ''));
+    b.type = 'button';
+    b.setAttribute('role', 'menuitem');
+    b.dataset.view = t.dataset.view;
+    b.textContent = t.textContent.trim();
+    b.addEventListener('click', () => { closeTabMenu(); t.click(); });
+    menu.appendChild(b);
+  }
+  const r = more.getBoundingClientRect();
+  menu.style.top = Math.round(r.bottom + 4) + 'px';
+  menu.style.left = Math.round(Math.max(8, r.right - 220)) + 'px';
+  document.body.appendChild(menu);
+  more.setAttribute('aria-expanded', 'true');
+}
+document.addEventListener('click', (e) => { if (!e.target.closest('.tab-menu')) closeTabMenu(); });
+document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeTabMenu(); });
 window.addEventListener('resize', () => { if (state.me) fitTabs(); });
 
 /* ---------- clocks: the server's time, countdowns ---------- */
@@ -2189,6 +2243,8 @@ function onFrame(m) {
   if (typeof crmFrame === 'function') crmFrame(m); // CRM pages, the reminders bell (crm.js)
   if (typeof marketingFrame === 'function') marketingFrame(m); // campaign progress (marketing.js)
   if (typeof qualityFrame === 'function') qualityFrame(m); // ticket.flagged / ticket.csat refresh the report (quality.js)
+  if (typeof dashboardFrame === 'function') dashboardFrame(m); // a quiet refresh of the report shown (dashboard.js)
+  if (typeof integrationsFrame === 'function') integrationsFrame(m); // a webhook disabled: its notice (integrations.js)
   switch (m.type) {
     case 'auth_ok': {
       const again = state.everConnected;
@@ -2393,6 +2449,8 @@ function start(agent) {
   if (typeof marketingStart === 'function') marketingStart(agent);
   if (typeof kbStart === 'function') kbStart(agent);
   if (typeof qualityStart === 'function') qualityStart(agent);
+  if (typeof dashboardStart === 'function') dashboardStart(agent);
+  if (typeof integrationsStart === 'function') integrationsStart(agent);
   $('.tab[data-view=tickets]').hidden = !viewAllowed('tickets');
   fitTabs();
   if (location.hash) routeFromHash();

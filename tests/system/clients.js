@@ -57,4 +57,20 @@ function wsOpen(server, path, { headers = {}, origin, autoPong = true } = {}) {
   });
 }
 
-module.exports = { wsOpen, launchChromium, CHROMIUM_ARGS };
+/**
+ * Opens a console view by its top-bar tab, also when the tab sits in the "More" menu (an
+ * admin's tabs do not all fit: app.js fitTabs).
+ */
+async function openTab(page, view) {
+  const tab = page.locator(`.topbar nav .tab[data-view=${view}]`);
+  if (await tab.isVisible()) return tab.click();
+  await page.click('.topbar nav .tab-more');
+  return page.click(`.tab-menu .tab-menu-item[data-view=${view}]`);
+}
+
+/** Whether the signed-in role has the view's tab (in the bar or in the "More" menu). */
+async function hasTab(page, view) {
+  return page.$eval(`.topbar nav .tab[data-view=${view}]`, (t) => !t.hidden).catch(() => false);
+}
+
+module.exports = { wsOpen, launchChromium, openTab, hasTab, CHROMIUM_ARGS };

@@ -15,7 +15,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { launchChromium } = require('./clients');
+const { launchChromium, openTab, hasTab } = require('./clients');
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, until } = require('./harness');
 
 const SHOTS = path.join(__dirname, '..', '..', 'var', 'screenshots');
@@ -94,7 +94,7 @@ let adminPage;
 
 test('customer 360: Chinese data, lifecycle, custom fields, deals, follow-ups, timeline, attachments, opt-outs', async () => {
   const page = adminPage = await signIn(admin.agent.email, admin.password, { width: 1440, height: 1500 });
-  await page.click('.tab[data-view=customers]');
+  await openTab(page, 'customers');
   await page.fill('#customer-q', '张伟');
   await page.locator(`#customer-rows tr[data-id="${cust.id}"]`).click();
   await page.waitForSelector(`#c360[data-customer="${cust.id}"] .c360-name`);
@@ -190,7 +190,7 @@ test('customer 360: add a follow-up, tag and untag, custom fields with the serve
 
 test('customer 360 opens from a ticket\'s customer panel; the back button returns', async () => {
   const page = adminPage;
-  await page.click('.tab[data-view=tickets]');
+  await openTab(page, 'tickets');
   assert.equal(await hash(page), '');
   await page.click('.queue[data-queue=all]');
   await page.locator(`#ticket-list li[data-id="${ticketId}"]`).click();
@@ -246,7 +246,7 @@ test('pipeline: columns per stage with totals; drag and drop, synthetic drag eve
   const [b1, b2, b3] = [stageId('open', 0), stageId('open', 1), stageId('open', 2)];
   const won = stageId('won');
   const other = (await a.post('/api/v1/deals', { customer_id: cust.id, title: '存储扩容 ' + HOSTILE, amount: 30000, currency: 'CNY' })).json;
-  await page.click('.tab[data-view=pipeline]');
+  await openTab(page, 'pipeline');
   assert.equal(await hash(page), '#/pipeline');
   await page.waitForSelector(`.kcard[data-deal="${dealId}"]`);
   const cols = await page.locator('.kcol').evaluateAll((els) => els.map((e) => Number(e.dataset.stage)));
@@ -394,7 +394,7 @@ test('leads: owner and assigned_by shown, filters, a new lead, convert', async (
     assert.equal(r.status, 201, r.text);
   }
   const page = adminPage;
-  await page.click('.tab[data-view=leads]');
+  await openTab(page, 'leads');
   await page.waitForSelector('#lead-rows tr[data-lead]');
   assert.equal(await page.locator('#lead-rows tr[data-lead]').count(), 3);
   const emily = page.locator('#lead-rows tr', { hasText: 'Emily Chen' });
@@ -579,7 +579,7 @@ test('reminders bell: the count, done from the dropdown, a reminder.due event ri
 
 test('custom fields admin: create with the server\'s reasons, edit, delete; the 360 page follows', async () => {
   const page = adminPage;
-  await page.click('.tab[data-view=fields]');
+  await openTab(page, 'fields');
   await page.waitForSelector('#field-rows tr[data-key=budget]');
   await page.click('#field-new');
   await page.fill('#field-label', '行业细分 Segment');
@@ -613,7 +613,7 @@ test('custom fields admin: create with the server\'s reasons, edit, delete; the 
   await page.waitForFunction(() => /细分行业\s*金融业/.test((document.querySelector('.cf-list') || {}).textContent));
   assert.equal((await a.get(`/api/v1/customers/${cust.id}`)).json.attrs.segment, '金融');
 
-  await page.click('.tab[data-view=fields]');
+  await openTab(page, 'fields');
   await page.click('#field-rows tr[data-key=segment] .field-delete');
   await page.click('#field-rows tr[data-key=segment] .danger-solid');
   await page.waitForFunction(() => !document.querySelector('#field-rows tr[data-key=segment]'));
@@ -623,11 +623,11 @@ test('custom fields admin: create with the server\'s reasons, edit, delete; the 
 
 test('tabs by role: sales get pipeline, leads, duplicates and import; service agents none; only admins custom fields', async () => {
   const sp = await signIn(sales.email, sales.password);
-  for (const v of ['pipeline', 'leads', 'customers', 'tickets']) assert.equal(await sp.locator(`.tab[data-view=${v}]`).isVisible(), true, v);
-  for (const v of ['fields', 'routing']) assert.equal(await sp.locator(`.tab[data-view=${v}]`).isVisible(), false, v);
-  await sp.click('.tab[data-view=customers]');
+  for (const v of ['pipeline', 'leads', 'customers', 'tickets']) assert.equal(await hasTab(sp, v), true, v);
+  for (const v of ['fields', 'routing']) assert.equal(await hasTab(sp, v), false, v);
+  await openTab(sp, 'customers');
   assert.deepEqual(await sp.locator('#view-customers .subtab').allTextContents(), ['All customers 全部客户', 'Duplicates 查重', 'Import 导入']);
-  await sp.click('.tab[data-view=pipeline]');
+  await openTab(sp, 'pipeline');
   await sp.waitForSelector('.kcol');
   await sp.evaluate(() => { location.hash = '#/fields'; });
   await sp.waitForFunction(() => !document.querySelector('#view-tickets').hidden, null, { timeout: 5000 });
@@ -636,8 +636,8 @@ test('tabs by role: sales get pipeline, leads, duplicates and import; service ag
 
   const agent = await createAgent(server, admin.token, { role: 'agent', name: '客服 小王' });
   const ap = await signIn(agent.email, agent.password);
-  for (const v of ['pipeline', 'leads', 'fields', 'routing']) assert.equal(await ap.locator(`.tab[data-view=${v}]`).isVisible(), false, v);
-  await ap.click('.tab[data-view=customers]');
+  for (const v of ['pipeline', 'leads', 'fields', 'routing']) assert.equal(await hasTab(ap, v), false, v);
+  await openTab(ap, 'customers');
   assert.equal(await ap.locator('#view-customers .subnav').isVisible(), false, 'no sub-pages for service agents');
   await ap.goto(server.url + '/#/pipeline');
   await ap.waitForSelector('#app:not([hidden])');

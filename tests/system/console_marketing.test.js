@@ -21,7 +21,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { SMTPServer } = require('smtp-server');
 const { simpleParser } = require('mailparser');
-const { launchChromium } = require('./clients');
+const { launchChromium, openTab, hasTab } = require('./clients');
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, until, freePort } = require('./harness');
 
 const SHOTS = path.join(__dirname, '..', '..', 'var', 'screenshots');
@@ -87,11 +87,11 @@ test('segments: the builder writes tag:VIP AND region = 上海, the preview coun
   page = await signIn(marketer.email, marketer.password);
   // a marketer has no conversations: the console opens on the campaigns
   await page.waitForSelector('#view-campaigns:not([hidden])');
-  assert.equal(await page.locator('.tab[data-view=tickets]').isHidden(), true);
-  for (const v of ['segments', 'templates', 'campaigns']) assert.equal(await page.locator(`.tab[data-view=${v}]`).isVisible(), true, v);
+  assert.equal(!(await hasTab(page, 'tickets')), true);
+  for (const v of ['segments', 'templates', 'campaigns']) assert.equal(await hasTab(page, v), true, v);
   assert.equal(await page.locator('#toast').isHidden(), true, 'no error toast for the marketer');
 
-  await page.click('.tab[data-view=segments]');
+  await openTab(page, 'segments');
   await page.click('#seg-new');
   await page.fill('#seg-name', '上海 VIP 客户');
   // first row: tag is VIP
@@ -168,7 +168,7 @@ test('segments: the builder writes tag:VIP AND region = 上海, the preview coun
 });
 
 test('templates: the preview renders for a chosen customer, escapes HTML from data, shows the part\'s error', async () => {
-  await page.click('.tab[data-view=templates]');
+  await openTab(page, 'templates');
   await page.click('#tpl-new-email');
   await page.fill('#tpl-name', '上海 VIP 专享');
   await page.fill('#tpl-subject', '{{customer.name}}，您的专属优惠');
@@ -215,7 +215,7 @@ test('templates: the preview renders for a chosen customer, escapes HTML from da
 });
 
 test('campaigns: created and started from the page, the progress bar reaches 100%, sent = what SMTP received', async () => {
-  await page.click('.tab[data-view=campaigns]');
+  await openTab(page, 'campaigns');
   await page.click('#camp-new');
   await page.fill('#camp-name', '上海 VIP 双十一');
   await page.selectOption('#camp-segment', String(segmentId));
@@ -283,7 +283,7 @@ test('campaigns: created and started from the page, the progress bar reaches 100
 });
 
 test('campaigns: a start made elsewhere arrives live (campaign.updated); a refused start shows the 409; pause, resume and cancel hit the API', async () => {
-  await page.click('.tab[data-view=campaigns]');
+  await openTab(page, 'campaigns');
   await page.click('#camp-new');
   await page.fill('#camp-name', '慢速活动 slow');
   await page.selectOption('#camp-segment', String(segmentId));
@@ -371,7 +371,7 @@ test('campaign results: outcome tiles as shares of sent, attributed revenue, the
     VALUES ${smsRows.join(',\n')};`);
 
   // the campaign page: a Results card after the head card
-  await page.click('.tab[data-view=campaigns]');
+  await openTab(page, 'campaigns');
   await page.locator(`#camp-rows tr[data-campaign="${campaignId}"]`).click();
   await page.waitForSelector(`#camp-detail[data-campaign="${campaignId}"] #camp-results`);
   assert.deepEqual(await page.locator('#camp-detail > section').evaluateAll((ss) => ss.map((s) => s.id || s.classList[2])),

@@ -15,7 +15,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { launchChromium } = require('./clients');
+const { launchChromium, openTab, hasTab } = require('./clients');
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, until } = require('./harness');
 
 const SHOTS = path.join(__dirname, '..', '..', 'var', 'screenshots');
@@ -96,7 +96,7 @@ async function signIn(who, viewport = { width: 1440, height: 1000 }) {
   return page;
 }
 async function openQuality(page) {
-  await page.click('.tab[data-view=quality]');
+  await openTab(page, 'quality');
   await page.waitForSelector('#q-overview #q-avg');
   await page.waitForSelector('#q-keywords .mk-card-head');
 }
@@ -112,7 +112,7 @@ let adminPage;
 
 test('admin: CSAT overview, by agent/team/channel, flagged tickets, the period, a live rating, a row opens the ticket', async () => {
   const page = adminPage = await signIn(admin, { width: 1440, height: 1240 });
-  assert.equal(await page.isVisible('.tab[data-view=quality]'), true, 'admins have the Quality tab');
+  assert.equal(await hasTab(page, 'quality'), true, 'admins have the Quality tab');
   await openQuality(page);
   assert.equal(await page.evaluate(() => location.hash), '#/quality');
   assert.equal(await page.getAttribute('#q-days button[data-days="30"]', 'aria-pressed'), 'true', '30 days by default');
@@ -240,7 +240,7 @@ test('admin: complaint keywords — add 差劲 (urgent), remove one, save; an em
 
 test('manager: their team\'s numbers only, keywords read-only', async () => {
   const page = await signIn(manager);
-  assert.equal(await page.isVisible('.tab[data-view=quality]'), true, 'managers have the Quality tab');
+  assert.equal(await hasTab(page, 'quality'), true, 'managers have the Quality tab');
   await openQuality(page);
   // 售后一组 only: 5 5 4 5 3 and the live one (5) → 27 / 6 = 4.5
   assert.equal(await page.getAttribute('#q-count', 'data-count'), '6');
@@ -266,7 +266,7 @@ test('manager: their team\'s numbers only, keywords read-only', async () => {
 test('nothing in the period: the empty states', async () => {
   const page = adminPage;
   sql(server, `UPDATE csat_responses SET created_at = NOW(3) - INTERVAL 200 DAY; UPDATE tickets SET flagged_at = NOW(3) - INTERVAL 200 DAY WHERE flagged_at IS NOT NULL`);
-  await page.click('.tab[data-view=quality]');
+  await openTab(page, 'quality');
   await page.click('#q-days button[data-days="7"]');
   // the 7-day report drawn (a 30-day one, also empty now, may be drawn first)
   await page.waitForFunction(() => document.querySelector('#q-count').dataset.count === '0' &&
@@ -288,7 +288,7 @@ test('nothing in the period: the empty states', async () => {
 
 test('an agent has no Quality tab, and its address lands on the conversations', async () => {
   const page = await signIn(zhang);
-  assert.equal(await page.isHidden('.tab[data-view=quality]'), true);
+  assert.equal(!(await hasTab(page, 'quality')), true);
   await page.evaluate(() => { location.hash = '#/quality'; });
   await until(async () => (await page.evaluate(() => location.hash)) === '', 3000, 'back to the conversations');
   assert.equal(await page.isVisible('#view-tickets'), true);

@@ -10,7 +10,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { launchChromium, wsOpen } = require('./clients');
+const { launchChromium, wsOpen, openTab, hasTab } = require('./clients');
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, until } = require('./harness');
 
 const SHOTS = path.join(__dirname, '..', '..', 'var');
@@ -245,7 +245,7 @@ test('SLA chips count down, turn amber then red from the router\'s events; admin
 
 test('Routing page: rules in order, the server\'s reasons for a bad rule, a good rule applies; SLA targets; managers read only', async () => {
   const page = await signIn('admin@example.com', admin.password, { width: 1400, height: 1000 });
-  await page.click('.tab[data-view=routing]');
+  await openTab(page, 'routing');
   await page.waitForSelector('#rule-rows tr[data-id]');
   const names = await page.$$eval('#rule-rows tr .rn', (xs) => xs.map((x) => x.textContent));
   assert.deepEqual(names, ['Invoices', 'Default']);
@@ -332,7 +332,7 @@ test('Routing page: rules in order, the server\'s reasons for a bad rule, a good
   // a manager reads the same page without the controls
   const mgr = await createAgent(server, admin.token, { role: 'manager', name: 'Manager Wu', team_id: teamA });
   const mp = await signIn(mgr.email, mgr.password);
-  await mp.click('.tab[data-view=routing]');
+  await openTab(mp, 'routing');
   await mp.waitForSelector('#rule-rows tr[data-id]');
   assert.ok(await mp.locator('#routing-ro').isVisible());
   assert.equal(await mp.locator('#rule-new').isVisible(), false);
@@ -343,6 +343,6 @@ test('Routing page: rules in order, the server\'s reasons for a bad rule, a good
   await mp.close();
   // an agent has no Routing tab
   const ap = await signIn(bo.email, bo.password);
-  assert.equal(await ap.locator('.tab[data-view=routing]').isVisible(), false);
+  assert.equal(await hasTab(ap, 'routing'), false);
   await ap.close();
 });

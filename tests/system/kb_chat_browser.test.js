@@ -17,7 +17,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { launchChromium } = require('./clients');
+const { launchChromium, openTab } = require('./clients');
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, until } = require('./harness');
 
 const SHOTS = path.join(__dirname, '..', '..', 'var', 'screenshots');
@@ -323,7 +323,7 @@ test('console: a ticket nothing matches says so', async () => {
     INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text)
       VALUES (@t, @c, 'in', 'email', 'customer', 'Thanks for the lovely tea yesterday!');
     SELECT @t;`);
-  await ap.click('.tab[data-view=tickets]');
+  await openTab(ap, 'tickets');
   await ap.evaluate(() => loadTickets());
   await ap.click(`#ticket-list li[data-id="${ticketId}"]`);
   await ap.waitForSelector(`#ticket-detail .kb-sug[data-ticket="${ticketId}"] .kb-sug-empty`);

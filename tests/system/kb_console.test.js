@@ -17,7 +17,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { launchChromium } = require('./clients');
+const { launchChromium, openTab } = require('./clients');
 const { startServer, bootstrapAdmin, api, dropDatabase, createAgent, until } = require('./harness');
 
 const SHOTS = path.join(__dirname, '..', '..', 'var', 'screenshots');
@@ -199,7 +199,7 @@ test('public /kb: type a Chinese question, the article first with <mark>, read i
 
 test('console: an admin edits and saves, searches the new word, a concurrent save is a clear 409, versions, create and delete', async () => {
   const page = await signIn({ email: 'admin@example.com', password: admin.password });
-  await page.click('.tab[data-view=kb]');
+  await openTab(page, 'kb');
   await page.waitForSelector(`#kb-list .kb-item[data-id="${art.draft.id}"]`);
   assert.equal(await page.locator('#kb-list .kb-item').count(), 5, 'every article, drafts too');
   assert.match(await page.textContent(`#kb-list .kb-item[data-id="${art.draft.id}"]`), /Draft/);
@@ -322,7 +322,7 @@ test('console: an admin edits and saves, searches the new word, a concurrent sav
 
 test('console roles: a manager edits but has no synonyms; an agent reads published articles with no edit button', async () => {
   const mp = await signIn(manager);
-  await mp.click('.tab[data-view=kb]');
+  await openTab(mp, 'kb');
   await mp.click(`#kb-list .kb-item[data-id="${art.refund.id}"]`);
   await mp.waitForSelector('#kb-reader');
   assert.equal(await mp.isVisible('#kb-edit'), true);
@@ -332,7 +332,7 @@ test('console roles: a manager edits but has no synonyms; an agent reads publish
   await mp.close();
 
   const page = await signIn(agent);
-  await page.click('.tab[data-view=kb]');
+  await openTab(page, 'kb');
   await page.waitForSelector(`#kb-list .kb-item[data-id="${art.refund.id}"]`);
   assert.equal(await page.isVisible('#kb-ro'), true, 'read-only badge');
   assert.equal(await page.isVisible('#kb-new'), false);
