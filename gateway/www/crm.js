@@ -45,6 +45,8 @@ const METHODS = { call: ['Call 电话', 'phone'], visit: ['Visit 拜访', 'pin']
 const STAGE_REASON = { created: 'when created', manual: 'set by hand', deal: 'by a deal', import: 'by an import', lead: 'from a lead' };
 const LEAD_STATUS = { new: 'New 新线索', working: 'Working 跟进中', converted: 'Converted 已转化', disqualified: 'Disqualified 无效' };
 const ASSIGNED_BY = { manual: 'by hand', region: 'by region', least_busy: 'least busy' };
+// reminders that are about a page of the console, rather than a customer or deal
+const REMINDER_VIEW = { webhook_disabled: 'integrations' };
 const REMINDER_KIND = { no_followup: 'No follow-up 未跟进', deal_stage: 'Deal stage 商机阶段', payment_due: 'Payment due 回款',
   next_step: 'Next step 下一步' };
 const CURRENCIES = ['CNY', 'USD', 'EUR', 'HKD', 'JPY', 'GBP', 'SGD', 'TWD'];
@@ -582,6 +584,15 @@ function reminderRow(r, onDone) {
   meta.append(dt);
   body.append(meta);
   row.append(ic, body);
+  const view = REMINDER_VIEW[r.kind];
+  if (view && viewAllowed(view)) { // a notice about a page: opens it
+    body.classList.add('rem-link');
+    body.tabIndex = 0;
+    body.setAttribute('role', 'link');
+    const open = () => { closeBell(); go(view); };
+    body.addEventListener('click', open);
+    body.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
+  }
   if (onDone && (!r.agent_id || r.agent_id === state.me.id)) {
     const done = button('Done 完成', 'small rem-done', async () => {
       done.disabled = true;

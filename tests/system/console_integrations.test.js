@@ -321,6 +321,16 @@ test('a receiver answering 500: the webhook is disabled, the page says why, "Ena
   assert.match(await text('#ig-hooks-count'), /2 webhooks · 1 disabled/);
   // every admin got a reminder of kind webhook_disabled (the bell shows reminders)
   await until(async () => (await a.get('/api/v1/reminders')).json.items.some((r) => r.kind === 'webhook_disabled'), SLOW, 'the reminder');
+  // from anywhere, the bell's notice leads to this page
+  await openTab(page, 'tickets');
+  await page.click('#bell');
+  const rem = page.locator('#bell-menu .rem-link', { hasText: `Webhook #${w.id}` });
+  await rem.waitFor({ timeout: SLOW });
+  assert.match(await page.locator('#bell-menu .rem', { hasText: `Webhook #${w.id}` }).textContent(), /Webhook disabled 已停用/);
+  await rem.click();
+  await page.waitForSelector('#view-integrations:not([hidden])');
+  assert.equal(await page.isHidden('#bell-menu'), true);
+  assert.equal(await page.evaluate(() => location.hash), '#/integrations');
   await page.click('#ig-hook-once-done');
   await page.waitForSelector('#ig-hook-once', { state: 'detached' });
   await shot(page, 'console-integrations-disabled.png');
