@@ -106,8 +106,9 @@ int64_t campaign_attribution_days(void)
 int campaign_revenue(struct db *db, int64_t campaign, json_t *stats)
 {
     struct db_result r;
-    int rc = db_exec(db, ATTRIBUTED_DEALS("d.currency", "r.campaign_id = ?", "d.currency"),
-                     DBP(P_I(attribution_days), P_I(campaign)), &r);
+    int rc = db_exec(db, ATTRIBUTED_DEALS("d.currency", "(SELECT created_at FROM campaigns WHERE id = ?)",
+                                          "r.campaign_id = ?", "d.currency"),
+                     DBP(P_I(attribution_days), P_I(campaign), P_I(campaign)), &r);
     if (rc)
         return rc;
     json_t *revenue = json_object();
@@ -167,8 +168,9 @@ int campaign_channel_report(struct db *db, int64_t days, json_t **out)
             json_object_set_new(o, counted[k], json_integer(db_cell_i64(&r, i, k + 1)));
     }
     db_result_free(&r);
-    rc = db_exec(db, ATTRIBUTED_DEALS("c.channel, d.currency", REPORT_WINDOW, "c.channel, d.currency"),
-                 DBP(P_I(attribution_days), P_I(days), P_I(days)), &r);
+    rc = db_exec(db, ATTRIBUTED_DEALS("c.channel, d.currency", "NOW(3) - INTERVAL ? DAY", REPORT_WINDOW,
+                                      "c.channel, d.currency"),
+                 DBP(P_I(attribution_days), P_I(days), P_I(days), P_I(days)), &r);
     if (rc) {
         json_decref(chans);
         return rc;

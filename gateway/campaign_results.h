@@ -49,20 +49,20 @@ int campaign_revenue(struct db *db, int64_t campaign, json_t *stats);
  * and rates over sent. *out {"days", "attribution_days", "channels": {"email": {…}, "sms": {…}}}. */
 int campaign_channel_report(struct db *db, int64_t days, json_t **out);
 
-/* Won deals of the ledger rows `rows_where` selects (r.…), each to the last campaign
- * message that reached the customer before the win, within attribution_days (the first
- * parameter: campaign_attribution_days()); grouped by `group`. The last-touch test: no
- * later sent row of the same customer before the win. The answer's last two columns are
- * the count and the sum. */
-#define ATTRIBUTED_DEALS(cols, rows_where, group) \
-    "SELECT " cols ", COUNT(*), SUM(d.amount) FROM campaign_recipients r " \
+/* Won deals attributed to campaign messages, last touch: a deal counts for the latest
+ * message sent to its customer at or before its close, if that was within
+ * attribution_days (the first parameter: campaign_attribution_days()). Driven from the
+ * deals closed since since_sql (an SQL expression: no message of the campaigns asked
+ * about was sent before it), so its cost follows those deals, not the whole ledger.
+ * rows_where (over r, the deciding ledger row, and c, its campaign) picks the campaigns;
+ * grouped by `group`. The answer's last two columns are the count and the sum. */
+#define ATTRIBUTED_DEALS(cols, since_sql, rows_where, group) \
+    "SELECT " cols ", COUNT(*), SUM(d.amount) FROM deals d " \
+    "JOIN campaign_recipients r ON r.id = (SELECT r3.id FROM campaign_recipients r3 " \
+    "  WHERE r3.customer_id = d.customer_id AND r3.state = 'sent' AND r3.sent_at <= d.closed_at " \
+    "  AND r3.sent_at > d.closed_at - INTERVAL ? DAY ORDER BY r3.sent_at DESC, r3.id DESC LIMIT 1) " \
     "JOIN campaigns c ON c.id = r.campaign_id " \
-    "JOIN deals d ON d.customer_id = r.customer_id AND d.status = 'won' " \
-    "  AND d.closed_at >= r.sent_at AND d.closed_at < r.sent_at + INTERVAL ? DAY " \
-    "WHERE r.state = 'sent' AND " rows_where " AND NOT EXISTS (SELECT 1 FROM campaign_recipients r2 " \
-    "  WHERE r2.customer_id = d.customer_id AND r2.state = 'sent' AND r2.sent_at <= d.closed_at " \
-    "  AND (r2.sent_at > r.sent_at OR (r2.sent_at = r.sent_at AND r2.id > r.id))) " \
-    "GROUP BY " group
+    "WHERE d.status = 'won' AND d.closed_at >= " since_sql " AND " rows_where " GROUP BY " group
 int64_t campaign_attribution_days(void);
 
 #endif

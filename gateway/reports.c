@@ -57,15 +57,16 @@ static const struct dataset service_sets[] = {
     {"volume", "fe" T_BINDS,
      "SELECT DATE(t.created_at) AS day, CONCAT(t.channel) AS channel, COUNT(*) AS tickets FROM tickets t "
      "WHERE" PERIOD("t.created_at") T_FILTER "GROUP BY day, channel ORDER BY day, channel"},
-    {"backlog", "fe" "fe" T_BINDS "fe" T_BINDS "f" T_BINDS "f" T_BINDS,
+    {"backlog", "fe" "fe" T_BINDS "fe" T_BINDS "f" T_BINDS "ff" T_BINDS,
      "WITH RECURSIVE d (day) AS (SELECT CAST(? AS DATE) UNION ALL SELECT day + INTERVAL 1 DAY FROM d "
      "  WHERE day + INTERVAL 1 DAY < CAST(? AS DATE)), "
      "cr AS (SELECT DATE(t.created_at) AS day, COUNT(*) AS n FROM tickets t WHERE" PERIOD("t.created_at")
      T_FILTER "GROUP BY day), "
      "so AS (SELECT DATE(t.solved_at) AS day, COUNT(*) AS n FROM tickets t WHERE" PERIOD("t.solved_at")
      T_FILTER "GROUP BY day), "
-     "base AS (SELECT (SELECT COUNT(*) FROM tickets t WHERE t.created_at < ?" T_FILTER ") - "
-     "  (SELECT COUNT(*) FROM tickets t WHERE t.solved_at < ?" T_FILTER ") AS n) "
+     /* open at the start: unsolved, or solved since; two small ranges, not all history */
+     "base AS (SELECT (SELECT COUNT(*) FROM tickets t WHERE t.solved_at IS NULL AND t.created_at < ?" T_FILTER ") + "
+     "  (SELECT COUNT(*) FROM tickets t WHERE t.solved_at >= ? AND t.created_at < ?" T_FILTER ") AS n) "
      "SELECT d.day, COALESCE(cr.n, 0) AS created, COALESCE(so.n, 0) AS solved, "
      "  base.n + SUM(COALESCE(cr.n, 0) - COALESCE(so.n, 0)) OVER (ORDER BY d.day) AS backlog "
      "FROM d CROSS JOIN base LEFT JOIN cr ON cr.day = d.day LEFT JOIN so ON so.day = d.day ORDER BY d.day"},
@@ -118,23 +119,32 @@ static const struct dataset service_sets[] = {
 /* ---- agents ---- */
 
 static const struct dataset agents_sets[] = {
-    {"agents", "ttrmi" "fecc" "fecc" "cc" "efefe",
+    {"agents", "ttrmi" "fecc" "fecc" "cc" "fe" "f" "fefe",
      "WITH ag AS (SELECT a.id, a.name, tm.name AS team FROM agents a LEFT JOIN teams tm ON tm.id = a.team_id "
      "  WHERE a.active = 1 AND a.kind = 'person' AND a.role IN ('agent', 'manager') AND (? = 0 OR a.team_id = ?) "
      "  AND (? = 'admin' OR a.team_id = ? OR a.team_id IN (SELECT tm3.id FROM teams tm3 WHERE tm3.manager_id = ?))), "
      "h AS (SELECT t.assignee_id AS agent_id, COUNT(*) AS handled, SUM(TIMESTAMPDIFF(SECOND, COALESCE("
      "    (SELECT MAX(o.offered_at) FROM ticket_offers o WHERE o.ticket_id = t.id AND o.agent_id = t.assignee_id "
      "     AND o.outcome IN ('accepted', 'auto')), t.created_at), t.solved_at)) AS handle "
-     "  FROM tickets t WHERE" PERIOD("t.solved_at") "AND t.assignee_id IN (SELECT id FROM ag) "
+     /* the period's solved tickets, not each agent's whole history (ix_tickets_assignee) */
+     "  FROM ag JOIN tickets t FORCE INDEX (ix_tickets_solved) ON t.assignee_id = ag.id WHERE" PERIOD("t.solved_at")
      "  AND (? = '' OR t.channel = ?) GROUP BY t.assignee_id), "
-     "rp AS (SELECT m.author_id AS agent_id, COUNT(*) AS n FROM messages m WHERE m.author_id IN (SELECT id FROM ag) "
-     "  AND" PERIOD("m.created_at") "AND m.direction = 'out' AND m.author_type = 'agent' AND m.internal = 0 "
+     /* joined, not "IN (SELECT …)": as a semi-join that read every message */
+     "rp AS (SELECT m.author_id AS agent_id, COUNT(*) AS n FROM ag JOIN messages m ON m.author_id = ag.id "
+     "  WHERE" PERIOD("m.created_at") "AND m.direction = 'out' AND m.author_type = 'agent' AND m.internal = 0 "
      "  AND (? = '' OR m.channel = ?) GROUP BY m.author_id), "
-     "op AS (SELECT t.assignee_id AS agent_id, COUNT(*) AS n FROM tickets t WHERE t.assignee_id IN (SELECT id FROM ag) "
-     "  AND t.status IN ('new', 'open') AND (? = '' OR t.channel = ?) GROUP BY t.assignee_id), "
-     "pr AS (SELECT e.agent_id, JSON_VALUE(e.payload, '$.status') AS status, e.created_at AS at, "
-     "  LEAD(e.created_at) OVER (PARTITION BY e.agent_id ORDER BY e.id) AS next_at FROM events e "
-     "  WHERE e.agent_id IN (SELECT id FROM ag) AND e.kind = 'agent.presence' AND e.created_at < ?), "
+     "op AS (SELECT t.assignee_id AS agent_id, COUNT(*) AS n FROM ag JOIN tickets t ON t.assignee_id = ag.id "
+     "  WHERE t.status IN ('new', 'open') AND (? = '' OR t.channel = ?) GROUP BY t.assignee_id), "
+     /* the period's presence events and, per agent, the last one before it (its status
+      * carries in) */
+     "pe AS (SELECT e.agent_id, e.id, e.created_at, e.payload FROM ag JOIN events e FORCE INDEX (ix_events_agent) "
+     "  ON e.agent_id = ag.id "
+     "  AND e.kind = 'agent.presence' WHERE" PERIOD("e.created_at")
+     "  UNION ALL SELECT e.agent_id, e.id, e.created_at, e.payload FROM ag JOIN events e ON e.id = "
+     "  (SELECT e2.id FROM events e2 WHERE e2.agent_id = ag.id AND e2.kind = 'agent.presence' AND e2.created_at < ? "
+     "   ORDER BY e2.created_at DESC, e2.id DESC LIMIT 1)), "
+     "pr AS (SELECT agent_id, JSON_VALUE(payload, '$.status') AS status, created_at AS at, "
+     "  LEAD(created_at) OVER (PARTITION BY agent_id ORDER BY created_at, id) AS next_at FROM pe), "
      "onl AS (SELECT agent_id, SUM(GREATEST(0, TIMESTAMPDIFF(SECOND, GREATEST(at, CAST(? AS DATETIME)), "
      "  LEAST(COALESCE(next_at, NOW(3)), NOW(3), CAST(? AS DATETIME))))) AS secs FROM pr WHERE status = 'online' "
      "  AND COALESCE(next_at, NOW(3)) > ? AND at < ? GROUP BY agent_id) "
@@ -188,15 +198,19 @@ static const struct dataset sales_sets[] = {
      "CAST(ROUND(SUM(d.amount * COALESCE(d.probability, s.probability) / 100), 2) AS CHAR) AS weighted "
      "FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.status = 'open'" D_FILTER
      "GROUP BY month, d.currency ORDER BY month = 'none', month, d.currency"},
-    {"people", "fefefe" D_BINDS "fe",
-     "WITH x AS (SELECT d.owner_id, d.currency, "
-     "  SUM(d.status = 'won' AND" PERIOD("d.closed_at") ") AS won, "
-     "  SUM(IF(d.status = 'won' AND" PERIOD("d.closed_at") ", d.amount, 0)) AS won_amount, "
-     "  SUM(d.status = 'lost' AND" PERIOD("d.closed_at") ") AS lost, SUM(d.status = 'open') AS open "
-     "  FROM deals d WHERE d.owner_id IS NOT NULL" D_FILTER "GROUP BY d.owner_id, d.currency "
-     "  HAVING won + lost + open > 0), "
-     "ac AS (SELECT a.owner_id, COUNT(*) AS n FROM activities a WHERE a.owner_id IN (SELECT owner_id FROM x) "
-     "  AND" PERIOD("a.happened_at") "GROUP BY a.owner_id) "
+    {"people", "fe" D_BINDS D_BINDS "fe",
+     /* deals closed in the period, and open ones: not every deal ever */
+     "WITH dd AS (SELECT d.owner_id, d.currency, CONCAT(d.status) AS status, d.amount FROM deals d "
+     "  FORCE INDEX (ix_deals_closed) WHERE" PERIOD("d.closed_at") "AND d.status IN ('won', 'lost') AND d.owner_id IS NOT NULL" D_FILTER
+     "  UNION ALL SELECT d.owner_id, d.currency, 'open', d.amount FROM deals d FORCE INDEX (ix_deals_won) "
+     "  WHERE d.status = 'open' "
+     "  AND d.owner_id IS NOT NULL" D_FILTER "), "
+     "x AS (SELECT owner_id, currency, SUM(status = 'won') AS won, SUM(IF(status = 'won', amount, 0)) AS won_amount, "
+     "  SUM(status = 'lost') AS lost, SUM(status = 'open') AS open FROM dd GROUP BY owner_id, currency), "
+     /* the period's activities, then their owners: by owner it read each one's history */
+     "ac AS (SELECT a.owner_id, COUNT(*) AS n FROM activities a FORCE INDEX (ix_activities_happened) "
+     "  JOIN (SELECT DISTINCT owner_id FROM x) o ON o.owner_id = a.owner_id WHERE" PERIOD("a.happened_at")
+     "  GROUP BY a.owner_id) "
      "SELECT x.owner_id, ag.name, x.won AS won_deals, CAST(x.won_amount AS CHAR) AS won_amount, x.lost AS lost_deals, "
      "  ROUND(x.won / NULLIF(x.won + x.lost, 0), 4) AS win_rate, x.open AS open_deals, "
      "  IF(ROW_NUMBER() OVER (PARTITION BY x.owner_id ORDER BY x.currency) = 1, COALESCE(ac.n, 0), 0) AS activities, "
@@ -215,11 +229,12 @@ static const struct dataset sales_sets[] = {
     "  COUNT(r.replied_at) AS replied, COUNT(r.unsubscribed_at) AS unsubscribed FROM campaign_recipients r " \
     "  WHERE r.campaign_id IN (SELECT id FROM cs) GROUP BY r.campaign_id), "                          \
     "v (campaign_id, currency, deals, revenue) AS ("                                                  \
-    ATTRIBUTED_DEALS("c.id, d.currency", "r.campaign_id IN (SELECT id FROM cs)", "c.id, d.currency") ") "
+    ATTRIBUTED_DEALS("c.id, d.currency", "CAST(? AS DATETIME)", "r.campaign_id IN (SELECT id FROM cs)",            \
+                     "c.id, d.currency") ") "
 #define RATE(x) "ROUND(SUM(n." x ") / NULLIF(SUM(n.sent), 0), 4)"
 
 static const struct dataset marketing_sets[] = {
-    {"campaigns", "fecca",
+    {"campaigns", "fecc" "af",
      CAMPAIGNS_IN_PERIOD
      "SELECT cs.id AS campaign_id, cs.name, cs.channel, cs.started_at, COALESCE(n.recipients, 0) AS recipients, "
      "  COALESCE(n.sent, 0) AS sent, COALESCE(n.delivered, 0) AS delivered, COALESCE(n.opened, 0) AS opened, "
@@ -229,7 +244,7 @@ static const struct dataset marketing_sets[] = {
      "  ROUND((COALESCE(v.revenue, 0) - cs.cost) / NULLIF(cs.cost, 0), 4) AS roi "
      "FROM cs LEFT JOIN n ON n.campaign_id = cs.id LEFT JOIN v ON v.campaign_id = cs.id "
      "ORDER BY cs.started_at, cs.id, v.currency"},
-    {"channels", "fecca",
+    {"channels", "fecc" "af",
      CAMPAIGNS_IN_PERIOD
      ", vv AS (SELECT campaign_id, SUM(deals) AS deals FROM v GROUP BY campaign_id) "
      "SELECT cs.channel, COUNT(*) AS campaigns, COALESCE(SUM(n.sent), 0) AS sent, "
@@ -245,47 +260,57 @@ static const struct dataset marketing_sets[] = {
 
 /* ---- customers ---- */
 
+/* The period's buyers (a won deal closed in it), per currency, with all their won deals up
+ * to its end: index ranges over the period's wins and then per buyer, not every deal. */
 #define BUYERS                                                                                     \
-    "WITH b AS (SELECT d.customer_id, d.currency, COUNT(*) AS n, SUM(d.amount) AS amt FROM deals d " \
-    "  JOIN customers c ON c.id = d.customer_id WHERE d.status = 'won' AND d.closed_at < ?" C_FILTER \
-    "  GROUP BY d.customer_id, d.currency) "
+    "WITH pb AS (SELECT DISTINCT d.customer_id, d.currency FROM deals d WHERE d.status = 'won' "   \
+    "  AND" PERIOD("d.closed_at") "), "                                                            \
+    "b AS (SELECT pb.customer_id, pb.currency, COUNT(*) AS n, SUM(d.amount) AS amt FROM pb "       \
+    "  JOIN customers c ON c.id = pb.customer_id JOIN deals d ON d.customer_id = pb.customer_id "  \
+    "  AND d.status = 'won' AND d.closed_at < ? AND d.currency = pb.currency WHERE 1 = 1" C_FILTER \
+    "  GROUP BY pb.customer_id, pb.currency) "
+#define BUYERS_BINDS "fe" "e" C_BINDS
 
 static const struct dataset customers_sets[] = {
     {"new_by_source", "fe" C_BINDS,
+     /* FORCE INDEX: "merged_into IS NULL" lured the optimizer to ix_customers_merged, which
+      * is every customer (bench/reports.js counts the rows read) */
      "SELECT DATE(c.created_at) AS day, COALESCE(c.source, '') AS source, COUNT(*) AS customers FROM customers c "
-     "WHERE" PERIOD("c.created_at") C_FILTER "GROUP BY day, source ORDER BY day, source"},
-    {"repurchase", "e" C_BINDS,
+     "FORCE INDEX (ix_customers_created) WHERE" PERIOD("c.created_at") C_FILTER "GROUP BY day, source ORDER BY day, source"},
+    {"repurchase", BUYERS_BINDS,
      BUYERS "SELECT currency, COUNT(*) AS buyers, SUM(n >= 2) AS repeat_buyers, "
      "ROUND(SUM(n >= 2) / COUNT(*), 4) AS repurchase_rate FROM b GROUP BY currency ORDER BY currency"},
-    {"lifetime_value", "e" C_BINDS,
+    {"lifetime_value", BUYERS_BINDS,
      BUYERS "SELECT currency, COUNT(*) AS customers, CAST(SUM(amt) AS CHAR) AS revenue, "
      "CAST(ROUND(SUM(amt) / COUNT(*), 2) AS CHAR) AS average FROM b GROUP BY currency ORDER BY currency"},
-    {"top_customers", "e" C_BINDS,
+    {"top_customers", BUYERS_BINDS,
      BUYERS "SELECT b.customer_id, c.name, b.n AS won_deals, CAST(b.amt AS CHAR) AS revenue, b.currency "
      "FROM b JOIN customers c ON c.id = b.customer_id ORDER BY b.amt DESC, c.name, b.customer_id LIMIT 20"},
-    {"churn", "es" "eeee" C_BINDS,
-     "WITH p AS (SELECT CAST(? AS DATETIME) AS e, ? AS silent), "
-     "cand AS (SELECT c.id FROM customers c, p WHERE c.last_contact_at < p.e - INTERVAL p.silent DAY "
-     "  UNION SELECT t.customer_id FROM tickets t WHERE t.created_at >= CAST(? AS DATETIME) - INTERVAL 60 DAY "
-     "    AND t.created_at < CAST(? AS DATETIME) - INTERVAL 30 DAY "
-     "  UNION SELECT t.customer_id FROM tickets t WHERE t.flagged_at >= CAST(? AS DATETIME) - INTERVAL 30 DAY "
-     "    AND t.flagged_at < CAST(? AS DATETIME)), "
-     "k AS (SELECT c.id, c.name, c.owner_id, c.last_contact_at, p.e, "
-     "  (SELECT COUNT(*) FROM tickets t WHERE t.customer_id = c.id AND t.created_at >= p.e - INTERVAL 30 DAY "
-     "   AND t.created_at < p.e) AS recent, "
-     "  (SELECT COUNT(*) FROM tickets t WHERE t.customer_id = c.id AND t.created_at >= p.e - INTERVAL 60 DAY "
-     "   AND t.created_at < p.e - INTERVAL 30 DAY) AS earlier, "
-     "  (SELECT COUNT(*) FROM tickets t WHERE t.customer_id = c.id AND t.flagged_at >= p.e - INTERVAL 30 DAY "
-     "   AND t.flagged_at < p.e) AS flagged, "
-     "  c.last_contact_at IS NOT NULL AND c.last_contact_at < p.e - INTERVAL p.silent DAY AS silent "
-     "  FROM customers c JOIN cand ON cand.id = c.id CROSS JOIN p WHERE 1 = 1" C_FILTER "), "
+    {"churn", "eee" "ee" "fses" "fses" C_BINDS "e",
+     /* the 60 days' tickets and the 30 days' flags, counted per customer in one range each */
+     "WITH tk AS (SELECT t.customer_id, SUM(t.created_at >= CAST(? AS DATETIME) - INTERVAL 30 DAY) AS recent, "
+     "  COUNT(*) AS total FROM tickets t WHERE t.created_at >= CAST(? AS DATETIME) - INTERVAL 60 DAY "
+     "  AND t.created_at < CAST(? AS DATETIME) GROUP BY t.customer_id), "
+     "fl AS (SELECT t.customer_id, COUNT(*) AS n FROM tickets t WHERE t.flagged_at >= CAST(? AS DATETIME) - INTERVAL 30 DAY "
+     "  AND t.flagged_at < CAST(? AS DATETIME) GROUP BY t.customer_id), "
+     "k AS (SELECT c.id, c.name, c.owner_id, c.last_contact_at, COALESCE(tk.recent, 0) AS recent, "
+     "  COALESCE(tk.total, 0) - COALESCE(tk.recent, 0) AS earlier, COALESCE(fl.n, 0) AS flagged, "
+     /* silent: crossed silent_days without contact during the period (the long dormant are
+      * no longer a warning, and would crowd out those still to be saved) */
+     "  COALESCE(c.last_contact_at >= CAST(? AS DATETIME) - INTERVAL ? DAY AND "
+     "  c.last_contact_at < CAST(? AS DATETIME) - INTERVAL ? DAY, 0) AS silent "
+     "  FROM (SELECT customer_id AS id FROM tk UNION SELECT customer_id FROM fl "
+     "        UNION SELECT c2.id FROM customers c2 WHERE c2.last_contact_at >= CAST(? AS DATETIME) - INTERVAL ? DAY "
+     "        AND c2.last_contact_at < CAST(? AS DATETIME) - INTERVAL ? DAY) cand "
+     "  JOIN customers c ON c.id = cand.id LEFT JOIN tk ON tk.customer_id = c.id LEFT JOIN fl ON fl.customer_id = c.id "
+     "  WHERE 1 = 1" C_FILTER "), "
      "w AS (SELECT k.*, k.earlier >= 2 AND k.recent * 2 < k.earlier AS falling FROM k) "
      "SELECT w.id AS customer_id, w.name, a.name AS owner, w.last_contact_at, "
-     "  TIMESTAMPDIFF(DAY, w.last_contact_at, w.e) AS days_silent, w.recent AS tickets_recent, "
+     "  TIMESTAMPDIFF(DAY, w.last_contact_at, CAST(? AS DATETIME)) AS days_silent, w.recent AS tickets_recent, "
      "  w.earlier AS tickets_before, w.flagged, CONCAT_WS(',', IF(w.silent, 'no_contact', NULL), "
      "  IF(w.falling, 'falling_activity', NULL), IF(w.flagged > 0, 'complaint', NULL)) AS reasons "
      "FROM w LEFT JOIN agents a ON a.id = w.owner_id WHERE w.silent OR w.falling OR w.flagged > 0 "
-     "ORDER BY w.silent + w.falling + (w.flagged > 0) DESC, days_silent IS NULL, days_silent DESC, w.id LIMIT 200"},
+     "ORDER BY w.silent + w.falling + (w.flagged > 0) DESC, days_silent IS NOT NULL, days_silent DESC, w.id LIMIT 200"},
 };
 
 #define SETS(a) a, sizeof(a) / sizeof(a[0])

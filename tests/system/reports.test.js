@@ -768,6 +768,7 @@ async function seedCustomers() {
     c(7, 'Fay Fu', { created: T(10), source: 'web' }), // created at the end
     c(8, 'Gus Gao', { created: T(-100, '10:00'), source: 'web', owner: pat.id, lastContact: T(-190) }), // 200 days
     c(9, '-dash Co', { created: T(5, '10:00'), source: 'ads', lastContact: T(9, '12:00') }),
+    c(10, 'Hua Han', { created: T(-100, '11:00'), source: 'fair', owner: pat.id, lastContact: T(-25) }), // 35 days: silent at 30, not 60
   ];
   insert(server, 'customers', cus.customers.map((x) => ({
     id: x.id, name: x.name, source: x.source, owner_id: x.owner, last_contact_at: at(x.lastContact), merged_into: x.merged, created_at: at(x.created),
@@ -811,9 +812,13 @@ function expCustomers(o = {}) {
   const newBy = [...groupBy(cs.filter((x) => inP(x.created)), (x) => `${dayOf(x.created)}|${x.source ?? ''}`)]
     .map(([k, xs]) => ({ day: k.split('|')[0], source: k.split('|')[1], customers: xs.length }))
     .sort((a, b) => cmp(a.day, b.day) || cmp(a.source, b.source));
+  // the period's buyers (a won deal closed in it), with all their wins up to the end
   const wins = cus.deals.filter((d) => d.status === 'won' && d.closed < T(10) && ids.has(d.cust));
+  const buyerKeys = new Set(wins.filter((d) => inP(d.closed)).map((d) => `${d.cust}|${d.currency}`));
   const repurchase = []; const ltv = []; const top = [];
-  for (const [currency, ds] of [...groupBy(wins, (d) => d.currency)].sort((a, b) => cmp(a[0], b[0]))) {
+  for (const [currency, all] of [...groupBy(wins, (d) => d.currency)].sort((a, b) => cmp(a[0], b[0]))) {
+    const ds = all.filter((d) => buyerKeys.has(`${d.cust}|${currency}`));
+    if (!ds.length) continue;
     const per = groupBy(ds, (d) => d.cust);
     const buyers = per.size; const repeat = [...per.values()].filter((x) => x.length >= 2).length;
     const revenue = sum(ds.map((d) => d.amount));
@@ -831,7 +836,8 @@ function expCustomers(o = {}) {
     const before = ts.filter((t) => t.created >= end - 60 * DAY && t.created < end - 30 * DAY).length;
     const flagged = ts.filter((t) => t.flagged != null && t.flagged >= end - 30 * DAY && t.flagged < end).length;
     const reasons = [];
-    if (x.lastContact != null && x.lastContact < end - silent * DAY) reasons.push('no_contact');
+    // crossed silent_days without contact during the period
+    if (x.lastContact != null && x.lastContact >= T(0) - silent * DAY && x.lastContact < end - silent * DAY) reasons.push('no_contact');
     if (before >= 2 && recent < before / 2) reasons.push('falling_activity');
     if (flagged) reasons.push('complaint');
     if (!reasons.length) continue;
@@ -961,11 +967,12 @@ test('customers: new by source, repurchase, lifetime value, top customers, churn
   }
   const rep = await report(cus.a, 'customers');
   check(() => assert.deepEqual(rows(rep, 'repurchase'), [
-    { currency: 'CNY', buyers: 3, repeat_buyers: 2, repurchase_rate: 0.6667 }, { currency: 'USD', buyers: 3, repeat_buyers: 0, repurchase_rate: 0 }], 'repurchase, spelled out'));
+    { currency: 'CNY', buyers: 3, repeat_buyers: 2, repurchase_rate: 0.6667 }, { currency: 'USD', buyers: 2, repeat_buyers: 0, repurchase_rate: 0 }], 'repurchase, spelled out'));
   check(() => assert.deepEqual(rows(rep, 'lifetime_value'), [
-    { currency: 'CNY', customers: 3, revenue: '1400.00', average: '466.67' }, { currency: 'USD', customers: 3, revenue: '350.00', average: '116.67' }], 'lifetime_value, spelled out'));
+    { currency: 'CNY', customers: 3, revenue: '1400.00', average: '466.67' }, { currency: 'USD', customers: 2, revenue: '200.00', average: '100.00' }], 'lifetime_value, spelled out'));
   check(() => assert.deepEqual(rows(rep, 'churn').map((r) => [r.customer_id, r.reasons, r.days_silent]), [
-    [2, 'no_contact,falling_activity,complaint', 61], [3, 'falling_activity,complaint', null], [8, 'no_contact', 200], [4, 'complaint', 1], [9, 'complaint', 0]], 'churn, spelled out'));
+    [2, 'no_contact,falling_activity,complaint', 61], [3, 'falling_activity,complaint', null], [4, 'complaint', 1], [9, 'complaint', 0]],
+    'churn, spelled out (Gus, silent for 200 days, went quiet long before the period)'));
   // a sales user: only the customers they own
   const own = await report(cus.olga.api, 'customers');
   const eo = expCustomers({ owner: cus.olga.id });
