@@ -993,7 +993,7 @@ function dashCustomers(r) {
       val: (i, j) => idx.get(days[i] + '/' + sources[j]) || 0, yTitle: 'Customers 客户', xTitle: 'Day 日期' }) });
 
   const repCard = dashCard({ ds: 'repurchase', title: 'Repurchase', zh: '复购', size: 'third', empty: !rep.some((x) => dN(x.buyers)),
-    sub: 'Buyers with two or more won deals, up to the end of the period',
+    sub: 'Of the period’s buyers, those who had bought before (two or more won deals)',
     draw: () => {
       const box = el('div', 'dash-rings');
       for (const x of rep) {
@@ -1010,7 +1010,7 @@ function dashCustomers(r) {
     } });
 
   const ltvCard = dashCard({ ds: 'lifetime_value', title: 'Lifetime value', zh: '客户终身价值', size: 'third', empty: !ltv.some((x) => dN(x.customers)),
-    sub: 'Won amount per buyer, all time up to the end of the period',
+    sub: 'The period’s buyers: everything they have bought, per buyer',
     draw: () => {
       const box = el('div', 'dash-ltv');
       for (const x of ltv) {
@@ -1027,7 +1027,7 @@ function dashCustomers(r) {
 
   const topCurs = [...new Set(top.map((x) => x.currency).filter(Boolean))];
   const topCard = dashCard({ ds: 'top_customers', title: 'Top customers', zh: '大客户', size: 'third', empty: !top.length,
-    sub: 'The largest by won amount',
+    sub: 'The period’s buyers with the most bought, all time',
     draw: (w) => topCurs.map((cur) => {
       const rows = top.filter((x) => x.currency === cur).slice(0, 10);
       const chart = dashRows({ width: w, chart: 'top_customers', integer: false, endW: 96, labelW: Math.min(150, Math.round(w * 0.34)), barH: 12, rowPad: 9,
@@ -1040,7 +1040,7 @@ function dashCustomers(r) {
 
   const churnCard = dashCard({ ds: 'churn', title: 'Churn warnings', zh: '流失预警', size: 'full', empty: !churn.length,
     emptyText: 'No customer at risk in this period',
-    sub: `Silent for more than ${dash.silent} days, fewer tickets than before, or a complaint in the last 30 days` + (churn.length >= 200 ? ' · the first 200' : ''),
+    sub: `Went ${dash.silent} days without contact during the period, fewer tickets than before, or a complaint in the last 30 days` + (churn.length >= 200 ? ' · the first 200' : ''),
     draw: () => dashChurnTable(churn) });
   return [kpis, [newCard, repCard, ltvCard, topCard, churnCard]];
 }

@@ -182,10 +182,11 @@ before(async () => {
     assert.equal(p.status, 200, `PATCH /campaigns/${id} {cost}: ${p.text}`);
   }
 
-  // when the customers came and last heard from them (赵强: 80 days ago → a churn warning)
+  // when the customers came and last heard from them (赵强: last contact 64 days before the end
+  // of the period, so he went 60 days silent during it → a churn warning)
   sql(server, [['c1', T(1, '08:00')], ['c2', T(1, '12:00')], ['c3', T(3, '10:00')], ['c4', T(5, '09:00')], ['c5', T(5, '15:00')],
     ['c6', T(8, '10:00')], ['c7', T(-100, '10:00')], ['c8', T(12, '10:00')]].map(([k, when]) =>
-    `UPDATE customers SET created_at = ${lit(at(when))}, last_contact_at = ${lit(at(k === 'c7' ? T(-80, '10:00') : T(12, '18:00')))} WHERE id = ${cust[k]};`).join('\n'));
+    `UPDATE customers SET created_at = ${lit(at(when))}, last_contact_at = ${lit(at(k === 'c7' ? T(-50, '10:00') : T(12, '18:00')))} WHERE id = ${cust[k]};`).join('\n'));
   browser = await launchChromium();
 });
 
@@ -519,7 +520,7 @@ test('admin: the customers report — new by source, repurchase, lifetime value,
   assert.equal(await page.locator('svg[data-chart=repurchase] .dash-ring-n').textContent(), '50%');
   assert.equal(await page.locator('.dash-ltv-item[data-currency=CNY] .dash-ltv-avg').textContent(), '¥62,500.00');
   assert.deepEqual((await bars(page, 'top_customers')).map((b) => [b[0], b[2]]), ds('top_customers').map((x) => [String(x.customer_id), Number(x.revenue)]));
-  // churn: 赵强 silent for 80+ days, 刘洋 with a complaint
+  // churn: 赵强 went silent during the period, 刘洋 with a complaint
   const churn = ds('churn');
   assert.ok(churn.some((x) => x.customer_id === cust.c7 && x.reasons === 'no_contact'), JSON.stringify(churn));
   assert.ok(churn.some((x) => x.customer_id === cust.c3 && x.reasons.includes('complaint')), JSON.stringify(churn));
