@@ -189,8 +189,8 @@ function igOncePanel({ id, title, value, valueId, note, extra, onDone }) {
   head.append(el('span', 'ig-once-ic'), h);
   head.firstChild.append(icon('igOk'));
   const warn = el('p', 'ig-once-warn');
-  warn.append(icon('alert'), el('span', '', 'Copy it now: you will not see it again. Switchboard keeps only a fingerprint of it, ' +
-    'so nobody can show it to you later. If it is lost, create a new one. '), el('span', 'zh', '请立即复制保存，关闭后将无法再次查看。'));
+  warn.append(icon('alert'), el('span', '', 'Copy it now: you will not see it again. Switchboard never shows it a second time; ' +
+    'if it is lost, create a new one. '), el('span', 'zh', '请立即复制保存，关闭后将无法再次查看。'));
   const row = el('div', 'ig-secret');
   const inp = el('input', 'ig-secret-v');
   inp.id = valueId; inp.readOnly = true; inp.value = value; inp.spellcheck = false; inp.autocomplete = 'off';
@@ -233,24 +233,30 @@ function igBuild() {
 }
 
 /* ---------- API keys ---------- */
-function igBuildKeys() {
+// A section of the page: the card (id ig-<what>), its head with icon, title and count
+// (#ig-<what>-count), and its creation form (#ig-<one>-form) with a title.
+function igSection(what, one, label, zh, ic, formLabel, formZh) {
   const card = el('section', 'card mk-card ig-card');
-  card.id = 'ig-keys';
+  card.id = 'ig-' + what;
   card.dataset.state = 'loading';
-  card.setAttribute('aria-label', 'API keys');
+  card.setAttribute('aria-label', label);
   const head = el('div', 'mk-card-head');
-  const h = el('h3', 'ig-h3', 'API keys ');
-  h.prepend(el('span', 'ig-h-ic ig-ic-key'));
-  h.firstChild.append(icon('igKey'));
-  h.append(el('span', 'zh', 'API 密钥'));
-  const cnt = el('span', 'ig-count'); cnt.id = 'ig-keys-count';
+  const h = el('h3', 'ig-h3', label + ' ');
+  h.prepend(el('span', 'ig-h-ic ig-ic-' + one));
+  h.firstChild.append(icon(ic));
+  h.append(el('span', 'zh', zh));
+  const cnt = el('span', 'ig-count'); cnt.id = 'ig-' + what + '-count';
   head.append(h, cnt);
+  const form = el('form', 'ig-form ig-' + one + '-form');
+  form.id = 'ig-' + one + '-form'; form.noValidate = true; form.dataset.state = 'idle';
+  form.setAttribute('aria-label', formLabel);
+  const fh = el('div', 'ig-form-title', formLabel + ' ');
+  fh.append(el('span', 'zh', formZh));
+  return { card, head, form, fh };
+}
 
-  const form = el('form', 'ig-form ig-key-form');
-  form.id = 'ig-key-form'; form.noValidate = true; form.dataset.state = 'idle';
-  form.setAttribute('aria-label', 'new API key');
-  const fh = el('div', 'ig-form-title', 'New API key ');
-  fh.append(el('span', 'zh', '新建密钥'));
+function igBuildKeys() {
+  const { card, head, form, fh } = igSection('keys', 'key', 'API keys', 'API 密钥', 'igKey', 'New API key', '新建密钥');
   const name = el('input'); name.id = 'ig-key-name'; name.maxLength = 100; name.autocomplete = 'off'; name.placeholder = 'e.g. ERP sync, 官网表单';
   const role = el('select'); role.id = 'ig-key-role';
   for (const [k, l] of IG_KEY_ROLES) role.append(opt(k, l, k === 'agent'));
@@ -502,23 +508,7 @@ function igConfirmRevoke(cell, k) {
 
 /* ---------- webhooks ---------- */
 function igBuildHooks() {
-  const card = el('section', 'card mk-card ig-card');
-  card.id = 'ig-hooks';
-  card.dataset.state = 'loading';
-  card.setAttribute('aria-label', 'Webhooks');
-  const head = el('div', 'mk-card-head');
-  const h = el('h3', 'ig-h3', 'Webhooks ');
-  h.prepend(el('span', 'ig-h-ic ig-ic-hook'));
-  h.firstChild.append(icon('igHook'));
-  h.append(el('span', 'zh', '事件推送'));
-  const cnt = el('span', 'ig-count'); cnt.id = 'ig-hooks-count';
-  head.append(h, cnt);
-
-  const form = el('form', 'ig-form ig-hook-form');
-  form.id = 'ig-hook-form'; form.noValidate = true; form.dataset.state = 'idle';
-  form.setAttribute('aria-label', 'new webhook');
-  const fh = el('div', 'ig-form-title', 'New webhook ');
-  fh.append(el('span', 'zh', '新建 Webhook'));
+  const { card, head, form, fh } = igSection('hooks', 'hook', 'Webhooks', '事件推送', 'igHook', 'New webhook', '新建 Webhook');
   const url = el('input'); url.id = 'ig-hook-url'; url.type = 'url'; url.maxLength = 2000; url.autocomplete = 'off'; url.spellcheck = false;
   url.placeholder = 'https://erp.example.com/switchboard/events';
   const desc = el('input'); desc.id = 'ig-hook-desc'; desc.maxLength = 500; desc.autocomplete = 'off'; desc.placeholder = 'e.g. ERP 同步 — who runs the receiver';
