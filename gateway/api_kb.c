@@ -291,7 +291,7 @@ static int feedback_body(struct api_ctx *c, bool *helpful, const char **visitor)
         return -1;
     json_t *h = json_object_get(c->body, "helpful");
     if (!json_is_boolean(h)) {
-        api_error(c, 422, "validation_failed", "helpful must be true or false");
+        api_invalid(c, json_pack("{s:s}", "helpful", "must be true or false"));
         return -1;
     }
     *helpful = json_is_true(h);
@@ -302,7 +302,7 @@ static int feedback_body(struct api_ctx *c, bool *helpful, const char **visitor)
         for (size_t i = 0; ok && i < n; i++)
             ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-';
         if (!ok) {
-            api_error(c, 422, "validation_failed", "visitor must be the page's id: 8..64 letters, digits or -");
+            api_invalid(c, json_pack("{s:s}", "visitor", "must be the page's id: 8..64 letters, digits or -"));
             return -1;
         }
         *visitor = v;

@@ -261,11 +261,21 @@ int csat_post(struct api_ctx *c)
         if (!r || text_parse_i64(r, &rating) < 0)
             rating = 0;
     }
-    if (rating < 1 || rating > 5 || (comment && (strlen(comment) > 3000 || !utf8_valid(comment, strlen(comment))))) {
+    /* 1000 characters, as the page's textarea says (a Chinese character is 3 bytes) */
+    bool bad_comment = comment && (strlen(comment) > 4000 || !utf8_valid(comment, strlen(comment)) ||
+                                   utf8_length(comment, strlen(comment)) > 1000);
+    if (rating < 1 || rating > 5 || bad_comment) {
         form_free(&f);
-        if (json)
-            return api_error(c, 422, "validation_failed", "rating must be 1..5 and comment at most 1000 characters");
-        return csat_page_answer(c, 422, 0, 0, "请选择 1–5 分 · Please choose a rating from 1 to 5.");
+        if (json) {
+            json_t *fields = json_object();
+            if (rating < 1 || rating > 5)
+                json_object_set_new(fields, "rating", json_string("must be a whole number from 1 to 5"));
+            if (bad_comment)
+                json_object_set_new(fields, "comment", json_string("must be UTF-8 text of at most 1000 characters"));
+            return api_invalid(c, fields);
+        }
+        return csat_page_answer(c, 422, 0, 0, bad_comment ? "留言最多 1000 字 · Please keep the comment to 1000 characters."
+                                                          : "请选择 1–5 分 · Please choose a rating from 1 to 5.");
     }
     int stored = 0;
     int rc = csat_record(c->db, ticket, (int)rating, comment, &stored);

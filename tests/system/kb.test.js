@@ -118,7 +118,9 @@ test('feedback counts one vote per voter; usage counts; public views count', asy
   assert.deepEqual([r.json.helpful, r.json.not_helpful], [1, 0], 'the same vote again counts once');
   r = await agent.post(`${V1}/articles/${x.id}/feedback`, { helpful: false });
   assert.deepEqual([r.json.helpful, r.json.not_helpful], [0, 1], 'a changed mind moves the vote');
-  expectError(await pub.post(`/kb/articles/${x.id}/feedback`, { helpful: true }), 422);
+  assert.ok(expectError(await pub.post(`/kb/articles/${x.id}/feedback`, { helpful: true }), 422).fields.visitor);
+  assert.ok(expectError(await pub.post(`/kb/articles/${x.id}/feedback`, { helpful: 'yes', visitor: 'v-12345678' }), 422)
+    .fields.helpful);
   r = await pub.post(`/kb/articles/${x.id}/feedback`, { helpful: true, visitor: 'v-12345678' });
   assert.deepEqual([r.json.helpful, r.json.not_helpful], [1, 1]);
   r = await pub.post(`/kb/articles/${x.id}/feedback`, { helpful: true, visitor: 'v-12345678' });

@@ -124,6 +124,16 @@ test('CSAT: one survey when solved; the page never rates by itself; a second rat
   const post = (body, type = 'application/x-www-form-urlencoded') => fetch(link, { method: 'POST', headers: { 'content-type': type }, body });
   let r = await post('rating=9');
   assert.equal(r.status, 422);
+  // a comment is at most 1000 characters, as the page says (not 3000 bytes); the JSON 422 names the fields
+  r = await post(JSON.stringify({ rating: 4, comment: 'x'.repeat(1001) }), 'application/json');
+  assert.equal(r.status, 422);
+  assert.ok((await r.json()).error.fields.comment);
+  r = await post(JSON.stringify({ rating: 0 }), 'application/json');
+  assert.ok((await r.json()).error.fields.rating);
+  r = await post(`rating=3&comment=${'y'.repeat(1001)}`);
+  assert.equal(r.status, 422);
+  assert.match(await r.text(), /1000/);
+  assert.equal(num('SELECT COUNT(*) FROM csat_responses'), 0, 'refused ratings change nothing');
   r = await post(`rating=2&comment=${encodeURIComponent('等太久了')}`);
   assert.equal(r.status, 200);
   assert.match(await r.text(), /data-rating="2"/);
