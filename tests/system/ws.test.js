@@ -166,7 +166,9 @@ test.describe('/ws/agent', () => {
 
     const u = await a.patch(`/api/v1/tickets/${t.json.id}`, { priority: 'high' });
     assert.equal(u.status, 200, u.text);
-    const hu = await s.waitFor((f) => f.type === 'ticket.updated' && f.ticket_id === t.json.id, 3000, 'ticket.updated');
+    // this change's event, not the reply's (which also updates the ticket and may come later under ASan)
+    const hu = await s.waitFor((f) => f.type === 'ticket.updated' && f.ticket_id === t.json.id && f.ticket &&
+      f.ticket.priority === 'high', 3000, 'ticket.updated');
 
     // A rejected change produces no event.
     const n = s.frames.length;
