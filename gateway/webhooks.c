@@ -49,7 +49,7 @@ size_t webhook_kinds_of(const char *kind, json_t *payload, const char *out[WEBHO
     return n;
 }
 
-bool webhook_host_allowed(const char *host)
+static bool host_allowed(const char *host)
 {
     const char *p = cfg ? cfg->webhooks.allow_hosts : "";
     size_t hl = strlen(host);
@@ -62,6 +62,27 @@ bool webhook_host_allowed(const char *host)
         p += n;
     }
     return false;
+}
+
+/* curl's host part without the brackets of an IPv6 literal. */
+static void bare_host(const char *host, char *out, size_t size)
+{
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl > 2)
+        text_copy_n(out, size, host + 1, hl - 2);
+    else
+        text_copy(out, size, host);
+}
+
+bool webhook_url_host_allowed(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, bare[256] = "";
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        bare_host(host, bare, sizeof(bare));
+    curl_free(host);
+    curl_url_cleanup(u);
+    return bare[0] && host_allowed(bare);
 }
 
 /* Every address host resolves to must be public. */
@@ -99,12 +120,8 @@ int webhook_url_check(const char *url, char *why, size_t whysz)
     }
     curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
     char bare[256];
-    size_t hl = strlen(host);
-    if (host[0] == '[' && hl > 2) /* an IPv6 literal */
-        text_copy_n(bare, sizeof(bare), host + 1, hl - 2);
-    else
-        text_copy(bare, sizeof(bare), host);
-    if (webhook_host_allowed(bare))
+    bare_host(host, bare, sizeof(bare));
+    if (host_allowed(bare))
         rc = 0;
     else
         rc = resolve_public(bare, port, why, whysz);
@@ -170,16 +187,6 @@ static void read_input(struct jf *f, json_t *body, struct webhook_input *in, boo
     in->events = json_dumps(ev, JSON_COMPACT);
 }
 
-static int answer(struct api_ctx *c, int64_t id, int status, const char *secret)
-{
-    json_t *o = NULL;
-    int rc = db_row_json_of(c->db, WEBHOOK_SELECT "WHERE id = ?", DBP(P_I(id)), &o);
-    if (rc || !o)
-        return rc ? rc : api_not_found(c);
-    if (secret)
-        json_object_set_new(o, "secret", json_string(secret));
-    return api_json(c, status, o);
-}
 
 int webhooks_list(struct api_ctx *c)
 {
@@ -188,7 +195,11 @@ int webhooks_list(struct api_ctx *c)
 
 int webhooks_get(struct api_ctx *c)
 {
-    return answer(c, c->req->params.id[0], 200, NULL);
+    json_t *o = NULL;
+    int rc = db_row_json_of(c->db, WEBHOOK_SELECT "WHERE id = ?", DBP(P_I(c->req->params.id[0])), &o);
+    if (rc || !o)
+        return rc ? rc : api_not_found(c);
+    return api_json(c, 200, o);
 }
 
 int webhooks_create(struct api_ctx *c)
@@ -234,12 +245,16 @@ int webhooks_create(struct api_ctx *c)
                      DBP(P_I(id), P_S(event_id), P_S(body)), NULL);
     free(body);
     json_t *after = NULL;
-    if (!rc)
-        rc = db_row_json_of(c->db, WEBHOOK_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
+    if (!rc && !(rc = db_row_json_of(c->db, WEBHOOK_SELECT "WHERE id = ?", DBP(P_I(id)), &after)) && !after)
+        rc = DB_EOTHER;
     if (!rc)
         rc = api_audit(c, "webhook.created", "webhook", id, NULL, after);
-    json_decref(after);
-    return rc ? rc : answer(c, id, 201, secret); /* the secret is shown this once */
+    if (rc) {
+        json_decref(after);
+        return rc;
+    }
+    json_object_set_new(after, "secret", json_string(secret)); /* shown this once, never audited */
+    return api_json(c, 201, after);
 }
 
 int webhooks_update(struct api_ctx *c)
@@ -269,14 +284,10 @@ int webhooks_update(struct api_ctx *c)
                      P_I(in.has_active), P_I(in.active), P_I(in.has_active), P_I(in.active), P_I(in.has_active),
                      P_I(in.active), P_I(in.has_active), P_I(in.active), P_I(id)), NULL);
     free(in.events);
-    json_t *after = NULL;
     if (!rc)
-        rc = db_row_json_of(c->db, WEBHOOK_SELECT "WHERE id = ?", DBP(P_I(id)), &after);
-    if (!rc)
-        rc = api_audit(c, "webhook.updated", "webhook", id, before, after);
+        rc = api_written(c, WEBHOOK_SELECT "WHERE id = ?", "webhook", id, before, 200);
     json_decref(before);
-    json_decref(after);
-    return rc ? rc : answer(c, id, 200, NULL);
+    return rc;
 }
 
 int webhooks_delete(struct api_ctx *c)

@@ -11,7 +11,7 @@
  * 10.0.0.1 is refused then too.
  *
  * Owns: nothing but the config pointer. Thread: handlers on db-pool threads;
- * webhook_kinds_of, webhook_url_check and webhook_host_allowed from any thread after
+ * webhook_kinds_of, webhook_url_check and webhook_url_host_allowed from any thread after
  * webhooks_init (main).
  * Errors: handlers as api.h; webhook_url_check returns 0 or -1 with a reason.
  */
@@ -28,7 +28,8 @@ void webhooks_init(const struct sb_config *cfg);
 /* The public event kinds the change-feed event (kind, payload) is delivered as; returns
  * how many were written into out (0: not a webhook event). */
 size_t webhook_kinds_of(const char *kind, json_t *payload, const char *out[WEBHOOK_MAX_KINDS]);
-bool webhook_host_allowed(const char *host);
+/* Whether the URL's host is in [webhooks] allow_hosts (private addresses allowed). */
+bool webhook_url_host_allowed(const char *url);
 int webhook_url_check(const char *url, char *why, size_t whysz);
 /* The delivery body for a change-feed event: {"id","type","created_at","data"} (malloc'd
  * compact JSON; NULL when out of memory). */

@@ -9,6 +9,7 @@
 #include "gateway/webhooks.h"
 #include <curl/curl.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,13 +239,14 @@ static void signature(const struct job *j, long long ts, char out[3 + crypto_aut
     sodium_bin2hex(out + 3, crypto_auth_hmacsha256_BYTES * 2 + 1, mac, sizeof(mac));
 }
 
-static int add_header(struct job *j, const char *fmt, const char *a, long long b)
+static int add_header(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_header(struct job *j, const char *fmt, ...)
 {
     char line[200];
-    if (a)
-        snprintf(line, sizeof(line), fmt, a);
-    else
-        snprintf(line, sizeof(line), fmt, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
     struct curl_slist *l = curl_slist_append(j->headers, line);
     if (!l)
         return -1;
@@ -254,29 +256,16 @@ static int add_header(struct job *j, const char *fmt, const char *a, long long b
 
 static int prepare(struct job *j)
 {
-    CURLU *u = curl_url();
-    char *host = NULL;
-    if (u && curl_url_set(u, CURLUPART_URL, j->url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        size_t hl = strlen(host);
-        char bare[256];
-        if (host[0] == '[' && hl > 2)
-            text_copy_n(bare, sizeof(bare), host + 1, hl - 2);
-        else
-            text_copy(bare, sizeof(bare), host);
-        j->allowed = webhook_host_allowed(bare);
-    }
-    curl_free(host);
-    curl_url_cleanup(u);
+    j->allowed = webhook_url_host_allowed(j->url);
     long long ts = (long long)time(NULL);
     char sig[3 + crypto_auth_hmacsha256_BYTES * 2 + 1];
     signature(j, ts, sig);
-    if (add_header(j, "Content-Type: application/json", "", 0) || add_header(j, "Switchboard-Event-Id: %s", j->event_id, 0) ||
-        add_header(j, "Switchboard-Event: %s", j->event, 0) ||
-        add_header(j, "Switchboard-Delivery: %lld", NULL, (long long)j->id) ||
-        add_header(j, "Switchboard-Attempt: %lld", NULL, (long long)j->attempt) ||
-        add_header(j, "Switchboard-Timestamp: %lld", NULL, ts) || add_header(j, "Switchboard-Signature: %s", sig, 0) ||
-        add_header(j, "Expect:", "", 0))
+    if (add_header(j, "Content-Type: application/json") || add_header(j, "Switchboard-Event-Id: %s", j->event_id) ||
+        add_header(j, "Switchboard-Event: %s", j->event) ||
+        add_header(j, "Switchboard-Delivery: %lld", (long long)j->id) ||
+        add_header(j, "Switchboard-Attempt: %lld", (long long)j->attempt) ||
+        add_header(j, "Switchboard-Timestamp: %lld", ts) || add_header(j, "Switchboard-Signature: %s", sig) ||
+        add_header(j, "Expect:"))
         return -1;
     if (!(j->h = curl_easy_init()))
         return -1;
