@@ -37,6 +37,7 @@ const qy = {
   rows: null,        // the editor's list: [{word, priority}] (admins)
   errors: new Map(), // row index → why the server (or the duplicate check) refused it
   kwSeq: 0, saving: false,
+  draft: { word: '', priority: 'high', error: '' }, // the "add a keyword" box, kept across re-renders
 };
 
 /* ---------- small helpers ---------- */
@@ -400,32 +401,34 @@ function renderKeywords() {
   const inp = el('input', 'q-kw-new');
   inp.id = 'q-kw-new'; inp.placeholder = 'New keyword 新关键词'; inp.maxLength = 100; inp.autocomplete = 'off';
   inp.setAttribute('aria-label', 'new keyword');
-  const ps = prioSelect('high', 'priority of the new keyword');
+  inp.value = qy.draft.word;
+  const ps = prioSelect(qy.draft.priority, 'priority of the new keyword');
   ps.id = 'q-kw-new-prio';
-  ps.addEventListener('change', () => { ps.className = 'q-kw-prio p-' + ps.value; });
+  ps.addEventListener('change', () => { ps.className = 'q-kw-prio p-' + ps.value; qy.draft.priority = ps.value; });
   const addBtn = el('button', '', 'Add 添加');
   addBtn.type = 'submit'; addBtn.id = 'q-kw-add-btn';
   addBtn.prepend(document.createTextNode('+ '));
-  const addErr = el('span', 'field-error'); addErr.id = 'q-kw-add-error';
+  const addErr = el('span', 'field-error', qy.draft.error); addErr.id = 'q-kw-add-error';
   add.append(inp, ps, addBtn, addErr);
   add.addEventListener('submit', (e) => {
     e.preventDefault();
     const w = inp.value.trim();
-    addErr.textContent = '';
+    addErr.textContent = qy.draft.error = '';
     if (!w) { inp.focus(); return; }
     const dup = qy.rows.findIndex((r) => qFold(r.word) === qFold(w));
     if (dup >= 0) {
-      addErr.textContent = '“' + qy.rows[dup].word + '” is already in the list 已存在';
+      addErr.textContent = qy.draft.error = '“' + qy.rows[dup].word + '” is already in the list 已存在';
       const row = $(`.q-kw[data-index="${dup}"]`, card);
       if (row) { row.classList.remove('flash'); void row.offsetWidth; row.classList.add('flash'); }
       return;
     }
     qy.rows.push({ word: w, priority: ps.value });
+    qy.draft = { word: '', priority: 'high', error: '' };
     renderKeywords();
     const again = $('#q-kw-new');
     again.focus();
   });
-  inp.addEventListener('input', () => { addErr.textContent = ''; });
+  inp.addEventListener('input', () => { qy.draft.word = inp.value; addErr.textContent = qy.draft.error = ''; });
 
   const acts = el('div', 'q-kw-acts');
   const dirty = qKwDirty();
@@ -443,7 +446,11 @@ function renderKeywords() {
   dn.id = 'q-kw-dirty';
   dn.classList.toggle('on', dirty);
   acts.append(add, el('span', 'spacer'), dn, reset, save);
+  // a reload of the page's data (a second navigation, a live event) must not take the
+  // typing box from under the admin
+  const typing = document.activeElement && document.activeElement.id === 'q-kw-new';
   card.replaceChildren(head, note, list, acts, err);
+  if (typing) inp.focus();
 }
 function kwRow(r, i) {
   const row = el('div', 'q-kw p-' + r.priority);
@@ -550,7 +557,8 @@ function qualityStart(agent) {
   $('.tab[data-view=quality]').hidden = !QUALITY_ROLES.includes(agent.role);
   const d = Number(localStorage.getItem('sb.quality.days'));
   qy.days = Q_DAYS.includes(d) ? d : 30;
-  Object.assign(qy, { rep: null, kw: null, rows: null, errors: new Map(), formError: '', saving: false });
+  Object.assign(qy, { rep: null, kw: null, rows: null, errors: new Map(), formError: '', saving: false,
+    draft: { word: '', priority: 'high', error: '' } });
   for (const id of ['#q-overview', '#q-by-agent', '#q-by-team', '#q-by-channel', '#q-flagged', '#q-keywords']) $(id).replaceChildren();
 }
 function qualityStop() {

@@ -203,6 +203,12 @@ test('admin: complaint keywords — add 差劲 (urgent), remove one, save; an em
   await page.fill('#q-kw-new', 'ＣＯＭＰＬＡＩＮＴ');
   await page.click('#q-kw-add-btn');
   assert.match(await text(page, '#q-kw-add-error'), /“complaint” is already in the list/);
+  // a reload of the page's data meanwhile (a second navigation, a live event; seen in CI)
+  // keeps the unsaved word, the typed text and the message
+  await page.evaluate(() => loadKeywords());
+  assert.equal(await added.count(), 1, 'the unsaved word survives a reload');
+  assert.equal(await page.inputValue('#q-kw-new'), 'ＣＯＭＰＬＡＩＮＴ');
+  assert.match(await text(page, '#q-kw-add-error'), /“complaint” is already in the list/);
   await page.fill('#q-kw-new', '');
   // remove 骗子
   await page.locator('#q-kw-list .q-kw[data-word="骗子"] .q-kw-x').click();
