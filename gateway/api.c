@@ -1,5 +1,6 @@
 /* api.c — see api.h. */
 #include "gateway/api.h"
+#include "gateway/rules.h"
 #include "gateway/auth.h"
 #include "gateway/event_tailer.h"
 #include "gateway/lib/text.h"
@@ -257,7 +258,9 @@ static int run_once(struct api_ctx *c)
     int rc = tx ? db_begin(c->db) : DB_OK;
     if (rc)
         return rc;
+    int64_t was = rules_set_actor(c->me.id); /* rules the request sets off act on its behalf */
     rc = c->route->handler(c);
+    rules_set_actor(was);
     if (!tx)
         return rc;
     if (rc == DB_OK && c->req->status > 0 && c->req->status < 400)

@@ -299,14 +299,14 @@ int reminder_rules_put(struct api_ctx *c)
     if (api_body_object(c) < 0)
         return 0;
     static const char *const allowed[] = {"rules", NULL};
-    static const char *const kinds[] = {"no_followup", "deal_stage", "payment_due", NULL};
+    static const char *const kinds[] = {"payment_due", NULL}; /* the others are rules (rules.h) */
     static const char *const rule_keys[] = {"kind", "days", "enabled", NULL};
     struct jf f;
     jf_init(&f, c->body);
     jf_only(&f, allowed);
     json_t *rules = json_object_get(c->body, "rules"), *x;
     size_t i;
-    if (!json_is_array(rules) || json_array_size(rules) > 3)
+    if (!json_is_array(rules) || json_array_size(rules) > 1)
         jf_fail(&f, "rules", "must be an array of {kind, days, enabled}");
     else
         json_array_foreach(rules, i, x) {
@@ -317,7 +317,8 @@ int reminder_rules_put(struct api_ctx *c)
             jf_enum(&g, "kind", kinds, true);
             jf_int(&g, "days", 0, 3650, false, &has);
             if (!jf_ok(&g))
-                jf_fail(&f, "rules", "each rule needs a kind (no_followup, deal_stage, payment_due), days 0..3650");
+                jf_fail(&f, "rules", "each rule needs a kind (payment_due; the no-follow-up and mature-deal reminders are "
+                                    "rules now, see /api/v1/rules), days 0..3650");
             jf_free(&g);
         }
     int rc = DB_OK;

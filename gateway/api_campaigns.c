@@ -11,6 +11,7 @@
  * one-click "List-Unsubscribe=One-Click" — suppresses the address at once.
  */
 #include "gateway/api_handlers.h"
+#include "gateway/rules.h"
 #include "gateway/campaigns.h"
 #include "gateway/campaign_results.h"
 #include "gateway/signed_link.h"
@@ -484,9 +485,73 @@ static int transition(struct api_ctx *c, const char *from, const char *to, const
     return rc ? rc : campaign_answer(c, id, 200);
 }
 
+/* Starting asks the gate first (rules.h, trigger campaign.start_requested): a rule may
+ * hold the start for an approval, answered 202 with the campaign still a draft. */
 int campaigns_start(struct api_ctx *c)
 {
-    return transition(c, "draft scheduled", "starting", "campaign.started");
+    int64_t id = c->req->params.id[0], pending = 0, startable = 0;
+    int rc = db_scalar_i64(c->db, "SELECT COUNT(*) FROM campaigns WHERE id = ? AND kind = 'campaign' "
+                                  "AND status IN ('draft', 'scheduled') FOR UPDATE", DBP(P_I(id)), 0, &startable);
+    if (!rc && startable)
+        rc = db_scalar_i64(c->db, "SELECT id FROM approvals WHERE pending_key = CONCAT('campaign.start:', ?)",
+                           DBP(P_I(id)), 0, &pending);
+    if (rc)
+        return rc;
+    if (pending) {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "approval %lld for starting this campaign is pending", (long long)pending);
+        return api_error(c, 409, "approval_pending", msg);
+    }
+    int64_t approval = 0;
+    if (startable && (rc = rules_gate(c->db, "campaign.start_requested", id, c->me.id, &approval)))
+        return rc;
+    if (!approval)
+        return transition(c, "draft scheduled", "starting", "campaign.started");
+    json_t *cp = NULL, *ap = NULL;
+    rc = db_row_json_of(c->db, CAMPAIGN_SELECT "WHERE id = ?", DBP(P_I(id)), &cp);
+    if (!rc)
+        rc = db_row_json_of(c->db, "SELECT id, kind, record_type, record_id, summary, role, status, rule_id, requested_by, "
+                                   "created_at FROM approvals WHERE id = ?", DBP(P_I(approval)), &ap);
+    if (rc || !cp || !ap) {
+        json_decref(cp);
+        json_decref(ap);
+        return rc ? rc : DB_EOTHER;
+    }
+    json_object_set_new(cp, "approval", json_pack("{s:I, s:s}", "id", (json_int_t)approval, "status", "pending"));
+    return api_json(c, 202, json_pack("{s:o, s:o}", "campaign", cp, "approval", ap));
+}
+
+int campaign_start_approved(struct api_ctx *c, int64_t campaign_id, int64_t approval_id)
+{
+    json_t *cur = NULL;
+    int rc = db_row_json_of(c->db, "SELECT status, scheduled_at > NOW(3) AS later__bool FROM campaigns WHERE id = ? "
+                                   "AND kind = 'campaign' FOR UPDATE", DBP(P_I(campaign_id)), &cur);
+    if (rc)
+        return rc;
+    const char *status = cur ? json_string_value(json_object_get(cur, "status")) : "deleted";
+    if (!cur || (strcmp(status, "draft") != 0 && strcmp(status, "scheduled") != 0)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the campaign is %s now and cannot start; cancel this approval's request instead",
+                 status);
+        json_decref(cur);
+        api_error(c, 409, "conflict", msg);
+        return 1;
+    }
+    const char *to = json_is_true(json_object_get(cur, "later")) ? "scheduled" : "starting";
+    rc = db_exec(c->db, "UPDATE campaigns SET status = ?, started_at = IF(? = 'starting', COALESCE(started_at, NOW(3)), "
+                        "started_at) WHERE id = ?", DBP(P_S(to), P_S(to), P_I(campaign_id)), NULL);
+    json_t *after = json_pack("{s:s, s:s, s:I}", "from", status, "to", to, "approval_id", (json_int_t)approval_id);
+    json_decref(cur);
+    if (!rc)
+        rc = api_audit(c, "campaign.started", "campaign", campaign_id, NULL, after);
+    json_decref(after);
+    if (!rc)
+        rc = api_event(c, "campaign.updated", 0, 0, 0, 0,
+                       json_pack("{s:I, s:s}", "campaign_id", (json_int_t)campaign_id, "status", to));
+    if (!rc)
+        rc = api_event(c, "campaign.started", 0, 0, 0, 0,
+                       json_pack("{s:I, s:s}", "campaign_id", (json_int_t)campaign_id, "status", to));
+    return rc;
 }
 
 int campaigns_pause(struct api_ctx *c)

@@ -620,6 +620,11 @@ int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t 
 
 int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *after)
 {
+    return crm_written_then(c, type, before, after, NULL);
+}
+
+int crm_written_then(struct api_ctx *c, const char *type, json_t *before, json_t *after, crm_loader reload)
+{
     char kind[48];
     snprintf(kind, sizeof(kind), "%s.%s", type, before ? "updated" : "created");
     int64_t id = json_integer_value(json_object_get(after, "id"));
@@ -631,9 +636,16 @@ int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *aft
         rc = event_insert_crm(c->db, kind, json_integer_value(json_object_get(after, "customer_id")),
                               json_integer_value(owner),
                               json_string_value(json_object_get(after, "region")), json_pack("{s:O}", type, after));
+    json_t *again = NULL;
+    if (!rc && reload) /* the event's rules may have changed it (a new lead's owner) */
+        rc = reload(c->db, NULL, id, &again);
     if (rc) {
         json_decref(after);
         return rc;
+    }
+    if (again) {
+        json_decref(after);
+        after = again;
     }
     return api_json(c, before ? 200 : 201, after);
 }
@@ -663,14 +675,31 @@ int customer_company_id(struct db *db, const char *name, int64_t *id)
     return rc;
 }
 
+int customer_tag_event(struct db *db, int64_t customer, const char *tag, int added, int64_t rule_id)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT owner_id, region FROM customers WHERE id = ?", DBP(P_I(customer)), &r);
+    if (rc)
+        return rc;
+    int64_t owner = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
+    char region[101] = "";
+    if (r.nrows && db_cell(&r, 0, 1))
+        text_copy(region, sizeof(region), db_cell(&r, 0, 1));
+    db_result_free(&r);
+    json_t *p = json_pack("{s:I, s:s}", "customer_id", (json_int_t)customer, "tag", tag);
+    if (rule_id)
+        json_object_set_new(p, "rule_id", json_integer(rule_id));
+    return event_insert_crm(db, added ? "customer.tagged" : "customer.untagged", customer, owner, region, p);
+}
+
+/* Adds tags (replace: and removes the others); each tag the customer did not have yet is a
+ * customer.tagged event, so tag.added rules run. */
 static int set_tags(struct db *db, int64_t id, json_t *tags, int64_t actor, int replace)
 {
-    int rc = replace ? db_exec(db, "DELETE FROM customer_tags WHERE customer_id = ?", DBP(P_I(id)), NULL) : DB_OK;
+    int rc = DB_OK;
     size_t i;
-    json_t *t;
+    json_t *t, *ids = json_array();
     json_array_foreach(tags, i, t) {
-        if (rc)
-            break;
         struct db_result r;
         rc = db_exec(db, "INSERT INTO tags (name) VALUES (?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
                      DBP(P_S(json_string_value(t))), &r);
@@ -678,9 +707,22 @@ static int set_tags(struct db *db, int64_t id, json_t *tags, int64_t actor, int 
             break;
         int64_t tag_id = (int64_t)r.insert_id;
         db_result_free(&r);
+        json_array_append_new(ids, json_integer(tag_id));
         rc = db_exec(db, "INSERT IGNORE INTO customer_tags (customer_id, tag_id, created_by) VALUES (?, ?, ?)",
-                     DBP(P_I(id), P_I(tag_id), P_IOPT(actor)), NULL);
+                     DBP(P_I(id), P_I(tag_id), P_IOPT(actor)), &r);
+        if (rc)
+            break;
+        uint64_t added = r.affected;
+        db_result_free(&r);
+        if (added && (rc = customer_tag_event(db, id, json_string_value(t), 1, 0)))
+            break;
     }
+    char *list = rc || !replace ? NULL : json_dumps(ids, JSON_COMPACT);
+    if (list)
+        rc = db_exec(db, "DELETE FROM customer_tags WHERE customer_id = ? AND tag_id NOT IN (SELECT j.id FROM "
+                         DB_ID_LIST_TABLE ")", DBP(P_I(id), P_S(list)), NULL);
+    free(list);
+    json_decref(ids);
     return rc;
 }
 

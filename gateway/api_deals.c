@@ -5,10 +5,10 @@
  * the owner's (region: the customer's region), exactly like customers (scope.h), and a
  * deal outside it answers 404. Moving a deal to another stage, in one transaction:
  * records deal_stage_history with the seconds spent in the stage it left; sets status
- * from the stage's kind (won/lost close it; lost needs a win_loss_reason); moves the
- * customer's lifecycle forward to the stage's customer_stage (never backwards, recorded
- * as reason 'deal'); queues a reminder for the owner's team manager when the stage is
- * marked notify_manager ("mature"); audits; emits deal.stage_changed.
+ * from the stage's kind (won/lost close it; lost needs a win_loss_reason); audits; emits
+ * deal.stage_changed, on which the seed rules (rules.h) move the customer's lifecycle
+ * forward to the stage's customer_stage and tell the owner's team manager about a stage
+ * marked notify_manager ("mature") — in the same transaction.
  */
 #include "gateway/api_handlers.h"
 #include "gateway/customers.h"
@@ -28,15 +28,6 @@
     "LEFT JOIN agents ag ON ag.id = d.owner_id "
 #define DEAL_SCOPE SCOPE_WHERE("d.owner_id", "cu.region")
 
-static const char *const lifecycle[] = {"potential", "contacted", "proposal", "won", "maintain", "renewal", NULL};
-
-static int lifecycle_rank(const char *s)
-{
-    for (int i = 0; s && lifecycle[i]; i++)
-        if (strcmp(s, lifecycle[i]) == 0)
-            return i;
-    return -1; /* churned or unknown: any deal progress revives the customer */
-}
 
 int deal_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out)
 {
@@ -272,57 +263,6 @@ static int read_deal(struct api_ctx *c, struct jf *f, struct deal_input *in, boo
     return rc;
 }
 
-/* The customer's lifecycle follows its deals forward (DESIGN: "a deal stage change
- * updates the customer's lifecycle stage"). */
-static int advance_customer(struct api_ctx *c, int64_t customer_id, int64_t stage_id)
-{
-    struct db_result r;
-    int rc = db_exec(c->db, "SELECT cu.stage, s.customer_stage FROM customers cu JOIN pipeline_stages s ON s.id = ? "
-                            "WHERE cu.id = ? FOR UPDATE", DBP(P_I(stage_id), P_I(customer_id)), &r);
-    if (rc || !r.nrows || !db_cell(&r, 0, 1)) {
-        if (!rc)
-            db_result_free(&r);
-        return rc;
-    }
-    char from[16], to[16];
-    text_copy(from, sizeof(from), db_cell(&r, 0, 0));
-    text_copy(to, sizeof(to), db_cell(&r, 0, 1));
-    db_result_free(&r);
-    if (strcmp(from, to) == 0 || (lifecycle_rank(to) >= 0 && lifecycle_rank(from) >= lifecycle_rank(to)))
-        return DB_OK;
-    json_t *before = NULL, *after = NULL;
-    rc = customer_load(c->db, NULL, customer_id, &before);
-    if (!rc)
-        rc = db_exec(c->db, "UPDATE customers SET stage = ? WHERE id = ?", DBP(P_S(to), P_I(customer_id)), NULL);
-    if (!rc)
-        rc = customer_stage_changed(c->db, customer_id, from, to, c->me.id, "deal");
-    if (!rc)
-        rc = customer_load(c->db, NULL, customer_id, &after);
-    if (!rc)
-        rc = api_audit(c, "customer.updated", "customer", customer_id, before, after);
-    if (!rc && after)
-        rc = customer_event(c->db, "customer.updated", after);
-    json_decref(before);
-    json_decref(after);
-    return rc;
-}
-
-/* The owner's team manager hears about a deal entering a notify_manager stage, once per
- * deal and stage. */
-static int remind_manager(struct api_ctx *c, json_t *deal)
-{
-    char key[96], msg[400];
-    snprintf(key, sizeof(key), "deal_stage:%lld:%lld", (long long)jint(deal, "id"), (long long)jint(deal, "stage_id"));
-    snprintf(msg, sizeof(msg), "Deal \"%.150s\" (%.100s) reached stage %.64s", jstr(deal, "title"),
-             jstr(deal, "customer_name") ? jstr(deal, "customer_name") : "", jstr(deal, "stage"));
-    return db_exec(c->db, "INSERT IGNORE INTO reminders (kind, agent_id, customer_id, deal_id, message, dedupe_key) "
-                          "SELECT 'deal_stage', t.manager_id, ?, ?, ?, ? FROM agents a JOIN teams t ON t.id = a.team_id "
-                          "JOIN reminder_rules rr ON rr.kind = 'deal_stage' AND rr.enabled = 1 "
-                          "WHERE a.id = ? AND t.manager_id IS NOT NULL",
-                   DBP(P_I(jint(deal, "customer_id")), P_I(jint(deal, "id")), P_S(msg), P_S(key),
-                       P_I(jint(deal, "owner_id"))), NULL);
-}
-
 int deal_stage_entered(struct api_ctx *c, json_t *before, json_t *after)
 {
     int64_t from = jint(before, "stage_id"), to = jint(after, "stage_id");
@@ -330,13 +270,6 @@ int deal_stage_entered(struct api_ctx *c, json_t *before, json_t *after)
                             "VALUES (?, ?, ?, ?, ?)",
                      DBP(P_I(jint(after, "id")), P_IOPT(from), P_I(to), P_IOPT(c->me.id),
                          from ? P_I(jint(before, "secs_in_stage")) : P_NULL), NULL);
-    if (!rc)
-        rc = advance_customer(c, jint(after, "customer_id"), to);
-    int64_t notify = 0;
-    if (!rc)
-        rc = db_scalar_i64(c->db, "SELECT notify_manager FROM pipeline_stages WHERE id = ?", DBP(P_I(to)), 0, &notify);
-    if (!rc && notify)
-        rc = remind_manager(c, after);
     if (!rc)
         rc = event_insert_crm(c->db, "deal.stage_changed", jint(after, "customer_id"), jint(after, "owner_id"),
                               jstr(after, "region"),
@@ -393,7 +326,7 @@ static int finish_deal(struct api_ctx *c, int64_t id, json_t *before)
         json_decref(after);
         return rc;
     }
-    return crm_written(c, "deal", before, after);
+    return crm_written_then(c, "deal", before, after, deal_load);
 }
 
 int deals_create(struct api_ctx *c)

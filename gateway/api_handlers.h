@@ -81,6 +81,10 @@ int campaigns_get(struct api_ctx *c);
 int campaigns_create(struct api_ctx *c);
 int campaigns_update(struct api_ctx *c);
 int campaigns_start(struct api_ctx *c);
+/* An approved campaign.start approval (api_approvals.c) starts the campaign as the
+ * approver's act: 0 done (nothing answered), 1 after answering 409 (it can no longer
+ * start), or a db_rc. */
+int campaign_start_approved(struct api_ctx *c, int64_t campaign_id, int64_t approval_id);
 int campaigns_pause(struct api_ctx *c);
 int campaigns_resume(struct api_ctx *c);
 int campaigns_cancel(struct api_ctx *c);
@@ -124,6 +128,23 @@ int tickets_messages(struct api_ctx *c);
 int tickets_message_add(struct api_ctx *c);
 int tickets_transfer(struct api_ctx *c);
 int attachment_content(struct api_ctx *c);
+/* api_rules.c, api_approvals.c (docs/rules.md) */
+int rules_list(struct api_ctx *c);
+int rules_get(struct api_ctx *c);
+int rules_create(struct api_ctx *c);
+int rules_update(struct api_ctx *c);
+int rules_delete(struct api_ctx *c);
+int rules_versions(struct api_ctx *c);
+int rules_restore(struct api_ctx *c);
+int rules_test_draft(struct api_ctx *c);
+int rules_test(struct api_ctx *c);
+int rules_firings(struct api_ctx *c);
+int rule_firings_list(struct api_ctx *c);
+int approvals_list(struct api_ctx *c);
+int approvals_get(struct api_ctx *c);
+int approvals_comment(struct api_ctx *c);
+int approvals_approve(struct api_ctx *c);
+int approvals_reject(struct api_ctx *c);
 int routing_rules_list(struct api_ctx *c);
 int routing_rules_create(struct api_ctx *c);
 int routing_rules_update(struct api_ctx *c);

@@ -1,11 +1,11 @@
 /* api_leads.c — sales leads (/api/v1/leads): entry, grading A/B/C, assignment, and
  * conversion into a customer plus a deal.
  *
- * Assignment when no owner is given: the active sales agent of the lead's region with the
- * fewest open (new/working) leads; when the region has none, the least busy sales agent
- * overall; ties go to the lower id. The candidate agents' rows are locked while counting,
- * so two leads created at once do not both land on the same "least busy" person.
- * assigned_by records which rule decided (manual / region / least_busy).
+ * Assignment when no owner is given is the seed rule "Lead assignment by region"
+ * (rules.h, lead.created ⇒ assign_owner region_least_busy): the active sales agent of the
+ * lead's region with the fewest open leads, else the least busy sales agent; it runs in
+ * the creating transaction, so the answer already shows the owner. assigned_by records
+ * who decided (manual / region / least_busy).
  *
  * Conversion (POST /leads/{id}/convert): finds the customer by the lead's e-mail or phone
  * identity or creates one (owner = the lead's owner, stage contacted, source from the
@@ -115,39 +115,13 @@ static int read_lead(struct api_ctx *c, struct jf *f, struct lead_input *in, boo
     return in->has_owner ? crm_check_owner(c, f, "owner_id", in->owner_id) : DB_OK;
 }
 
-/* The least busy active sales agent, of the region first. 0 when there is none. */
-static int assign_owner(struct db *db, const char *region, int64_t *owner, const char **by)
-{
-    *owner = 0;
-    *by = NULL;
-    for (int pass = region && *region ? 0 : 1; pass < 2; pass++) {
-        struct db_result r;
-        int rc = db_exec(db, "SELECT a.id FROM agents a WHERE a.role = 'sales' AND a.active = 1 "
-                             "AND (? = 1 OR a.region = ?) ORDER BY a.id FOR UPDATE",
-                         DBP(P_I(pass), P_S(region)), &r);
-        if (rc)
-            return rc;
-        size_t n = r.nrows;
-        db_result_free(&r);
-        if (!n)
-            continue;
-        rc = db_scalar_i64(db, "SELECT a.id FROM agents a LEFT JOIN leads l ON l.owner_id = a.id "
-                               "AND l.status IN ('new', 'working') WHERE a.role = 'sales' AND a.active = 1 "
-                               "AND (? = 1 OR a.region = ?) GROUP BY a.id ORDER BY COUNT(l.id), a.id LIMIT 1",
-                           DBP(P_I(pass), P_S(region)), 0, owner);
-        *by = pass ? "least_busy" : "region";
-        return rc;
-    }
-    return DB_OK;
-}
-
 static int lead_written(struct api_ctx *c, int64_t id, json_t *before)
 {
     json_t *after = NULL;
     int rc = lead_load(c->db, NULL, id, &after);
     if (rc || !after)
         return rc ? rc : DB_EOTHER;
-    return crm_written(c, "lead", before, after);
+    return crm_written_then(c, "lead", before, after, lead_load);
 }
 
 int leads_create(struct api_ctx *c)
@@ -162,8 +136,6 @@ int leads_create(struct api_ctx *c)
         return rc;
     int64_t owner = in.has_owner ? in.owner_id : 0;
     const char *by = in.has_owner ? "manual" : NULL;
-    if (!in.has_owner && (rc = assign_owner(c->db, in.region, &owner, &by)))
-        return rc;
     struct db_result r;
     rc = db_exec(c->db, "INSERT INTO leads (name, company, email, phone, source, grade, region, owner_id, assigned_by, "
                         "status, notes) VALUES (?, ?, ?, ?, ?, COALESCE(?, 'C'), ?, ?, ?, COALESCE(?, 'new'), ?)",

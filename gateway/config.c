@@ -89,6 +89,7 @@ static const struct cfg_key keys[] = {
     {I(campaigns, enrol_secs), "10", 1, 3600, NULL},
     {I(campaigns, attribution_days), "30", 1, 365, NULL},
     {I(crm, settle_ms), "2000", 0, 60000, NULL},
+    {I(rules, approval_remind_hours), "24", 1, 8760, NULL},
     {I(routing, batch), "200", 1, 5000, NULL},
     {I(routing, weight_chat), "34", 0, 100, NULL},
     {I(routing, weight_email), "10", 0, 100, NULL},

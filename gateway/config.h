@@ -126,6 +126,9 @@ struct sb_config {
         int64_t settle_ms;          /* events younger than this wait (ids commit out of order) */
     } crm;
     struct {
+        int64_t approval_remind_hours; /* a pending approval reminds its approvers again after */
+    } rules;
+    struct {
         char provider[16];          /* twilio (the ops table in channels/sms_provider.h) */
         char api_base[CFG_STR];     /* e.g. https://api.twilio.com */
         char account_sid[CFG_STR];

@@ -20,6 +20,9 @@ int customers_load_many(struct db *db, const int64_t *ids, size_t n, json_t **ou
 int customer_resolve(struct db *db, int64_t id, int64_t *out);
 /* customer.created / customer.updated / customer.merged with the record as payload. */
 int customer_event(struct db *db, const char *kind, json_t *customer);
+/* customer.tagged / customer.untagged for one tag (rule_id 0: not a rule's doing), scoped
+ * by the customer's owner and region; tag.added rules run on it. */
+int customer_tag_event(struct db *db, int64_t customer, const char *tag, int added, int64_t rule_id);
 /* Lifecycle history row when the stage changed (from NULL = a new customer). */
 int customer_stage_changed(struct db *db, int64_t id, const char *from, const char *to, int64_t actor,
                            const char *reason);
@@ -51,8 +54,12 @@ int crm_rule_check(struct db *db, const char *rule, struct jf *f, const char *fi
  * region and customer_owner_id when it has one (an activity: its customer's owner),
  * else owner_id, and the 201/200 answer. Takes after. */
 int crm_written(struct api_ctx *c, const char *type, json_t *before, json_t *after);
-/* A deal entered its stage (before NULL: a new deal): stage history, the customer's
- * lifecycle forward, the manager's reminder for a notify stage, deal.stage_changed. */
+/* The same, answering the record as reload loads it after the event (whose rules may have
+ * changed it). */
+typedef int (*crm_loader)(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
+int crm_written_then(struct api_ctx *c, const char *type, json_t *before, json_t *after, crm_loader reload);
+/* A deal entered its stage (before NULL: a new deal): stage history and deal.stage_changed
+ * (whose seed rules move the customer's lifecycle and remind the manager). */
 int deal_stage_entered(struct api_ctx *c, json_t *before, json_t *after);
 /* A deal as the API shows it (api_deals.c), in me's scope (me NULL = no scope). */
 int deal_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);

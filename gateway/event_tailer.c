@@ -6,6 +6,7 @@
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
 #include "gateway/bgthread.h"
+#include "gateway/rules.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,12 +31,17 @@ int event_insert_crm(struct db *db, const char *kind, int64_t customer_id, int64
                      json_t *payload)
 {
     char *s = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-    json_decref(payload);
+    struct db_result r;
     int rc = db_exec(db, "INSERT INTO events (kind, customer_id, agent_id, team_id, region, payload) "
                          "VALUES (?, ?, ?, (SELECT a.team_id FROM agents a WHERE a.id = ?), ?, ?)",
                      DBP(P_S(kind), P_IOPT(customer_id), P_IOPT(owner_id), P_I(owner_id), P_S(region && *region ? region : NULL),
-                         P_S(s ? s : "{}")), NULL);
+                         P_S(s ? s : "{}")), &r);
     free(s);
+    if (!rc) {
+        db_result_free(&r);
+        rc = rules_on_event(db, (int64_t)r.insert_id, kind, 0, customer_id, payload);
+    }
+    json_decref(payload);
     return rc;
 }
 
@@ -43,12 +49,17 @@ int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t cus
                  int64_t team_id, json_t *payload)
 {
     char *p = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-    json_decref(payload);
+    struct db_result r;
     int rc = db_exec(db, "INSERT INTO events (kind, ticket_id, customer_id, agent_id, team_id, payload) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
                      DBP(P_S(kind), P_IOPT(ticket_id), P_IOPT(customer_id), P_IOPT(agent_id), P_IOPT(team_id),
-                         P_S(p ? p : "{}")), NULL);
+                         P_S(p ? p : "{}")), &r);
     free(p);
+    if (!rc) {
+        db_result_free(&r);
+        rc = rules_on_event(db, (int64_t)r.insert_id, kind, ticket_id, customer_id, payload);
+    }
+    json_decref(payload);
     return rc;
 }
 

@@ -39,6 +39,8 @@ struct token {
 enum node_kind { N_OR, N_AND, N_NOT, N_PRED };
 enum lhs_kind { L_TAG, L_STAGE, L_HAS, L_COLUMN, L_TICKETS, L_DEALS, L_ATTR };
 enum vtype { V_TEXT, V_NUMBER, V_DATE, V_MULTI };
+_Static_assert((int)V_TEXT == (int)SEGMENT_TEXT && (int)V_NUMBER == (int)SEGMENT_NUMBER && (int)V_DATE == (int)SEGMENT_DATE,
+               "segment_vtype mirrors vtype");
 enum date_kind { D_LITERAL, D_TODAY, D_MINUS, D_PLUS };
 
 /* Bytes of the rule; quoted: the span is the inside of "..." and may hold escapes. */
@@ -71,6 +73,8 @@ struct parser {
     struct token tok;       /* the current, not yet consumed token */
     const struct segment_field *fields;
     size_t nfields;
+    const struct segment_column *cols;
+    size_t ncols;
     struct node *nodes;
     size_t nnodes, anodes, npreds;
     struct segment_error *err;
@@ -389,6 +393,7 @@ static const struct builtin builtins[] = {
     {"company", V_TEXT, "(SELECT co.name FROM companies co WHERE co.id = c.company_id)"},
     {"owner_id", V_NUMBER, "c.owner_id"},
     {"contact_days", V_NUMBER, "DATEDIFF(CURDATE(), COALESCE(c.last_contact_at, c.created_at))"},
+    {"followup_days", V_NUMBER, "DATEDIFF(CURDATE(), COALESCE(c.last_followup_at, c.created_at))"},
     {"created_at", V_DATE, "DATE(c.created_at)"},
     {"last_contact_at", V_DATE, "DATE(c.last_contact_at)"},
     {"last_followup_at", V_DATE, "DATE(c.last_followup_at)"},
@@ -544,6 +549,13 @@ static int resolve_field(struct parser *p, struct pred *pr, const char *shown)
         pr->arg = span_eq_ci(p, w, "deals.won") ? "won" : "open";
         return 0;
     }
+    for (size_t i = 0; i < p->ncols; i++)
+        if (span_eq_ci(p, w, p->cols[i].name)) {
+            pr->lhs = L_COLUMN;
+            pr->type = (enum vtype)p->cols[i].type; /* same order: text, number, date */
+            pr->sql = p->cols[i].sql;
+            return 0;
+        }
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
         if (span_eq_ci(p, w, builtins[i].name)) {
             pr->lhs = L_COLUMN;
@@ -995,12 +1007,19 @@ static int emit_all(struct emit *e, size_t root, struct segment_sql *out)
 int segment_compile(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
                     struct segment_sql *out, struct segment_error *err)
 {
+    return segment_compile_with(rule, len, fields, nfields, NULL, 0, out, err);
+}
+
+int segment_compile_with(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
+                         const struct segment_column *cols, size_t ncols, struct segment_sql *out,
+                         struct segment_error *err)
+{
     memset(out, 0, sizeof(*out));
     buf_init(&out->sql, 0);
     if (err)
         memset(err, 0, sizeof(*err));
     struct parser p = {.s = rule ? rule : "", .n = rule ? len : 0, .fields = fields, .nfields = fields ? nfields : 0,
-                       .err = err};
+                       .cols = cols, .ncols = cols ? ncols : 0, .err = err};
     size_t root = 0;
     int rc = parse_rule(&p, &root);
     if (rc == 0) {

@@ -21,7 +21,7 @@
  * today, today-N, today+N (N days, at most 36500; the connection's time zone is UTC).
  *
  * Built-in fields: name customer_no industry type stage grade source region address uscc
- * company (text: = != ~); owner_id contact_days tickets.CHANNEL.Nd (CHANNEL chat, email,
+ * company (text: = != ~); owner_id contact_days followup_days tickets.CHANNEL.Nd (CHANNEL chat, email,
  * sms or any; N 1..3650) deals.won deals.open (numbers); created_at last_contact_at
  * last_followup_at (dates, compared by calendar day). attr.KEY looks KEY up in the custom
  * field definitions the caller passes (types text, select: as text; number; date: the
@@ -81,8 +81,22 @@ struct segment_sql {
     char *strings;            /* owns the text every DB_TEXT parameter points into */
 };
 
+/* A column of the record a rule is about (rules.c): the name as written in a rule
+ * ("deal.amount", matched ASCII case-insensitively before the built-in fields), its type,
+ * and the SQL that reads it — a fixed fragment of the caller's, never request text. */
+enum segment_vtype { SEGMENT_TEXT, SEGMENT_NUMBER, SEGMENT_DATE };
+struct segment_column {
+    const char *name;
+    enum segment_vtype type;
+    const char *sql;
+};
+
 int segment_compile(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
                     struct segment_sql *out, struct segment_error *err);
+/* The same with the extra columns cols[0..ncols) (the subject record's fields). */
+int segment_compile_with(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
+                         const struct segment_column *cols, size_t ncols, struct segment_sql *out,
+                         struct segment_error *err);
 void segment_sql_free(struct segment_sql *s);
 
 #endif

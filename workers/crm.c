@@ -5,6 +5,7 @@
 #include "gateway/event_tailer.h"
 #include "gateway/lib/buf.h"
 #include "gateway/log.h"
+#include "gateway/rules.h"
 #include "gateway/segment.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,21 +226,6 @@ static int policies_tx(struct db *db, void *arg)
     int *done = arg;
     struct db_result r;
     int rc = db_exec(db,
-                     "INSERT IGNORE INTO reminders (kind, agent_id, customer_id, message, dedupe_key) "
-                     "SELECT 'no_followup', t.manager_id, c.id, "
-                     "  CONCAT('No follow-up for ', rr.days, ' days: ', c.name, ' (', COALESCE(c.customer_no, c.id), ')'), "
-                     "  CONCAT('no_followup:', c.id, ':', DATE_FORMAT(COALESCE(c.last_followup_at, c.created_at), '%Y%m%d%H%i%s')) "
-                     "FROM reminder_rules rr JOIN customers c JOIN agents a ON a.id = c.owner_id "
-                     "JOIN teams t ON t.id = a.team_id "
-                     "WHERE rr.kind = 'no_followup' AND rr.enabled = 1 AND c.merged_into IS NULL "
-                     "AND c.stage IN ('contacted', 'proposal', 'won', 'maintain', 'renewal') AND t.manager_id IS NOT NULL "
-                     "AND COALESCE(c.last_followup_at, c.created_at) < NOW(3) - INTERVAL rr.days DAY LIMIT 5000",
-                     DBP0, &r);
-    if (rc)
-        return rc;
-    *done += (int)r.affected;
-    db_result_free(&r);
-    rc = db_exec(db,
                  "INSERT IGNORE INTO reminders (kind, agent_id, customer_id, deal_id, message, dedupe_key) "
                  "SELECT 'payment_due', d.owner_id, d.customer_id, d.id, "
                  "  CONCAT('Payment due ', DATE_FORMAT(d.payment_due, '%Y-%m-%d'), ': ', d.title), "
@@ -310,10 +296,12 @@ int crm_run_once(const struct sb_config *config, struct db *db)
 {
     cfg = config;
     int done = 0, rc;
-    int (*steps[])(struct db *, void *) = {event_rules_tx, schedule_rules_tx, policies_tx, deliver_tx};
+    int (*steps[])(struct db *, void *) = {event_rules_tx, schedule_rules_tx, policies_tx, NULL, deliver_tx};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int n = 0;
-        rc = db_transaction(db, steps[i], &n);
+        /* NULL: the rule engine's schedule rules and approval reminders (own transactions) */
+        rc = steps[i] ? db_transaction(db, steps[i], &n)
+                      : rules_schedule_pass(db, (int)cfg->rules.approval_remind_hours, &n);
         if (rc) {
             log_warn("crm", "event=step_failed step=%zu rc=%d", i, rc);
             return rc;

@@ -12,6 +12,8 @@
  *   3. reminder policies (reminder_rules) — no follow-up on an active customer for N days
  *      ⇒ the owner's team manager; payment due within N days ⇒ the deal's owner; each
  *      occasion once (reminders.dedupe_key);
+ *   3b. the rule engine's schedule rules and approval re-reminders (gateway/rules.h), each
+ *      rule in its own transaction under its row lock;
  *   4. delivery — due reminders not yet notified are pushed as `reminder.due` to their
  *      agent's sockets and e-mailed through the outbox (a "notice" e-mail), claimed with
  *      SKIP LOCKED and marked notified in the same transaction: delivered once.
