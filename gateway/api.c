@@ -203,8 +203,8 @@ int api_written(struct api_ctx *c, const char *select_sql, const char *type, int
 int api_paged(struct api_ctx *c, const char *count_sql, const char *list_sql, const struct db_param *p, size_t np)
 {
     int64_t limit, offset, total = 0;
-    struct db_param all[16];
-    if (np > 14)
+    struct db_param all[API_PAGED_MAX_PARAMS + 2];
+    if (np > API_PAGED_MAX_PARAMS)
         return DB_EOTHER;
     if (api_paging(c, &limit, &offset) < 0)
         return 0;

@@ -92,8 +92,9 @@ int api_invalid(struct api_ctx *c, json_t *fields);
 int api_not_found(struct api_ctx *c);
 /* Answers 200 {"items":[every row of the query],"total":N} (short, unpaged lists). */
 int api_rows(struct api_ctx *c, const char *sql, const struct db_param *p, size_t np);
+#define API_PAGED_MAX_PARAMS 62
 /* Answers one page, 200 {"items":[…],"total":N}: count_sql counts what list_sql lists,
- * both over p[0..np) (at most 14); list_sql ends in "LIMIT ? OFFSET ?", bound from
+ * both over p[0..np) (at most API_PAGED_MAX_PARAMS); list_sql ends in "LIMIT ? OFFSET ?", bound from
  * ?page=&per_page= (a bad value answers 400). */
 int api_paged(struct api_ctx *c, const char *count_sql, const char *list_sql, const struct db_param *p, size_t np);
 /* 422 with the errors collected in f; frees f. */

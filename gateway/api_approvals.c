@@ -31,7 +31,7 @@
 /* what the caller may see */
 #define APPROVAL_VISIBLE " (me.role = 'admin' OR p.requested_by = me.id OR (me.role = 'manager' AND p.role = 'manager')) "
 
-static int approval_load(struct api_ctx *c, int64_t id, json_t **out)
+int approval_load(struct api_ctx *c, int64_t id, json_t **out)
 {
     return db_row_json_of(c->db, APPROVAL_SELECT "WHERE p.id = ? AND" APPROVAL_VISIBLE, DBP(ME_P(c), P_I(id)), out);
 }

@@ -510,8 +510,7 @@ int campaigns_start(struct api_ctx *c)
     json_t *cp = NULL, *ap = NULL;
     rc = db_row_json_of(c->db, CAMPAIGN_SELECT "WHERE id = ?", DBP(P_I(id)), &cp);
     if (!rc)
-        rc = db_row_json_of(c->db, "SELECT id, kind, record_type, record_id, summary, role, status, rule_id, requested_by, "
-                                   "created_at FROM approvals WHERE id = ?", DBP(P_I(approval)), &ap);
+        rc = approval_load(c, approval, &ap);
     if (rc || !cp || !ap) {
         json_decref(cp);
         json_decref(ap);

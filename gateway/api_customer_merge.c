@@ -113,6 +113,8 @@ static const struct move moves[] = {
     {"deals", "UPDATE deals SET customer_id = ? WHERE customer_id = ?"},
     {"leads", "UPDATE leads SET customer_id = ? WHERE customer_id = ?"},
     {"activities", "UPDATE activities SET customer_id = ? WHERE customer_id = ?"},
+    {"objects", "UPDATE object_records SET customer_id = ? WHERE customer_id = ?"},
+    {"object_values", "UPDATE object_values SET customer_id = ? WHERE customer_id = ?"}, /* the copy segment conditions read */
     {"reminders", "UPDATE reminders SET customer_id = ? WHERE customer_id = ?"},
     /* its lifecycle moves along; its birth reads "merged" there: the survivor was not created twice */
     {"stage_history", "UPDATE customer_stage_history SET customer_id = ?, reason = IF(reason = 'created', 'merged', reason) "

@@ -12,6 +12,7 @@
  * invisible even on a shared customer.
  */
 #include "gateway/api_handlers.h"
+#include "gateway/objects.h"
 #include "gateway/customers.h"
 #include "gateway/lib/text.h"
 #include "gateway/scope.h"
@@ -187,6 +188,9 @@ static int attach_children(struct api_ctx *c, json_t *o, int64_t id)
     if (!rc)
         rc = attach(c, o, "merged_from", "SELECT absorbed_id AS id, at FROM customer_merges WHERE survivor_id = ? ORDER BY id",
                     DBP(P_I(id)));
+    json_t *objects = NULL;
+    if (!rc && (rc = objects_of_customer(c->db, id, &objects)) == DB_OK)
+        json_object_set_new(o, "objects", objects);
     return rc;
 }
 

@@ -422,10 +422,8 @@ static int option_allowed(json_t *options, const char *v)
     return 0;
 }
 
-static void check_attr_value(struct jf *f, const char *key, const char *type, json_t *options, json_t *v)
+void field_value_check(struct jf *f, const char *fk, const char *type, json_t *options, json_t *v, size_t max_chars)
 {
-    char fk[96];
-    snprintf(fk, sizeof(fk), "attrs.%s", key);
     if (json_is_null(v))
         return;
     if (strcmp(type, "number") == 0) {
@@ -448,9 +446,18 @@ static void check_attr_value(struct jf *f, const char *key, const char *type, js
             jf_fail(f, fk, "must be an array of the field's options");
             return;
         }
-    } else if (!json_is_string(v) || utf8_length(json_string_value(v), json_string_length(v)) > 2000) {
-        jf_fail(f, fk, "must be text of at most 2000 characters");
+    } else if (!json_is_string(v) || utf8_length(json_string_value(v), json_string_length(v)) > max_chars) {
+        char why[64];
+        snprintf(why, sizeof(why), "must be text of at most %zu characters", max_chars);
+        jf_fail(f, fk, why);
     }
+}
+
+static void check_attr_value(struct jf *f, const char *key, const char *type, json_t *options, json_t *v)
+{
+    char fk[96];
+    snprintf(fk, sizeof(fk), "attrs.%s", key);
+    field_value_check(f, fk, type, options, v, 2000);
 }
 
 int customer_field_defs(struct db *db, struct db_result *out)
@@ -544,20 +551,44 @@ static int read_customer(struct api_ctx *c, struct jf *f, struct customer_input 
 
 int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *out, char *why, size_t whysz)
 {
-    struct db_result defs;
+    return customer_rule_compile_with(db, rule, NULL, 0, out, why, whysz);
+}
+
+#define MAX_RULE_FIELDS 256
+#define MAX_RULE_OBJFIELDS 2000
+
+int customer_rule_compile_with(struct db *db, const char *rule, const struct segment_column *cols, size_t ncols,
+                               struct segment_sql *out, char *why, size_t whysz)
+{
+    memset(out, 0, sizeof(*out));
+    struct db_result defs, objs;
     int rc = customer_field_defs(db, &defs);
     if (rc)
         return rc;
-    struct segment_field sf[256];
+    rc = db_exec(db, "SELECT t.type_key, f.field_key, f.id, f.type FROM object_fields f "
+                     "JOIN object_types t ON t.id = f.type_id ORDER BY f.id LIMIT 2000", DBP0, &objs);
+    if (rc) {
+        db_result_free(&defs);
+        return rc;
+    }
+    struct segment_field sf[MAX_RULE_FIELDS];
+    struct segment_objfield *of = calloc(objs.nrows ? objs.nrows : 1, sizeof(*of));
     size_t nf = 0;
-    for (; nf < defs.nrows && nf < 256; nf++)
+    for (; nf < defs.nrows && nf < MAX_RULE_FIELDS; nf++)
         sf[nf] = (struct segment_field){db_cell(&defs, nf, 0), db_cell(&defs, nf, 1)};
+    for (size_t i = 0; of && i < objs.nrows; i++)
+        of[i] = (struct segment_objfield){db_cell(&objs, i, 0), db_cell(&objs, i, 1), db_cell_i64(&objs, i, 2),
+                                          db_cell(&objs, i, 3)};
+    struct segment_env env = {.fields = sf, .nfields = nf, .cols = cols, .ncols = ncols, .objs = of,
+                              .nobjs = of ? objs.nrows : 0};
     struct segment_error err;
-    int ok = segment_compile(rule, strlen(rule), sf, nf, out, &err);
+    int ok = of ? segment_compile_env(rule, strlen(rule), &env, out, &err) : -2;
+    free(of);
     db_result_free(&defs);
+    db_result_free(&objs);
     if (ok == 0)
         return DB_OK;
-    snprintf(why, whysz, "at %zu: %s", err.pos, ok == -2 ? "out of memory" : err.message);
+    snprintf(why, whysz, "at %zu: %s", ok == -2 ? (size_t)0 : err.pos, ok == -2 ? "out of memory" : err.message);
     return 1;
 }
 
@@ -675,26 +706,34 @@ int customer_company_id(struct db *db, const char *name, int64_t *id)
     return rc;
 }
 
-int customer_tag_event(struct db *db, int64_t customer, const char *tag, int added, int64_t rule_id)
+int crm_record_event(struct db *db, const char *kind, int64_t customer, json_t *payload)
 {
     struct db_result r;
     int rc = db_exec(db, "SELECT owner_id, region FROM customers WHERE id = ?", DBP(P_I(customer)), &r);
-    if (rc)
+    if (rc) {
+        json_decref(payload);
         return rc;
+    }
     int64_t owner = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
     char region[101] = "";
     if (r.nrows && db_cell(&r, 0, 1))
         text_copy(region, sizeof(region), db_cell(&r, 0, 1));
     db_result_free(&r);
+    return event_insert_crm(db, kind, customer, owner, region, payload);
+}
+
+int customer_tag_event(struct db *db, int64_t customer, const char *tag, int added, int64_t rule_id)
+{
     json_t *p = json_pack("{s:I, s:s}", "customer_id", (json_int_t)customer, "tag", tag);
     if (rule_id)
         json_object_set_new(p, "rule_id", json_integer(rule_id));
-    return event_insert_crm(db, added ? "customer.tagged" : "customer.untagged", customer, owner, region, p);
+    return crm_record_event(db, added ? "customer.tagged" : "customer.untagged", customer, p);
 }
 
-/* Adds tags (replace: and removes the others); each tag the customer did not have yet is a
- * customer.tagged event, so tag.added rules run. */
-static int set_tags(struct db *db, int64_t id, json_t *tags, int64_t actor, int replace)
+/* Adds tags (replace: and removes the others); with emit, each tag the customer did not
+ * have yet is a customer.tagged event, so tag.added rules run (a new customer's tags are
+ * announced after its customer.created, by finish_write). */
+static int set_tags(struct db *db, int64_t id, json_t *tags, int64_t actor, int replace, int emit)
 {
     int rc = DB_OK;
     size_t i;
@@ -714,7 +753,7 @@ static int set_tags(struct db *db, int64_t id, json_t *tags, int64_t actor, int 
             break;
         uint64_t added = r.affected;
         db_result_free(&r);
-        if (added && (rc = customer_tag_event(db, id, json_string_value(t), 1, 0)))
+        if (added && emit && (rc = customer_tag_event(db, id, json_string_value(t), 1, 0)))
             break;
     }
     char *list = rc || !replace ? NULL : json_dumps(ids, JSON_COMPACT);
@@ -793,7 +832,7 @@ static const char *or_null(const char *s)
     return s && *s ? s : NULL;
 }
 
-static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *in, json_t *attrs)
+static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *in, json_t *attrs, int created)
 {
     int64_t company = 0;
     int rc = customer_company_id(c->db, in->company, &company);
@@ -819,7 +858,7 @@ static int write_customer(struct api_ctx *c, int64_t id, struct customer_input *
         return 1;
     }
     if (!rc && in->tags)
-        rc = set_tags(c->db, id, in->tags, c->me.id, 1);
+        rc = set_tags(c->db, id, in->tags, c->me.id, 1, !created);
     if (!rc && in->has_email && in->email[0])
         rc = put_identity(c, id, "email", in->email, 1);
     if (!rc && in->has_phone && in->phone[0])
@@ -839,6 +878,12 @@ static int finish_write(struct api_ctx *c, int64_t id, json_t *before, int creat
         rc = api_audit(c, created ? "customer.created" : "customer.updated", "customer", id, before, after);
     if (!rc)
         rc = customer_event(c->db, created ? "customer.created" : "customer.updated", after);
+    size_t i;
+    json_t *t;
+    json_array_foreach(created ? json_object_get(after, "tags") : NULL, i, t) {
+        if (!rc)
+            rc = customer_tag_event(c->db, id, json_string_value(t), 1, 0);
+    }
     if (rc) {
         json_decref(after);
         return rc;
@@ -873,7 +918,7 @@ int customers_create(struct api_ctx *c)
     }
     int64_t id = (int64_t)r.insert_id;
     db_result_free(&r);
-    rc = write_customer(c, id, &in, attrs);
+    rc = write_customer(c, id, &in, attrs, 1);
     json_decref(attrs);
     if (rc)
         return rc < 0 ? rc : 0; /* 1: a 409 was answered; the transaction rolls back */
@@ -909,7 +954,7 @@ int customers_update(struct api_ctx *c)
     if (!rc && in.has_phone && !in.phone[0])
         rc = db_exec(c->db, "DELETE FROM customer_identities WHERE customer_id = ? AND kind = 'phone'", DBP(P_I(id)), NULL);
     if (!rc)
-        rc = write_customer(c, id, &in, attrs);
+        rc = write_customer(c, id, &in, attrs, 1);
     json_decref(attrs);
     if (rc) {
         json_decref(before);
@@ -1030,7 +1075,7 @@ int customers_tags_add(struct api_ctx *c)
     if (!api_checked(c, &f, &rc))
         return rc;
     json_t *before = NULL;
-    if ((rc = load_customer(c, id, 0, &before)) || (rc = set_tags(c->db, id, tags, c->me.id, 0))) {
+    if ((rc = load_customer(c, id, 0, &before)) || (rc = set_tags(c->db, id, tags, c->me.id, 0, 1))) {
         json_decref(before);
         return rc;
     }
@@ -1105,7 +1150,7 @@ int customers_bulk_tags(struct api_ctx *c)
             continue;
         }
         if (add)
-            rc = set_tags(c->db, id, add, c->me.id, 0);
+            rc = set_tags(c->db, id, add, c->me.id, 0, 1);
         size_t k;
         json_t *t;
         if (rem)

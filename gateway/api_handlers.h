@@ -141,10 +141,23 @@ int rules_test(struct api_ctx *c);
 int rules_firings(struct api_ctx *c);
 int rule_firings_list(struct api_ctx *c);
 int approvals_list(struct api_ctx *c);
+/* An approval as GET /approvals/{id} shows it to the caller (*out NULL when not visible). */
+int approval_load(struct api_ctx *c, int64_t id, json_t **out);
 int approvals_get(struct api_ctx *c);
 int approvals_comment(struct api_ctx *c);
 int approvals_approve(struct api_ctx *c);
 int approvals_reject(struct api_ctx *c);
+/* api_objects.c (docs/objects.md) */
+int object_types_list(struct api_ctx *c);
+int object_types_get(struct api_ctx *c);
+int object_types_create(struct api_ctx *c);
+int object_types_update(struct api_ctx *c);
+int object_types_delete(struct api_ctx *c);
+int objects_list(struct api_ctx *c);
+int objects_create(struct api_ctx *c);
+int objects_get(struct api_ctx *c);
+int objects_update(struct api_ctx *c);
+int objects_delete(struct api_ctx *c);
 int routing_rules_list(struct api_ctx *c);
 int routing_rules_create(struct api_ctx *c);
 int routing_rules_update(struct api_ctx *c);

@@ -110,6 +110,17 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/approvals/{id}/approve", approvals_approve, STAFF, 0, "approvals_approve"},
     {HTTP_POST, "/api/v1/approvals/{id}/reject", approvals_reject, STAFF, 0, "approvals_reject"},
 
+    {HTTP_GET, "/api/v1/object-types", object_types_list, ROLES_ALL, 0, "object_types_list"},
+    {HTTP_POST, "/api/v1/object-types", object_types_create, ROLE_ADMIN, 0, "object_types_create"},
+    {HTTP_GET, "/api/v1/object-types/{key}", object_types_get, ROLES_ALL, 0, "object_types_get"},
+    {HTTP_PATCH, "/api/v1/object-types/{key}", object_types_update, ROLE_ADMIN, 0, "object_types_update"},
+    {HTTP_DELETE, "/api/v1/object-types/{key}", object_types_delete, ROLE_ADMIN, 0, "object_types_delete"},
+    {HTTP_GET, "/api/v1/objects/{type}", objects_list, ROLES_ALL, 0, "objects_list"},
+    {HTTP_POST, "/api/v1/objects/{type}", objects_create, CRM_WRITE | ROLE_AGENT, 0, "objects_create"},
+    {HTTP_GET, "/api/v1/objects/{type}/{id}", objects_get, ROLES_ALL, 0, "objects_get"},
+    {HTTP_PATCH, "/api/v1/objects/{type}/{id}", objects_update, CRM_WRITE | ROLE_AGENT, 0, "objects_update"},
+    {HTTP_DELETE, "/api/v1/objects/{type}/{id}", objects_delete, CRM_WRITE | ROLE_AGENT, 0, "objects_delete"},
+
     {HTTP_GET, "/api/v1/webhooks", webhooks_list, ROLE_ADMIN, 0, "webhooks_list"},
     {HTTP_POST, "/api/v1/webhooks", webhooks_create, ROLE_ADMIN, 0, "webhooks_create"},
     {HTTP_GET, "/api/v1/webhooks/{id}", webhooks_get, ROLE_ADMIN, 0, "webhooks_get"},

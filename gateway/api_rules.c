@@ -127,8 +127,8 @@ int rules_create(struct api_ctx *c)
 /* Writes def over rule id; a new version when what the rule does changed. */
 static int write_rule(struct api_ctx *c, int64_t id, json_t *before, json_t *def)
 {
-    static const char *const versioned[] = {"name", "description", "trigger", "schedule_record", "conditions",
-                                            "actions", "enabled", NULL};
+    static const char *const versioned[] = {"name", "trigger", "schedule_record", "conditions", "actions", "enabled",
+                                            NULL};
     int changed = 0;
     for (size_t i = 0; versioned[i]; i++) {
         json_t *a = json_object_get(before, versioned[i]), *b = json_object_get(def, versioned[i]);
@@ -196,7 +196,7 @@ int rules_versions(struct api_ctx *c)
                     DBP(P_I(id)));
 }
 
-/* POST /rules/{id}/versions/{v}/restore: version v's content (not its switch) becomes the
+/* POST /rules/{id}/versions/{v}/restore: version v (its switch included) becomes the
  * current one, as a new version; checked again, since fields it names may be gone. */
 int rules_restore(struct api_ctx *c)
 {
@@ -205,7 +205,8 @@ int rules_restore(struct api_ctx *c)
     int rc = load_locked(c, id, &before);
     if (!rc && before)
         rc = db_row_json_of(c->db, "SELECT name, description, trigger_kind AS `trigger`, schedule_record, conditions, "
-                                   "actions AS actions__json FROM rule_versions WHERE rule_id = ? AND version = ?",
+                                   "actions AS actions__json, enabled AS enabled__bool FROM rule_versions "
+                                   "WHERE rule_id = ? AND version = ?",
                             DBP(P_I(id), P_I(v)), &old);
     if (rc || !before || !old) {
         json_decref(before);

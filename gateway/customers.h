@@ -20,6 +20,9 @@ int customers_load_many(struct db *db, const int64_t *ids, size_t n, json_t **ou
 int customer_resolve(struct db *db, int64_t id, int64_t *out);
 /* customer.created / customer.updated / customer.merged with the record as payload. */
 int customer_event(struct db *db, const char *kind, json_t *customer);
+/* A CRM event about something of customer's (payload consumed), scoped like the customer
+ * (its owner and region). */
+int crm_record_event(struct db *db, const char *kind, int64_t customer, json_t *payload);
 /* customer.tagged / customer.untagged for one tag (rule_id 0: not a rule's doing), scoped
  * by the customer's owner and region; tag.added rules run on it. */
 int customer_tag_event(struct db *db, int64_t customer, const char *tag, int added, int64_t rule_id);
@@ -32,6 +35,9 @@ int customer_field_defs(struct db *db, struct db_result *out);
  * options and required fields, as "attrs.KEY" errors. */
 void customer_attrs_check(const struct db_result *defs, struct jf *f, json_t *attrs);
 int customer_uscc_valid(const char *s);
+/* One value of a typed field (custom field or custom-object field: text, number, date,
+ * select, multiselect with options) under fk in f; null is always fine here. */
+void field_value_check(struct jf *f, const char *fk, const char *type, json_t *options, json_t *v, size_t max_chars);
 int customer_date_valid(const char *s);
 /* The companies row for a name (matched by its normalised form), created when new. */
 int customer_company_id(struct db *db, const char *name, int64_t *id);
@@ -41,6 +47,11 @@ int crm_check_owner(struct api_ctx *c, struct jf *f, const char *field, int64_t 
 /* Compiles a segment-language rule (segment.h) against the current custom fields: 0 with
  * *out filled; 1 when the rule is wrong, with "at POS: reason" in why; or a db_rc. */
 int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *out, char *why, size_t whysz);
+/* The same, also knowing the columns of a rule's record (rules.c). Custom fields (attr.)
+ * and custom-object fields (obj.TYPE.FIELD) come from the database each time, so a field
+ * defined a moment ago can be named at once. */
+int customer_rule_compile_with(struct db *db, const char *rule, const struct segment_column *cols, size_t ncols,
+                               struct segment_sql *out, char *why, size_t whysz);
 /* Runs head + "(" compiled rule ")" + tail with the parameters pre, the rule's, then post
  * (seg NULL: head + tail, no rule). Every statement built around a segment goes through
  * here; the rule's SQL is segment.c's fixed fragments, never request text. r may be NULL. */

@@ -20,7 +20,7 @@ static event_deliver_fn deliver;
 
 int event_is_crm(const char *kind)
 {
-    static const char *const prefixes[] = {"customer.", "deal.", "lead.", "activity.", NULL};
+    static const char *const prefixes[] = {"customer.", "deal.", "lead.", "activity.", "object.", NULL};
     for (size_t i = 0; prefixes[i]; i++)
         if (strncmp(kind, prefixes[i], strlen(prefixes[i])) == 0)
             return 1;
@@ -38,8 +38,9 @@ int event_insert_crm(struct db *db, const char *kind, int64_t customer_id, int64
                          P_S(s ? s : "{}")), &r);
     free(s);
     if (!rc) {
+        int64_t id = (int64_t)r.insert_id;
         db_result_free(&r);
-        rc = rules_on_event(db, (int64_t)r.insert_id, kind, 0, customer_id, payload);
+        rc = rules_on_event(db, id, kind, 0, customer_id, payload);
     }
     json_decref(payload);
     return rc;
@@ -56,8 +57,9 @@ int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t cus
                          P_S(p ? p : "{}")), &r);
     free(p);
     if (!rc) {
+        int64_t id = (int64_t)r.insert_id;
         db_result_free(&r);
-        rc = rules_on_event(db, (int64_t)r.insert_id, kind, ticket_id, customer_id, payload);
+        rc = rules_on_event(db, id, kind, ticket_id, customer_id, payload);
     }
     json_decref(payload);
     return rc;

@@ -53,7 +53,7 @@ int event_cursor_lock(struct db *db, const char *name, int64_t *last);
 int event_cursor_advance(struct db *db, const char *name, int64_t last);
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload);
-/* A CRM record's event (customer.*, deal.*, lead.*, activity.*): agent_id is the record's
+/* A CRM record's event (customer.*, deal.*, lead.*, activity.*, object.*): agent_id is the record's
  * owner, team_id the owner's team (looked up here), region the record's region, so the
  * net thread can apply data scopes (scope.h) without reading the record. */
 int event_insert_crm(struct db *db, const char *kind, int64_t customer_id, int64_t owner_id, const char *region,

@@ -129,23 +129,9 @@ static size_t subject_cols(enum subject s, const struct trigger *t, struct segme
 static int compile_conditions(struct db *db, const char *cond, enum subject s, const struct trigger *t,
                               struct segment_sql *out, char *why, size_t whysz)
 {
-    struct db_result defs;
-    int rc = customer_field_defs(db, &defs);
-    if (rc)
-        return rc;
-    struct segment_field sf[256];
-    size_t nf = 0;
-    for (; nf < defs.nrows && nf < 256; nf++)
-        sf[nf] = (struct segment_field){db_cell(&defs, nf, 0), db_cell(&defs, nf, 1)};
     struct segment_column cols[16];
     size_t nc = subject_cols(s, t, cols);
-    struct segment_error err;
-    int ok = segment_compile_with(cond, strlen(cond), sf, nf, cols, nc, out, &err);
-    db_result_free(&defs);
-    if (ok == 0)
-        return DB_OK;
-    snprintf(why, whysz, "at %zu: %s", err.pos, ok == -2 ? "out of memory" : err.message);
-    return 1;
+    return customer_rule_compile_with(db, cond, cols, nc, out, why, whysz);
 }
 
 /* ---- the chain of rules running on this thread ---- */
@@ -967,8 +953,8 @@ static int run_approval(struct firing *f, json_t *a, struct act_result *res)
     char msg[700], key[64];
     snprintf(msg, sizeof(msg), "Approval needed: %.600s", summary ? summary : dflt);
     snprintf(key, sizeof(key), "approval:%lld:0", (long long)f->approval_id);
-    rc = db_exec(f->db, "SELECT id FROM agents WHERE role = ? AND active = 1 AND id <> ? ORDER BY id",
-                 DBP(P_S(role), P_I(chain.actor)), &r);
+    rc = db_exec(f->db, "SELECT id FROM agents WHERE role IN (?, 'admin') AND active = 1 AND kind = 'person' "
+                        "AND id <> ? ORDER BY id", DBP(P_S(role), P_I(chain.actor)), &r);
     if (!rc) {
         for (size_t i = 0; !rc && i < r.nrows; i++)
             rc = rules_reminder(f->db, "approval", db_cell_i64(&r, i, 0), 0, 0, msg, key, 0);
@@ -1190,6 +1176,14 @@ static int log_firing(struct db *db, const struct rule *r, const struct firing *
     return rc;
 }
 
+static int log_stopped(struct db *db, const struct rule *r, const struct firing *f, const char *reason)
+{
+    json_t *none = json_array();
+    int rc = log_firing(db, r, f, "stopped", reason, none);
+    json_decref(none);
+    return rc;
+}
+
 static int is_fatal(int rc)
 {
     return rc == DB_ERETRY || rc == DB_EGONE;
@@ -1256,13 +1250,13 @@ static int fire(struct db *db, const struct rule *r, int64_t record, int64_t eve
             char path[400];
             chain_text(path, sizeof(path), r->name);
             snprintf(reason, sizeof(reason), "loop: rule %lld already ran in this chain (%s)", (long long)r->id, path);
-            return log_firing(db, r, &f, "stopped", reason, NULL);
+            return log_stopped(db, r, &f, reason);
         }
     if (chain.depth >= RULES_MAX_DEPTH) {
         char path[400];
         chain_text(path, sizeof(path), r->name);
         snprintf(reason, sizeof(reason), "depth limit: a chain of at most %d rules (%s)", RULES_MAX_DEPTH, path);
-        return log_firing(db, r, &f, "stopped", reason, NULL);
+        return log_stopped(db, r, &f, reason);
     }
     f.results = json_array();
     const char *outcome = "done";
@@ -1607,7 +1601,7 @@ static int approvals_tx(struct db *db, void *arg)
                  db_cell(&r, i, 2));
         snprintf(key, sizeof(key), "approval:%lld:%lld", (long long)id, (long long)time(NULL));
         struct db_result who;
-        rc = db_exec(db, "SELECT id FROM agents WHERE role = ? AND active = 1 AND id <> ?",
+        rc = db_exec(db, "SELECT id FROM agents WHERE role IN (?, 'admin') AND active = 1 AND kind = 'person' AND id <> ?",
                      DBP(P_S(db_cell(&r, i, 1)), P_I(db_cell_i64(&r, i, 3))), &who);
         if (!rc) {
             for (size_t k = 0; !rc && k < who.nrows; k++)

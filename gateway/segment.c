@@ -37,7 +37,7 @@ struct token {
 /* ---- AST ---- */
 
 enum node_kind { N_OR, N_AND, N_NOT, N_PRED };
-enum lhs_kind { L_TAG, L_STAGE, L_HAS, L_COLUMN, L_TICKETS, L_DEALS, L_ATTR };
+enum lhs_kind { L_TAG, L_STAGE, L_HAS, L_COLUMN, L_TICKETS, L_DEALS, L_ATTR, L_OBJ };
 enum vtype { V_TEXT, V_NUMBER, V_DATE, V_MULTI };
 _Static_assert((int)V_TEXT == (int)SEGMENT_TEXT && (int)V_NUMBER == (int)SEGMENT_NUMBER && (int)V_DATE == (int)SEGMENT_DATE,
                "segment_vtype mirrors vtype");
@@ -59,6 +59,7 @@ struct pred {
     enum date_kind date;
     struct span key;    /* L_ATTR */
     struct span val;
+    int64_t field_id;   /* L_OBJ: object_fields.id */
 };
 
 struct node {
@@ -75,6 +76,8 @@ struct parser {
     size_t nfields;
     const struct segment_column *cols;
     size_t ncols;
+    const struct segment_objfield *objs;
+    size_t nobjs;
     struct node *nodes;
     size_t nnodes, anodes, npreds;
     struct segment_error *err;
@@ -498,6 +501,29 @@ static int field_attr(struct parser *p, struct pred *pr, const char *shown)
     return fail(p, p->tok.pos, "unknown custom field %s", shown);
 }
 
+/* obj.TYPE.FIELD: one of the caller's custom-object fields. */
+static int field_obj(struct parser *p, struct pred *pr, const char *shown)
+{
+    const char *w = p->s + p->tok.pos + 4, *end = p->s + p->tok.pos + p->tok.len;
+    const char *dot = memchr(w, '.', (size_t)(end - w));
+    if (!dot || dot == w || dot + 1 >= end)
+        return fail(p, p->tok.pos, "unknown field %s (custom objects are obj.TYPE.FIELD, e.g. obj.equipment.model)",
+                    shown);
+    size_t tn = (size_t)(dot - w), fn = (size_t)(end - dot - 1);
+    for (size_t i = 0; i < p->nobjs; i++) {
+        const struct segment_objfield *o = &p->objs[i];
+        if (strlen(o->type_key) != tn || memcmp(o->type_key, w, tn) != 0 || strlen(o->field_key) != fn ||
+            memcmp(o->field_key, dot + 1, fn) != 0)
+            continue;
+        if (attr_type(o->type, &pr->type) != 0)
+            return fail(p, p->tok.pos, "custom object field %s has an unsupported type", shown);
+        pr->lhs = L_OBJ;
+        pr->field_id = o->field_id;
+        return 0;
+    }
+    return fail(p, p->tok.pos, "unknown custom object field %s", shown);
+}
+
 /* tickets.CHANNEL.Nd */
 static int field_tickets(struct parser *p, struct pred *pr, const char *shown)
 {
@@ -543,6 +569,8 @@ static int resolve_field(struct parser *p, struct pred *pr, const char *shown)
         return field_attr(p, pr, shown);
     if (has_prefix_ci(p, "tickets."))
         return field_tickets(p, pr, shown);
+    if (has_prefix_ci(p, "obj."))
+        return field_obj(p, pr, shown);
     if (span_eq_ci(p, w, "deals.won") || span_eq_ci(p, w, "deals.open")) {
         pr->lhs = L_DEALS;
         pr->type = V_NUMBER;
@@ -939,10 +967,33 @@ static int emit_compare(struct emit *e, const struct pred *pr)
     return rc || !ne ? rc : put(e, ")");
 }
 
+/* obj.TYPE.FIELD: the customer has a record whose value compares so (one probe of
+ * object_values by customer and field); a multiselect's != is "no record has it". */
+static int emit_obj(struct emit *e, const struct pred *pr)
+{
+    int multi = pr->type == V_MULTI;
+    int rc = put(e, multi && pr->op == OP_NE ? "NOT EXISTS (" : "EXISTS (");
+    if (rc == 0)
+        rc = put(e, "SELECT 1 FROM object_values sov WHERE sov.customer_id = c.id AND sov.field_id = ? AND ");
+    if (rc == 0)
+        rc = param_int(e, pr->field_id);
+    if (rc == 0)
+        rc = put(e, pr->type == V_NUMBER ? "sov.v_num" : pr->type == V_DATE ? "sov.v_date" : "sov.v_text");
+    if (rc == 0)
+        rc = put(e, multi ? " = " : pr->op == OP_NE ? " <> " : op_sql[pr->op]);
+    if (rc == 0 && multi)
+        rc = put(e, "?") ? -1 : param_span(e, pr->val, 0);
+    else if (rc == 0)
+        rc = emit_rhs(e, pr);
+    return rc ? rc : put(e, ")");
+}
+
 static int emit_pred(struct emit *e, const struct pred *pr)
 {
     int rc;
     switch (pr->lhs) {
+    case L_OBJ:
+        return emit_obj(e, pr);
     case L_TAG:
         rc = put(e, "EXISTS (SELECT 1 FROM customer_tags sct JOIN tags st ON st.id = sct.tag_id "
                     "WHERE sct.customer_id = c.id AND st.name = ?)");
@@ -1007,19 +1058,20 @@ static int emit_all(struct emit *e, size_t root, struct segment_sql *out)
 int segment_compile(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
                     struct segment_sql *out, struct segment_error *err)
 {
-    return segment_compile_with(rule, len, fields, nfields, NULL, 0, out, err);
+    struct segment_env env = {.fields = fields, .nfields = nfields};
+    return segment_compile_env(rule, len, &env, out, err);
 }
 
-int segment_compile_with(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
-                         const struct segment_column *cols, size_t ncols, struct segment_sql *out,
-                         struct segment_error *err)
+int segment_compile_env(const char *rule, size_t len, const struct segment_env *env, struct segment_sql *out,
+                        struct segment_error *err)
 {
     memset(out, 0, sizeof(*out));
     buf_init(&out->sql, 0);
     if (err)
         memset(err, 0, sizeof(*err));
-    struct parser p = {.s = rule ? rule : "", .n = rule ? len : 0, .fields = fields, .nfields = fields ? nfields : 0,
-                       .cols = cols, .ncols = cols ? ncols : 0, .err = err};
+    struct parser p = {.s = rule ? rule : "", .n = rule ? len : 0, .fields = env->fields, .nfields = env->fields ? env->nfields : 0,
+                       .cols = env->cols, .ncols = env->cols ? env->ncols : 0, .objs = env->objs,
+                       .nobjs = env->objs ? env->nobjs : 0, .err = err};
     size_t root = 0;
     int rc = parse_rule(&p, &root);
     if (rc == 0) {

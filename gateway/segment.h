@@ -9,7 +9,7 @@
  *     expr   := term ("OR" term)*          term := factor ("AND" factor)*
  *     factor := "NOT" factor | "(" expr ")" | pred
  *     pred   := "tag:" NAME | "stage:" NAME | "has:" (email|phone)
- *             | FIELD OP VALUE | "attr." KEY OP VALUE
+ *             | FIELD OP VALUE | "attr." KEY OP VALUE | "obj." TYPE "." FIELD OP VALUE
  *     OP     := = != < <= > >= ~          (~ is "contains")
  * Keywords, prefixes (tag: stage: has: attr.) and built-in field names are ASCII
  * case-insensitive. NAME and a bare VALUE are a run of characters other than white space
@@ -93,10 +93,26 @@ struct segment_column {
 
 int segment_compile(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
                     struct segment_sql *out, struct segment_error *err);
-/* The same with the extra columns cols[0..ncols) (the subject record's fields). */
-int segment_compile_with(const char *rule, size_t len, const struct segment_field *fields, size_t nfields,
-                         const struct segment_column *cols, size_t ncols, struct segment_sql *out,
-                         struct segment_error *err);
+/* A custom object's field (object_fields, docs/objects.md) for obj.TYPE.FIELD OP VALUE:
+ * "the customer has a TYPE record whose FIELD compares so"; type as for custom fields. */
+struct segment_objfield {
+    const char *type_key;
+    const char *field_key;
+    int64_t field_id;
+    const char *type;
+};
+
+/* Everything a rule may name besides the built-in fields. */
+struct segment_env {
+    const struct segment_field *fields;    /* attr.KEY */
+    size_t nfields;
+    const struct segment_column *cols;     /* the subject record's columns (rules.c) */
+    size_t ncols;
+    const struct segment_objfield *objs;   /* obj.TYPE.FIELD */
+    size_t nobjs;
+};
+int segment_compile_env(const char *rule, size_t len, const struct segment_env *env, struct segment_sql *out,
+                        struct segment_error *err);
 void segment_sql_free(struct segment_sql *s);
 
 #endif

@@ -118,3 +118,32 @@ uint32_t utf8_next(const unsigned char **p)
     *p = s + n;
     return cp;
 }
+
+size_t utf8_truncate_copy(char *dst, size_t size, const char *src, size_t max_chars)
+{
+    if (!size)
+        return 0;
+    size_t at = 0, chars = 0;
+    while (src[at] && chars < max_chars) {
+        size_t len = 1;
+        unsigned char b = (unsigned char)src[at];
+        if (b >= 0xF0)
+            len = 4;
+        else if (b >= 0xE0)
+            len = 3;
+        else if (b >= 0xC0)
+            len = 2;
+        for (size_t k = 1; k < len; k++)
+            if (!src[at + k]) {
+                len = k;
+                break;
+            }
+        if (at + len > size - 1)
+            break;
+        at += len;
+        chars++;
+    }
+    memcpy(dst, src, at);
+    dst[at] = 0;
+    return at;
+}

@@ -20,6 +20,9 @@ int text_parse_i64(const char *s, int64_t *out);
 bool utf8_valid(const char *s, size_t n);
 /* Number of code points in valid UTF-8. */
 size_t utf8_length(const char *s, size_t n);
+/* Copies the first max_chars code points of valid UTF-8 src, never cutting a character
+ * and never more than size-1 bytes; returns the bytes copied. */
+size_t utf8_truncate_copy(char *dst, size_t size, const char *src, size_t max_chars);
 /* The code point at *p, advancing *p past it; 0 at the end (*p stays). An invalid byte
  * is taken alone as U+FFFD, so any input makes progress. */
 uint32_t utf8_next(const unsigned char **p);
