@@ -1,5 +1,6 @@
 /* agent_socket.c — see agent_socket.h. */
 #include "gateway/agent_socket.h"
+#include "gateway/field_perms.h"
 #include "gateway/api.h"
 #include "gateway/auth.h"
 #include "gateway/dbpool.h"
@@ -448,9 +449,16 @@ void agent_socket_deliver(const struct event_batch *b)
         struct agent_conn *ac = ws_user(ws);
         if (!ac || !ac->authed)
             continue;
-        for (size_t i = 0; i < b->n; i++)
-            if (b->ev[i].json && strncmp(b->ev[i].kind, "session.", 8) != 0 && event_visible(&ac->me, &b->ev[i]))
-                ws_send(ws, b->ev[i].json, b->ev[i].json_len);
+        int role = fperm_role_index(ac->me.role); /* fields hidden from the role: its own frame */
+        for (size_t i = 0; i < b->n; i++) {
+            const struct event *e = &b->ev[i];
+            if (!e->json || strncmp(e->kind, "session.", 8) == 0 || !event_visible(&ac->me, e))
+                continue;
+            if (role >= 0 && e->json_role[role])
+                ws_send_str(ws, e->json_role[role]);
+            else
+                ws_send(ws, e->json, e->json_len);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 /* api.c — see api.h. */
 #include "gateway/api.h"
+#include "gateway/field_perms.h"
 #include "gateway/rules.h"
 #include "gateway/auth.h"
 #include "gateway/event_tailer.h"
@@ -58,8 +59,21 @@ void api_req_error(struct api_req *r, int status, const char *code, const char *
 
 int api_json(struct api_ctx *c, int status, json_t *body)
 {
+    if (body && status < 300)
+        fperm_redact(body); /* hidden fields never leave (field_perms.h) */
     set_json(c->req, status, body);
     return 0;
+}
+
+int api_fields_writable(struct api_ctx *c, const char *object)
+{
+    char field[96];
+    if (!fperm_write_denied(object, c->body, field, sizeof(field)))
+        return 0;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "you may not change the %s field %s", object, field);
+    api_json(c, 403, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "forbidden_field", "message", msg, "field", field));
+    return 1;
 }
 
 int api_error(struct api_ctx *c, int status, const char *code, const char *message)
@@ -259,7 +273,9 @@ static int run_once(struct api_ctx *c)
     if (rc)
         return rc;
     int64_t was = rules_set_actor(c->me.id); /* rules the request sets off act on its behalf */
+    fperm_request_begin(c->db, c->authed ? c->me.role : NULL);
     rc = c->route->handler(c);
+    fperm_request_end();
     rules_set_actor(was);
     if (!tx)
         return rc;

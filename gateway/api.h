@@ -105,6 +105,10 @@ int api_checked(struct api_ctx *c, struct jf *f, int *rc);
 /* Fills an error JSON into req directly (net thread answers without a handler). */
 void api_req_error(struct api_req *r, int status, const char *code, const char *message);
 
+/* Field-level permissions (field_perms.h): when the body writes a field of object
+ * ("customer", "deal") that the caller's role may only read or not see, answers 403
+ * {"error":{"code":"forbidden_field","field":…}} and returns 1; else 0. */
+int api_fields_writable(struct api_ctx *c, const char *object);
 /* Parses the body as a JSON object; on failure answers 400/415 and returns -1. */
 int api_body_object(struct api_ctx *c);
 /* ?page=&per_page= (defaults 1 and 50, per_page max 200); invalid values ⇒ 400, -1. */

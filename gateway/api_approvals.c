@@ -144,8 +144,9 @@ static int decide(struct api_ctx *c, int approve)
     const char *to = approve ? "approved" : "rejected";
     rc = db_exec(c->db, "UPDATE approvals SET status = ?, decided_by = ?, decided_at = NOW(3), decision_comment = ? "
                         "WHERE id = ?", DBP(P_S(to), P_I(c->me.id), P_S(comment), P_I(id)), NULL);
-    if (!rc && comment)
-        rc = add_comment(c, id, comment);
+    if (!rc) /* the approvers' reminders are answered */
+        rc = db_exec(c->db, "UPDATE reminders SET done_at = NOW(3) WHERE kind = 'approval' AND done_at IS NULL "
+                            "AND dedupe_key LIKE CONCAT('approval:', ?, ':%')", DBP(P_I(id)), NULL);
     if (!rc && approve && strcmp(json_string_value(json_object_get(before, "kind")), "campaign.start") == 0) {
         rc = campaign_start_approved(c, json_integer_value(json_object_get(before, "record_id")), id);
         if (rc == 1) { /* answered 409: the campaign can no longer start */

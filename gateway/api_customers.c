@@ -11,6 +11,7 @@
  */
 #include "gateway/api_handlers.h"
 #include "gateway/customers.h"
+#include "gateway/field_perms.h"
 #include "gateway/event_tailer.h"
 #include "gateway/scope.h"
 #include "gateway/segment.h"
@@ -263,6 +264,20 @@ static const char *const export_cols[] = {"customer_no", "name", "email", "phone
                                           "stage", "grade", "source", "region", "address", "uscc", "owner_email",
                                           "tags", "created_at", "last_contact_at", NULL};
 
+/* Hidden fields (field_perms.h) are not exported: the column is left out. customer_no and
+ * name (the first columns) are never hidden. */
+static int export_shown(const char *col)
+{
+    return fperm_access("customer", strcmp(col, "owner_email") == 0 ? "owner_id" : col) != FP_HIDDEN;
+}
+
+static int attr_shown(const char *key)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "attrs.%.80s", key);
+    return fperm_access("customer", name) != FP_HIDDEN;
+}
+
 static int put_cell(struct buf *b, json_t *v, int first)
 {
     char num[64];
@@ -307,10 +322,12 @@ static int export_page(struct api_ctx *c, const struct customer_filter *f, const
         json_t *row = db_row_json(&r, i);
         *after = json_integer_value(json_object_get(row, "id"));
         for (size_t k = 0; export_cols[k] && !bad; k++)
-            bad = put_cell(out, json_object_get(row, export_cols[k]), k == 0);
+            if (export_shown(export_cols[k]))
+                bad = put_cell(out, json_object_get(row, export_cols[k]), k == 0);
         json_t *attrs = json_object_get(row, "attrs");
         for (size_t k = 0; k < defs->nrows && !bad; k++)
-            bad = put_cell(out, json_object_get(attrs, db_cell(defs, k, 0)), 0);
+            if (attr_shown(db_cell(defs, k, 0)))
+                bad = put_cell(out, json_object_get(attrs, db_cell(defs, k, 0)), 0);
         if (!bad)
             bad = csv_end(out);
         json_decref(row);
@@ -339,9 +356,11 @@ int customers_export(struct api_ctx *c)
     buf_init(&b, 0);
     buf_puts(&b, "\xEF\xBB\xBF");
     for (size_t k = 0; export_cols[k]; k++)
-        csv_put(&b, export_cols[k], strlen(export_cols[k]), k == 0);
+        if (export_shown(export_cols[k]))
+            csv_put(&b, export_cols[k], strlen(export_cols[k]), k == 0);
     for (size_t k = 0; k < defs.nrows; k++)
-        csv_put(&b, db_cell(&defs, k, 0), strlen(db_cell(&defs, k, 0)), 0);
+        if (attr_shown(db_cell(&defs, k, 0)))
+            csv_put(&b, db_cell(&defs, k, 0), strlen(db_cell(&defs, k, 0)), 0);
     csv_end(&b);
     int64_t after = 0, rows = 0;
     size_t n = EXPORT_PAGE;
@@ -554,6 +573,12 @@ int customer_rule_compile(struct db *db, const char *rule, struct segment_sql *o
     return customer_rule_compile_with(db, rule, NULL, 0, out, why, whysz);
 }
 
+/* A rule may not name a field hidden from the caller: matching on it would reveal it. */
+static int rule_field_hidden(const char *field)
+{
+    return fperm_access("customer", field) == FP_HIDDEN;
+}
+
 #define MAX_RULE_FIELDS 256
 #define MAX_RULE_OBJFIELDS 2000
 
@@ -580,7 +605,7 @@ int customer_rule_compile_with(struct db *db, const char *rule, const struct seg
         of[i] = (struct segment_objfield){db_cell(&objs, i, 0), db_cell(&objs, i, 1), db_cell_i64(&objs, i, 2),
                                           db_cell(&objs, i, 3)};
     struct segment_env env = {.fields = sf, .nfields = nf, .cols = cols, .ncols = ncols, .objs = of,
-                              .nobjs = of ? objs.nrows : 0};
+                              .nobjs = of ? objs.nrows : 0, .hidden = rule_field_hidden};
     struct segment_error err;
     int ok = of ? segment_compile_env(rule, strlen(rule), &env, out, &err) : -2;
     free(of);
@@ -893,7 +918,7 @@ static int finish_write(struct api_ctx *c, int64_t id, json_t *before, int creat
 
 int customers_create(struct api_ctx *c)
 {
-    if (api_body_object(c) < 0)
+    if (api_body_object(c) < 0 || api_fields_writable(c, "customer"))
         return 0;
     struct jf f;
     jf_init(&f, c->body);
@@ -928,7 +953,7 @@ int customers_create(struct api_ctx *c)
 int customers_update(struct api_ctx *c)
 {
     int64_t id = c->req->params.id[0];
-    if (api_body_object(c) < 0)
+    if (api_body_object(c) < 0 || api_fields_writable(c, "customer"))
         return 0;
     json_t *before = NULL;
     int rc = load_customer(c, id, 1, &before);

@@ -331,7 +331,7 @@ static int finish_deal(struct api_ctx *c, int64_t id, json_t *before)
 
 int deals_create(struct api_ctx *c)
 {
-    if (api_body_object(c) < 0)
+    if (api_body_object(c) < 0 || api_fields_writable(c, "deal"))
         return 0;
     struct jf f;
     jf_init(&f, c->body);
@@ -359,7 +359,7 @@ int deals_create(struct api_ctx *c)
 int deals_update(struct api_ctx *c)
 {
     int64_t id = c->req->params.id[0];
-    if (api_body_object(c) < 0)
+    if (api_body_object(c) < 0 || api_fields_writable(c, "deal"))
         return 0;
     json_t *before = NULL;
     int rc = db_exec(c->db, "SELECT id FROM deals WHERE id = ? FOR UPDATE", DBP(P_I(id)), NULL);

@@ -147,6 +147,14 @@ int approvals_get(struct api_ctx *c);
 int approvals_comment(struct api_ctx *c);
 int approvals_approve(struct api_ctx *c);
 int approvals_reject(struct api_ctx *c);
+/* api_field_perms.c (docs/field-permissions.md) */
+int field_perms_get(struct api_ctx *c);
+int field_perms_put(struct api_ctx *c);
+int field_perms_mine(struct api_ctx *c);
+/* api_layouts.c (docs/layouts.md) */
+int layouts_get(struct api_ctx *c);
+int layouts_put(struct api_ctx *c);
+int layouts_delete(struct api_ctx *c);
 /* api_objects.c (docs/objects.md) */
 int object_types_list(struct api_ctx *c);
 int object_types_get(struct api_ctx *c);

@@ -164,15 +164,12 @@ static void check_type(struct jf *f, json_t *def, json_t *existing, int create)
     if (jf_has(f, "relations")) {
         const char *k;
         json_t *v;
-        if (!json_is_object(rel))
+        int ok = json_is_object(rel);
+        json_object_foreach(ok ? rel : NULL, k, v) {
+            ok &= (strcmp(k, "deal") == 0 || strcmp(k, "ticket") == 0) && json_is_boolean(v);
+        }
+        if (!ok)
             jf_fail(f, "relations", "{\"deal\": bool, \"ticket\": bool}");
-        else
-            json_object_foreach(rel, k, v) {
-                if ((strcmp(k, "deal") != 0 && strcmp(k, "ticket") != 0) || !json_is_boolean(v)) {
-                    jf_fail(f, "relations", "{\"deal\": bool, \"ticket\": bool}");
-                    break;
-                }
-            }
     }
     check_fields(f, json_object_get(def, "fields"), existing);
     const char *tf = fstr(def, "title_field");
@@ -885,10 +882,8 @@ int objects_of_customer(struct db *db, int64_t customer_id, json_t **out)
         return rc;
     json_t *types = db_rows_json(&r), *t;
     db_result_free(&r);
-    size_t i;
-    json_array_foreach(types, i, t) {
-        if (rc)
-            break;
+    for (size_t i = 0; i < json_array_size(types) && !rc; i++) {
+        t = json_array_get(types, i);
         json_t *items = NULL;
         int64_t total = 0;
         rc = db_scalar_i64(db, "SELECT COUNT(*) FROM object_records WHERE customer_id = ? AND type_id = ?",

@@ -110,6 +110,12 @@ const struct route api_routes[] = {
     {HTTP_POST, "/api/v1/approvals/{id}/approve", approvals_approve, STAFF, 0, "approvals_approve"},
     {HTTP_POST, "/api/v1/approvals/{id}/reject", approvals_reject, STAFF, 0, "approvals_reject"},
 
+    {HTTP_GET, "/api/v1/field-permissions", field_perms_get, ROLE_ADMIN, 0, "field_permissions_get"},
+    {HTTP_PUT, "/api/v1/field-permissions", field_perms_put, ROLE_ADMIN, 0, "field_permissions_put"},
+    {HTTP_GET, "/api/v1/field-permissions/mine", field_perms_mine, ROLES_ALL, 0, "field_permissions_mine"},
+    {HTTP_GET, "/api/v1/layouts/{object}", layouts_get, ROLES_ALL, 0, "layouts_get"},
+    {HTTP_PUT, "/api/v1/layouts/{object}", layouts_put, ROLE_ADMIN, 0, "layouts_put"},
+    {HTTP_DELETE, "/api/v1/layouts/{object}", layouts_delete, ROLE_ADMIN, 0, "layouts_delete"},
     {HTTP_GET, "/api/v1/object-types", object_types_list, ROLES_ALL, 0, "object_types_list"},
     {HTTP_POST, "/api/v1/object-types", object_types_create, ROLE_ADMIN, 0, "object_types_create"},
     {HTTP_GET, "/api/v1/object-types/{key}", object_types_get, ROLES_ALL, 0, "object_types_get"},

@@ -13,6 +13,7 @@
  * unsaved template) renders for one customer in the caller's data scope.
  */
 #include "gateway/api_handlers.h"
+#include "gateway/field_perms.h"
 #include "gateway/customers.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/sms_text.h"
@@ -191,6 +192,7 @@ static int render_for(struct api_ctx *c, const char *channel, const char *subjec
     int rc = customer_load(c->db, &c->me, customer_id, &cu);
     if (rc || !cu)
         return rc ? rc : api_invalid(c, json_pack("{s:s}", "customer_id", "no such customer in your scope"));
+    fperm_redact(cu); /* rendered for this user: fields hidden from them render empty */
     json_t *agent = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)c->me.id, "name", c->me.name, "email", c->me.email);
     json_t *campaign = json_pack("{s:s, s:n}", "name", "(preview)", "id");
     json_t *ctx = template_context(cu, agent, campaign, "https://example.invalid/u/preview-token");

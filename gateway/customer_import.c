@@ -1,5 +1,6 @@
 /* customer_import.c — CSV import of customers; see customer_import.h for the contract. */
 #include "gateway/customer_import.h"
+#include "gateway/field_perms.h"
 #include "gateway/customers.h"
 #include "gateway/event_tailer.h"
 #include "gateway/lib/charset.h"
@@ -201,6 +202,19 @@ static int read_header(struct import *im, const struct csv_record *h)
             }
         if (im->col[i] < 0 && *t)
             json_array_append_new(im->res->ignored_columns, json_string(t));
+        char perm[96];
+        int c = im->col[i];
+        if (c >= ATTR_BASE)
+            snprintf(perm, sizeof(perm), "attrs.%.80s", db_cell(&im->defs, (size_t)(c - ATTR_BASE), 0));
+        else if (c >= 0 && c < C_COUNT)
+            text_copy(perm, sizeof(perm), c == C_OWNER ? "owner_id" : columns[c].key);
+        else
+            perm[0] = 0;
+        if (c >= 0 && fperm_access("customer", perm) != FP_EDIT) { /* field_perms.h: not the caller's to write */
+            snprintf(im->res->error, sizeof(im->res->error), "column \"%.100s\" writes %s, which you may not change", t,
+                     perm);
+            return 1;
+        }
         have_name |= im->col[i] == C_NAME;
     }
     if (!have_name) {

@@ -6,6 +6,7 @@
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
 #include "gateway/bgthread.h"
+#include "gateway/field_perms.h"
 #include "gateway/rules.h"
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,11 @@ void event_batch_free(struct event_batch *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         free(b->ev[i].json);
+        for (int k = 0; k < FP_ROLES; k++)
+            free(b->ev[i].json_role[k]);
+    }
     free(b);
 }
 
@@ -134,6 +138,30 @@ static void build_frame(struct event *e, const char *created_at, const char *pay
     e->json = json_dumps(o, JSON_COMPACT);
     e->json_len = e->json ? strlen(e->json) : 0;
     json_decref(o);
+}
+
+/* The tailer's field permissions: every role's hidden fields, reloaded when they change
+ * (a field_permissions.updated event) and every FPERM_RELOAD_US anyway. */
+#define FPERM_RELOAD_US (30LL * 1000000)
+static struct fperm_snapshot perms;
+static int64_t perms_at_us;
+
+static void redact_frames(struct event *e)
+{
+    _Static_assert(FP_ROLES == sizeof(e->json_role) / sizeof(e->json_role[0]), "one frame per role");
+    for (int k = 0; k < FP_ROLES && e->json; k++) {
+        if (!fperm_set_hides_any(perms.role[k]))
+            continue;
+        json_t *o = json_loads(e->json, 0, NULL);
+        fperm_set_redact(perms.role[k], o);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (s && strcmp(s, e->json) == 0) {
+            free(s);
+            continue;
+        }
+        e->json_role[k] = s ? s : strdup("{\"type\":\"redacted\"}");
+    }
 }
 
 static void deliver_on_loop(void *arg)
@@ -164,6 +192,11 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
         return DB_EOTHER;
     }
     int64_t now = metrics_now_us();
+    int reload = now - perms_at_us > FPERM_RELOAD_US;
+    for (size_t i = 0; i < r.nrows && !reload; i++)
+        reload = strcmp(db_cell(&r, i, 1), "field_permissions.updated") == 0;
+    if (reload && fperm_snapshot_load(db, &perms) == DB_OK)
+        perms_at_us = now;
     for (size_t i = 0; i < r.nrows; i++) {
         int64_t id = db_cell_i64(&r, i, 0);
         if (id != *last + 1) {
@@ -183,6 +216,7 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
         e->team_id = db_cell_i64(&r, i, 5);
         text_copy(e->region, sizeof(e->region), db_cell(&r, i, 8) ? db_cell(&r, i, 8) : "");
         build_frame(e, db_cell(&r, i, 7), db_cell(&r, i, 6));
+        redact_frames(e);
         *last = id;
     }
     db_result_free(&r);
@@ -204,6 +238,8 @@ static void tailer_main(struct bgthread *self)
         int rc = tail_once(db, &last, &gap_since);
         wait_ms = rc ? 500 : (gap_since ? 10 : POLL_MS);
     }
+    fperm_snapshot_free(&perms);
+    perms_at_us = 0;
     db_free(db);
 }
 

@@ -29,6 +29,9 @@ struct event {
     char region[101]; /* CRM events: the record's region, for the region data scope */
     char *json; /* the frame sent to sockets: {"type":kind,"event_id":..,"ticket_id":..,...payload} */
     size_t json_len;
+    /* the frame for a role (field_perms.h index) that may not see some of its fields;
+     * NULL: json as it is */
+    char *json_role[4];
 };
 
 struct event_batch {

@@ -78,6 +78,7 @@ struct parser {
     size_t ncols;
     const struct segment_objfield *objs;
     size_t nobjs;
+    int (*hidden)(const char *field);
     struct node *nodes;
     size_t nnodes, anodes, npreds;
     struct segment_error *err;
@@ -494,6 +495,10 @@ static int field_attr(struct parser *p, struct pred *pr, const char *shown)
             continue;
         if (attr_type(p->fields[i].type, &pr->type) != 0)
             return fail(p, p->tok.pos, "custom field %s has an unsupported type", shown);
+        char perm[80];
+        snprintf(perm, sizeof(perm), "attrs.%s", k);
+        if (p->hidden && p->hidden(perm))
+            return fail(p, p->tok.pos, "field %s is hidden from you", shown);
         pr->lhs = L_ATTR;
         pr->key = key;
         return 0;
@@ -586,6 +591,8 @@ static int resolve_field(struct parser *p, struct pred *pr, const char *shown)
         }
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
         if (span_eq_ci(p, w, builtins[i].name)) {
+            if (p->hidden && p->hidden(builtins[i].name))
+                return fail(p, p->tok.pos, "field %s is hidden from you", shown);
             pr->lhs = L_COLUMN;
             pr->type = builtins[i].type;
             pr->sql = builtins[i].sql;
@@ -1071,7 +1078,7 @@ int segment_compile_env(const char *rule, size_t len, const struct segment_env *
         memset(err, 0, sizeof(*err));
     struct parser p = {.s = rule ? rule : "", .n = rule ? len : 0, .fields = env->fields, .nfields = env->fields ? env->nfields : 0,
                        .cols = env->cols, .ncols = env->cols ? env->ncols : 0, .objs = env->objs,
-                       .nobjs = env->objs ? env->nobjs : 0, .err = err};
+                       .nobjs = env->objs ? env->nobjs : 0, .hidden = env->hidden, .err = err};
     size_t root = 0;
     int rc = parse_rule(&p, &root);
     if (rc == 0) {

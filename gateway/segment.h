@@ -110,6 +110,9 @@ struct segment_env {
     size_t ncols;
     const struct segment_objfield *objs;   /* obj.TYPE.FIELD */
     size_t nobjs;
+    /* NULL, or true for a field the rule's author may not see (field_perms.h): a built-in
+     * field's name, or "attrs.KEY"; naming one is a compile error. */
+    int (*hidden)(const char *field);
 };
 int segment_compile_env(const char *rule, size_t len, const struct segment_env *env, struct segment_sql *out,
                         struct segment_error *err);
