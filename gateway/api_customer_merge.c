@@ -19,6 +19,7 @@
  * addresses land on the survivor from the next message on.
  */
 #include "gateway/api_handlers.h"
+#include "gateway/field_perms.h"
 #include "gateway/customers.h"
 #include "gateway/scope.h"
 #include <string.h>
@@ -37,15 +38,18 @@
     ") x JOIN customers ca ON ca.id = x.a_id JOIN customers cb ON cb.id = x.b_id " \
     "WHERE ca.merged_into IS NULL AND cb.merged_into IS NULL " \
     "AND NOT EXISTS (SELECT 1 FROM customer_distinct_pairs dp WHERE dp.a_id = x.a_id AND dp.b_id = x.b_id) " \
-    SCOPE_WHERE("ca.owner_id", "ca.region") SCOPE_WHERE("cb.owner_id", "cb.region")
+    SCOPE_WHERE("ca.owner_id", "ca.region") SCOPE_WHERE("cb.owner_id", "cb.region") \
+    /* a company hidden from the caller (field_perms.h) is no reason they may see */ \
+    " AND (? = 0 OR x.reason <> 'company') "
 
 int customers_duplicates(struct api_ctx *c)
 {
+    int company_hidden = fperm_access("customer", "company") == FP_HIDDEN;
     int64_t limit, offset, total = 0;
     if (api_paging(c, &limit, &offset) < 0)
         return 0;
     int rc = db_scalar_i64(c->db, "SELECT COUNT(DISTINCT x.a_id, x.b_id) " PAIRS_SQL,
-                           DBP(SCOPE_PARAMS(&c->me), SCOPE_PARAMS(&c->me)), 0, &total);
+                           DBP(SCOPE_PARAMS(&c->me), SCOPE_PARAMS(&c->me), P_I(company_hidden)), 0, &total);
     if (rc)
         return rc;
     struct db_result r;
@@ -55,7 +59,7 @@ int customers_duplicates(struct api_ctx *c)
                  "JSON_ARRAYAGG(DISTINCT x.reason) AS reasons__json, "
                  "JSON_ARRAYAGG(JSON_OBJECT('reason', x.reason, 'value', x.detail)) AS matches__json " PAIRS_SQL
                  "GROUP BY x.a_id, x.b_id ORDER BY x.b_id DESC, x.a_id DESC LIMIT ? OFFSET ?",
-                 DBP(SCOPE_PARAMS(&c->me), SCOPE_PARAMS(&c->me), P_I(limit), P_I(offset)), &r);
+                 DBP(SCOPE_PARAMS(&c->me), SCOPE_PARAMS(&c->me), P_I(company_hidden), P_I(limit), P_I(offset)), &r);
     if (rc)
         return rc;
     json_t *items = db_rows_json(&r);

@@ -177,6 +177,10 @@ static int read_filter(struct api_ctx *c, struct customer_filter *f)
     memset(f, 0, sizeof(*f));
     if (api_arg_id(c, "owner_id", &f->owner) < 0)
         return -1;
+    if (f->owner && fperm_access("customer", "owner_id") == FP_HIDDEN) { /* filtering would reveal it */
+        api_error(c, 403, "forbidden_field", "owner_id is hidden from you");
+        return -1;
+    }
     f->q = arg_or_null(c, "q");
     f->tag = arg_or_null(c, "tag");
     f->stage = arg_or_null(c, "stage");

@@ -206,7 +206,12 @@ int layouts_put(struct api_ctx *c)
 int layouts_delete(struct api_ctx *c)
 {
     const char *object = c->req->params.str[0];
-    int rc = db_exec(c->db, "DELETE FROM layouts WHERE object = ?", DBP(P_S(object)), NULL);
+    json_t *fields = NULL;
+    int rc = fields_of(c->db, object, &fields), found = fields != NULL;
+    json_decref(fields);
+    if (rc || !found)
+        return rc ? rc : api_error(c, 404, "not_found", "no such page (customer, deal or obj.TYPE)");
+    rc = db_exec(c->db, "DELETE FROM layouts WHERE object = ?", DBP(P_S(object)), NULL);
     if (!rc)
         rc = api_audit(c, "layout.reset", "layout", 0, NULL, NULL);
     return rc ? rc : api_json(c, 204, NULL);

@@ -17,6 +17,7 @@
 #include "gateway/api_handlers.h"
 #include "gateway/customers.h"
 #include "gateway/event_tailer.h"
+#include "gateway/field_perms.h"
 #include "gateway/lib/contact.h"
 #include "gateway/lib/text.h"
 #include "gateway/scope.h"
@@ -280,6 +281,13 @@ int leads_convert(struct api_ctx *c)
         c->body = json_object();
     } else if (api_body_object(c) < 0) {
         return 0;
+    }
+    char field[96];
+    if (fperm_write_denied("deal", json_object_get(c->body, "deal"), field, sizeof(field))) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "you may not set the deal field %s", field);
+        return api_json(c, 403, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "forbidden_field", "message", msg,
+                                          "field", field));
     }
     json_t *lead = NULL;
     int rc = db_exec(c->db, "SELECT id FROM leads WHERE id = ? FOR UPDATE", DBP(P_I(id)), NULL);

@@ -20,17 +20,19 @@
 #include <string.h>
 
 #define MAX_FIELDS 50
-#define MAX_TEXT 1000
+#define MAX_TEXT 255 /* a text value is also its filter key (object_values.v_text) */
 
-#define TYPE_SELECT                                                                                                    \
+#define TYPE_COLUMNS                                                                                                   \
     "SELECT t.id, t.type_key AS `key`, t.label, t.label_plural, JSON_OBJECT('deal', "                                 \
     "JSON_EXTRACT(IF(t.relate_deal, 'true', 'false'), '$'), 'ticket', JSON_EXTRACT(IF(t.relate_ticket, 'true', "      \
     "'false'), '$')) AS relations__json, t.title_field, COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', f.id, "       \
     "'key', f.field_key, 'label', f.label, 'type', f.type, 'options', JSON_EXTRACT(f.options, '$'), 'required', "      \
     "JSON_EXTRACT(IF(f.required, 'true', 'false'), '$')) ORDER BY f.position, f.id) FROM object_fields f "            \
-    "WHERE f.type_id = t.id), '[]') AS fields__json, "                                                                \
-    "(SELECT COUNT(*) FROM object_records r WHERE r.type_id = t.id) AS records, t.created_at, t.updated_at "          \
-    "FROM object_types t "
+    "WHERE f.type_id = t.id), '[]') AS fields__json, t.created_at, t.updated_at"
+/* what the API shows: with the number of records */
+#define TYPE_SELECT TYPE_COLUMNS ", (SELECT COUNT(*) FROM object_records r WHERE r.type_id = t.id) AS records FROM object_types t "
+/* what requests about records need */
+#define TYPE_DEF TYPE_COLUMNS " FROM object_types t "
 
 #define RECORD_SELECT                                                                                                  \
     "SELECT r.id, t.type_key AS type, r.customer_id, c.name AS customer_name, r.deal_id, r.ticket_id, r.title, "      \
@@ -43,6 +45,11 @@
 static int type_load(struct db *db, const char *key, json_t **out)
 {
     return db_row_json_of(db, TYPE_SELECT "WHERE t.type_key = ?", DBP(P_S(key)), out);
+}
+
+static int type_def(struct db *db, const char *key, json_t **out)
+{
+    return db_row_json_of(db, TYPE_DEF "WHERE t.type_key = ?", DBP(P_S(key)), out);
 }
 
 static json_t *type_field(json_t *type, const char *key)
@@ -358,7 +365,7 @@ static int record_load(struct api_ctx *c, int64_t type_id, int64_t id, json_t **
 /* The type named by the path, or a 404 answered (*t NULL, returns 0). */
 static int path_type(struct api_ctx *c, json_t **t)
 {
-    int rc = type_load(c->db, c->req->params.str[0], t);
+    int rc = type_def(c->db, c->req->params.str[0], t);
     if (!rc && !*t)
         api_error(c, 404, "not_found", "no such object type");
     return rc;
@@ -383,6 +390,8 @@ static json_t *check_values(struct jf *f, json_t *type, json_t *given, json_t *o
             continue;
         }
         field_value_check(f, fk, fstr(fd, "type"), json_object_get(fd, "options"), v, MAX_TEXT);
+        if (json_is_number(v) && (json_number_value(v) >= 1e24 || json_number_value(v) <= -1e24))
+            jf_fail(f, fk, "must be a number between -10^24 and 10^24"); /* object_values.v_num */
         if (json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
             json_object_del(vals, k);
         else
@@ -490,15 +499,47 @@ static const char *title_of(json_t *type, json_t *vals, char *out, size_t size)
     return out;
 }
 
+/* Every text and option of the record, one per line, for ?q= (its first
+ * SEARCH_TEXT_MAX characters: object_records.search_text stays in the row, so a search
+ * scans rows, not pages elsewhere). */
+#define SEARCH_TEXT_MAX 2000
+static void search_text_of(json_t *type, json_t *vals, struct buf *out)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(vals, k, v) {
+        json_t *fd = type_field(type, k);
+        const char *t = fd ? fstr(fd, "type") : "number";
+        if (strcmp(t, "number") == 0 || strcmp(t, "date") == 0)
+            continue;
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
+            if (json_is_string(x)) {
+                buf_puts(out, json_string_value(x));
+                buf_puts(out, "\n");
+            }
+        }
+    }
+}
+
 static int write_record(struct api_ctx *c, json_t *type, int64_t id, int64_t customer, int64_t deal, int64_t ticket,
                         json_t *vals)
 {
     char title[1024];
     char *data = json_dumps(vals, JSON_COMPACT | JSON_SORT_KEYS);
-    int rc = db_exec(c->db, "UPDATE object_records SET customer_id = ?, deal_id = ?, ticket_id = ?, title = ?, data = ? "
-                            "WHERE id = ?",
+    struct buf search;
+    buf_init(&search, 0);
+    search_text_of(type, vals, &search);
+    char *clipped = malloc(search.len + 1);
+    if (clipped)
+        utf8_truncate_copy(clipped, search.len + 1, search.data ? search.data : "", SEARCH_TEXT_MAX);
+    int rc = db_exec(c->db, "UPDATE object_records SET customer_id = ?, deal_id = ?, ticket_id = ?, title = ?, data = ?, "
+                            "search_text = LOWER(?) WHERE id = ?",
                      DBP(P_I(customer), P_IOPT(deal), P_IOPT(ticket), P_S(title_of(type, vals, title, sizeof(title))),
-                         P_S(data), P_I(id)), NULL);
+                         P_S(data), P_S(clipped ? clipped : ""), P_I(id)), NULL);
+    free(clipped);
+    buf_free(&search);
     free(data);
     return rc ? rc : write_values(c->db, type, id, customer, vals);
 }
@@ -616,71 +657,95 @@ int objects_delete(struct api_ctx *c)
     return api_json(c, 204, NULL);
 }
 
-/* ---- lists: filters over the typed value rows ---- */
+/* ---- lists: filters over the typed value rows ----
+ *
+ * The statement is built from fixed fragments; every value is a parameter. Its shape is
+ * chosen for the indexes (bench/objects.js): the first field filter drives, as the set of
+ * matching record ids read from ix_object_values_<type> (field_id, v_*, record_id); further
+ * filters are EXISTS probes on the record's value rows (primary key); customers are joined
+ * only when the caller's data scope needs them; and the page's full rows are read only for
+ * the ids of the page. */
 
-#define MAX_QP API_PAGED_MAX_PARAMS
+#define MAX_QP 48
 
 struct query {
-    struct buf where;
-    struct db_param p[MAX_QP];
-    size_t n;
-    struct buf strs; /* owns the texts the parameters point into */
-    char *held[MAX_QP];
+    struct buf drive, drive_on, where; /* "… m STRAIGHT_JOIN ", the join's condition, " AND …" */
+    int by_value;                /* the driving filter is one value row per record (not a multiselect) */
+    struct db_param dp[MAX_QP], wp[MAX_QP];
+    size_t nd, nw;
+    char *held[2 * MAX_QP];      /* the texts the parameters point into */
     size_t nheld;
 };
 
-static int qp(struct query *q, struct db_param p)
+static int qpush(struct db_param *arr, size_t *n, struct db_param p)
 {
-    if (q->n >= MAX_QP)
+    if (*n >= MAX_QP)
         return -1;
-    q->p[q->n++] = p;
+    arr[(*n)++] = p;
     return 0;
 }
 
-static int qp_text(struct query *q, const char *s)
+static const char *hold(struct query *q, const char *s)
 {
-    if (q->nheld >= MAX_QP)
-        return -1;
-    char *d = strdup(s);
-    if (!d)
-        return -1;
-    q->held[q->nheld++] = d;
-    return qp(q, P_S(d));
+    char *d = q->nheld < 2 * MAX_QP ? strdup(s) : NULL;
+    if (d)
+        q->held[q->nheld++] = d;
+    return d;
 }
 
 static void query_free(struct query *q)
 {
+    buf_free(&q->drive);
+    buf_free(&q->drive_on);
     buf_free(&q->where);
     for (size_t i = 0; i < q->nheld; i++)
         free(q->held[i]);
 }
 
-/* A date filter value as SQL: literal, today, today±N. */
-static int date_value(struct query *q, const char *v)
+static void like_of(const char *value, char *like, size_t size)
 {
-    if (strcmp(v, "today") == 0)
-        return buf_puts(&q->where, "CURDATE()") < 0 ? -1 : 0;
-    if (strncmp(v, "today", 5) == 0 && (v[5] == '+' || v[5] == '-') && v[6]) {
-        char *end = NULL;
-        long n = strtol(v + 6, &end, 10);
-        if (*end || n < 0 || n > 36500)
-            return 1;
-        buf_puts(&q->where, v[5] == '+' ? "(CURDATE() + INTERVAL ? DAY)" : "(CURDATE() - INTERVAL ? DAY)");
-        return qp(q, P_I(n));
+    size_t o = 0;
+    like[o++] = '%';
+    for (const char *s = value; *s && o < size - 3; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\')
+            like[o++] = '\\';
+        like[o++] = *s;
     }
-    if (!customer_date_valid(v))
-        return 1;
-    buf_puts(&q->where, "CAST(? AS DATE)");
-    return qp_text(q, v);
+    like[o++] = '%';
+    like[o] = 0;
 }
 
-static int number_valid(const char *v)
+/* The right-hand side of one comparison into b/params: 0, or 1 for a bad value. */
+static int rhs(struct query *q, struct buf *b, struct db_param *arr, size_t *n, const char *t, int contains,
+               const char *value)
 {
-    char *end = NULL;
-    if (!*v)
-        return 0;
-    strtod(v, &end);
-    return *end == '\0' && strlen(v) < 40;
+    if (strcmp(t, "date") == 0) {
+        if (strcmp(value, "today") == 0)
+            return buf_puts(b, "CURDATE()") < 0 ? -1 : 0;
+        if (strncmp(value, "today", 5) == 0 && (value[5] == '+' || value[5] == '-') && value[6]) {
+            int64_t days = 0;
+            if (text_parse_i64(value + 6, &days) < 0 || days < 0 || days > 36500)
+                return 1;
+            buf_puts(b, value[5] == '+' ? "(CURDATE() + INTERVAL ? DAY)" : "(CURDATE() - INTERVAL ? DAY)");
+            return qpush(arr, n, P_I(days));
+        }
+        if (!customer_date_valid(value))
+            return 1;
+        buf_puts(b, "CAST(? AS DATE)");
+        return qpush(arr, n, P_S(hold(q, value)));
+    }
+    if (strcmp(t, "number") == 0) {
+        char *end = NULL;
+        if (!*value || strlen(value) > 40 || (strtod(value, &end), *end))
+            return 1;
+        buf_puts(b, "CAST(? AS DECIMAL(30,6))");
+        return qpush(arr, n, P_S(hold(q, value)));
+    }
+    char like[1100];
+    if (contains)
+        like_of(value, like, sizeof(like));
+    buf_puts(b, "?");
+    return qpush(arr, n, P_S(hold(q, contains ? like : value)));
 }
 
 /* One f.KEY[.op]=value filter; 1 after answering 400. */
@@ -710,98 +775,40 @@ static int add_filter(struct api_ctx *c, struct query *q, json_t *type, const ch
         api_error(c, 400, "bad_request", msg);
         return 1;
     }
-    const char *col = strcmp(t, "number") == 0 ? "v.v_num" : strcmp(t, "date") == 0 ? "v.v_date" : "v.v_text";
-    buf_puts(&q->where, " AND r.id IN (SELECT v.record_id FROM object_values v WHERE v.field_id = ? AND ");
-    buf_puts(&q->where, col);
-    buf_puts(&q->where, op);
-    int bad = qp(q, P_I(fint(fd, "id")));
-    if (!bad && strcmp(t, "date") == 0)
-        bad = date_value(q, value);
-    else if (!bad && strcmp(t, "number") == 0) {
-        bad = !number_valid(value);
-        if (!bad) {
-            buf_puts(&q->where, "CAST(? AS DECIMAL(30,6))");
-            bad = qp_text(q, value);
-        }
-    } else if (!bad) {
-        buf_puts(&q->where, "?");
-        if (contains) {
-            char like[1100];
-            size_t o = 0;
-            like[o++] = '%';
-            for (const char *s = value; *s && o < sizeof(like) - 3; s++) {
-                if (*s == '%' || *s == '_' || *s == '\\')
-                    like[o++] = '\\';
-                like[o++] = *s;
-            }
-            like[o++] = '%';
-            like[o] = 0;
-            bad = qp_text(q, like);
-        } else {
-            bad = qp_text(q, value);
-        }
+    int first = q->drive.len == 0, multi = strcmp(t, "multiselect") == 0;
+    struct buf *b = first ? &q->drive_on : &q->where;
+    struct db_param *arr = first ? q->dp : q->wp;
+    size_t *n = first ? &q->nd : &q->nw;
+    /* the first filter drives: its value rows, one per record (a multiselect's options
+     * are several rows: then the distinct record ids) */
+    const char *col = strcmp(t, "number") == 0 ? "v_num" : strcmp(t, "date") == 0 ? "v_date" : "v_text";
+    if (first && multi) {
+        buf_puts(&q->drive, "(SELECT DISTINCT v.record_id AS id FROM object_values v WHERE v.field_id = ? AND v.");
+        b = &q->drive;
+    } else if (first) {
+        buf_puts(&q->drive, "object_values m STRAIGHT_JOIN ");
+        buf_puts(b, "m.field_id = ? AND m.");
+        q->by_value = 1;
+    } else {
+        buf_puts(b, " AND EXISTS (SELECT 1 FROM object_values v WHERE v.record_id = r.id AND v.field_id = ? AND v.");
     }
-    buf_puts(&q->where, ")");
+    buf_puts(b, col);
+    buf_puts(b, op);
+    int bad = qpush(arr, n, P_I(fint(fd, "id")));
+    if (!bad)
+        bad = rhs(q, b, arr, n, t, contains, value);
+    if (first && multi) {
+        buf_puts(&q->drive, ") m STRAIGHT_JOIN ");
+        buf_puts(&q->drive_on, "r.id = m.id");
+    } else if (!first) {
+        buf_puts(b, ")");
+    }
     if (bad) {
-        snprintf(msg, sizeof(msg), "%.80s: not a %s", name, t);
+        snprintf(msg, sizeof(msg), bad < 0 ? "%.80s: too many filters" : "%.80s: not a %s", name, t);
         api_error(c, 400, "bad_request", msg);
         return 1;
     }
     return 0;
-}
-
-static int add_search(struct query *q, json_t *type, const char *text)
-{
-    char like[1100];
-    size_t o = 0;
-    like[o++] = '%';
-    for (const char *s = text; *s && o < sizeof(like) - 3; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\')
-            like[o++] = '\\';
-        like[o++] = *s;
-    }
-    like[o++] = '%';
-    like[o] = 0;
-    json_t *ids = json_array();
-    size_t i;
-    json_t *fd;
-    json_array_foreach(json_object_get(type, "fields"), i, fd) {
-        if (strcmp(fstr(fd, "type"), "number") != 0 && strcmp(fstr(fd, "type"), "date") != 0)
-            json_array_append_new(ids, json_integer(fint(fd, "id")));
-    }
-    char *list = json_dumps(ids, JSON_COMPACT);
-    json_decref(ids);
-    buf_puts(&q->where, " AND r.id IN (SELECT v.record_id FROM " DB_ID_LIST_TABLE
-                        " JOIN object_values v ON v.field_id = j.id WHERE v.v_text LIKE ?)");
-    int bad = qp_text(q, list ? list : "[]") || qp_text(q, like);
-    free(list);
-    return bad;
-}
-
-/* sort=KEY / -KEY: by the field's first value (a LEFT JOIN both statements share, so
- * they bind the same parameters), then by id; default newest first. */
-static int sort_of(struct api_ctx *c, json_t *type, struct query *q, const char **join, const char **order)
-{
-    static const char *const orders[][2] = {
-        {" ORDER BY sv.v_text, r.id", " ORDER BY sv.v_text DESC, r.id DESC"},
-        {" ORDER BY sv.v_num, r.id", " ORDER BY sv.v_num DESC, r.id DESC"},
-        {" ORDER BY sv.v_date, r.id", " ORDER BY sv.v_date DESC, r.id DESC"},
-    };
-    const char *sort = api_arg(c->req, "sort");
-    *join = "";
-    *order = sort && strcmp(sort, "id") == 0 ? " ORDER BY r.id" : " ORDER BY r.id DESC";
-    if (!sort || strcmp(sort, "id") == 0 || strcmp(sort, "-id") == 0)
-        return 0;
-    int desc = sort[0] == '-';
-    json_t *fd = type_field(type, sort + desc);
-    if (!fd) {
-        api_error(c, 400, "bad_request", "sort: no such field");
-        return 1;
-    }
-    const char *t = fstr(fd, "type");
-    *join = " LEFT JOIN object_values sv ON sv.record_id = r.id AND sv.field_id = ? AND sv.seq = 0";
-    *order = orders[strcmp(t, "number") == 0 ? 1 : strcmp(t, "date") == 0 ? 2 : 0][desc];
-    return qp(q, P_I(fint(fd, "id")));
 }
 
 /* The query string's filters into q; 1 after answering 400. */
@@ -809,26 +816,157 @@ static int list_filters(struct api_ctx *c, json_t *type, struct query *q)
 {
     static const char *const links[] = {"customer_id", "deal_id", "ticket_id"};
     static const char *const link_sql[] = {" AND r.customer_id = ?", " AND r.deal_id = ?", " AND r.ticket_id = ?"};
-    int bad = 0;
-    for (size_t i = 0; i < 3 && !bad; i++) {
+    for (size_t i = 0; i < 3; i++) {
         int64_t v = 0;
         if (api_arg_id(c, links[i], &v) < 0)
             return 1;
         if (v) {
             buf_puts(&q->where, link_sql[i]);
-            bad = qp(q, P_I(v));
+            qpush(q->wp, &q->nw, P_I(v));
         }
     }
     const char *search = api_arg(c->req, "q");
-    if (!bad && search && *search)
-        bad = add_search(q, type, search);
-    for (size_t i = 0; i < c->req->nargs && !bad; i++)
+    if (search && *search) { /* any text or option, anywhere in the value (search_text) */
+        char like[1100];
+        like_of(search, like, sizeof(like));
+        buf_puts(&q->where, " AND r.search_text LIKE LOWER(?)"); /* lower-cased both sides: a byte compare */
+        qpush(q->wp, &q->nw, P_S(hold(q, like)));
+    }
+    for (size_t i = 0; i < c->req->nargs; i++)
         if (strncmp(c->req->args[i].name, "f.", 2) == 0 &&
             add_filter(c, q, type, c->req->args[i].name, c->req->args[i].value))
             return 1;
-    if (bad)
-        api_error(c, 400, "bad_request", "too many filters");
-    return bad;
+    return 0;
+}
+
+/* sort=KEY / -KEY: by the field's first value, then by id; default newest first. The
+ * inner statement yields (id, k) and the outer one orders the page the same way. */
+static int sort_of(struct api_ctx *c, json_t *type, const char **key_sql, const char **order, int64_t *field)
+{
+    static const char *const cols[] = {"sv.v_text", "sv.v_num", "sv.v_date"};
+    const char *sort = api_arg(c->req, "sort");
+    *key_sql = "NULL";
+    *field = 0;
+    *order = sort && strcmp(sort, "id") == 0 ? " ORDER BY id" : " ORDER BY id DESC";
+    if (!sort || strcmp(sort, "id") == 0 || strcmp(sort, "-id") == 0)
+        return 0;
+    int desc = sort[0] == '-';
+    json_t *fd = type_field(type, sort + desc);
+    if (!fd) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "sort: no such field %.80s", sort + desc);
+        api_error(c, 400, "bad_request", msg);
+        return 1;
+    }
+    const char *t = fstr(fd, "type");
+    *key_sql = cols[strcmp(t, "number") == 0 ? 1 : strcmp(t, "date") == 0 ? 2 : 0];
+    *order = desc ? " ORDER BY k DESC, id DESC" : " ORDER BY k, id";
+    *field = fint(fd, "id");
+    return 0;
+}
+
+/* Appends the parts of a NULL-terminated list to b. */
+static void puts_all(struct buf *b, const char *const *parts)
+{
+    for (size_t i = 0; parts[i]; i++)
+        buf_puts(b, parts[i]);
+}
+
+/* The statements' shapes:
+ *   no filter at all:  the type's records by (type_id, id), counted apart (index only);
+ *   one value filter and nothing else: the value rows alone (covering index, already in
+ *                      record order), the total from the same pass (COUNT(*) OVER ());
+ *   otherwise:         the driving value rows joined to their records, the other filters
+ *                      as probes, the total from the same pass.
+ * Customers are joined only for a data scope narrower than "all"; the page's rows are read
+ * in full for the page's ids only. */
+static int run_list(struct api_ctx *c, json_t *type, struct query *q, const char *key_sql, const char *order,
+                    int64_t sort_field)
+{
+    int64_t limit, offset, total = 0;
+    if (api_paging(c, &limit, &offset) < 0)
+        return 0;
+    int scoped = c->me.scope != SCOPE_ALL, driven = q->drive.len > 0;
+    int windowed = driven; /* driven by a value filter: the total in the same pass */
+    int values_only = driven && q->by_value && !q->where.len && !sort_field;
+    struct buf from, where, count, list;
+    buf_init(&from, 0);
+    buf_init(&where, 0);
+    buf_init(&count, 0);
+    buf_init(&list, 0);
+    struct db_param p[2 * MAX_QP + 16];
+    size_t n = 0;
+    const struct db_param sp[] = {SCOPE_PARAMS(&c->me)};
+    if (values_only) {
+        const char *const f[] = {"object_values m", scoped ? " JOIN customers c ON c.id = m.customer_id" : "", NULL};
+        const char *const w[] = {" WHERE ", q->drive_on.data, scoped ? RECORD_SCOPE : "", NULL};
+        puts_all(&from, f);
+        puts_all(&where, w);
+        memcpy(p, q->dp, q->nd * sizeof(*p));
+        n = q->nd;
+    } else {
+        const char *const f[] = {q->drive.data ? q->drive.data : "", "object_records r",
+                                 !driven ? "" : q->by_value ? " ON r.id = m.record_id AND " : " ON ",
+                                 driven ? q->drive_on.data : "",
+                                 scoped ? " JOIN customers c ON c.id = r.customer_id" : "",
+                                 sort_field ? " LEFT JOIN object_values sv ON sv.record_id = r.id AND sv.field_id = ? "
+                                              "AND sv.seq = 0" : "", NULL};
+        const char *const w[] = {" WHERE r.type_id = ?", scoped ? RECORD_SCOPE : "", q->where.data ? q->where.data : "",
+                                 NULL};
+        puts_all(&from, f);
+        puts_all(&where, w);
+        memcpy(p, q->dp, q->nd * sizeof(*p));
+        n = q->nd;
+        if (sort_field)
+            p[n++] = P_I(sort_field);
+        p[n++] = P_I(fint(type, "id"));
+    }
+    if (scoped) {
+        memcpy(p + n, sp, sizeof(sp));
+        n += sizeof(sp) / sizeof(sp[0]);
+    }
+    memcpy(p + n, q->wp, q->nw * sizeof(*p));
+    n += q->nw;
+    const char *id = values_only ? "m.record_id" : "r.id";
+    const char *outer = strcmp(order, " ORDER BY id DESC") == 0 ? " ORDER BY p.id DESC"
+                        : strcmp(order, " ORDER BY id") == 0    ? " ORDER BY p.id"
+                        : strstr(order, "DESC")                 ? " ORDER BY p.k DESC, p.id DESC"
+                                                                : " ORDER BY p.k, p.id";
+    const char *const count_parts[] = {"SELECT COUNT(*) FROM ", from.data ? from.data : "", where.data ? where.data : "",
+                                       NULL};
+    const char *const list_parts[] = {
+        "SELECT p.id, t.type_key AS type, r.customer_id, c.name AS customer_name, r.deal_id, r.ticket_id, r.title, "
+        "r.data AS values__json, r.created_at, r.updated_at, p.total FROM (SELECT ", id, " AS id, ", key_sql, " AS k, ",
+        windowed ? "COUNT(*) OVER ()" : "0", " AS total FROM ", from.data ? from.data : "", where.data ? where.data : "",
+        order, " LIMIT ? OFFSET ?) p JOIN object_records r ON r.id = p.id JOIN object_types t ON t.id = r.type_id "
+        "JOIN customers c ON c.id = r.customer_id", outer, NULL};
+    puts_all(&count, count_parts);
+    puts_all(&list, list_parts);
+    int rc = from.data && where.data && count.data && list.data ? DB_OK : DB_EOTHER;
+    p[n] = P_I(limit);
+    p[n + 1] = P_I(offset);
+    struct db_result r;
+    if (!rc)
+        rc = db_exec(c->db, list.data, p, n + 2, &r);
+    /* a filtered list has its total in every row; otherwise (or past the last page) count */
+    if (!rc && (!windowed || !r.nrows))
+        rc = db_scalar_i64(c->db, count.data, p, n, 0, &total);
+    buf_free(&from);
+    buf_free(&where);
+    buf_free(&count);
+    buf_free(&list);
+    if (rc)
+        return rc;
+    json_t *items = db_rows_json(&r);
+    db_result_free(&r);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        if (windowed)
+            total = json_integer_value(json_object_get(it, "total"));
+        json_object_del(it, "total");
+    }
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)total));
 }
 
 int objects_list(struct api_ctx *c)
@@ -837,35 +975,15 @@ int objects_list(struct api_ctx *c)
     int rc = path_type(c, &type);
     if (rc || !type)
         return rc;
-    struct query q = {0};
+    struct query q;
+    memset(&q, 0, sizeof(q));
+    buf_init(&q.drive, 0);
+    buf_init(&q.drive_on, 0);
     buf_init(&q.where, 0);
-    const char *join, *order;
-    int stop = sort_of(c, type, &q, &join, &order);
-    const struct db_param scope[] = {SCOPE_PARAMS(&c->me)};
-    if (!stop)
-        stop = qp(&q, P_I(fint(type, "id")));
-    for (size_t i = 0; i < 6 && !stop; i++)
-        stop = qp(&q, scope[i]);
-    if (!stop)
-        stop = list_filters(c, type, &q);
-    if (!stop) {
-        struct buf count, list;
-        buf_init(&count, 0);
-        buf_init(&list, 0);
-        buf_puts(&count, "SELECT COUNT(*) FROM object_records r JOIN customers c ON c.id = r.customer_id");
-        buf_puts(&list, RECORD_SELECT);
-        buf_puts(&count, join);
-        buf_puts(&list, join);
-        buf_puts(&count, " WHERE r.type_id = ?" RECORD_SCOPE);
-        buf_puts(&list, " WHERE r.type_id = ?" RECORD_SCOPE);
-        buf_puts(&count, q.where.data ? q.where.data : "");
-        buf_puts(&list, q.where.data ? q.where.data : "");
-        buf_puts(&list, order);
-        buf_puts(&list, " LIMIT ? OFFSET ?");
-        rc = count.data && list.data ? api_paged(c, count.data, list.data, q.p, q.n) : DB_EOTHER;
-        buf_free(&count);
-        buf_free(&list);
-    }
+    const char *key_sql, *order;
+    int64_t sort_field = 0;
+    if (!sort_of(c, type, &key_sql, &order, &sort_field) && !list_filters(c, type, &q))
+        rc = run_list(c, type, &q, key_sql, order, sort_field);
     query_free(&q);
     json_decref(type);
     return rc;
@@ -877,7 +995,7 @@ int objects_of_customer(struct db *db, int64_t customer_id, json_t **out)
 {
     *out = NULL;
     struct db_result r;
-    int rc = db_exec(db, TYPE_SELECT "ORDER BY t.label, t.id", DBP0, &r);
+    int rc = db_exec(db, TYPE_DEF "ORDER BY t.label, t.id", DBP0, &r);
     if (rc)
         return rc;
     json_t *types = db_rows_json(&r), *t;
@@ -898,7 +1016,6 @@ int objects_of_customer(struct db *db, int64_t customer_id, json_t **out)
         json_object_set_new(t, "type", json_string(fstr(t, "key")));
         json_object_set_new(t, "total", json_integer(total));
         json_object_set_new(t, "items", items ? items : json_array());
-        json_object_del(t, "records");
     }
     if (rc) {
         json_decref(types);

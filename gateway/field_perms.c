@@ -132,8 +132,18 @@ static void drop_hidden(const struct fperm_set *s, json_t *o, const char *object
             drop(o, object, s->e[i].field);
 }
 
-/* Our own JSON shapes: a customer has customer_no and name; a deal has stage_id, title
- * and customer_id. */
+/* Deals and follow-ups repeat their customer's region (and a follow-up its customer's
+ * owner): hidden with the customer's field. */
+static void drop_customer_copies(const struct fperm_set *s, json_t *o)
+{
+    if (fperm_set_access(s, "customer", "region") == FP_HIDDEN)
+        json_object_del(o, "region");
+    if (fperm_set_access(s, "customer", "owner_id") == FP_HIDDEN)
+        json_object_del(o, "customer_owner_id");
+}
+
+/* Our own JSON shapes: a customer has customer_no and name; a deal has stage_id and title;
+ * a follow-up (activity) has method, content and customer_id. */
 static void walk(const struct fperm_set *s, json_t *v, int depth)
 {
     if (depth > 16)
@@ -150,8 +160,12 @@ static void walk(const struct fperm_set *s, json_t *v, int depth)
         return;
     if (json_object_get(v, "customer_no") && json_object_get(v, "name"))
         drop_hidden(s, v, "customer");
-    if (json_object_get(v, "stage_id") && json_object_get(v, "title") && json_object_get(v, "customer_id"))
+    int deal = json_object_get(v, "stage_id") && json_object_get(v, "title");
+    int activity = json_object_get(v, "method") && json_object_get(v, "content") && json_object_get(v, "customer_id");
+    if (deal)
         drop_hidden(s, v, "deal");
+    if (deal || activity) /* they carry their customer's region and owner for scoping */
+        drop_customer_copies(s, v);
     const char *k;
     json_t *x;
     json_object_foreach(v, k, x) {

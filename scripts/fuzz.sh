@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.." || exit 1
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_RUNS=${FUZZ_RUNS:-20000}
 FUZZ_JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-PKGS="libwebsockets libmariadb libcurl libetpan libesmtp-1.0 jansson libsodium libcrypto inih gumbo"
+PKGS="libwebsockets libmariadb libcurl libetpan libesmtp-1.0 jansson libsodium libssl libcrypto inih gumbo"
 OUT=build/fuzz
 
 # Gateway sources each harness needs. route uses the real api_routes table, whose

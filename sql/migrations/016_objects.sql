@@ -37,6 +37,7 @@ CREATE TABLE object_records (
   ticket_id      BIGINT UNSIGNED NULL,
   title          VARCHAR(255) NULL,
   data           LONGTEXT NOT NULL CHECK (JSON_VALID(data)),
+  search_text    VARCHAR(2000) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, -- lower-cased: a byte LIKE
   created_by     BIGINT UNSIGNED NULL,
   created_at     DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   updated_at     DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
@@ -50,8 +51,9 @@ CREATE TABLE object_records (
   CONSTRAINT fk_object_records_ticket FOREIGN KEY (ticket_id) REFERENCES tickets(id) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_as_ci;
 
--- v_text holds the first 255 characters (filters, search, sorting); the whole value is in
--- object_records.data. customer_id is repeated here so a segment condition is one probe.
+-- A text value is at most 255 characters, so v_text holds it whole (filters, sorting);
+-- search_text above holds every text and option of the record for ?q= (one scan of the
+-- type's records). customer_id is repeated here so a segment condition is one probe.
 CREATE TABLE object_values (
   record_id      BIGINT UNSIGNED NOT NULL,
   field_id       BIGINT UNSIGNED NOT NULL,

@@ -1,4 +1,5 @@
-/* fuzz_segment.c — arbitrary bytes as a segment rule → segment_compile (gateway/segment.h).
+/* fuzz_segment.c — arbitrary bytes as a segment rule → segment_compile_env (gateway/segment.h),
+ * with custom fields, a record's columns, custom-object fields and hidden fields.
  * Invariants: no crash, leak or read past len; compiling twice gives the same answer;
  * on success the SQL has exactly nparams '?', is printable ASCII made of the compiler's own
  * fragments (no quote, comment or statement separator outside its few fixed literals, so no
@@ -21,6 +22,22 @@ static const struct segment_field fields[] = {
     {"score", "number"}, {"joined", "date"},   {"level", "select"}, {"interests", "multiselect"},
     {"note", "text"},    {"odd", "geometry"}, {NULL, "text"},      {"n0", NULL},
 };
+
+/* A record's columns (rules.c), custom-object fields and a hidden field, so the fuzzer
+ * reaches every kind of predicate. */
+static const struct segment_column cols[] = {
+    {"deal.amount", SEGMENT_NUMBER, "d.amount"}, {"deal.stage", SEGMENT_TEXT, "ds.name"},
+    {"deal.closed", SEGMENT_DATE, "DATE(d.closed_at)"},
+};
+static const struct segment_objfield objs[] = {
+    {"equipment", "model", 7, "select"}, {"equipment", "warranty_end", 8, "date"},
+    {"equipment", "hours", 9, "number"}, {"equipment", "tags", 10, "multiselect"}, {"course", "odd", 11, "geometry"},
+};
+
+static int hidden(const char *field)
+{
+    return strcmp(field, "uscc") == 0 || strcmp(field, "attrs.note") == 0;
+}
 
 /* The only quoted literals segment.c writes; anything else quoted would be spliced. */
 static const char *const literals[] = {
@@ -106,8 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nf = sizeof(fields) / sizeof(fields[0]);
     struct segment_sql a, b;
     struct segment_error ea, eb;
-    int rca = segment_compile(rule, size, fields, nf, &a, &ea);
-    int rcb = segment_compile(rule, size, fields, nf, &b, &eb);
+    struct segment_env env = {.fields = fields, .nfields = nf, .cols = cols, .ncols = sizeof(cols) / sizeof(cols[0]),
+                              .objs = objs, .nobjs = sizeof(objs) / sizeof(objs[0]), .hidden = hidden};
+    int rca = segment_compile_env(rule, size, &env, &a, &ea);
+    int rcb = segment_compile_env(rule, size, &env, &b, &eb);
     FUZZ_CHECK(rca == 0 || rca == -1);
     FUZZ_CHECK(rca == rcb);
     if (rca == 0) {

@@ -15,6 +15,11 @@ static const struct segment_field test_fields[] = {
 };
 #define NFIELDS (sizeof(test_fields) / sizeof(test_fields[0]))
 
+static int hidden_uscc(const char *field)
+{
+    return strcmp(field, "uscc") == 0 || strcmp(field, "attrs.note") == 0;
+}
+
 /* ---- helpers ---- */
 
 static void bad_rule_n(const char *rule, size_t len, size_t pos, const char *message, int line)
@@ -681,6 +686,56 @@ static void test_db_injection(void **state)
     assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM customers", DBP0), 13);
 }
 
+
+/* Custom-object fields (obj.TYPE.FIELD), a rule's record columns and hidden fields. */
+static void test_env_objects_columns_hidden(void **state)
+{
+    (void)state;
+    static const struct segment_column cols[] = {{"deal.amount", SEGMENT_NUMBER, "d.amount"}};
+    static const struct segment_objfield objs[] = {{"equipment", "warranty_end", 8, "date"},
+                                                   {"equipment", "tags", 10, "multiselect"},
+                                                   {"equipment", "model", 7, "select"}};
+    struct segment_env env = {.fields = test_fields, .nfields = NFIELDS, .cols = cols, .ncols = 1, .objs = objs,
+                              .nobjs = 3, .hidden = hidden_uscc};
+    struct segment_sql s;
+    struct segment_error e;
+    const char *r1 = "obj.equipment.warranty_end < today+30 AND deal.amount >= 100";
+    assert_int_equal(segment_compile_env(r1, strlen(r1), &env, &s, &e), 0);
+    assert_non_null(strstr(s.sql.data, "EXISTS (SELECT 1 FROM object_values sov WHERE sov.customer_id = c.id AND "
+                                       "sov.field_id = ? AND sov.v_date < (CURDATE() + INTERVAL ? DAY))"));
+    assert_non_null(strstr(s.sql.data, "d.amount >= CAST(? AS DECIMAL(30,6))"));
+    param_int_is(&s, 0, 8);
+    param_int_is(&s, 1, 30);
+    param_text_is(&s, 2, "100");
+    segment_sql_free(&s);
+    const char *r2 = "obj.equipment.tags != a AND obj.equipment.model != X100";
+    assert_int_equal(segment_compile_env(r2, strlen(r2), &env, &s, &e), 0);
+    /* a multiselect's != is "no record has it"; a select's is "a record whose value differs" */
+    assert_non_null(strstr(s.sql.data, "NOT EXISTS (SELECT 1 FROM object_values sov WHERE sov.customer_id = c.id AND "
+                                       "sov.field_id = ? AND sov.v_text = ?)"));
+    assert_non_null(strstr(s.sql.data, "sov.v_text <> ?"));
+    segment_sql_free(&s);
+    static const struct {
+        const char *rule;
+        size_t pos;
+        const char *message;
+    } bad[] = {
+        {"obj.equipment.nope = 1", 0, "unknown custom object field 'obj.equipment.nope'"},
+        {"obj.equipment = 1", 0, "unknown field 'obj.equipment' (custom objects are obj.TYPE.FIELD, e.g. obj.equipment.model)"},
+        {"obj.equipment.warranty_end ~ 2026", 27, "operator '~' does not apply to date field 'obj.equipment.warranty_end'"},
+        {"tag:a AND uscc = 1", 10, "field 'uscc' is hidden from you"},
+        {"attr.note ~ x", 0, "field 'attr.note' is hidden from you"},
+        {"deal.amountx > 1", 0, "unknown field 'deal.amountx'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = segment_compile_env(bad[i].rule, strlen(bad[i].rule), &env, &s, &e);
+        if (rc != -1 || e.pos != bad[i].pos || strcmp(e.message, bad[i].message) != 0)
+            fail_msg("\"%s\": got rc %d pos %zu \"%s\", want pos %zu \"%s\"", bad[i].rule, rc, e.pos, e.message,
+                     bad[i].pos, bad[i].message);
+        segment_sql_free(&s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_sql_shape),
         cmocka_unit_test(test_sql_forms),
         cmocka_unit_test(test_sql_forms_more),
+        cmocka_unit_test(test_env_objects_columns_hidden),
         cmocka_unit_test(test_db_tags_stages_precedence),
         cmocka_unit_test(test_db_text_and_nulls),
         cmocka_unit_test(test_db_numbers_dates_counts),
