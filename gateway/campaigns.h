@@ -16,6 +16,17 @@
 
 #define CAMPAIGN_TOKEN_MAX 64
 
+/* A ledger row's address for the customer CUST (an SQL expression): its primary identity
+ * on the channel — queued, or skipped with the reason (no_address, suppressed). The joins'
+ * parameters: the identity kind ("email" or "phone"), the channel. Every writer of
+ * campaign_recipients (the sender's materialiser, sequences, rules) uses these. */
+#define LEDGER_ADDRESS_COLUMNS \
+    "i.value, IF(i.value IS NULL OR s.id IS NOT NULL, 'skipped', 'queued'), " \
+    "IF(i.value IS NULL, 'no_address', IF(s.id IS NOT NULL, 'suppressed', NULL)) "
+#define LEDGER_ADDRESS_JOINS(cust) \
+    "LEFT JOIN customer_identities i ON i.customer_id = " cust " AND i.kind = ? AND i.is_primary = 1 " \
+    "LEFT JOIN suppressions s ON s.channel = ? AND s.value = i.value "
+
 int campaign_token(struct db *db, int64_t recipient_id, char out[CAMPAIGN_TOKEN_MAX]);
 int campaign_token_verify(struct db *db, const char *token, int64_t *recipient_id);
 /* The rendered HTML with tracking for one recipient: http(s) links (but the unsubscribe

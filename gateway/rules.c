@@ -1,5 +1,6 @@
 /* rules.c — see rules.h and docs/rules.md. */
 #include "gateway/rules.h"
+#include "gateway/campaigns.h"
 #include "gateway/customers.h"
 #include "gateway/event_tailer.h"
 #include "gateway/lib/buf.h"
@@ -816,6 +817,74 @@ static int run_sequence(struct firing *f, json_t *a, struct act_result *res)
     return DB_OK;
 }
 
+static void check_send(struct db *db, struct jf *g, json_t *a)
+{
+    (void)a;
+    bool has = false;
+    int64_t id = jf_int(g, "template_id", 1, INT64_MAX, true, &has);
+    int64_t n = 0;
+    if (has && db_scalar_i64(db, "SELECT COUNT(*) FROM templates WHERE id = ?", DBP(P_I(id)), 0, &n) == DB_OK && !n)
+        jf_fail(g, "template_id", "no such template");
+}
+
+/* send_template: through the campaign ledger, in a hidden campaign of this rule and
+ * template (kind sequence_step: never listed, started or paused by hand), so the sender
+ * renders it for the customer with an unsubscribe link, honours suppressions and quiet
+ * hours, and sends it at most once per customer. */
+static int run_send(struct firing *f, json_t *a, struct act_result *res)
+{
+    int64_t tpl = aint(a, "template_id");
+    if (!f->customer) {
+        said(res, "skipped", "the %s has no customer", subject_names[f->r->subject]);
+        return DB_OK;
+    }
+    struct db_result r;
+    int rc = db_exec(f->db, "SELECT channel, name FROM templates WHERE id = ?", DBP(P_I(tpl)), &r);
+    if (rc)
+        return rc;
+    if (!r.nrows) {
+        db_result_free(&r);
+        said(res, "failed", "template %lld no longer exists", (long long)tpl);
+        return 1;
+    }
+    char channel[8], cname[300];
+    text_copy(channel, sizeof(channel), db_cell(&r, 0, 0));
+    snprintf(cname, sizeof(cname), "Rule “%.120s” · %.120s", f->r->name, db_cell(&r, 0, 1));
+    db_result_free(&r);
+    rc = db_exec(f->db, "INSERT INTO campaigns (name, channel, template_id, kind, status, started_at, rule_id) "
+                        "VALUES (?, ?, ?, 'sequence_step', 'sending', NOW(3), ?) "
+                        "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), status = 'sending'",
+                 DBP(P_S(cname), P_S(channel), P_I(tpl), P_IOPT(f->r->id)), &r);
+    if (rc)
+        return rc;
+    int64_t camp = (int64_t)r.insert_id;
+    db_result_free(&r);
+    const char *kind = strcmp(channel, "sms") == 0 ? "phone" : "email";
+    rc = db_exec(f->db, "INSERT IGNORE INTO campaign_recipients (campaign_id, customer_id, channel, address, state, "
+                        "skip_reason) SELECT ?, ?, ?, " LEDGER_ADDRESS_COLUMNS "FROM (SELECT 1) one "
+                        LEDGER_ADDRESS_JOINS("?") "LIMIT 1",
+                 DBP(P_I(camp), P_I(f->customer), P_S(channel), P_I(f->customer), P_S(kind), P_S(channel)), &r);
+    if (rc)
+        return rc;
+    uint64_t n = r.affected;
+    db_result_free(&r);
+    if (!n) {
+        said(res, "skipped", "this rule already sent template %lld to the customer", (long long)tpl);
+        return DB_OK;
+    }
+    rc = db_exec(f->db, "SELECT state, COALESCE(skip_reason, ''), COALESCE(address, '') FROM campaign_recipients "
+                        "WHERE campaign_id = ? AND customer_id = ? AND channel = ?",
+                 DBP(P_I(camp), P_I(f->customer), P_S(channel)), &r);
+    if (rc)
+        return rc;
+    if (r.nrows && strcmp(db_cell(&r, 0, 0), "skipped") == 0)
+        said(res, "skipped", "not sent: %s", db_cell(&r, 0, 1));
+    else
+        said(res, "done", "queued %s to %.200s", channel, r.nrows ? db_cell(&r, 0, 2) : "");
+    db_result_free(&r);
+    return DB_OK;
+}
+
 static void check_webhook(struct db *db, struct jf *g, json_t *a)
 {
     (void)a;
@@ -991,6 +1060,7 @@ static const struct action_op ops[] = {
      run_task},
     {"raise_priority", 1u << S_TICKET, 0, (const char *const[]){"priority", NULL}, check_priority, run_priority},
     {"enrol_sequence", ON_CUSTOMER, 0, (const char *const[]){"sequence_id", NULL}, check_sequence, run_sequence},
+    {"send_template", ON_CUSTOMER, 0, (const char *const[]){"template_id", NULL}, check_send, run_send},
     {"call_webhook", ON_ANY, 0, (const char *const[]){"webhook_id", NULL}, check_webhook, run_webhook},
     {"advance_lifecycle", 1u << S_DEAL, 0, (const char *const[]){NULL}, NULL, run_lifecycle},
     {"request_approval", 1u << S_CAMPAIGN, 1, (const char *const[]){"role", "summary", NULL}, check_approval,

@@ -24,16 +24,6 @@
 #define MAX_ATTEMPTS 3
 #define RENDER_CAP (1024 * 1024) /* one rendered part */
 
-/* A ledger row's address for the customer CUST (an SQL expression): its primary identity
- * on the channel — queued, or skipped with the reason (no_address, suppressed). The joins'
- * parameters: the identity kind (identity_kind), the channel. */
-#define LEDGER_ADDRESS_COLUMNS \
-    "i.value, IF(i.value IS NULL OR s.id IS NOT NULL, 'skipped', 'queued'), " \
-    "IF(i.value IS NULL, 'no_address', IF(s.id IS NOT NULL, 'suppressed', NULL)) "
-#define LEDGER_ADDRESS_JOINS(cust) \
-    "LEFT JOIN customer_identities i ON i.customer_id = " cust " AND i.kind = ? AND i.is_primary = 1 " \
-    "LEFT JOIN suppressions s ON s.channel = ? AND s.value = i.value "
-
 static struct bgthread bg = BGTHREAD_INIT;
 static const struct sb_config *cfg;
 static const struct channel_ops *email_ops, *sms_ops;

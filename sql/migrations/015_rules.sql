@@ -120,3 +120,10 @@ INSERT INTO rule_versions (rule_id, version, name, description, trigger_kind, sc
   SELECT id, 1, name, description, trigger_kind, schedule_record, conditions, actions, enabled FROM rules;
 
 DELETE FROM reminder_rules WHERE kind IN ('no_followup', 'deal_stage');
+
+-- A rule's send_template action sends through the campaign ledger (once per customer, with
+-- suppressions, unsubscribe links and the sender's guarantees): one hidden campaign per
+-- rule and template.
+ALTER TABLE campaigns ADD COLUMN rule_id BIGINT UNSIGNED NULL,
+  ADD UNIQUE KEY uq_campaigns_rule_template (rule_id, template_id),
+  ADD CONSTRAINT fk_campaigns_rule FOREIGN KEY (rule_id) REFERENCES rules(id) ON DELETE SET NULL;

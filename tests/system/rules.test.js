@@ -910,3 +910,37 @@ test('a failing action undoes only its rule\'s work (failed); the user\'s change
   assert.equal(fs2[0].actions[0].outcome, 'failed', JSON.stringify(fs2[0]));
   assert.equal(num(`SELECT COUNT(*) FROM sequence_enrollments WHERE customer_id = ${r2.json.id}`), 0);
 });
+
+test('send_template: a rule mails the template to the customer through the campaign sender — personalised, once per customer, never to a suppressed address', async () => {
+  const tpl = await a.post(`${V1}/templates`, { name: `欢迎模板 ${Date.now()}`, channel: 'email', subject: '欢迎 {{customer.name}}', text: '您好 {{customer.name}}，欢迎！退订：{{unsubscribe_url}}' });
+  assert.equal(tpl.status, 201, tpl.text);
+  const bad = await a.post(`${V1}/rules`, { name: 'no template', trigger: 'customer.created', actions: [{ type: 'send_template', template_id: 99999999 }] });
+  assert.equal(bad.status, 422, bad.text);
+  assert.ok(bad.json.error.fields['actions[0].template_id']);
+  const rule = await mkRule({ name: '欢迎邮件', trigger: 'customer.created', conditions: 'tag:欢迎名单', actions: [{ type: 'send_template', template_id: tpl.json.id }], enabled: true });
+  const stamp = Date.now();
+  const mailA = `welcome-a-${stamp}@example.com`, mailB = `welcome-b-${stamp}@example.com`;
+  sql(server, `INSERT INTO suppressions (channel, value, reason) VALUES ('email', '${mailB}', 'unsubscribed')`);
+  const ca = await mkCustomer(a, { name: '欢迎客户甲', email: mailA, tags: ['欢迎名单'] });
+  const cb = await mkCustomer(a, { name: '欢迎客户乙', email: mailB, tags: ['欢迎名单'] });
+  const cc = await mkCustomer(a, { name: '不在名单', email: `welcome-c-${stamp}@example.com` });
+  await until(() => mailsTo(mailA).length >= 1, 20000, 'the welcome mail', 100);
+  const m = mailsTo(mailA)[0];
+  assert.equal(m.subject, '欢迎 欢迎客户甲');
+  assert.match(m.text, /您好 欢迎客户甲，欢迎！/);
+  assert.match(m.text, /\/u\/[A-Za-z0-9_-]+/, 'the unsubscribe link is the recipient\'s own');
+  const fa = await firingsOf(rule.id, 'customer', ca.id);
+  assert.equal(fa.length, 1);
+  assert.equal(fa[0].actions[0].outcome, 'done');
+  const fb = await firingsOf(rule.id, 'customer', cb.id);
+  assert.equal(fb[0].actions[0].outcome, 'skipped');
+  assert.match(fb[0].actions[0].detail, /suppressed/);
+  assert.equal((await firingsOf(rule.id, 'customer', cc.id)).length, 0, 'the condition did not hold');
+  // the same rule never mails the same customer twice (the ledger), even when it runs again
+  const dry = await a.post(`${V1}/rules/${rule.id}/test`, { record_id: ca.id });
+  assert.equal(dry.status, 200, dry.text);
+  assert.equal(dry.json.actions[0].outcome, 'skipped');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(mailsTo(mailA).length, 1);
+  assert.equal(mailsTo(mailB).length, 0);
+});
