@@ -165,6 +165,9 @@ int field_defs_delete(struct api_ctx *c)
                  DBP(P_S(path), P_S(path)), NULL);
     if (!rc)
         rc = db_exec(c->db, "DELETE FROM field_defs WHERE id = ?", DBP(P_I(id)), NULL);
+    if (!rc) /* its permissions go with it (field_perms.h) */
+        rc = db_exec(c->db, "DELETE FROM field_permissions WHERE object = 'customer' AND field = CONCAT('attrs.', ?)",
+                     DBP(P_S(json_string_value(json_object_get(before, "key")))), NULL);
     if (!rc)
         rc = api_audit(c, "field_def.deleted", "field_def", id, before, NULL);
     json_decref(before);

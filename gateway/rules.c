@@ -626,6 +626,8 @@ static void check_notify(struct db *db, struct jf *g, json_t *a)
     if (m && template_compile(m, strlen(m), &tp, &err) != 0)
         jf_fail(g, "message", "the template does not compile");
     template_free(tp);
+    if (json_object_get(a, "once") && !json_is_boolean(json_object_get(a, "once")))
+        jf_fail(g, "once", "true or false");
     const char *kind = jf_str(g, "kind", 32, false);
     for (const char *k = kind; k && *k; k++)
         if (!((*k >= 'a' && *k <= 'z') || *k == '_')) {
@@ -664,14 +666,24 @@ static int recipients(struct firing *f, json_t *a, const char *to, json_t *out, 
     return rc;
 }
 
-static int remind_all(struct firing *f, json_t *who, const char *kind, const char *msg, int due_days)
+/* once: at most one reminder per rule and record (a deal: per stage it is in) instead of
+ * one per occasion. */
+static int remind_all(struct firing *f, json_t *who, const char *kind, const char *msg, int due_days, int once)
 {
     size_t i;
     json_t *x;
     int rc = DB_OK;
+    int64_t stage = 0;
+    if (once && f->r->subject == S_DEAL &&
+        (rc = db_scalar_i64(f->db, "SELECT stage_id FROM deals WHERE id = ?", DBP(P_I(f->record)), 0, &stage)))
+        return rc;
     json_array_foreach(who, i, x) {
-        char key[160];
-        snprintf(key, sizeof(key), "rule:%lld:%s:%s:%lld", (long long)f->r->id, f->occasion,
+        char key[160], occasion[40];
+        if (once)
+            snprintf(occasion, sizeof(occasion), "once%s%lld", stage ? "-s" : "", (long long)stage);
+        else
+            text_copy(occasion, sizeof(occasion), f->occasion);
+        snprintf(key, sizeof(key), "rule:%lld:%s:%s:%lld", (long long)f->r->id, occasion,
                  subject_names[f->r->subject], (long long)f->record);
         rc = rules_reminder(f->db, kind, json_integer_value(x), f->customer, f->deal, msg, key, due_days);
         if (rc)
@@ -689,7 +701,7 @@ static int run_notify(struct firing *f, json_t *a, struct act_result *res)
         snprintf(dflt, sizeof(dflt), "Rule “%s” fired", f->r->name);
         char *msg = render(f, astr(a, "message"), dflt);
         const char *kind = astr(a, "kind") && *astr(a, "kind") ? astr(a, "kind") : "rule";
-        rc = remind_all(f, who, kind, msg ? msg : dflt, 0);
+        rc = remind_all(f, who, kind, msg ? msg : dflt, 0, json_is_true(json_object_get(a, "once")));
         if (!rc)
             said(res, "done", "reminded agent%s %s", json_array_size(who) > 1 ? "s" : "", "");
         if (!rc) {
@@ -723,7 +735,7 @@ static int run_task(struct firing *f, json_t *a, struct act_result *res)
     if (!rc && json_array_size(who)) {
         char *title = render(f, astr(a, "title"), "Follow up");
         int days = (int)aint(a, "due_days");
-        rc = remind_all(f, who, "task", title ? title : "Follow up", days);
+        rc = remind_all(f, who, "task", title ? title : "Follow up", days, 0);
         if (!rc)
             said(res, "done", "task for agent %lld due in %d day%s: %.200s",
                  (long long)json_integer_value(json_array_get(who, 0)), days, days == 1 ? "" : "s", title ? title : "");
@@ -1054,7 +1066,7 @@ static const struct action_op ops[] = {
     {"set_field", ON_CUSTOMER, 0, (const char *const[]){"field", "value", NULL}, check_set_field, run_set_field},
     {"assign_owner", 1u << S_CUSTOMER | 1u << S_LEAD | 1u << S_DEAL, 0,
      (const char *const[]){"strategy", "agent_id", "only_unowned", NULL}, check_assign, run_assign},
-    {"notify", ON_ANY, 0, (const char *const[]){"to", "role", "agent_id", "message", "kind", NULL}, check_notify,
+    {"notify", ON_ANY, 0, (const char *const[]){"to", "role", "agent_id", "message", "kind", "once", NULL}, check_notify,
      run_notify},
     {"create_task", ON_CUSTOMER, 0, (const char *const[]){"title", "due_days", "assignee", "agent_id", NULL}, check_task,
      run_task},

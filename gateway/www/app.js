@@ -257,6 +257,10 @@ function showLogin() {
   if (typeof qualityStop === 'function') qualityStop();
   if (typeof dashboardStop === 'function') dashboardStop();
   if (typeof integrationsStop === 'function') integrationsStop();
+  if (typeof rulesStop === 'function') rulesStop();
+  if (typeof approvalsStop === 'function') approvalsStop();
+  if (typeof objectsStop === 'function') objectsStop();
+  if (typeof fieldPermsStop === 'function') fieldPermsStop();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
   clearTimeout(state.retryTimer);
   document.title = 'Switchboard';
@@ -1361,12 +1365,14 @@ function go(v, arg) {
   showView(v, arg);
   return Promise.resolve(VIEWS[v](arg)).catch((e) => toast(errText(e), 'bad'));
 }
-// the view named by the address (#/leads, #/customers/12 is the customer's 360 page)
+// the view named by the address (#/leads, #/customers/12 is the customer's 360 page); an
+// argument is a number, or a key with an optional number (#/objects/equipment/17: objects.js)
 function routeFromHash() {
-  const m = /^#\/([a-z]+)(?:\/(\d+))?$/.exec(location.hash);
+  const m = /^#\/([a-z]+)(?:\/(\d+|[a-z][a-z0-9_]*(?:\/\d+)?))?$/.exec(location.hash);
   if (!m) return go('tickets');
-  if (m[1] === 'customers' && m[2]) return go('customer', Number(m[2]));
-  return go(m[1], m[2] ? Number(m[2]) : null);
+  const arg = !m[2] ? null : /^\d+$/.test(m[2]) ? Number(m[2]) : m[2];
+  if (m[1] === 'customers' && typeof arg === 'number') return go('customer', arg);
+  return go(m[1], arg);
 }
 // the back button, or an address typed by hand (both events may come for one change)
 let routedHash = null;
@@ -2245,6 +2251,9 @@ function onFrame(m) {
   if (typeof qualityFrame === 'function') qualityFrame(m); // ticket.flagged / ticket.csat refresh the report (quality.js)
   if (typeof dashboardFrame === 'function') dashboardFrame(m); // a quiet refresh of the report shown (dashboard.js)
   if (typeof integrationsFrame === 'function') integrationsFrame(m); // a webhook disabled: its notice (integrations.js)
+  if (typeof rulesFrame === 'function') rulesFrame(m); // events that may have fired rules: the open firing log (rules.js)
+  if (typeof approvalsFrame === 'function') approvalsFrame(m); // approval.updated: the list, the request, the tab's count (approvals.js)
+  if (typeof objectsFrame === 'function') objectsFrame(m); // object.*: the list of that type shown (objects.js)
   switch (m.type) {
     case 'auth_ok': {
       const again = state.everConnected;
@@ -2451,6 +2460,10 @@ function start(agent) {
   if (typeof qualityStart === 'function') qualityStart(agent);
   if (typeof dashboardStart === 'function') dashboardStart(agent);
   if (typeof integrationsStart === 'function') integrationsStart(agent);
+  if (typeof rulesStart === 'function') rulesStart(agent);
+  if (typeof approvalsStart === 'function') approvalsStart(agent);
+  if (typeof objectsStart === 'function') objectsStart(agent);
+  if (typeof fieldPermsStart === 'function') fieldPermsStart(agent);
   $('.tab[data-view=tickets]').hidden = !viewAllowed('tickets');
   fitTabs();
   if (location.hash) routeFromHash();

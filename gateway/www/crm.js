@@ -46,9 +46,9 @@ const STAGE_REASON = { created: 'when created', manual: 'set by hand', deal: 'by
 const LEAD_STATUS = { new: 'New 新线索', working: 'Working 跟进中', converted: 'Converted 已转化', disqualified: 'Disqualified 无效' };
 const ASSIGNED_BY = { manual: 'by hand', region: 'by region', least_busy: 'least busy' };
 // reminders that are about a page of the console, rather than a customer or deal
-const REMINDER_VIEW = { webhook_disabled: 'integrations' };
+const REMINDER_VIEW = { webhook_disabled: 'integrations', approval: 'approvals' };
 const REMINDER_KIND = { no_followup: 'No follow-up 未跟进', deal_stage: 'Deal stage 商机阶段', payment_due: 'Payment due 回款',
-  next_step: 'Next step 下一步' };
+  next_step: 'Next step 下一步', approval: 'Approval 审批', rule: 'Rule 规则', task: 'Task 任务' };
 const CURRENCIES = ['CNY', 'USD', 'EUR', 'HKD', 'JPY', 'GBP', 'SGD', 'TWD'];
 const FIELD_TYPE = { text: 'Text 文本', number: 'Number 数字', date: 'Date 日期', select: 'Select 单选', multiselect: 'Multi-select 多选' };
 // names of the customer's own fields (import errors, merge pairs)
@@ -190,7 +190,8 @@ async function loadCustomer360(id) {
   }
   let c;
   try {
-    [c] = await Promise.all([api('GET', '/api/v1/customers/' + id), ensureFieldDefs(), ensureStages()]);
+    [c, crm.custLayout] = await Promise.all([api('GET', '/api/v1/customers/' + id), ensureLayout('customer'), ensureFieldDefs(), ensureStages(),
+      ensureFieldAccess()]);
   } catch (e) {
     if (state.view !== 'customer' || state.viewArg !== id) return;
     const d = el('div', 'empty');
@@ -244,7 +245,9 @@ function renderC360() {
   const grid = el('div', 'c360-grid');
   const main = el('div', 'c360-main'), side = el('div', 'c360-side');
   main.append(followupsCard(c), timelineCard(c));
-  side.append(customFieldsCard(c), dealsCard(c), remindersCard(c), profileCard(c), ticketsCard(c), attachmentsCard(c), optOutsCard(c));
+  // a card per custom object type (objects.js) after the deals
+  const objs = typeof objectCards === 'function' ? objectCards(c) : [];
+  side.append(customFieldsCard(c), dealsCard(c), ...objs, remindersCard(c), profileCard(c), ticketsCard(c), attachmentsCard(c), optOutsCard(c));
   grid.append(main, side);
   parts.push(grid);
   box.replaceChildren(...parts);
@@ -377,36 +380,6 @@ function fieldValueNode(def, v) {
   if (def && def.type === 'number' && typeof v === 'number') return el('span', 'num', v.toLocaleString());
   return el('span', '', typeof v === 'object' ? JSON.stringify(v) : String(v));
 }
-function customFieldsCard(c) {
-  if (crm.fieldsEditing && crm.fieldsCard && crm.fieldsCard.dataset.customer === String(c.id)) return crm.fieldsCard;
-  crm.fieldsEditing = false;
-  const card = sectionCard('Custom fields 自定义字段', 'cf-card');
-  card.dataset.customer = c.id;
-  crm.fieldsCard = card;
-  const attrs = c.attrs || {};
-  const defs = crm.fieldDefs;
-  const extra = Object.keys(attrs).filter((k) => !defs.some((d) => d.key === k));
-  if (!defs.length && !extra.length) {
-    card.append(emptyLine(isAdmin() ? 'No custom fields yet — add some on the Custom fields page.' : 'No custom fields defined.'));
-    return card;
-  }
-  const editable = canSell() && defs.length;
-  if (editable) $('.crm-card-head', card).append(button('Edit 编辑', 'small cf-edit', () => editCustomFields(card, c), 'pencil'));
-  const dl = el('dl', 'cf-list');
-  for (const d of defs) {
-    const dt = el('dt', '', d.label);
-    dt.title = d.key + (d.required ? ' · required' : '');
-    if (d.required) dt.append(el('span', 'req', ' *'));
-    const dd = el('dd');
-    dd.dataset.key = d.key;
-    dd.append(fieldValueNode(d, attrs[d.key]));
-    if (editable) { dd.classList.add('editable'); dd.title = 'Click to edit'; dd.addEventListener('click', () => editCustomFields(card, c, d.key)); }
-    dl.append(dt, dd);
-  }
-  for (const k of extra) { dl.append(el('dt', 'muted', k)); const dd = el('dd'); dd.append(fieldValueNode(null, attrs[k])); dl.append(dd); }
-  card.append(dl);
-  return card;
-}
 function fieldInput(d, v) {
   let inp;
   if (d.type === 'select') {
@@ -443,25 +416,197 @@ function readField(d, inp) {
   if (d.type === 'text') return v.trim() === '' ? null : v;
   return v === '' ? null : v;
 }
-function editCustomFields(card, c, focusKey) {
+/* page layouts and field permissions (docs/layouts.md, docs/field-permissions.md): each
+   layout and the caller's own restrictions (GET /field-permissions/mine) are read once per
+   sign-in; a failed read is tried again the next time (and meanwhile the default order, and
+   no restrictions drawn: the server still refuses what it must). fields.js forgets a layout
+   it saved. */
+const CUSTOMER_LAYOUT = ['name', 'customer_no', 'company', 'industry', 'type', 'stage', 'grade', 'source', 'region', 'address', 'uscc',
+  'owner_id', 'email', 'phone', 'tags'];
+// the customer fields field permissions govern (the server leaves a hidden one out of the record)
+const GOVERNED_CUSTOMER = ['industry', 'type', 'grade', 'source', 'region', 'address', 'uscc', 'company', 'owner_id'];
+function ensureLayout(object) {
+  if (!crm.layouts) crm.layouts = new Map();
+  let p = crm.layouts.get(object);
+  if (!p) {
+    p = api('GET', '/api/v1/layouts/' + encodeURIComponent(object)).catch(() => { if (crm.layouts.get(object) === p) crm.layouts.delete(object); return null; });
+    crm.layouts.set(object, p);
+  }
+  return p;
+}
+function forgetLayout(object) { if (crm.layouts) crm.layouts.delete(object); }
+function ensureFieldAccess() {
+  if (!crm.accessP) {
+    const p = crm.accessP = api('GET', '/api/v1/field-permissions/mine').then((r) => { if (crm.accessP === p) crm.access = r || {}; return r || {}; })
+      .catch(() => { if (crm.accessP === p) crm.accessP = null; return crm.access || {}; });
+  }
+  return crm.accessP;
+}
+// 'edit' | 'read' | 'hidden' for the signed-in user
+const fieldAccess = (object, field) => (crm.access && crm.access[object] && crm.access[object][field]) || 'edit';
+// a layout's groups over the fields there are now (as the server does it): fields it does not
+// place follow in "Other 其他", gone ones are left out; no layout: one group in the given order
+function layoutGroups(layout, fields) {
+  if (layout && !layout.customised) layout = null; // the default is the current order (a custom field added since is in it)
+  const have = new Set(fields), placed = new Set(), out = [];
+  for (const g of (layout && Array.isArray(layout.groups) ? layout.groups : [])) {
+    const keep = (Array.isArray(g.fields) ? g.fields : []).filter((k) => have.has(k) && !placed.has(k));
+    for (const k of keep) placed.add(k);
+    out.push({ title: String(g.title || ''), fields: keep });
+  }
+  const rest = fields.filter((k) => !placed.has(k));
+  if (rest.length) out.push({ title: out.length ? 'Other 其他' : 'Details 详情', fields: rest });
+  return out;
+}
+// a form's input of a governed field: its row hidden, or disabled with a lock (read-only), or as usual
+function fieldAccessInput(object, field, inp) {
+  const row = inp.closest('.field'), a = fieldAccess(object, field);
+  row.hidden = a === 'hidden';
+  row.classList.toggle('ro', a === 'read');
+  inp.disabled = a === 'read';
+  const lock = $('.lock-hint', row);
+  if (a === 'read' && !lock) $('.field-error', row).before(lockHint()); else if (a !== 'read' && lock) lock.remove();
+}
+function lockHint() {
+  const s = el('span', 'lock-hint', 'read-only 只读');
+  s.prepend(icon('lock'));
+  s.title = 'Your role may see this field but not change it 您的角色不可修改此字段';
+  return s;
+}
+
+/* the customer's fields: drawn group by group as the customer layout says; a field hidden
+   from the user is not drawn, a read-only one carries a lock (and is disabled when editing) */
+const custDef = (k) => (k.startsWith('attrs.') ? crm.fieldDefs.find((d) => d.key === k.slice(6)) : null);
+function custFieldShown(c, k) {
+  if (fieldAccess('customer', k) === 'hidden') return false;
+  return !GOVERNED_CUSTOMER.includes(k) || k in c;
+}
+function customerGroups(c) {
+  const fields = [...CUSTOMER_LAYOUT, ...crm.fieldDefs.map((d) => 'attrs.' + d.key)];
+  return layoutGroups(crm.custLayout, fields).map((g) => ({ title: g.title, fields: g.fields.filter((k) => custFieldShown(c, k)) }))
+    .filter((g) => g.fields.length);
+}
+function custFieldLabel(k) {
+  if (k.startsWith('attrs.')) { const d = custDef(k); return d ? d.label : k.slice(6); }
+  return CUSTOMER_FIELD[k] || k;
+}
+function custValueNode(c, k) {
+  if (k.startsWith('attrs.')) return fieldValueNode(custDef(k), (c.attrs || {})[k.slice(6)]);
+  let v = c[k];
+  if (k === 'type') v = CUST_TYPE[v] || v;
+  else if (k === 'stage') v = stageLabel(v);
+  else if (k === 'owner_id') v = v ? ownerName(v, c.owner_name) : '';
+  else if (k === 'tags') {
+    if (!(v || []).length) return el('span', 'muted', '—');
+    const w = el('span', 'tags');
+    for (const t of v) w.append(badge(t, 'tag'));
+    return w;
+  } else if ((k === 'email' || k === 'phone') && !v) {
+    const i = (c.identities || []).find((x) => x.kind === k);
+    v = i ? i.value : '';
+  }
+  return fieldValueNode(null, v);
+}
+// the profile fields the edit form has an input for: [max length] (0: a choice)
+const CUST_EDIT = { name: 200, company: 200, industry: 100, type: 0, grade: 32, source: 64, region: 100, address: 500, uscc: 18 };
+const custEditable = (k) => (k.startsWith('attrs.') ? !!custDef(k) : k in CUST_EDIT);
+function customFieldsCard(c) {
+  if (crm.fieldsEditing && crm.fieldsCard && crm.fieldsCard.dataset.customer === String(c.id)) return crm.fieldsCard;
+  crm.fieldsEditing = false;
+  const card = sectionCard('Profile 资料', 'cf-card lay-card');
+  card.dataset.customer = c.id;
+  card.dataset.layout = !crm.custLayout ? 'fallback' : crm.custLayout.customised ? 'custom' : 'default';
+  crm.fieldsCard = card;
+  const attrs = c.attrs || {};
+  const editable = canSell();
+  if (editable) $('.crm-card-head', card).append(button('Edit 编辑', 'small cf-edit', () => editCustomFields(card, c), 'pencil'));
+  const titled = !!(crm.custLayout && crm.custLayout.customised); // (the default: one group, no title needed)
+  for (const g of customerGroups(c)) {
+    const sec = el('section', 'lay-group');
+    if (titled) sec.append(el('h4', 'lay-title', g.title));
+    const dl = el('dl', 'cf-list');
+    for (const k of g.fields) {
+      const d = custDef(k);
+      const dt = el('dt', '', custFieldLabel(k));
+      if (d) { dt.title = d.key + (d.required ? ' · required' : ''); if (d.required) dt.append(el('span', 'req', ' *')); }
+      const dd = el('dd');
+      dd.dataset.field = k;
+      if (d) dd.dataset.key = d.key;
+      dd.append(custValueNode(c, k));
+      const ro = fieldAccess('customer', k) === 'read';
+      if (ro) { dd.classList.add('ro'); dd.append(lockHint()); }
+      if (editable && !ro && custEditable(k)) { dd.classList.add('editable'); dd.title = 'Click to edit'; dd.addEventListener('click', () => editCustomFields(card, c, k)); }
+      dl.append(dt, dd);
+    }
+    sec.append(dl);
+    card.append(sec);
+  }
+  // values of custom fields no longer defined
+  const extra = Object.keys(attrs).filter((k) => !crm.fieldDefs.some((d) => d.key === k) && fieldAccess('customer', 'attrs.' + k) !== 'hidden');
+  if (extra.length) {
+    const dl = el('dl', 'cf-list');
+    for (const k of extra) { dl.append(el('dt', 'muted', k)); const dd = el('dd'); dd.append(fieldValueNode(null, attrs[k])); dl.append(dd); }
+    card.append(dl);
+  }
+  return card;
+}
+function custInput(k, v) {
+  let inp;
+  if (k === 'type') {
+    inp = el('select');
+    if (!v) inp.append(opt('', '—', true));
+    for (const [t, label] of Object.entries(CUST_TYPE)) inp.append(opt(t, label, v === t));
+  } else {
+    inp = el('input');
+    inp.maxLength = CUST_EDIT[k];
+    inp.autocomplete = 'off';
+    inp.value = v === undefined || v === null ? '' : String(v);
+    if (k === 'uscc') { inp.spellcheck = false; inp.placeholder = '18 位统一社会信用代码'; }
+  }
+  inp.classList.add('cf-input');
+  inp.dataset.field = k;
+  inp.setAttribute('aria-label', CUSTOMER_FIELD[k] || k);
+  return inp;
+}
+function editCustomFields(card, c, focusField) {
   if (crm.fieldsEditing) return;
   crm.fieldsEditing = true;
   const attrs = c.attrs || {};
   const form = el('form', 'cf-form');
   form.noValidate = true;
-  const inputs = new Map();
-  for (const d of crm.fieldDefs) {
-    const row = el('div', 'cf-row field');
-    const lab = el('label', 'cf-label', d.label);
-    if (d.required) lab.append(el('span', 'req', ' *'));
-    const inp = fieldInput(d, attrs[d.key]);
-    const idf = 'cf-' + d.key;
-    if (inp.tagName !== 'DIV') { inp.id = idf; lab.htmlFor = idf; }
-    inputs.set(d.key, inp);
-    const err = el('span', 'field-error');
-    err.dataset.for = 'attrs.' + d.key;
-    row.append(lab, inp, err);
-    form.append(row);
+  const inputs = new Map(); // field → {inp, read(), old}: the editable ones
+  let firstInput = null;
+  for (const g of customerGroups(c)) {
+    const keys = g.fields.filter(custEditable);
+    if (!keys.length) continue;
+    const fs = el('fieldset', 'lay-fs');
+    if (crm.custLayout && crm.custLayout.customised) fs.append(el('legend', 'lay-title', g.title));
+    for (const k of keys) {
+      const d = custDef(k);
+      const row = el('div', 'cf-row field');
+      row.dataset.field = k;
+      const lab = el('label', 'cf-label', custFieldLabel(k));
+      if (d && d.required) lab.append(el('span', 'req', ' *'));
+      const inp = d ? fieldInput(d, attrs[d.key]) : custInput(k, c[k]);
+      const idf = d ? 'cf-' + d.key : 'cf-c-' + k; // (custom keys have no '-')
+      if (inp.tagName !== 'DIV') { inp.id = idf; lab.htmlFor = idf; }
+      if (fieldAccess('customer', k) === 'read') {
+        row.classList.add('ro');
+        for (const x of inp.tagName === 'DIV' ? $$('input', inp) : [inp]) x.disabled = true;
+      } else {
+        const old = d ? (attrs[d.key] === undefined ? null : attrs[d.key]) : (c[k] === undefined ? null : c[k]);
+        const read = d ? () => readField(d, inp) : () => (inp.value.trim() === '' ? null : inp.value);
+        inputs.set(k, { inp, read, old });
+        if (!firstInput) firstInput = inp;
+      }
+      const err = el('span', 'field-error');
+      err.dataset.for = k;
+      row.append(lab, inp);
+      if (row.classList.contains('ro')) row.append(lockHint());
+      row.append(err);
+      fs.append(row);
+    }
+    form.append(fs);
   }
   const general = el('p', 'error cf-error');
   general.setAttribute('role', 'alert');
@@ -473,50 +618,42 @@ function editCustomFields(card, c, focusKey) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearErrors(form); general.textContent = '';
-    const patch = {};
-    for (const d of crm.fieldDefs) {
-      const v = readField(d, inputs.get(d.key));
-      const old = attrs[d.key] === undefined ? null : attrs[d.key];
-      if (JSON.stringify(v) !== JSON.stringify(old)) patch[d.key] = v;
+    const patch = {}, ap = {};
+    for (const [k, x] of inputs) {
+      const v = x.read();
+      if (JSON.stringify(v) === JSON.stringify(x.old)) continue;
+      if (k.startsWith('attrs.')) ap[k.slice(6)] = v; else patch[k] = v;
     }
+    if (Object.keys(ap).length) patch.attrs = ap;
     if (!Object.keys(patch).length) { crm.fieldsEditing = false; crm.fieldsCard = null; renderC360(); return; }
     save.disabled = true;
     try {
-      const nc = await api('PATCH', '/api/v1/customers/' + c.id, { attrs: patch });
+      const nc = await api('PATCH', '/api/v1/customers/' + c.id, patch);
       crm.fieldsEditing = false; crm.fieldsCard = null;
-      crm.c = { ...crm.c, attrs: nc.attrs };
+      crm.c = { ...crm.c, ...nc, attrs: nc.attrs };
       renderC360();
-      toast('Custom fields saved 已保存', 'good');
+      toast('Saved 已保存', 'good');
       refresh360Soon(c.id);
     } catch (e) {
-      const f = fieldsOf(e);
+      const f = fieldsOf(e) || (e.data && e.data.error && e.data.error.field ? { [e.data.error.field]: errText(e) } : null);
       if (f) showErrors(form, f, general, Object.fromEntries(crm.fieldDefs.map((d) => ['attrs.' + d.key, d.label])));
       else general.textContent = errText(e);
       save.disabled = false;
     }
   });
-  const dl = $('.cf-list', card);
-  if (dl) dl.replaceWith(form); else card.append(form);
+  const groups = $$('.lay-group, dl.cf-list', card);
+  if (groups.length) { groups[0].before(form); for (const x of groups) x.remove(); } else card.append(form);
   const editBtn = $('.cf-edit', card);
   if (editBtn) editBtn.hidden = true;
-  const first = (focusKey && inputs.get(focusKey)) || inputs.values().next().value;
+  const first = (focusField && inputs.get(focusField) && inputs.get(focusField).inp) || firstInput;
   if (first) (first.tagName === 'DIV' ? $('input', first) || first : first).focus();
 }
 
+// the profile fields themselves are in the layout-driven card above (customFieldsCard)
 function profileCard(c) {
-  const card = sectionCard('Profile 资料', 'profile-card');
+  const card = sectionCard('Record 记录', 'profile-card');
   const dl = el('dl', 'facts');
   const fact = (k, v) => { if (v) dl.append(el('dt', '', k), el('dd', '', v)); };
-  fact('Customer no. 编号', c.customer_no);
-  fact('Stage 阶段', stageLabel(c.stage));
-  fact('Type 类型', CUST_TYPE[c.type] || c.type);
-  fact('Grade 等级', c.grade);
-  fact('Source 来源', c.source);
-  fact('Industry 行业', c.industry);
-  fact('Region 地区', c.region);
-  fact('Owner 负责人', ownerName(c.owner_id, c.owner_name));
-  fact('Address 地址', c.address);
-  fact('USCC 信用代码', c.uscc);
   fact('Created 创建', fullTime(c.created_at));
   fact('Last contact 最近联系', c.last_contact_at ? fullTime(c.last_contact_at) : '');
   for (const m of c.merged_from || []) fact('Merged 合并', '#' + m.id + ' · ' + fullTime(m.at));
@@ -1103,6 +1240,8 @@ function openLostDialog(d, st) {
   $('#lost-deal').textContent = '“' + d.title + '” · ' + (d.customer_name || '') + ' · ' + money(d.amount, d.currency) + ' → ' + st.name;
   $('#lost-reason').value = d.win_loss_reason || '';
   $('#lost-competitor').value = d.competitor || '';
+  fieldAccessInput('deal', 'win_loss_reason', $('#lost-reason'));
+  fieldAccessInput('deal', 'competitor', $('#lost-competitor'));
   $('#lost-ok').disabled = false;
   $('#lost-dialog').showModal();
   $('#lost-reason').focus();
@@ -1118,6 +1257,7 @@ $('#lost-form').addEventListener('submit', async (ev) => {
   const body = { win_loss_reason: $('#lost-reason').value };
   const comp = $('#lost-competitor').value.trim();
   if (comp) body.competitor = comp;
+  for (const k of Object.keys(body)) if (fieldAccess('deal', k) !== 'edit') delete body[k];
   $('#lost-ok').disabled = true;
   // the dialog stays open on a validation error, showing the server's reasons
   crm.cardErrors.delete(lf.d.id);
@@ -1140,7 +1280,35 @@ $('#lost-form').addEventListener('submit', async (ev) => {
   }
 });
 
-/* the new-deal dialog */
+/* the new-deal dialog; its fields follow the deal layout (groups in order, a field hidden from
+   the user left out, a read-only one disabled and not sent) */
+const DEAL_FORM_INPUT = { title: 'deal-title', amount: 'deal-amount', currency: 'deal-currency', stage_id: 'deal-stage', expected_close: 'deal-close' };
+function layoutDealForm(layout) {
+  const form = $('#deal-form');
+  const rows = {};
+  for (const [k, id] of Object.entries(DEAL_FORM_INPUT)) rows[k] = $('#' + id).closest('.field');
+  const groups = layoutGroups(layout, Object.keys(DEAL_FORM_INPUT)).map((g) => ({ title: g.title, fields: g.fields.filter((k) => fieldAccess('deal', k) !== 'hidden') }))
+    .filter((g) => g.fields.length);
+  const sig = JSON.stringify([groups, !!(layout && layout.customised)]);
+  let box = $('#deal-groups');
+  for (const [k, id] of Object.entries(DEAL_FORM_INPUT)) fieldAccessInput('deal', k, $('#' + id));
+  if (box && box.dataset.sig === sig) return;
+  const had = document.activeElement;
+  if (!box) { box = el('div', 'lay-form-groups'); box.id = 'deal-groups'; $('#deal-error').before(box); }
+  box.dataset.sig = sig;
+  const parts = groups.map((g) => {
+    const fs = el('fieldset', 'lay-fs');
+    if (layout && layout.customised) fs.append(el('legend', 'lay-title', g.title));
+    const grid = el('div', 'grid2');
+    for (const k of g.fields) grid.append(rows[k]);
+    fs.append(grid);
+    return fs;
+  });
+  const rest = Object.keys(rows).filter((k) => !groups.some((g) => g.fields.includes(k))).map((k) => rows[k]); // hidden ones
+  box.replaceChildren(...parts, ...rest);
+  for (const g of $$(':scope > .grid2', form)) if (!g.children.length) g.remove();
+  if (had && form.contains(had) && document.activeElement !== had) had.focus();
+}
 function openDealDialog(preset) {
   const f = $('#deal-form');
   clearErrors(f);
@@ -1158,6 +1326,7 @@ function openDealDialog(preset) {
     sel.replaceChildren(...stages.filter((s) => s.active && s.kind === 'open').map((s, i) => opt(String(s.id), s.name + ' · ' + s.probability + '%', i === 0)));
   }).catch(() => {});
   $('#deal-save').disabled = false;
+  crm.dealLayoutP = Promise.all([ensureLayout('deal'), ensureFieldAccess()]).then(([lay]) => { layoutDealForm(lay); }).catch(() => {});
   $('#deal-dialog').showModal();
   (crm.dealCustomer ? $('#deal-title') : $('#deal-customer-q')).focus();
 }
@@ -1232,6 +1401,7 @@ $('#deal-form').addEventListener('submit', async (ev) => {
   if (amount !== undefined) body.amount = amount;
   if ($('#deal-stage').value) body.stage_id = Number($('#deal-stage').value);
   if ($('#deal-close').value) body.expected_close = $('#deal-close').value;
+  for (const k of Object.keys(body)) if (fieldAccess('deal', k) !== 'edit') delete body[k]; // the server would refuse it (403)
   $('#deal-save').disabled = true;
   try {
     const d = await api('POST', '/api/v1/deals', body);
@@ -1366,6 +1536,7 @@ function openConvert(l) {
   $('#convert-amount').value = '';
   $('#convert-close').value = '';
   $('#convert-currency').replaceChildren(...CURRENCIES.map((c) => opt(c, c, c === 'CNY')));
+  for (const [k, id] of [['amount', 'convert-amount'], ['currency', 'convert-currency'], ['expected_close', 'convert-close']]) fieldAccessInput('deal', k, $('#' + id));
   ensureStages().then((stages) => {
     $('#convert-stage').replaceChildren(...stages.filter((s) => s.active && s.kind === 'open').map((s, i) => opt(String(s.id), s.name, i === 0)));
   }).catch(() => {});
@@ -1386,6 +1557,7 @@ $('#convert-form').addEventListener('submit', async (ev) => {
   if (amount !== undefined) deal.amount = amount;
   if ($('#convert-stage').value) deal.stage_id = Number($('#convert-stage').value);
   if ($('#convert-close').value) deal.expected_close = $('#convert-close').value;
+  for (const k of Object.keys(deal)) if (fieldAccess('deal', k) !== 'edit') delete deal[k];
   $('#convert-ok').disabled = true;
   try {
     const r = await api('POST', '/api/v1/leads/' + l.id + '/convert', { deal });
@@ -1813,10 +1985,10 @@ async function onReminderDue(m) {
   const bell = $('#bell');
   bell.classList.remove('ring'); void bell.offsetWidth; bell.classList.add('ring');
   beep();
-  crmNotice('Reminder · 提醒', mine.message || rem.message || '', mine.customer_id || rem.customer_id);
+  crmNotice('Reminder · 提醒', mine.message || rem.message || '', mine.customer_id || rem.customer_id, REMINDER_VIEW[mine.kind]);
   if (crm.c && crm.c.id === mine.customer_id) refresh360Soon(mine.customer_id);
 }
-function crmNotice(title, text, customerId) {
+function crmNotice(title, text, customerId, view) {
   const box = $('#notices');
   const n = el('div', 'notice info crm-notice');
   n.setAttribute('role', 'status');
@@ -1826,7 +1998,10 @@ function crmNotice(title, text, customerId) {
   x.type = 'button'; x.title = 'Dismiss'; x.setAttribute('aria-label', 'Dismiss');
   x.addEventListener('click', (e) => { e.stopPropagation(); n.remove(); });
   n.append(icon('bell'), body, x);
-  if (customerId) {
+  if (view && viewAllowed(view)) { // a notice about a page (an approval to decide): opens it
+    n.title = 'Open';
+    n.addEventListener('click', () => { n.remove(); go(view); });
+  } else if (customerId) {
     n.title = 'Open the customer';
     n.addEventListener('click', () => { n.remove(); go('customer', customerId); });
   }
@@ -1861,6 +2036,8 @@ async function loadAgents() {
 function crmStart(agent) {
   crm.c = null; crm.deals = new Map(); crm.reminders = []; crm.remindersTotal = 0; crm.fuForm = null;
   crm.stagesAt = 0; crm.fieldsAt = 0;
+  crm.layouts = new Map(); crm.custLayout = null; crm.access = null; crm.accessP = null; // (another sign-in: another role)
+  ensureFieldAccess();
   $('.tab[data-view=pipeline]').hidden = !canSell();
   $('.tab[data-view=leads]').hidden = !canSell();
   $('.tab[data-view=fields]').hidden = agent.role !== 'admin';
@@ -1894,7 +2071,7 @@ function crmFrame(m) {
       dealsTimer = setTimeout(renderKanban, 100);
     }
   }
-  if (/^(customer|deal|activity)\./.test(m.type) && cid && crm.c && crm.c.id === cid && state.view === 'customer') refresh360Soon(cid);
+  if (/^(customer|deal|activity|object)\./.test(m.type) && cid && crm.c && crm.c.id === cid && state.view === 'customer') refresh360Soon(cid);
   if (m.type.startsWith('lead.') && state.view === 'leads') {
     clearTimeout(leadsTimer);
     leadsTimer = setTimeout(() => loadLeads().catch(() => {}), 300);

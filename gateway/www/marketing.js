@@ -823,8 +823,14 @@ async function loadRefs() {
 }
 async function loadCampaigns() {
   loadCompare(); // fails soft: the card hides itself
-  const [r] = await Promise.all([api('GET', '/api/v1/campaigns?per_page=200'), loadRefs()]);
+  const [r, , held] = await Promise.all([api('GET', '/api/v1/campaigns?per_page=200'), loadRefs(),
+    api('GET', '/api/v1/approvals?status=pending&per_page=200').catch(() => null)]);
   mk.campaigns = r.items;
+  // starts waiting for an approval (the campaign rows do not say)
+  for (const a of (held && held.items) || []) {
+    const c = a.record_type === 'campaign' && mk.campaigns.find((x) => x.id === a.record_id);
+    if (c && !c.approval) c.approval = { id: a.id, status: a.status };
+  }
   const tb = $('#camp-rows');
   tb.replaceChildren();
   for (const c of mk.campaigns) {
@@ -835,6 +841,7 @@ async function loadCampaigns() {
     const ch = el('td'); ch.append(channelBadge(c.channel));
     const st = el('td'); st.append(statusChip(c.status));
     if (c.status === 'scheduled' && c.scheduled_at) st.append(el('span', 'muted small-when', ' ' + fullTime(c.scheduled_at)));
+    if (c.approval && c.approval.status === 'pending') st.append(badge('Awaiting approval 待审批', 'camp-wait'));
     tr.append(nm, ch, st, el('td', '', seg ? seg.name : '#' + c.segment_id), el('td', '', tpl ? tpl.name : '#' + c.template_id),
       el('td', 'muted', c.rate_per_minute ? c.rate_per_minute + '/min' : '—'), el('td', 'muted', fullTime(c.created_at)));
     tr.addEventListener('click', () => go('campaign', c.id));
@@ -911,6 +918,8 @@ async function loadCampaign(id) {
     mk.camp = null;
     return;
   }
+  if (state.view !== 'campaign' || state.viewArg !== id) return;
+  c = await campApprovalOf(c);
   if (state.view !== 'campaign' || state.viewArg !== id) return;
   mk.camp = c;
   noteSample(c);
@@ -990,7 +999,8 @@ function renderCampaign() {
     acts.append(b);
   };
   const st = c.status;
-  act('Start 开始', 'start', 'primary', 'send', st === 'draft' || st === 'scheduled');
+  const waiting = !!(c.approval && c.approval.status === 'pending');
+  act('Start 开始', 'start', 'primary', 'send', (st === 'draft' || st === 'scheduled') && !waiting);
   act('Pause 暂停', 'pause', '', 'pause', st === 'starting' || st === 'sending');
   act('Resume 继续', 'resume', 'primary', 'play', st === 'paused');
   act('Cancel 取消', 'cancel', 'ghost danger', 'stop', !['finished', 'cancelled'].includes(st));
@@ -999,6 +1009,8 @@ function renderCampaign() {
   const aerr = el('p', 'error camp-error'); aerr.id = 'camp-action-error'; aerr.setAttribute('role', 'alert');
   aerr.textContent = mk.actionError && mk.actionError.id === c.id ? mk.actionError.text : '';
   head.append(aerr);
+  const appr = approvalBanner(c);
+  if (appr) head.append(appr);
 
   // progress: everything no longer queued or sending, of the ledger
   const total = s.total || 0, done = total - (s.queued || 0) - (s.sending || 0);
@@ -1267,25 +1279,66 @@ function sentChart(samples, total, width) {
   svg.setAttribute('aria-label', 'sent over time: ' + lp.sent + ' sent after ' + secs + ' seconds');
   return svg;
 }
+// GET /campaigns/{id} does not say whether its start waits for an approval: the approvals
+// list does (pending first, then the newest); a draft's latest request, if any
+async function campApprovalOf(c) {
+  if (!c || c.approval || !['draft', 'scheduled'].includes(c.status)) return c;
+  try {
+    const r = await api('GET', '/api/v1/approvals?per_page=200');
+    const a = (r.items || []).find((x) => x.record_type === 'campaign' && x.record_id === c.id);
+    if (a) c.approval = { id: a.id, status: a.status, decision_comment: a.decision_comment };
+  } catch (e) { /* no banner */ }
+  return c;
+}
+// a start held for approval (docs/rules.md): waiting, or the last request rejected; links to the request
+function approvalBanner(c) {
+  const a = c.approval;
+  if (!a || (a.status !== 'pending' && a.status !== 'rejected')) return null;
+  const box = el('div', 'camp-approval st-' + a.status);
+  box.id = 'camp-approval';
+  box.dataset.status = a.status;
+  box.setAttribute('role', 'status');
+  const t = el('div', 'ca-t');
+  if (a.status === 'pending') {
+    box.append(icon('clock'));
+    t.append(el('strong', '', 'Waiting for approval 等待审批'), el('span', '', 'A rule asks for an approver\'s yes before this campaign starts. ' +
+      'Nothing is sent until then; you are told when they decide. 审批通过后活动才会开始发送。'));
+  } else {
+    box.append(icon('alert'));
+    t.append(el('strong', '', 'Start rejected 启动申请被驳回'), el('span', '', 'The approver said no' +
+      (a.decision_comment ? ': “' + a.decision_comment + '”' : '') + '. Start it again to ask once more. 可修改后重新申请。'));
+  }
+  box.append(t);
+  if (viewAllowed('approvals') && a.id) box.append(button('View request 查看申请', 'small', () => go('approvals', a.id)));
+  return box;
+}
 async function campAction(action, btn) {
   const c = mk.camp;
   btn.disabled = true;
   mk.actionError = null;
   $('#camp-action-error').textContent = '';
   try {
-    const fresh = await api('POST', '/api/v1/campaigns/' + c.id + '/' + action);
-    toast({ start: 'Campaign started', pause: 'Campaign paused', resume: 'Campaign resumed', cancel: 'Campaign cancelled' }[action], 'good');
+    let fresh = await api('POST', '/api/v1/campaigns/' + c.id + '/' + action);
+    // 202: a rule holds the start until an approver decides (docs/rules.md); the campaign stays a draft
+    const held = action === 'start' && fresh && fresh.campaign && fresh.approval;
+    if (held) {
+      fresh = { ...fresh.campaign, approval: fresh.campaign.approval || { id: fresh.approval.id, status: fresh.approval.status } };
+      toast('Waiting for approval 等待审批: the campaign starts once it is approved', 'info');
+      if (typeof approvalsRequested === 'function') approvalsRequested();
+    } else toast({ start: 'Campaign started', pause: 'Campaign paused', resume: 'Campaign resumed', cancel: 'Campaign cancelled' }[action], 'good');
     if (!mk.camp || mk.camp.id !== c.id) return;
     mk.camp = fresh;
     noteSample(fresh);
     renderCampaign();
     pollCampaign();
   } catch (e) {
-    mk.actionError = { id: c.id, text: (e.status === 409 ? 'Not possible now: ' : '') + errText(e) };
+    const pending = e.status === 409 && e.data && e.data.error && e.data.error.code === 'approval_pending';
+    mk.actionError = { id: c.id, text: pending ? 'Already waiting for approval 已在等待审批: it starts once an approver says yes.'
+      : (e.status === 409 ? 'Not possible now: ' : '') + errText(e) };
     const x = $('#camp-action-error'); if (x) x.textContent = mk.actionError.text;
     btn.disabled = false;
     // someone else may have moved it: show the current state (the error stays)
-    try { mk.camp = await api('GET', '/api/v1/campaigns/' + c.id); renderCampaign(); pollCampaign(); } catch (e2) { /* keep */ }
+    try { mk.camp = await campApprovalOf(await api('GET', '/api/v1/campaigns/' + c.id)); renderCampaign(); pollCampaign(); } catch (e2) { /* keep */ }
   }
 }
 async function loadAmbiguous() {
@@ -1396,6 +1449,7 @@ function marketingStop() {
 }
 let campListTimer = null;
 function marketingFrame(m) {
+  if (m.type === 'approval.updated' && state.view === 'campaign' && mk.camp) { loadCampaign(mk.camp.id).catch(() => {}); return; }
   if (!m.type.startsWith('campaign.')) return;
   if (state.view === 'campaigns') { clearTimeout(campListTimer); campListTimer = setTimeout(() => loadCampaigns().catch(() => {}), 300); }
   if (state.view === 'campaign' && mk.camp && mk.camp.id === m.campaign_id) loadCampaign(mk.camp.id).catch(() => {});

@@ -112,7 +112,7 @@ INSERT INTO rules (name, description, trigger_kind, schedule_record, conditions,
    'schedule', 'customer', '(stage:contacted OR stage:proposal OR stage:won OR stage:maintain OR stage:renewal) AND followup_days >= 3 AND owner_id > 0',
    '[{"type":"notify","to":"manager","kind":"no_followup","message":"No follow-up for {{customer.followup_days}} days: {{customer.name}} ({{customer.customer_no}})"}]', 0, 1, 'no_followup'),
   ('Mature deal: tell the manager', 'A deal entering a stage marked "notify manager" is reported to the owner''s team manager.',
-   'deal.stage_changed', NULL, 'deal.stage_notify = 1', '[{"type":"notify","to":"manager","kind":"deal_stage","message":"Deal \\"{{deal.title}}\\" ({{deal.customer_name}}) reached stage {{deal.stage}}"}]', 10, 1, 'mature_deal_manager'),
+   'deal.stage_changed', NULL, 'deal.stage_notify = 1', '[{"type":"notify","to":"manager","kind":"deal_stage","once":true,"message":"Deal \\"{{deal.title}}\\" ({{deal.customer_name}}) reached stage {{deal.stage}}"}]', 10, 1, 'mature_deal_manager'),
   ('Deal stage moves the customer lifecycle', 'The customer''s lifecycle stage follows its deals forward (never backwards).',
    'deal.stage_changed', NULL, '', '[{"type":"advance_lifecycle"}]', 0, 1, 'deal_lifecycle');
 
