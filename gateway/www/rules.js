@@ -130,6 +130,7 @@ const RU_ACTIONS = [
   ['create_task', 'Create a follow-up task', '创建跟进任务', 'a task due in some days', RU_WITH_CUSTOMER],
   ['raise_priority', 'Raise the ticket priority', '提高工单优先级', 'never lowers it', ['ticket']],
   ['enrol_sequence', 'Enrol in a nurture sequence', '加入培育序列', 'once per customer', RU_WITH_CUSTOMER],
+  ['send_template', 'Send a template', '发送模板', 'to the customer, personalised, once per customer; never to an unsubscribed address', RU_WITH_CUSTOMER],
   ['call_webhook', 'Call a webhook', '调用 Webhook', 'queues a signed rule.fired delivery'],
   ['advance_lifecycle', 'Advance the customer lifecycle', '推进客户阶段', 'to the deal stage\'s customer stage, never backwards', ['deal']],
   ['request_approval', 'Require an approval', '需要审批', 'holds the change until an approver decides', 'gate'],
@@ -299,13 +300,14 @@ async function ruLoadRefs(force) {
   if (!force && ru.refsAt && Date.now() - ru.refsAt < 60000) return;
   ru.refsAt = Date.now();
   const soft = (p) => p.catch(() => null);
-  const [ag, wh, sq] = await Promise.all([
+  const [ag, wh, sq, tp] = await Promise.all([
     soft(api('GET', '/api/v1/agents?per_page=200')), soft(api('GET', '/api/v1/webhooks')), soft(api('GET', '/api/v1/sequences')),
-    soft(ensureFieldDefs()),
+    soft(api('GET', '/api/v1/templates')), soft(ensureFieldDefs()),
   ]);
   ru.agents = ag ? ag.items : null;
   ru.webhooks = wh ? wh.items : null;
   ru.sequences = sq ? sq.items : null;
+  ru.templates = tp ? tp.items : null;
   if ($('#ru-actions') && !ru.saving) ruRenderActions();
   if ($('#ru-builder')) ruRenderBuilder();
 }
@@ -956,6 +958,7 @@ function ruActionDefaults(type) {
     case 'create_task': return { type, title: '', due_days: 1, assignee: 'owner' };
     case 'raise_priority': return { type, priority: 'high' };
     case 'enrol_sequence': return { type };
+    case 'send_template': return { type };
     case 'call_webhook': return { type };
     case 'request_approval': return { type, role: 'manager', summary: '' };
     default: return { type };
@@ -1163,6 +1166,13 @@ function ruParams(a, i) {
       if (a.to === 'agent') out.push(pick('agent_id', ['Person', '人员'], agents(), agentLabel, 'a person'));
       out.push(text('kind', ['Reminder kind', '提醒类型'], 'rule (default)'));
       out.push(tmpl('message', ['Message', '消息'], 'e.g. 新客户 {{customer.name}} 来自华东，请尽快联系'));
+      const once = el('input'); once.type = 'checkbox'; once.dataset.param = 'once'; once.checked = a.once === true;
+      once.addEventListener('change', () => { if (once.checked) a.once = true; else delete a.once; touch(); });
+      const ol = el('label', 'field ru-check');
+      ol.append(once, el('span', '', 'Once per record (a deal: per stage) 每条记录只提醒一次'));
+      const oe = el('span', 'field-error'); oe.dataset.for = key('once');
+      ol.append(oe);
+      out.push(ol);
       return out;
     }
     case 'create_task': {
@@ -1179,6 +1189,8 @@ function ruParams(a, i) {
       return [sel('priority', ['Priority at least', '优先级至少'], [['high', 'High 高'], ['urgent', 'Urgent 紧急']])];
     case 'enrol_sequence':
       return [pick('sequence_id', ['Sequence', '培育序列'], ru.sequences, (x) => x.name + (x.enabled === false ? ' (off)' : ''), 'a sequence')];
+    case 'send_template':
+      return [pick('template_id', ['Template', '模板'], ru.templates, (x) => `${x.name} · ${x.channel === 'sms' ? 'SMS 短信' : 'E-mail 邮件'}`, 'a template')];
     case 'call_webhook':
       return [pick('webhook_id', ['Webhook', 'Webhook'], ru.webhooks, (x) => x.url + (x.description ? ' — ' + x.description : '') + (x.active ? '' : ' (off)'), 'a webhook')];
     case 'advance_lifecycle':
