@@ -127,25 +127,6 @@ int customer_stage_changed(struct db *db, int64_t id, const char *from, const ch
                        "VALUES (?, ?, ?, ?, ?)", DBP(P_I(id), P_S(from), P_S(to), P_IOPT(actor), P_S(reason)), NULL);
 }
 
-/* "%q%" with LIKE's wildcards escaped. */
-static char *like_pattern(const char *q)
-{
-    size_t n = strlen(q);
-    char *out = malloc(n * 2 + 3);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    out[o++] = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
-            out[o++] = '\\';
-        out[o++] = q[i];
-    }
-    out[o++] = '%';
-    out[o] = '\0';
-    return out;
-}
-
 /* ?q=&tag=&stage=&owner_id=&rule= of the list and the export. rule is the segment
  * language (segment.h): any field, custom field or activity figure. */
 struct customer_filter {
@@ -188,12 +169,12 @@ static int read_filter(struct api_ctx *c, struct customer_filter *f)
         api_error(c, 400, "bad_request", "query parameters must be UTF-8");
         return -1;
     }
-    f->like = f->q ? like_pattern(f->q) : NULL;
+    f->like = f->q ? text_like_pattern(f->q) : NULL;
     /* a phone typed as the customer wrote it finds the normalised +86… form */
     char phone[64] = "";
     const char *bad_phone;
     if (f->q && contact_phone_normalise(f->q, phone, sizeof(phone), &bad_phone) == 0)
-        f->phone_like = like_pattern(phone + 1);
+        f->phone_like = text_like_pattern(phone + 1);
     f->ident_like = f->phone_like ? f->phone_like : f->like;
     const char *rule = arg_or_null(c, "rule");
     if (!rule)

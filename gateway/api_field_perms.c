@@ -47,17 +47,6 @@ int field_perms_get(struct api_ctx *c)
     return answer(c, 200);
 }
 
-static int listed(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(list, i, x) {
-        if (s && strcmp(json_string_value(x), s) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 int field_perms_put(struct api_ctx *c)
 {
     if (api_body_object(c) < 0)
@@ -96,7 +85,7 @@ int field_perms_put(struct api_ctx *c)
             const char *obj = jf_enum(&g, "object", objects, true);
             jf_enum(&g, "access", accesses, true);
             const char *field = json_string_value(json_object_get(x, "field"));
-            if (obj && !listed(json_object_get(cat, obj), field))
+            if (obj && !jf_array_has(json_object_get(cat, obj), field))
                 jf_fail(&g, "field", "not a field permissions can name (see catalogue)");
             json_array_foreach(items, k, y) {
                 if (k < i && json_equal(json_object_get(x, "role"), json_object_get(y, "role")) &&

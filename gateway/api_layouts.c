@@ -64,17 +64,6 @@ static int fields_of(struct db *db, const char *object, json_t **out)
     return DB_OK;
 }
 
-static int has(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(list, i, x) {
-        if (s && strcmp(json_string_value(x), s) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* The stored groups minus vanished fields, plus an "Other" group of unplaced ones. */
 static json_t *effective(json_t *groups, json_t *fields, int stored)
 {
@@ -84,7 +73,7 @@ static json_t *effective(json_t *groups, json_t *fields, int stored)
         json_t *keep = json_array(), *f;
         size_t k;
         json_array_foreach(json_object_get(g, "fields"), k, f) {
-            if (has(fields, json_string_value(f)) && !has(placed, json_string_value(f))) {
+            if (jf_array_has(fields, json_string_value(f)) && !jf_array_has(placed, json_string_value(f))) {
                 json_array_append(keep, f);
                 json_array_append(placed, f);
             }
@@ -93,7 +82,7 @@ static json_t *effective(json_t *groups, json_t *fields, int stored)
     }
     json_t *rest = json_array(), *f;
     json_array_foreach(fields, i, f) {
-        if (!has(placed, json_string_value(f)))
+        if (!jf_array_has(placed, json_string_value(f)))
             json_array_append(rest, f);
     }
     if (json_array_size(rest))
@@ -158,11 +147,11 @@ static void check_groups(struct jf *f, json_t *groups, json_t *fields)
         else
             json_array_foreach(list, k, x) {
                 const char *name = json_string_value(x);
-                if (!name || !has(fields, name)) {
+                if (!name || !jf_array_has(fields, name)) {
                     jf_fail(&h, "fields", "names a field this page does not have");
                     break;
                 }
-                if (has(seen, name)) {
+                if (jf_array_has(seen, name)) {
                     jf_fail(&h, "fields", "a field may be placed once");
                     break;
                 }

@@ -237,17 +237,6 @@ static int write_fields(struct db *db, int64_t type_id, json_t *fields, json_t *
     return rc;
 }
 
-static json_t *overlay(json_t *before, json_t *body)
-{
-    json_t *def = before ? json_deep_copy(before) : json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v) {
-        json_object_set(def, k, v);
-    }
-    return def;
-}
-
 int object_types_list(struct api_ctx *c)
 {
     return api_rows(c, TYPE_SELECT "ORDER BY t.label, t.id", DBP0);
@@ -323,7 +312,7 @@ int object_types_update(struct api_ctx *c)
         rc = type_load(c->db, key, &before);
     if (rc || !before)
         return rc ? rc : api_not_found(c);
-    json_t *def = overlay(before, c->body);
+    json_t *def = jf_overlay(before, c->body);
     struct jf f;
     jf_init(&f, c->body);
     check_type(&f, def, before, 0);
@@ -702,19 +691,6 @@ static void query_free(struct query *q)
         free(q->held[i]);
 }
 
-static void like_of(const char *value, char *like, size_t size)
-{
-    size_t o = 0;
-    like[o++] = '%';
-    for (const char *s = value; *s && o < size - 3; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\')
-            like[o++] = '\\';
-        like[o++] = *s;
-    }
-    like[o++] = '%';
-    like[o] = 0;
-}
-
 /* The right-hand side of one comparison into b/params: 0, or 1 for a bad value. */
 static int rhs(struct query *q, struct buf *b, struct db_param *arr, size_t *n, const char *t, int contains,
                const char *value)
@@ -741,11 +717,13 @@ static int rhs(struct query *q, struct buf *b, struct db_param *arr, size_t *n, 
         buf_puts(b, "CAST(? AS DECIMAL(30,6))");
         return qpush(arr, n, P_S(hold(q, value)));
     }
-    char like[1100];
-    if (contains)
-        like_of(value, like, sizeof(like));
     buf_puts(b, "?");
-    return qpush(arr, n, P_S(hold(q, contains ? like : value)));
+    if (!contains)
+        return qpush(arr, n, P_S(hold(q, value)));
+    char *like = text_like_pattern(value);
+    int bad = like ? qpush(arr, n, P_S(hold(q, like))) : -1;
+    free(like);
+    return bad;
 }
 
 /* One f.KEY[.op]=value filter; 1 after answering 400. */
@@ -827,10 +805,10 @@ static int list_filters(struct api_ctx *c, json_t *type, struct query *q)
     }
     const char *search = api_arg(c->req, "q");
     if (search && *search) { /* any text or option, anywhere in the value (search_text) */
-        char like[1100];
-        like_of(search, like, sizeof(like));
+        char *like = text_like_pattern(search);
         buf_puts(&q->where, " AND r.search_text LIKE LOWER(?)"); /* lower-cased both sides: a byte compare */
-        qpush(q->wp, &q->nw, P_S(hold(q, like)));
+        qpush(q->wp, &q->nw, P_S(hold(q, like ? like : "%")));
+        free(like);
     }
     for (size_t i = 0; i < c->req->nargs; i++)
         if (strncmp(c->req->args[i].name, "f.", 2) == 0 &&

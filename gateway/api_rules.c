@@ -26,20 +26,8 @@
 static const char *const rule_fields[] = {"name", "description", "trigger", "schedule_record", "conditions",
                                           "actions", "position", "enabled", NULL};
 
-/* The definition as it will be: the stored rule (before, may be NULL) overlaid with the
- * body's fields; checked as a whole, since a new trigger changes what the conditions and
- * actions may name. */
-static json_t *overlay(json_t *before, json_t *body)
-{
-    json_t *def = before ? json_deep_copy(before) : json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v) {
-        json_object_set(def, k, v);
-    }
-    return def;
-}
-
+/* def is the rule as it will be (jf_overlay of the stored one and the body), checked as a
+ * whole: a new trigger changes what the conditions and actions may name. */
 static int check_rule(struct api_ctx *c, struct jf *f, json_t *def, bool create)
 {
     static const char *const records[] = {"customer", "deal", NULL};
@@ -96,7 +84,7 @@ int rules_create(struct api_ctx *c)
         return 0;
     struct jf f;
     jf_init(&f, c->body);
-    json_t *def = overlay(NULL, c->body);
+    json_t *def = jf_overlay(NULL, c->body);
     int rc = check_rule(c, &f, def, true);
     if (!api_checked(c, &f, &rc)) {
         json_decref(def);
@@ -169,7 +157,7 @@ int rules_update(struct api_ctx *c)
         return rc ? rc : api_not_found(c);
     struct jf f;
     jf_init(&f, c->body);
-    json_t *def = overlay(before, c->body);
+    json_t *def = jf_overlay(before, c->body);
     rc = check_rule(c, &f, def, false);
     if (api_checked(c, &f, &rc))
         rc = write_rule(c, id, before, def);
@@ -212,7 +200,7 @@ int rules_restore(struct api_ctx *c)
         json_decref(before);
         return rc ? rc : api_not_found(c);
     }
-    json_t *def = overlay(before, old);
+    json_t *def = jf_overlay(before, old);
     struct jf f;
     jf_init(&f, old);
     rc = rules_check(c->db, &f, json_string_value(json_object_get(def, "trigger")),

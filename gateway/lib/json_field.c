@@ -219,3 +219,25 @@ void jf_check_names(struct jf *f, const char *key, json_t *v, size_t max_items, 
         }
     }
 }
+
+json_t *jf_overlay(json_t *base, json_t *changes)
+{
+    json_t *out = base ? json_deep_copy(base) : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(changes, k, v) {
+        json_object_set(out, k, v);
+    }
+    return out;
+}
+
+bool jf_array_has(json_t *array, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(array, i, x) {
+        if (s && json_is_string(x) && strcmp(json_string_value(x), s) == 0)
+            return true;
+    }
+    return false;
+}

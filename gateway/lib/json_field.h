@@ -26,6 +26,11 @@ void jf_fail(struct jf *f, const char *key, const char *reason);
 /* Moves the errors of a nested object's checker g into f as "PREFIX.key" (prefix such as
  * "steps[2]" or "deal") and frees g. */
 void jf_absorb(struct jf *f, struct jf *g, const char *prefix);
+/* A deep copy of base (NULL: {}) with every key of changes set over it: a PATCH body
+ * overlaid on the stored record, to check the result as a whole. */
+json_t *jf_overlay(json_t *base, json_t *changes);
+/* True when the array holds the string s. */
+bool jf_array_has(json_t *array, const char *s);
 /* Records "unknown field" for every key not in the NULL-terminated allowed list. */
 void jf_only(struct jf *f, const char *const *allowed);
 /* String of 1..max_chars code points after trimming; NULL when absent or null.

@@ -147,3 +147,21 @@ size_t utf8_truncate_copy(char *dst, size_t size, const char *src, size_t max_ch
     dst[at] = 0;
     return at;
 }
+
+char *text_like_pattern(const char *q)
+{
+    size_t n = strlen(q);
+    char *out = malloc(n * 2 + 3);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    out[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = q[i];
+    }
+    out[o++] = '%';
+    out[o] = '\0';
+    return out;
+}

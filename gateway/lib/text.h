@@ -20,6 +20,9 @@ int text_parse_i64(const char *s, int64_t *out);
 bool utf8_valid(const char *s, size_t n);
 /* Number of code points in valid UTF-8. */
 size_t utf8_length(const char *s, size_t n);
+/* "%q%" for a LIKE substring test, with LIKE's wildcards and escape (% _ \) escaped;
+ * malloc'd (the caller frees), NULL when memory runs out. */
+char *text_like_pattern(const char *q);
 /* Copies the first max_chars code points of valid UTF-8 src, never cutting a character
  * and never more than size-1 bytes; returns the bytes copied. */
 size_t utf8_truncate_copy(char *dst, size_t size, const char *src, size_t max_chars);

@@ -365,6 +365,31 @@ static void test_absorb(void **state)
     json_decref(body);
 }
 
+static void test_overlay_and_array_has(void **state)
+{
+    (void)state;
+    json_t *base = json_pack("{s:s, s:{s:i}}", "name", "a", "nested", "x", 1);
+    json_t *changes = json_pack("{s:s, s:n}", "name", "b", "gone");
+    json_t *o = jf_overlay(base, changes);
+    assert_string_equal(json_string_value(json_object_get(o, "name")), "b");
+    assert_true(json_is_null(json_object_get(o, "gone")));
+    assert_string_equal(json_string_value(json_object_get(base, "name")), "a"); /* base untouched */
+    json_object_set_new(json_object_get(o, "nested"), "x", json_integer(2));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(base, "nested"), "x")), 1); /* deep copy */
+    json_t *empty = jf_overlay(NULL, changes);
+    assert_int_equal(json_object_size(empty), 2);
+    json_t *arr = json_pack("[s, i, s]", "x", 3, "设备");
+    assert_true(jf_array_has(arr, "设备"));
+    assert_false(jf_array_has(arr, "y"));
+    assert_false(jf_array_has(arr, NULL));
+    assert_false(jf_array_has(NULL, "x"));
+    json_decref(base);
+    json_decref(changes);
+    json_decref(o);
+    json_decref(empty);
+    json_decref(arr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_all_errors_at_once),
         cmocka_unit_test(test_non_object_body),
         cmocka_unit_test(test_absorb),
+        cmocka_unit_test(test_overlay_and_array_has),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -308,6 +308,21 @@ static void test_buf_take(void **state)
     buf_free(&b);
 }
 
+static void test_utf8_truncate_and_like(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(utf8_truncate_copy(out, sizeof(out), "设备ab", 3), 7); /* two 3-byte characters and 'a' */
+    assert_string_equal(out, "设备a");
+    assert_int_equal(utf8_truncate_copy(out, 5, "设备", 10), 3); /* never cuts a character: 4 bytes fit one */
+    assert_string_equal(out, "设");
+    assert_int_equal(utf8_truncate_copy(out, sizeof(out), "", 5), 0);
+    char *p = text_like_pattern("50%_a\\b");
+    assert_non_null(p);
+    assert_string_equal(p, "%50\\%\\_a\\\\b%");
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap_max),
         cmocka_unit_test(test_buf_printf),
         cmocka_unit_test(test_buf_take),
+        cmocka_unit_test(test_utf8_truncate_and_like),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
