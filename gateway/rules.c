@@ -42,6 +42,8 @@ static const struct trigger triggers[] = {
     {"ticket.solved", "ticket.solved", S_TICKET, 0, NULL},
     {"message.created", "message.created", S_TICKET, 0, NULL},
     {"activity.created", "activity.created", S_CUSTOMER, 0, NULL},
+    {"object.created", "object.created", S_CUSTOMER, 0, NULL},
+    {"object.updated", "object.updated", S_CUSTOMER, 0, NULL},
     {"campaign.start_requested", NULL, S_CAMPAIGN, 1, NULL},
     {"schedule", NULL, S_CUSTOMER, 0, NULL},
 };
@@ -1554,10 +1556,11 @@ int rules_dry_run(struct db *db, json_t *def, int64_t record_id, int64_t actor, 
             else
                 json_array_append(chained, x);
         }
-        *out = json_pack("{s:b, s:s?, s:s?, s:O, s:o}", "matched", top != NULL, "outcome",
+        json_t *acts = top ? json_object_get(top, "actions") : NULL;
+        acts = acts ? json_incref(acts) : json_array();
+        *out = json_pack("{s:b, s:s?, s:s?, s:o, s:o}", "matched", top != NULL, "outcome",
                          top ? json_string_value(json_object_get(top, "outcome")) : NULL, "reason",
-                         top ? json_string_value(json_object_get(top, "reason")) : NULL, "actions",
-                         top && json_object_get(top, "actions") ? json_object_get(top, "actions") : json_array(),
+                         top ? json_string_value(json_object_get(top, "reason")) : NULL, "actions", acts,
                          "chained", chained);
     }
     json_decref(seen);

@@ -414,6 +414,29 @@ function obForm(t, rec, preset, prefix) {
   form.addEventListener('input', (e) => { obFieldFixed(e); if (form.dataset.state !== 'saving') form.dataset.state = 'dirty'; });
   form.addEventListener('change', (e) => { obFieldFixed(e); if (form.dataset.state !== 'saving') form.dataset.state = 'dirty'; });
 
+  // the type's layout (docs/layouts.md): once known, the rows are regrouped under its titles
+  if (typeof ensureLayout === 'function') {
+    ensureLayout('obj.' + t.key).then((lay) => {
+      if (!lay || !lay.customised || !Array.isArray(lay.groups)) return;
+      const rows = new Map([...grid.children].map((r) => [r.dataset.key, r]));
+      const groups = [];
+      for (const g of lay.groups) {
+        const keys = (g.fields || []).filter((k) => rows.has(k));
+        if (!keys.length) continue;
+        const box = el('div', 'ob-group');
+        box.dataset.group = g.title;
+        const fields = el('div', 'ob-fields');
+        for (const k of keys) { fields.append(rows.get(k)); rows.delete(k); }
+        box.append(el('h5', 'ob-group-h', g.title), fields);
+        groups.push(box);
+      }
+      if (!groups.length) return;
+      for (const r of rows.values()) $('.ob-fields', groups[groups.length - 1]).append(r);
+      grid.replaceWith(...groups);
+      form.dataset.layout = 'applied';
+    });
+  }
+
   const labels = { customer_id: 'Customer 客户', deal_id: 'Deal 商机', ticket_id: 'Ticket 工单' };
   for (const fd of t.fields || []) labels['values.' + fd.key] = fd.label;
   return {
@@ -458,7 +481,7 @@ function obForm(t, rec, preset, prefix) {
     },
     focusFirst() {
       if (!customer.get()) { customer.focus(); return; }
-      const first = $('.ob-field input, .ob-field select', grid);
+      const first = $('.ob-field input, .ob-field select', secF);
       if (first) first.focus();
     },
   };

@@ -51,6 +51,8 @@ const RU_TRIGGER_GROUPS = [
     ['customer.updated', 'Customer changed', '客户变更', 'customer', 'a customer is changed'],
     ['tag.added', 'Tag added', '添加标签', 'customer', 'a customer gains a tag'],
     ['activity.created', 'Follow-up logged', '新增跟进', 'customer', 'a follow-up is logged'],
+    ['object.created', 'Custom record created', '新建自定义记录', 'customer', 'a custom-object record of the customer is created (name its fields as obj.TYPE.FIELD)'],
+    ['object.updated', 'Custom record changed', '自定义记录变更', 'customer', 'a custom-object record of the customer is changed'],
   ]],
   ['Leads', '线索', [
     ['lead.created', 'Lead created', '新建线索', 'lead', 'a lead is created'],

@@ -60,7 +60,7 @@ async function signIn(who, viewport = { width: 1440, height: 1000 }) {
 }
 // the objects API, as the admin
 async function oapi(method, p, body) {
-  const r = await a[{ GET: 'get', POST: 'post', PATCH: 'patch', DELETE: 'del' }[method]](p, body);
+  const r = await a[{ GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' }[method]](p, body);
   return { status: r.status, json: r.json };
 }
 const text = (sel) => page.locator(sel).first().textContent();
@@ -368,6 +368,31 @@ test('the customer 360 shows the 设备 card with both records; Add presets the 
   await listReady([], ['q']);
   assert.equal(await page.locator('#ob-list').getAttribute('data-total'), '24');
   assert.deepEqual(page.errors, []);
+});
+
+test('the record form follows the type\'s layout: its groups, titles and order', async () => {
+  const r = await oapi('PUT', '/api/v1/layouts/obj.equipment', { groups: [
+    { title: '保修 Warranty', fields: ['warranty_end', 'install_date'] },
+    { title: '基本 Basics', fields: ['serial_no', 'model'] }] });
+  assert.equal(r.status, 200, JSON.stringify(r));
+  const p = await signIn(admin); // layouts are read once per sign-in
+  try {
+    await p.goto(server.url + '/#/objects/equipment');
+    await p.waitForSelector('#ob-page[data-state=ready][data-mode=list][data-type=equipment]');
+    await p.click('#ob-new');
+    await p.waitForSelector('#ob-dialog[open] #obd-form[data-layout=applied]', { timeout: SLOW });
+    const groups = await p.$$eval('#obd-form .ob-group', (gs) => gs.map((g) => ({
+      title: g.querySelector('.ob-group-h').textContent, keys: [...g.querySelectorAll('.ob-field')].map((f) => f.dataset.key) })));
+    assert.deepEqual(groups, [
+      { title: '保修 Warranty', keys: ['warranty_end', 'install_date'] },
+      { title: '基本 Basics', keys: ['serial_no', 'model'] },
+      { title: 'Other 其他', keys: ['hours'] }]);
+    await p.screenshot({ path: path.join(SHOTS, 'objects-layout.png') });
+    assert.deepEqual(p.errors, []);
+  } finally {
+    await p.context().close();
+    await oapi('DELETE', '/api/v1/layouts/obj.equipment');
+  }
 });
 
 test('an agent reads and writes records, but has no Manage types', async () => {

@@ -895,6 +895,28 @@ test('rule conditions over obj.TYPE.FIELD: a dry run matches a customer with suc
   }
 });
 
+test('rules on object.created: a new record whose customer now has a matching one tags the customer, once', async () => {
+  const cust = await mkCustomer('trigger', {});
+  const rule = await a.post(`${V1}/rules`, { name: '新设备提醒', trigger: 'object.created', conditions: 'obj.equipment.model = X200',
+    actions: [{ type: 'tag', tag: 'X200设备客户' }], enabled: true });
+  assert.equal(rule.status, 201, rule.text);
+  try {
+    const tags = async () => (await a.get(`${V1}/customers/${cust.id}`)).json.tags;
+    await mkEq(a, cust, { serial_no: `TRG-${Date.now()}-1`, model: 'X100' });
+    assert.ok(!(await tags()).includes('X200设备客户'), 'an X100 record does not match');
+    const rec = await mkEq(a, cust, { serial_no: `TRG-${Date.now()}-2`, model: 'X200' });
+    assert.ok((await tags()).includes('X200设备客户'), 'the rule ran in the creating request');
+    const f = (await a.get(`${V1}/rules/${rule.json.id}/firings`)).json;
+    assert.equal(f.total, 1, JSON.stringify(f));
+    assert.equal(f.items[0].record_type, 'customer');
+    assert.equal(f.items[0].record_id, cust.id);
+    assert.equal(f.items[0].outcome, 'done');
+    assert.ok(rec.id);
+  } finally {
+    await a.del(`${V1}/rules/${rule.json.id}`);
+  }
+});
+
 // ------------------------------------------------------------------ 360, merge, audit
 
 test('customer 360: objects holds every type (total, newest 20, fields with labels), also total 0', async () => {
