@@ -704,8 +704,6 @@ static int run_notify(struct firing *f, json_t *a, struct act_result *res)
         char *msg = render(f, astr(a, "message"), dflt);
         const char *kind = astr(a, "kind") && *astr(a, "kind") ? astr(a, "kind") : "rule";
         rc = remind_all(f, who, kind, msg ? msg : dflt, 0, json_is_true(json_object_get(a, "once")));
-        if (!rc)
-            said(res, "done", "reminded agent%s %s", json_array_size(who) > 1 ? "s" : "", "");
         if (!rc) {
             char *ids = json_dumps(who, JSON_COMPACT);
             said(res, "done", "reminded %s: %.200s", ids ? ids : "", msg ? msg : "");
@@ -1231,9 +1229,7 @@ static int load_facts(struct firing *f, const struct subject_facts *sf)
     f->ctx = json_object();
     if (rec)
         json_object_set_new(f->ctx, subject_names[s], rec);
-    if (cust && s != S_CUSTOMER)
-        json_object_set_new(f->ctx, "customer", cust);
-    else if (cust)
+    if (cust)
         json_object_set_new(f->ctx, "customer", cust);
     if (sf && sf->tag)
         json_object_set_new(f->ctx, "event", json_pack("{s:s}", "tag", sf->tag));
