@@ -54,6 +54,7 @@ before(async () => {
     SWITCHBOARD_SMTP_FROM: 'rules@example.com',
     SWITCHBOARD_OUTBOX_RETRY_SECS: '1',
     SWITCHBOARD_ROUTING_ENABLED: 'no',
+    SWITCHBOARD_WEBHOOKS_ALLOW_HOSTS: 'localhost', // the call_webhook test's receiver
   };
   server = await startServer({ env });
   // a second gateway process on the same database: schedule rules still fire once
@@ -943,4 +944,50 @@ test('send_template: a rule mails the template to the customer through the campa
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(mailsTo(mailA).length, 1);
   assert.equal(mailsTo(mailB).length, 0);
+});
+
+test('ticket.created ⇒ raise_priority (never lowered), and call_webhook delivers a signed rule.fired with the records', async () => {
+  const got = [];
+  const http = require('node:http');
+  const receiver = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => { got.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }); res.end('ok'); });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  try {
+    const hook = await a.post(`${V1}/webhooks`, { url: `http://localhost:${receiver.address().port}/rules`, events: ['*'] });
+    assert.equal(hook.status, 201, hook.text);
+    const rule = await mkRule({ name: '紧急工单', trigger: 'ticket.created', conditions: 'ticket.subject ~ 紧急',
+      actions: [{ type: 'raise_priority', priority: 'urgent' }, { type: 'call_webhook', webhook_id: hook.json.id }], enabled: true });
+    const cust = await mkCustomer(a, { name: '工单规则客户' });
+    const urgent = await a.post(`${V1}/tickets`, { customer_id: cust.id, channel: 'phone', subject: '紧急：服务器宕机' });
+    assert.equal(urgent.status, 201, urgent.text);
+    const calm = await a.post(`${V1}/tickets`, { customer_id: cust.id, channel: 'phone', subject: '咨询发票' });
+    assert.equal(calm.status, 201, calm.text);
+    assert.equal((await a.get(`${V1}/tickets/${urgent.json.id}`)).json.priority, 'urgent', 'raised in the creating request');
+    assert.equal((await a.get(`${V1}/tickets/${calm.json.id}`)).json.priority, 'normal');
+    const f = await firingsOf(rule.id, 'ticket', urgent.json.id);
+    assert.equal(f.length, 1);
+    assert.deepEqual(f[0].actions.map((x) => [x.type, x.outcome]), [['raise_priority', 'done'], ['call_webhook', 'done']]);
+    assert.equal((await firingsOf(rule.id, 'ticket', calm.json.id)).length, 0);
+    // the delivery: type rule.fired, the rule, the record and its data, signed like every webhook
+    const fired = () => got.filter((g) => g.path === '/rules' && JSON.parse(g.body).type === 'rule.fired');
+    await until(() => fired().length >= 1, 20000, 'the rule.fired delivery', 100);
+    const body = JSON.parse(fired()[0].body);
+    assert.equal(body.data.rule.id, rule.id);
+    assert.equal(body.data.record_type, 'ticket');
+    assert.equal(body.data.record_id, urgent.json.id);
+    assert.equal(body.data.records.ticket.id, urgent.json.id);
+    assert.equal(body.data.records.customer.id, cust.id);
+    assert.ok(fired()[0].headers['switchboard-signature'], JSON.stringify(fired()[0].headers));
+    // a priority is never lowered: an already urgent ticket is skipped
+    const dry = await a.post(`${V1}/rules/${rule.id}/test`, { record_id: urgent.json.id });
+    assert.equal(dry.status, 200, dry.text);
+    assert.equal(dry.json.actions[0].outcome, 'skipped');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(fired().length, 1, 'the dry run delivered nothing');
+  } finally {
+    await new Promise((r) => receiver.close(r));
+  }
 });
