@@ -25,8 +25,10 @@ CORE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC) $(GW_SRC) $(CH_SRC) $(WK_SRC)
 MAIN_OBJ := $(BUILD)/gateway/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,tests/unit/$(BUILD)/%,$(UNIT_SRC))
+# reference programs and probes of `make bench` (bench/README.md), linked like the unit tests
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps run test unit check asan fuzz bench clean services
+.PHONY: all deps run test unit check asan fuzz bench bench-quick bench-refs clean services
 all: $(BIN)
 
 $(BIN): $(MAIN_OBJ) $(BUILD)/libswitchboard.a
@@ -53,6 +55,12 @@ tests/unit/$(BUILD)/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libswi
 
 unit: $(UNIT_BIN)
 
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libswitchboard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libswitchboard.a $(LDFLAGS) $(LDLIBS)
+
+bench-refs: $(BENCH_BIN)
+
 -include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
 
 deps:
@@ -64,16 +72,16 @@ services:
 run: deps all
 	@bash scripts/run-demo
 
-test: deps all unit
+test: deps all unit bench-refs
 	@bash scripts/dev-services start
-	@SWITCHBOARD_BIN=$(CURDIR)/$(BIN) UNIT_DIR=tests/unit/$(BUILD) bash tests/run-all.sh $(TESTS)
+	@SWITCHBOARD_BIN=$(CURDIR)/$(BIN) BENCH_REFS=$(CURDIR)/$(BUILD)/bench UNIT_DIR=tests/unit/$(BUILD) bash tests/run-all.sh $(TESTS)
 
 asan:
 	@bash scripts/deps.sh
-	$(MAKE) BUILD=build-asan BIN=build-asan/switchboard SAN=1 build-asan/switchboard unit
+	$(MAKE) BUILD=build-asan BIN=build-asan/switchboard SAN=1 build-asan/switchboard unit bench-refs
 	@bash scripts/dev-services start
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  SWITCHBOARD_BIN=$(CURDIR)/build-asan/switchboard UNIT_DIR=tests/unit/build-asan SWITCHBOARD_SANITIZED=1 \
+	  SWITCHBOARD_BIN=$(CURDIR)/build-asan/switchboard BENCH_REFS=$(CURDIR)/build-asan/bench UNIT_DIR=tests/unit/build-asan SWITCHBOARD_SANITIZED=1 \
 	  bash tests/run-all.sh $(TESTS)
 
 check:
@@ -82,12 +90,13 @@ check:
 fuzz:
 	@bash scripts/fuzz.sh
 
-bench: all $(BUILD)/bench/curl_ref
-	@bash bench/run.sh
+bench: deps all bench-refs
+	@bash scripts/dev-services start
+	@SWITCHBOARD_BIN=$(CURDIR)/$(BIN) BENCH_REFS=$(CURDIR)/$(BUILD)/bench node bench/run.js
 
-$(BUILD)/bench/curl_ref: bench/curl_ref.c
-	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs libcurl)
+bench-quick: deps all bench-refs
+	@bash scripts/dev-services start
+	@SWITCHBOARD_BIN=$(CURDIR)/$(BIN) BENCH_REFS=$(CURDIR)/$(BUILD)/bench node bench/run.js --quick
 
 clean:
 	rm -rf build build-asan $(BIN) tests/unit/build tests/unit/build-asan

@@ -4,11 +4,13 @@
 // ids). BENCH_CUSTOMERS customers tagged `bench`, a campaign on `tag:bench` started on a
 // server without SMTP (nothing is sent): time from start to status `sending` by the
 // database's clock, then the reference statement into a copy of the ledger table.
-// Prints one JSON line: {bench, customers, secs, ref_secs, ratio, target, per_sec}.
+// Prints one JSON line (bench/README.md): customers/s, the reference's, their ratio (≥ 0.5), and at
+// the full size the seconds for a million (≤ 30).
 const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep } = require('../tests/system/harness');
+const { SIZE, pick, emit } = require('./lib');
 
 (async () => {
-  const n = Number(process.env.BENCH_CUSTOMERS || 1000000);
+  const n = pick({ smoke: 2000, quick: 100000, full: 1000000 }, 'BENCH_CUSTOMERS');
   const s = await startServer();
   const admin = await bootstrapAdmin(s);
   sql(s, `INSERT INTO customers (id, name, customer_no) SELECT seq, CONCAT('B', seq), CONCAT('B', seq) FROM seq_1_to_${n}`);
@@ -36,8 +38,11 @@ const { startServer, bootstrapAdmin, api, sql, dropDatabase, sleep } = require('
   await r.stop();
   dropDatabase(r);
   if (Number(rows) !== n) throw new Error(`materialised ${rows} of ${n}`);
-  console.log(JSON.stringify({
-    bench: 'segment_materialise', customers: n, secs: +secs.toFixed(2), ref_secs: +ref.toFixed(2),
-    ratio: +(ref / secs).toFixed(2), target: 0.5, per_sec: Math.round(n / secs), under_30s: secs < 30,
-  }));
+  // the issue's second target: a million customers in under 30 s (at the full size only)
+  emit({
+    bench: 'segment_materialise', unit: 'customers/s', value: Math.round(n / secs), reference: Math.round(n / ref),
+    ref_name: 'INSERT … SELECT of the same ids', ratio: +(ref / secs).toFixed(2), judge: 'ratio', target: 0.5,
+    also: SIZE === 'full' ? [{ name: 'segment_materialise 1M customers', value: +secs.toFixed(2), unit: 's', target: 30, lower_is_better: true }] : [],
+    customers: n, secs: +secs.toFixed(2), ref_secs: +ref.toFixed(2),
+  });
 })().catch((e) => { console.error(e); process.exit(1); });

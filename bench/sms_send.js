@@ -3,10 +3,11 @@
 // 0.5x a bare libcurl multi loop against the same provider fake on the same machine; aim
 // 0.8x). Both send N messages, 16 in flight, over kept-alive connections: first the
 // reference (bench/curl_ref), then the gateway from its outbox.
-// Prints one JSON line: {bench, messages, ref_per_sec, gateway_per_sec, ratio, target}.
+// Prints one JSON line (bench/README.md): msgs/s, the reference's msgs/s, their ratio (≥ 0.5).
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
 const { startServer, bootstrapAdmin, sql, dropDatabase, sleep, freePort } = require('../tests/system/harness');
+const { pick, emit, ref: refProgram } = require('./lib');
 
 const ROOT = path.resolve(__dirname, '..');
 const SID = 'ACbench000000000000000000000000001';
@@ -16,14 +17,14 @@ const TOKEN = 'bench-token';
 const DEAD = 'http://127.0.0.1:9';
 
 (async () => {
-  const N = Number(process.env.BENCH_SMS || 2000), INFLIGHT = 16;
+  const N = pick({ smoke: 100, quick: 1000, full: 2000 }, 'BENCH_SMS'), INFLIGHT = 16;
   const port = await freePort();
   const fake = spawn(process.execPath, [path.join(ROOT, 'tests/fakes/sms-provider.mjs'), '--port', String(port), '--account-sid', SID,
     '--auth-token', TOKEN], { stdio: 'ignore' });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) { try { if ((await fetch(`${base}/_fake/healthz`)).ok) break; } catch { /* starting */ } await sleep(50); }
   try {
-    const out = execFileSync(path.join(ROOT, 'build/bench/curl_ref'), [`${base}/2010-04-01/Accounts/${SID}/Messages.json`, `${SID}:${TOKEN}`,
+    const out = execFileSync(refProgram('curl_ref'), [`${base}/2010-04-01/Accounts/${SID}/Messages.json`, `${SID}:${TOKEN}`,
       String(N), String(INFLIGHT), `${DEAD}/webhooks/sms/status`], { encoding: 'utf8' }).trim().split(' ');
     const ref = Number(out[3]);
     await fetch(`${base}/_fake/messages`, { method: 'DELETE' });
@@ -59,8 +60,9 @@ const DEAD = 'http://127.0.0.1:9';
     await s.stop();
     dropDatabase(s);
     const gw = n / secs;
-    console.log(JSON.stringify({ bench: 'sms_send', messages: n, ref_per_sec: Math.round(ref), gateway_per_sec: Math.round(gw),
-      ratio: Number((gw / ref).toFixed(2)), target: 0.5 }));
+    if (n !== N) throw new Error(`sent ${n} of ${N}`);
+    emit({ bench: 'sms_send', unit: 'msgs/s', value: Math.round(gw), reference: Math.round(ref),
+      ref_name: 'bare libcurl multi loop, same provider fake', ratio: Number((gw / ref).toFixed(2)), judge: 'ratio', target: 0.5, messages: n });
   } finally {
     fake.kill('SIGTERM');
   }

@@ -6,6 +6,7 @@
 #include "gateway/event_tailer.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
+#include "gateway/loop.h"
 #include "gateway/metrics.h"
 #include <stdlib.h>
 #include <string.h>
@@ -265,11 +266,22 @@ int api_event(struct api_ctx *c, const char *kind, int64_t ticket_id, int64_t cu
     return event_insert(c->db, kind, ticket_id, customer_id, agent_id, team_id, payload);
 }
 
+void api_defer(struct api_ctx *c)
+{
+    c->req->deferred = 1;
+}
+
+void api_deferred_done(struct api_req *req)
+{
+    if (loop_post(req->finish, req->finish_arg) < 0) /* the loop is gone: nobody waits for the answer */
+        log_warn("api", "event=deferred_answer_dropped req=%llu", (unsigned long long)req->id);
+}
+
 /* One attempt: transaction around the handler, commit only a success. */
 static int run_once(struct api_ctx *c)
 {
     int tx = !(c->route->flags & ROUTE_NO_TX);
-    int rc = tx ? db_begin(c->db) : DB_OK;
+    int rc = tx ? db_begin_lazy(c->db) : DB_OK;
     if (rc)
         return rc;
     int64_t was = rules_set_actor(c->me.id); /* rules the request sets off act on its behalf */
@@ -336,6 +348,10 @@ void api_dispatch(struct db *db, struct api_req *req)
             break;
         log_warn("api", "event=retry req=%llu attempt=%d rc=%d", (unsigned long long)req->id, attempt + 1, rc);
     }
+    if (req->deferred && !rc) /* the handler answers later (api_deferred_done) */
+        goto out;
+    if (req->deferred) /* it failed before it handed the work on: answer now */
+        req->deferred = 0;
     if (rc)
         answer_db_failure(&c, rc);
     else if (!req->status)

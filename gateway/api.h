@@ -55,6 +55,10 @@ struct api_req {
     FILE *spool;            /* when set, the body is this (unlinked) file, resp_len bytes, streamed
                                by the net thread in chunks instead of resp (large exports) */
     size_t spool_len;
+    /* a deferred answer (api_defer): set by the server before dispatch */
+    int deferred;
+    void (*finish)(void *arg);
+    void *finish_arg;
 };
 
 struct agent_info {
@@ -104,6 +108,12 @@ int api_reject(struct api_ctx *c, struct jf *f);
 int api_checked(struct api_ctx *c, struct jf *f, int *rc);
 /* Fills an error JSON into req directly (net thread answers without a handler). */
 void api_req_error(struct api_req *r, int status, const char *code, const char *message);
+/* A handler that answers later frees its pool thread: it calls api_defer(c) and returns 0
+ * (no transaction of its own: ROUTE_NO_TX); later, on any thread, it fills c->req's answer
+ * (api_req_error, or status/resp) and calls api_deferred_done(req) exactly once. The SMS
+ * webhook answers so after the ingest writer's COMMIT. */
+void api_defer(struct api_ctx *c);
+void api_deferred_done(struct api_req *req);
 
 /* Field-level permissions (field_perms.h): when the body writes a field of object
  * ("customer", "deal") that the caller's role may only read or not see, answers 403

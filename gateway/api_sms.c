@@ -1,6 +1,7 @@
 /* api_sms.c — see api_sms.h. */
 #include "gateway/api_sms.h"
 #include "gateway/campaign_results.h"
+#include "gateway/dbpool.h"
 #include "gateway/event_tailer.h"
 #include "gateway/ingest.h"
 #include "gateway/lib/contact.h"
@@ -11,7 +12,6 @@
 #include "gateway/sms_delivery.h"
 #include "gateway/tickets.h"
 #include "gateway/sms_provider.h"
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,33 +72,30 @@ static int signed_form(struct api_ctx *c, const char *path, struct form *f)
     return 0;
 }
 
-static int answer(struct api_ctx *c)
+/* The provider's empty answer, meaning "received". */
+static void answer_req(struct api_req *r)
 {
-    struct api_req *r = c->req;
     buf_reset(&r->resp);
     buf_puts(&r->resp, provider->answer_body);
     r->status = 200;
     r->resp_type = provider->answer_type;
+}
+
+static int answer(struct api_ctx *c)
+{
+    answer_req(c->req);
     return 0;
 }
 
 /* ---- inbound ---- */
 
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
+/* An inbound message on its way through the ingest writer; the webhook's pool thread is
+ * free meanwhile (api_defer), so a flood of webhooks fills the writer's group commits
+ * instead of waiting for pool threads. */
+struct inbound {
+    struct api_req *req;
+    enum keyword kw;
 };
-
-static void on_stored(struct ingest_msg *m)
-{
-    struct waiter *w = m->user;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
 static struct ingest_msg *inbound_msg(const struct sms_inbound *in)
 {
     struct ingest_msg *m = calloc(1, sizeof(*m));
@@ -156,53 +153,78 @@ static int keyword_tx(struct db *db, void *arg)
     return ticket_bot_reply(db, m->ticket_id, text, true, m->identity_value);
 }
 
+/* A pool thread: the keyword's suppression change and answer, then the webhook's answer
+ * (the message itself is already stored). */
+static void keyword_run(struct db *db, void *arg)
+{
+    struct ingest_msg *m = arg;
+    struct inbound *in = m->user;
+    struct keyword_tx k = {in->kw, m};
+    int rc = db_transaction(db, keyword_tx, &k);
+    if (rc != DB_OK)
+        log_error("sms", "event=keyword_failed message=%lld rc=%d", (long long)m->message_id, rc);
+    else
+        event_tailer_wake();
+    answer_req(in->req);
+    api_deferred_done(in->req);
+    free(in);
+    ingest_msg_free(m);
+}
+
+/* The ingest writer, after COMMIT (or the message's failure): the webhook may be answered. */
+static void on_stored(struct ingest_msg *m)
+{
+    struct inbound *in = m->user;
+    struct api_req *r = in->req;
+    if (m->rc == INGEST_EINVAL)
+        api_req_error(r, 400, "invalid_message", "the message cannot be stored (sender or id unusable)");
+    else if (m->rc)
+        api_req_error(r, 503, "unavailable", "the message could not be stored; retry");
+    if (!m->rc)
+        log_info("sms", "event=inbound message=%lld ticket=%lld duplicate=%d keyword=%d", (long long)m->message_id,
+                 (long long)m->ticket_id, m->duplicate, (int)in->kw);
+    if (!m->rc && in->kw != KW_NONE && !m->duplicate) {
+        if (dbpool_submit(keyword_run, NULL, m) == 0)
+            return;
+        log_error("sms", "event=keyword_failed message=%lld reason=stopping", (long long)m->message_id);
+    }
+    if (!m->rc)
+        answer_req(r);
+    api_deferred_done(r);
+    free(in);
+    ingest_msg_free(m);
+}
+
 int sms_webhook_inbound(struct api_ctx *c)
 {
     struct form f;
     if (signed_form(c, "/webhooks/sms/inbound", &f) < 0)
         return 0;
-    struct sms_inbound in;
-    if (provider->parse_inbound(&f, &in) < 0) {
+    struct sms_inbound sin;
+    if (provider->parse_inbound(&f, &sin) < 0) {
         form_free(&f);
         return api_error(c, 400, "missing_fields", "an inbound message needs its id and From");
     }
-    struct ingest_msg *m = inbound_msg(&in);
-    enum keyword kw = keyword_of(in.body);
+    struct ingest_msg *m = inbound_msg(&sin);
+    enum keyword kw = keyword_of(sin.body);
     form_free(&f);
-    if (!m)
+    struct inbound *in = m ? malloc(sizeof(*in)) : NULL;
+    if (!in) {
+        ingest_msg_free(m);
         return api_error(c, 503, "unavailable", "out of memory; retry");
-    struct waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    }
+    *in = (struct inbound){c->req, kw};
     m->done = on_stored;
-    m->user = &w;
+    m->user = in;
     m->keyword = kw != KW_NONE;
+    api_defer(c); /* before the submit: the writer may answer before this returns */
     if (ingest_submit(m) < 0) {
+        c->req->deferred = 0;
+        free(in);
         ingest_msg_free(m);
         return api_error(c, 503, "unavailable", "shutting down; retry");
     }
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    int rc = m->rc;
-    if (rc == INGEST_EINVAL) {
-        ingest_msg_free(m);
-        return api_error(c, 400, "invalid_message", "the message cannot be stored (sender or id unusable)");
-    }
-    if (rc) {
-        ingest_msg_free(m);
-        return api_error(c, 503, "unavailable", "the message could not be stored; retry");
-    }
-    log_info("sms", "event=inbound message=%lld ticket=%lld duplicate=%d keyword=%d", (long long)m->message_id,
-             (long long)m->ticket_id, m->duplicate, (int)kw);
-    if (kw != KW_NONE && !m->duplicate) {
-        struct keyword_tx k = {kw, m};
-        if ((rc = db_transaction(c->db, keyword_tx, &k)) != DB_OK)
-            log_error("sms", "event=keyword_failed message=%lld rc=%d", (long long)m->message_id, rc);
-        else
-            event_tailer_wake();
-    }
-    ingest_msg_free(m);
-    return answer(c);
+    return 0;
 }
 
 /* ---- delivery reports ---- */

@@ -8,6 +8,7 @@
 #include <mysqld_error.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define STMT_SLOTS 512
 
@@ -23,6 +24,7 @@ struct db {
     MYSQL *my;
     struct stmt_slot slots[STMT_SLOTS];
     char err[256];
+    int tx_pending; /* db_begin_lazy: START TRANSACTION not sent yet */
 };
 
 void db_library_init(void)
@@ -312,11 +314,34 @@ out:
     return rc;
 }
 
+static int simple(struct db *db, const char *sql);
+
+/* A statement that neither writes nor locks: under READ COMMITTED it reads the same inside
+ * a transaction as outside one, so a lazy transaction need not start for it. */
+static int plain_read(const char *sql)
+{
+    while (*sql == ' ' || *sql == '(')
+        sql++;
+    return strncasecmp(sql, "SELECT", 6) == 0 && !strcasestr(sql, "FOR UPDATE") && !strcasestr(sql, "LOCK IN SHARE MODE")
+           && !strcasestr(sql, "FOR SHARE");
+}
+
+/* Sends the START TRANSACTION a lazy begin held back, before the first statement that needs it. */
+static int start_pending(struct db *db, const char *sql)
+{
+    if (!db->tx_pending || plain_read(sql))
+        return DB_OK;
+    db->tx_pending = 0;
+    return simple(db, "START TRANSACTION");
+}
+
 static int exec_once(struct db *db, const char *sql, const struct db_param *p, size_t np, struct db_result *res)
 {
     if (res) /* callers pass uninitialised results; every exit path may free it */
         memset(res, 0, sizeof(*res));
     int rc = db_ensure(db);
+    if (!rc)
+        rc = start_pending(db, sql);
     if (rc)
         return rc;
     MYSQL_STMT *st = NULL;
@@ -377,7 +402,9 @@ static int simple(struct db *db, const char *sql)
 
 int db_exec_script(struct db *db, const char *script)
 {
-    int rc = simple(db, script);
+    int rc = start_pending(db, script);
+    if (!rc)
+        rc = simple(db, script);
     if (rc)
         return rc;
     for (;;) {
@@ -394,11 +421,23 @@ int db_exec_script(struct db *db, const char *script)
 
 int db_begin(struct db *db)
 {
+    db->tx_pending = 0;
     return simple(db, "START TRANSACTION");
+}
+
+int db_begin_lazy(struct db *db)
+{
+    int rc = db_ensure(db);
+    db->tx_pending = !rc;
+    return rc;
 }
 
 int db_commit(struct db *db)
 {
+    if (db->tx_pending) { /* nothing was written: there is nothing to commit */
+        db->tx_pending = 0;
+        return db->my ? DB_OK : DB_EGONE;
+    }
     if (!db->my)
         return DB_EGONE;
     if (mysql_commit(db->my) != 0)
@@ -408,6 +447,10 @@ int db_commit(struct db *db)
 
 int db_rollback(struct db *db)
 {
+    if (db->tx_pending) {
+        db->tx_pending = 0;
+        return db->my ? DB_OK : DB_EGONE;
+    }
     if (!db->my)
         return DB_EGONE;
     if (mysql_rollback(db->my) != 0)
@@ -446,6 +489,17 @@ void db_result_free(struct db_result *r)
     free(r->cells);
     free(r->lens);
     memset(r, 0, sizeof(*r));
+}
+
+void db_result_truncate(struct db_result *r, size_t n)
+{
+    if (n >= r->nrows)
+        return;
+    for (size_t i = n * r->ncols; r->cells && i < r->nrows * r->ncols; i++) {
+        free(r->cells[i]);
+        r->cells[i] = NULL;
+    }
+    r->nrows = n;
 }
 
 const char *db_cell(const struct db_result *r, size_t row, size_t col)

@@ -89,6 +89,10 @@ int db_exec(struct db *db, const char *sql, const struct db_param *p, size_t np,
 /* A script of several statements (migrations only; never user text). */
 int db_exec_script(struct db *db, const char *script);
 int db_begin(struct db *db);
+/* A transaction whose START TRANSACTION is sent before its first statement that writes
+ * or locks (anything but a plain SELECT): a request that only reads costs no BEGIN and no
+ * COMMIT round trip. Same isolation (READ COMMITTED: each read sees the latest commit). */
+int db_begin_lazy(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 /* Runs fn in a transaction: commits when it returns 0, rolls back otherwise (fn may
@@ -97,6 +101,8 @@ int db_rollback(struct db *db);
 int db_transaction(struct db *db, int (*fn)(struct db *db, void *arg), void *arg);
 
 void db_result_free(struct db_result *r);
+/* Keeps the first n rows (n <= nrows), freeing the others. */
+void db_result_truncate(struct db_result *r, size_t n);
 const char *db_cell(const struct db_result *r, size_t row, size_t col);
 int64_t db_cell_i64(const struct db_result *r, size_t row, size_t col);
 /* Rows as JSON: integers and decimals as numbers, DATETIME as ISO-8601 UTC, and a

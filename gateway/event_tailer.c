@@ -68,7 +68,7 @@ int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t cus
 
 int event_insert_many(struct db *db, struct event_row *rows, size_t n)
 {
-    enum { CHUNK = 32 };
+    enum { CHUNK = 100 }; /* a whole outbox batch in one statement */
     int rc = DB_OK;
     for (size_t at = 0; at < n; at += CHUNK) {
         size_t k = n - at < CHUNK ? n - at : CHUNK;
@@ -175,15 +175,92 @@ static void post_batch(struct event_batch *b)
         event_batch_free(b);
 }
 
+#define EVENT_COLUMNS \
+    "SELECT id, kind, COALESCE(ticket_id,0), COALESCE(customer_id,0), COALESCE(agent_id,0), " \
+    "COALESCE(team_id,0), payload, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'), region FROM events "
+
+static void event_from_row(struct event *e, const struct db_result *r, size_t i)
+{
+    e->id = db_cell_i64(r, i, 0);
+    text_copy(e->kind, sizeof(e->kind), db_cell(r, i, 1));
+    e->ticket_id = db_cell_i64(r, i, 2);
+    e->customer_id = db_cell_i64(r, i, 3);
+    e->agent_id = db_cell_i64(r, i, 4);
+    e->team_id = db_cell_i64(r, i, 5);
+    text_copy(e->region, sizeof(e->region), db_cell(r, i, 8) ? db_cell(r, i, 8) : "");
+    build_frame(e, db_cell(r, i, 7), db_cell(r, i, 6));
+    redact_frames(e);
+}
+
+/* Ids the tailer stepped over at a gap: a transaction that took longer than the grace
+ * period to commit (a big ingest batch under load) commits them later. They are looked
+ * for on every pass until they turn up — delivered late, never lost — or for LATE_KEEP_US
+ * (a rolled-back transaction leaves its ids unused for good). */
+#define LATE_MAX 8192
+#define LATE_KEEP_US (300LL * 1000000)
+static struct late_id {
+    int64_t id, since_us;
+} late[LATE_MAX];
+static size_t nlate;
+
+static void late_add(int64_t from, int64_t to, int64_t now)
+{
+    int64_t kept = 0;
+    for (int64_t id = from; id <= to && nlate < LATE_MAX; id++, kept++)
+        late[nlate++] = (struct late_id){id, now};
+    log_info("events", "event=gap_stepped_over from=%lld to=%lld", (long long)from, (long long)to);
+    if (kept <= to - from)
+        log_warn("events", "event=gap_skipped from=%lld to=%lld", (long long)from + kept, (long long)to);
+}
+
+static int late_once(struct db *db)
+{
+    int64_t now = metrics_now_us(), ids[LATE_MAX];
+    size_t n = 0, expired = 0;
+    for (size_t i = 0; i < nlate; i++) {
+        if (now - late[i].since_us > LATE_KEEP_US)
+            expired++;
+        else
+            late[n++] = late[i];
+    }
+    if (expired)
+        log_info("events", "event=gap_closed count=%zu (ids never committed)", expired);
+    nlate = n;
+    if (!nlate)
+        return DB_OK;
+    for (size_t i = 0; i < nlate; i++)
+        ids[i] = late[i].id;
+    char *list = db_id_list(ids, nlate);
+    struct db_result r;
+    int rc = list ? db_exec(db, EVENT_COLUMNS "WHERE id IN (SELECT j.id FROM " DB_ID_LIST_TABLE ") ORDER BY id",
+                            DBP(P_S(list)), &r)
+                  : DB_EOTHER;
+    free(list);
+    if (rc)
+        return rc;
+    struct event_batch *b = r.nrows ? calloc(1, sizeof(*b) + r.nrows * sizeof(struct event)) : NULL;
+    for (size_t i = 0; b && i < r.nrows; i++) {
+        struct event *e = &b->ev[b->n++];
+        event_from_row(e, &r, i);
+        for (size_t k = 0; k < nlate; k++) /* found: no longer late */
+            if (late[k].id == e->id) {
+                late[k] = late[--nlate];
+                break;
+            }
+        log_info("events", "event=late_delivered id=%lld", (long long)e->id);
+    }
+    db_result_free(&r);
+    if (b)
+        post_batch(b);
+    return DB_OK;
+}
+
 /* Reads what follows *last; advances *last over contiguous ids, and over a gap once it
- * is older than the grace period. */
+ * is older than the grace period (its ids are then looked for as late ones). */
 static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
 {
     struct db_result r;
-    int rc = db_exec(db, "SELECT id, kind, COALESCE(ticket_id,0), COALESCE(customer_id,0), COALESCE(agent_id,0), "
-                         "COALESCE(team_id,0), payload, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'), region "
-                         "FROM events WHERE id > ? ORDER BY id LIMIT 500",
-                     DBP(P_I(*last)), &r);
+    int rc = db_exec(db, EVENT_COLUMNS "WHERE id > ? ORDER BY id LIMIT 500", DBP(P_I(*last)), &r);
     if (rc)
         return rc;
     struct event_batch *b = calloc(1, sizeof(*b) + r.nrows * sizeof(struct event));
@@ -204,19 +281,10 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
                 *gap_since_us = now;
             if (now - *gap_since_us < GAP_GRACE_MS * 1000LL)
                 break;
-            log_warn("events", "event=gap_skipped from=%lld to=%lld", (long long)*last + 1, (long long)id - 1);
+            late_add(*last + 1, id - 1, now);
         }
         *gap_since_us = 0;
-        struct event *e = &b->ev[b->n++];
-        e->id = id;
-        text_copy(e->kind, sizeof(e->kind), db_cell(&r, i, 1));
-        e->ticket_id = db_cell_i64(&r, i, 2);
-        e->customer_id = db_cell_i64(&r, i, 3);
-        e->agent_id = db_cell_i64(&r, i, 4);
-        e->team_id = db_cell_i64(&r, i, 5);
-        text_copy(e->region, sizeof(e->region), db_cell(&r, i, 8) ? db_cell(&r, i, 8) : "");
-        build_frame(e, db_cell(&r, i, 7), db_cell(&r, i, 6));
-        redact_frames(e);
+        event_from_row(&b->ev[b->n++], &r, i);
         *last = id;
     }
     db_result_free(&r);
@@ -227,7 +295,7 @@ static int tail_once(struct db *db, int64_t *last, int64_t *gap_since_us)
 static void tailer_main(struct bgthread *self)
 {
     struct db *db = db_new(cfg, 1);
-    int64_t last = -1, gap_since = 0;
+    int64_t last = -1, gap_since = 0, late_at_us = 0;
     int wait_ms = 0;
     while (bgthread_wait(self, wait_ms)) {
         if (last < 0 && db_scalar_i64(db, "SELECT COALESCE(MAX(id), 0) FROM events", DBP0, 0, &last) != DB_OK) {
@@ -236,10 +304,15 @@ static void tailer_main(struct bgthread *self)
             continue;
         }
         int rc = tail_once(db, &last, &gap_since);
+        if (!rc && nlate && metrics_now_us() - late_at_us > 200000) { /* a few times a second is soon enough */
+            late_at_us = metrics_now_us();
+            rc = late_once(db);
+        }
         wait_ms = rc ? 500 : (gap_since ? 10 : POLL_MS);
     }
     fperm_snapshot_free(&perms);
     perms_at_us = 0;
+    nlate = 0;
     db_free(db);
 }
 
@@ -253,6 +326,14 @@ int event_tailer_start(const struct sb_config *config, event_deliver_fn fn)
 void event_tailer_stop(void)
 {
     bgthread_stop(&bg);
+}
+
+void event_keep_settled(struct db_result *r, size_t col)
+{
+    size_t n = 0;
+    while (n < r->nrows && db_cell_i64(r, n, col) == 1)
+        n++;
+    db_result_truncate(r, n);
 }
 
 int event_cursor_lock(struct db *db, const char *name, int64_t *last)

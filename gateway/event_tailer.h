@@ -8,7 +8,9 @@
  * Ids are allocated at INSERT but become visible at COMMIT, so a lower id can appear
  * after a higher one. The tailer therefore stops at a gap and waits up to
  * GAP_GRACE_MS for it to fill before stepping over it (a rolled-back insert leaves a
- * permanent gap).
+ * permanent gap); the ids stepped over are looked for again every pass for five minutes,
+ * so an event whose transaction committed later than that (a big group commit under
+ * load) is delivered late, never lost.
  *
  * Owns: its thread and connection; each posted batch belongs to the deliver callback,
  * which must call event_batch_free. Thread: event_insert on any thread holding a struct db
@@ -54,6 +56,11 @@ int event_insert_many(struct db *db, struct event_row *rows, size_t n);
  * call starts at the present, not at the beginning of history. */
 int event_cursor_lock(struct db *db, const char *name, int64_t *last);
 int event_cursor_advance(struct db *db, const char *name, int64_t last);
+/* A cursor reader's events (`WHERE id > cursor ORDER BY id LIMIT n`, with column col =
+ * `created_at < NOW(3) - INTERVAL settle`): keeps the rows before the first one still
+ * settling. The reader stops there — it neither skips past an event whose neighbours may
+ * still commit nor reads the whole unsettled tail on every pass. */
+void event_keep_settled(struct db_result *r, size_t col);
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload);
 /* A CRM record's event (customer.*, deal.*, lead.*, activity.*, object.*): agent_id is the record's

@@ -62,6 +62,8 @@ struct conn {
     int too_large;
     int must_close;           /* answer, then close the connection */
     int dispatched;           /* lws may still report BODY_COMPLETION after a body-less POST */
+    int pool_returned;        /* the pool job ended (on_api_done ran) */
+    int deferred_ready;       /* a deferred answer is complete (on_deferred_done ran) */
     int headers_done;
     size_t sent;
     const char *out;
@@ -391,14 +393,32 @@ static void on_api_run(struct db *db, void *arg)
     api_dispatch(db, c->req);
 }
 
-static void on_api_done(void *arg)
+static void api_answered(struct conn *c)
 {
-    struct conn *c = arg;
     if (c->wsi)
         respond_now(c->wsi, c);
     else
         req_end(c); /* the client left; the transaction still ran to its end */
     conn_unref(c);
+}
+
+/* Both callbacks run on the net thread, in either order: the pool job's end and a deferred
+ * answer (api_defer); the later of the two answers and drops the job's reference. */
+static void on_api_done(void *arg)
+{
+    struct conn *c = arg;
+    c->pool_returned = 1;
+    if (c->req && c->req->deferred && !c->deferred_ready)
+        return;
+    api_answered(c);
+}
+
+static void on_deferred_done(void *arg)
+{
+    struct conn *c = arg;
+    c->deferred_ready = 1;
+    if (c->pool_returned)
+        api_answered(c);
 }
 
 /* Bulk uploads (ROUTE_LARGE_BODY: CSV imports) get [server] import_limit instead of
@@ -454,6 +474,9 @@ static void dispatch(struct lws *wsi, struct conn *c)
     c->phase = PH_AT_POOL;
     c->kill_at_us = 0; /* the pool always answers; the request is not the client's to stall */
     c->refs++;
+    c->pool_returned = c->deferred_ready = 0;
+    r->finish = on_deferred_done;
+    r->finish_arg = c;
     r->t_queued_us = metrics_now_us();
     if (dbpool_submit(on_api_run, on_api_done, c) < 0) {
         c->refs--;

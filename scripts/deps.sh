@@ -4,7 +4,8 @@
 # Debian packages: build toolchain, the libraries of DESIGN.md (pkg-config names in
 # NOTES.md), MariaDB server and Dovecot IMAP for the private dev/test instances
 # (scripts/dev-services), cppcheck for `make check`, postfix for its smtp-source and
-# smtp-sink (the reference of `make bench`; the system postfix is never started).
+# smtp-sink, wrk and nginx (the references of `make bench`; the system postfix and nginx
+# are never started).
 # Server packages must not start system services: a temporary policy-rc.d refuses them,
 # and a system Dovecot that an install started anyway (no systemd, a postinst that ignores
 # policy-rc.d) is stopped again by the PID in its own pid file.
@@ -19,7 +20,7 @@ PKGS=(
   libjansson-dev libsodium-dev libssl-dev libinih-dev libgumbo-dev libcmocka-dev
   mariadb-server mariadb-client
   dovecot-core dovecot-imapd
-  postfix
+  postfix wrk nginx-light
   chromium fonts-wqy-microhei fonts-noto-color-emoji
   nodejs
 )

@@ -175,11 +175,12 @@ static int event_rules_tx(struct db *db, void *arg)
     struct db_result ev;
     int rc = event_cursor_lock(db, "crm_events", &last);
     if (!rc)
-        rc = db_exec(db, "SELECT id, kind, COALESCE(customer_id, 0) FROM events WHERE id > ? "
-                         "AND created_at < NOW(3) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?",
-                     DBP(P_I(last), P_I(cfg->crm.settle_ms * 1000), P_I(EVENTS_PER_PASS)), &ev);
+        rc = db_exec(db, "SELECT id, kind, COALESCE(customer_id, 0), created_at < NOW(3) - INTERVAL ? MICROSECOND "
+                         "FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                     DBP(P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
     if (rc)
         return rc;
+    event_keep_settled(&ev, 3);
     if (ev.nrows && !(rc = load_rules(db, &rs))) {
         int64_t *ids = calloc(ev.nrows, sizeof(*ids));
         for (size_t k = 0; ids && k < rs.n && !rc; k++) {

@@ -148,11 +148,12 @@ static int pass_tx(struct db *db, void *arg)
     struct db_result ev;
     int rc = event_cursor_lock(db, "quality_events", &last);
     if (!rc)
-        rc = db_exec(db, "SELECT id, kind, payload FROM events WHERE id > ? "
-                         "AND created_at < NOW(3) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?",
-                     DBP(P_I(last), P_I(cfg->crm.settle_ms * 1000), P_I(EVENTS_PER_PASS)), &ev);
+        rc = db_exec(db, "SELECT id, kind, payload, created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events "
+                         "WHERE id > ? ORDER BY id LIMIT ?",
+                     DBP(P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
     if (rc)
         return rc;
+    event_keep_settled(&ev, 3);
     struct keywords k = {0};
     if (ev.nrows)
         rc = keywords_load(db, &k);

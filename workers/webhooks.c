@@ -93,11 +93,12 @@ static int fanout_tx(struct db *db, void *arg)
     struct db_result ev, w;
     int rc = event_cursor_lock(db, "webhook_events", &last);
     if (!rc)
-        rc = db_exec(db, "SELECT id, kind, ticket_id, customer_id, payload, created_at FROM events WHERE id > ? "
-                         "AND created_at < NOW(3) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?",
-                     DBP(P_I(last), P_I(cfg->crm.settle_ms * 1000), P_I(EVENTS_PER_PASS)), &ev);
+        rc = db_exec(db, "SELECT id, kind, ticket_id, customer_id, payload, created_at, "
+                         "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                     DBP(P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
     if (rc)
         return rc;
+    event_keep_settled(&ev, 6);
     if (!ev.nrows) {
         db_result_free(&ev);
         return DB_OK;

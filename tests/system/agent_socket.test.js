@@ -10,6 +10,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const { spawn } = require('node:child_process');
 const WebSocket = require('ws');
 const {
   startServer, bootstrapAdmin, api, sql, dropDatabase, createAgent, sleep,
@@ -550,6 +551,33 @@ test.describe('/ws/agent client frames', () => {
     }
     assert.equal(offlineEvents(ag.id), 0, 'a reconnect within the grace period produced an offline event');
     s2.ws.close();
+  });
+
+  test('an event whose transaction commits after a later one and after the gap grace (a slow group commit) is pushed late, not lost', async () => {
+    const ag = await agentSocket(admin.token);
+    const c = await a.post('/api/v1/customers', { name: 'Gap test 间隙' });
+    assert.equal(c.status, 201, c.text);
+    const t = await a.post('/api/v1/tickets', { customer_id: c.json.id, channel: 'email', subject: 'gap test' });
+    assert.equal(t.status, 201, t.text);
+    // a transaction takes its event id now and commits 2.5 s later (the tailer's grace is 1 s)
+    const env = server.env;
+    const slow = spawn('mariadb', ['--no-defaults', `--user=${env.SWITCHBOARD_DATABASE_USER}`, `--password=${env.SWITCHBOARD_DATABASE_PASSWORD}`,
+      `--socket=${env.SWITCHBOARD_DATABASE_SOCKET}`, `--database=${server.dbName}`], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const exited = new Promise((r) => slow.on('exit', r));
+    slow.stdin.end(`BEGIN; INSERT INTO events (kind, ticket_id, payload) VALUES ('ticket.updated', ${t.json.id}, '{"marker":"slow-tx"}'); ` +
+      'DO SLEEP(2.5); COMMIT;');
+    await sleep(400);
+    // meanwhile an ordinary change commits a later id, which is pushed at once
+    const from = ag.frames.length;
+    const m = await a.post(`/api/v1/tickets/${t.json.id}/messages`, { body_text: 'fast one', internal: true });
+    assert.equal(m.status, 201, m.text);
+    await ag.waitFor((f) => f.type === 'message.created' && JSON.stringify(f).includes('fast one'), 5000, 'the later event', from);
+    assert.equal(await exited, 0, 'the slow transaction committed');
+    const [[slowId, fastId]] = sql(server, "SELECT MAX(IF(payload LIKE '%slow-tx%', id, 0)), MAX(IF(kind = 'message.created', id, 0)) FROM events");
+    assert.ok(Number(slowId) < Number(fastId), `the slow event has the lower id (${slowId} < ${fastId})`);
+    const late = await ag.waitFor((f) => f.marker === 'slow-tx', 5000, 'the slow event, late', from);
+    assert.equal(late.ticket_id, t.json.id, JSON.stringify(late));
+    assert.match(server.logs(), /event=late_delivered id=\d+/);
   });
 
   test('invalid JSON ⇒ error and the socket stays usable; unknown type ⇒ error unknown_type', async () => {
