@@ -9,18 +9,21 @@
 // Sizes: BENCH_HTTP_SECS (smoke 1, quick 3, full 8), BENCH_HTTP_CONNS (32).
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, execFile } = require('node:child_process');
 const { startServer, bootstrapAdmin, sql, dropDatabase, freePort, sleep, api } = require('../tests/system/harness');
 const { ROOT, pick, emit, ratio, run } = require('./lib');
 
 const SECS = pick({ smoke: 1, quick: 3, full: 8 }, 'BENCH_HTTP_SECS');
 const CONNS = pick({ smoke: 8, quick: 32, full: 32 }, 'BENCH_HTTP_CONNS');
 
-/** Runs wrk; resolves {rps, latency {p50, p90, p99}, requests, errors}. */
-function wrk(url, headers) {
+/** Runs wrk; resolves {rps, latency {p50, p90, p99}, requests, errors}. Asynchronously: the
+ * gateway's log goes through a pipe to this process, and a blocked reader would stall it. */
+async function wrk(url, headers) {
   const args = ['-t1', `-c${CONNS}`, `-d${SECS}s`, '--latency', '--timeout', '5s'];
   for (const h of headers) args.push('-H', h);
-  const out = execFileSync('wrk', [...args, url], { encoding: 'utf8', timeout: (SECS + 30) * 1000 });
+  const out = await new Promise((resolve, reject) => {
+    execFile('wrk', [...args, url], { encoding: 'utf8', timeout: (SECS + 30) * 1000 }, (e, stdout) => (e ? reject(e) : resolve(stdout)));
+  });
   const num = (re) => { const m = re.exec(out); return m ? Number(m[1]) : NaN; };
   const ms = (pct) => {
     const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
@@ -83,10 +86,10 @@ run(async () => {
     if (first.status !== 200 || !first.json.messages || first.json.messages.length !== 4) {
       throw new Error(`GET ${path1}: ${first.status} ${first.text}`);
     }
-    const gw = wrk(`${s.url}${path1}`, [`Authorization: Bearer ${token}`]);
+    const gw = await wrk(`${s.url}${path1}`, [`Authorization: Bearer ${token}`]);
     await s.stop();
     ngx = await startNginx(first.text);
-    const ref = wrk(ngx.url, []);
+    const ref = await wrk(ngx.url, []);
     if (!(gw.rps > 0) || !(ref.rps > 0)) throw new Error(`wrk measured nothing: ${JSON.stringify({ gw, ref })}`);
     if (gw.errors) throw new Error(`${gw.errors} of the gateway's answers were errors`);
     emit({

@@ -322,8 +322,10 @@ static int plain_read(const char *sql)
 {
     while (*sql == ' ' || *sql == '(')
         sql++;
-    return strncasecmp(sql, "SELECT", 6) == 0 && !strcasestr(sql, "FOR UPDATE") && !strcasestr(sql, "LOCK IN SHARE MODE")
-           && !strcasestr(sql, "FOR SHARE");
+    /* our SQL keywords are upper case (a lower-case lock would only start the transaction
+     * later than it could, never skip one a write needs: writes are not SELECTs) */
+    return strncasecmp(sql, "SELECT", 6) == 0 && !strstr(sql, "FOR UPDATE") && !strstr(sql, "LOCK IN SHARE MODE")
+           && !strstr(sql, "FOR SHARE");
 }
 
 /* Sends the START TRANSACTION a lazy begin held back, before the first statement that needs it. */
