@@ -322,10 +322,16 @@ static int plain_read(const char *sql)
 {
     while (*sql == ' ' || *sql == '(')
         sql++;
-    /* our SQL keywords are upper case (a lower-case lock would only start the transaction
-     * later than it could, never skip one a write needs: writes are not SELECTs) */
-    return strncasecmp(sql, "SELECT", 6) == 0 && !strstr(sql, "FOR UPDATE") && !strstr(sql, "LOCK IN SHARE MODE")
-           && !strstr(sql, "FOR SHARE");
+    if (strncasecmp(sql, "SELECT", 6) != 0)
+        return 0;
+    /* a locking read must run inside the transaction; strstr in both cases (our SQL is upper
+     * case) is cheaper than strcasestr over every statement of a GET */
+    static const char *const locks[] = {"FOR UPDATE", "for update", "LOCK IN SHARE MODE", "lock in share mode",
+                                        "FOR SHARE", "for share", NULL};
+    for (size_t i = 0; locks[i]; i++)
+        if (strstr(sql, locks[i]))
+            return 0;
+    return 1;
 }
 
 /* Sends the START TRANSACTION a lazy begin held back, before the first statement that needs it. */
