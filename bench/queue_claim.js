@@ -7,7 +7,7 @@
 // The rows are replies as agents store them (a message each, the outbox row naming it);
 // between the runs every row is queued again. Target: gateway ≥ 0.8 × reference.
 // Sizes: BENCH_CLAIM_ROWS (smoke 500, quick 10000, full 40000), BENCH_CLAIM_WORKERS (4).
-const { execFileSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const { startServer, sql, dropDatabase } = require('../tests/system/harness');
 const { pick, ref, emit, ratio, run } = require('./lib');
 
@@ -15,10 +15,13 @@ const ROWS = pick({ smoke: 500, quick: 10000, full: 40000 }, 'BENCH_CLAIM_ROWS')
 const WORKERS = pick({ smoke: 2, quick: 4, full: 4 }, 'BENCH_CLAIM_WORKERS');
 
 function probe(env, mode) {
-  const out = execFileSync(ref('outbox_claim'), [mode, String(WORKERS), String(ROWS), '120'], {
+  const r = spawnSync(ref('outbox_claim'), [mode, String(WORKERS), String(ROWS), '120'], {
     env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 150000,
-  }).trim().split(' ');
-  if (Number(out[0]) !== ROWS) throw new Error(`${mode}: ${out[0]} of ${ROWS} rows sent`);
+  });
+  const out = (r.stdout || '').trim().split(' ');
+  if (r.status !== 0 || Number(out[0]) !== ROWS) {
+    throw new Error(`${mode}: ${out[0]} of ${ROWS} rows sent (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
+  }
   return { secs: Number(out[1]), per_sec: Number(out[2]) };
 }
 

@@ -61,13 +61,11 @@ struct claim {
     size_t n;
 };
 
-static void forget(struct claim *c);
-
 static int claim_tx(struct db *db, void *arg)
 {
     struct claim *c = arg;
     struct db_result r;
-    forget(c); /* a retried transaction claims afresh */
+    c->n = 0;
     size_t batch = c->ops->batch ? c->ops->batch : 20;
     int lease = c->ops->lease_secs ? c->ops->lease_secs : 120;
     int rc = db_exec(db, "SELECT id, COALESCE(message_id, 0), recipient, payload, attempts FROM outbox "
@@ -231,39 +229,24 @@ static int results_tx(struct db *db, void *arg)
     return rc ? rc : store_sent(db, res->ops, ok, nok);
 }
 
-/* The outcome of one batch and the claim of the next in one transaction: a busy lane
- * commits once per batch instead of twice (bench/queue_claim.js). */
-struct settle_and_claim {
-    struct results *res;
-    struct claim *next;
-};
-
-static int settle_and_claim_tx(struct db *db, void *arg)
+/* Claims, sends and stores one batch of a channel; returns how many rows it handled. */
+static size_t round_for(struct db *db, const struct channel_ops *ops)
 {
-    struct settle_and_claim *sc = arg;
-    int rc = sc->res->n ? results_tx(db, sc->res) : DB_OK;
-    return rc ? rc : claim_tx(db, sc->next);
-}
-
-/* Sends the batch *c claimed (claiming one first when it is empty), stores the outcome and
- * claims the next batch into *next in the same transaction; returns how many rows it
- * handled. */
-static size_t round_for(struct db *db, const struct channel_ops *ops, struct claim *c, struct claim *next)
-{
-    struct outbox_item *items = c->items;
-    if (!c->n && db_transaction(db, claim_tx, c) != DB_OK) {
-        forget(c);
+    struct outbox_item items[OUTBOX_BATCH_MAX];
+    struct claim c = {ops, items, 0};
+    if (db_transaction(db, claim_tx, &c) != DB_OK) {
+        forget(&c);
         return 0;
     }
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c.n; i++)
         items[i].outcome = SEND_OK; /* prepare may settle it otherwise */
-    if (ops->prepare_batch && c->n && ops->prepare_batch(db, items, c->n) != DB_OK)
-        for (size_t i = 0; i < c->n; i++) { /* the database hiccuped: try again soon, no attempt lost */
+    if (ops->prepare_batch && c.n && ops->prepare_batch(db, items, c.n) != DB_OK)
+        for (size_t i = 0; i < c.n; i++) { /* the database hiccuped: try again soon, no attempt lost */
             items[i].outcome = SEND_RETRY;
             items[i].not_attempted = 1;
             text_copy(items[i].error, sizeof(items[i].error), "could not prepare the message (database error)");
         }
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; i < c.n; i++) {
         if (!items[i].payload || (!ops->prepare_batch && ops->prepare && ops->prepare(db, &items[i]) != DB_OK)) {
             items[i].outcome = SEND_FAILED;
             text_copy(items[i].error, sizeof(items[i].error), "could not prepare the message (ticket or payload missing)");
@@ -272,7 +255,7 @@ static size_t round_for(struct db *db, const struct channel_ops *ops, struct cla
     /* only the prepared ones go out; the others keep their failure */
     struct outbox_item *go[OUTBOX_BATCH_MAX];
     size_t ngo = 0;
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c.n; i++)
         if (items[i].outcome == SEND_OK)
             go[ngo++] = &items[i];
     if (ngo) {
@@ -283,45 +266,22 @@ static size_t round_for(struct db *db, const struct channel_ops *ops, struct cla
         for (size_t i = 0; i < ngo; i++)
             *go[i] = batch[i];
     }
-    struct results res = {ops, items, c->n};
-    struct settle_and_claim sc = {&res, next};
+    struct results res = {ops, items, c.n};
     /* the rows stay leased until this commits; if it cannot, the lease makes them ambiguous */
-    if (db_transaction(db, settle_and_claim_tx, &sc) != DB_OK) {
-        log_error("outbox", "event=results_not_stored count=%zu channel=%s", c->n, ops->name);
-        forget(next);
-    } else {
+    if (c.n && db_transaction(db, results_tx, &res) != DB_OK)
+        log_error("outbox", "event=results_not_stored count=%zu channel=%s", c.n, ops->name);
+    else if (c.n)
         event_tailer_wake();
-    }
-    size_t n = c->n;
-    forget(c);
+    size_t n = c.n;
+    forget(&c);
     return n;
-}
-
-/* Gives a claimed, unsent batch back to the queue (the attempt was not made). */
-static int release_tx(struct db *db, void *arg)
-{
-    struct claim *c = arg;
-    struct db_param p[OUTBOX_BATCH_MAX];
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, "UPDATE outbox SET state = 'queued', attempts = attempts - 1, lease_until = NULL "
-                 "WHERE state = 'sending' AND id IN ");
-    db_put_placeholders(&q, c->n);
-    for (size_t i = 0; i < c->n; i++)
-        p[i] = P_I(c->items[i].id);
-    int rc = q.data ? db_exec(db, q.data, p, c->n, NULL) : DB_EOTHER;
-    buf_free(&q);
-    return rc;
 }
 
 static void outbox_main(struct bgthread *self)
 {
     const struct channel_ops *ops = ((struct lane *)self->arg)->ops;
     struct db *db = db_new(cfg, 1);
-    /* two batches: the one being sent and the next, claimed when the first is settled */
-    struct outbox_item *items = calloc(2 * OUTBOX_BATCH_MAX, sizeof(*items));
-    struct claim batch[2] = {{ops, items, 0}, {ops, items + OUTBOX_BATCH_MAX, 0}};
-    int cur = 0, wait_ms = 0;
+    int wait_ms = 0;
     time_t recovered_at = 0;
     while (bgthread_wait(self, wait_ms)) {
         /* Leases last minutes: looking for lapsed ones once a second is plenty, and a busy
@@ -333,24 +293,8 @@ static void outbox_main(struct bgthread *self)
             event_tailer_wake();
         }
         recovered_at = now;
-        if (!items) { /* no memory for the batches: try again later */
-            wait_ms = IDLE_MS;
-            items = calloc(2 * OUTBOX_BATCH_MAX, sizeof(*items));
-            batch[0].items = items;
-            batch[1].items = items ? items + OUTBOX_BATCH_MAX : NULL;
-            continue;
-        }
-        size_t n = round_for(db, ops, &batch[cur], &batch[1 - cur]);
-        cur = 1 - cur;
-        wait_ms = n || batch[cur].n ? 0 : IDLE_MS;
+        wait_ms = round_for(db, ops) ? 0 : IDLE_MS;
     }
-    /* stopping: a batch claimed with the last outcome was never sent — queue it again */
-    for (int i = 0; i < 2; i++) {
-        if (batch[i].n && db_transaction(db, release_tx, &batch[i]) != DB_OK)
-            log_error("outbox", "event=release_failed count=%zu channel=%s", batch[i].n, ops->name);
-        forget(&batch[i]);
-    }
-    free(items);
     db_free(db);
 }
 

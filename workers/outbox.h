@@ -10,10 +10,6 @@
  * Rows still `sending` when their lease ran out (a crash mid-send) become `ambiguous` and
  * are never re-sent automatically: the agent sees them and decides.
  *
- * A busy lane stores one batch's outcomes and claims its next batch in the same
- * transaction (one commit per batch, not two): a crash may therefore leave the next batch
- * leased too (ambiguous, never sent twice); a graceful stop queues it again.
- *
  * Owns: its thread and connection. Thread: start/stop from main; outbox_wake from any.
  * Errors: outbox_start returns -1 when the thread cannot start; database errors are
  * logged and retried on the next round.
