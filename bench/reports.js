@@ -312,10 +312,16 @@ async function measure(s, token, from, to) {
       const p = path(name, `&format=csv&dataset=${ds}`);
       await get(p);
       // rows the storage engine handed over for this one request: the machine-independent
-      // measure of "reads the period, not the history" (the workers' idle polls add a few)
-      const before = handlerReads(s);
-      await get(p);
-      reads[`${name}.${ds}`] = handlerReads(s) - before;
+      // measure of "reads the period, not the history". The counter is global, so a worker's
+      // poll that falls inside the request adds its rows; the least of three requests is the
+      // request's own.
+      let least = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const before = handlerReads(s);
+        await get(p);
+        least = Math.min(least, handlerReads(s) - before);
+      }
+      reads[`${name}.${ds}`] = least;
       const t = [];
       for (let i = 0; i < DS_RUNS; i++) t.push((await get(p)).ms);
       if (DS_RUNS) dtimes[`${name}.${ds}`] = t;

@@ -166,25 +166,30 @@ function latencySvg(results) {
     if (!r || !r.latency_ms) continue;
     for (const who of ['switchboard', 'reference']) {
       const l = r.latency_ms[who];
-      if (l && l.p50 > 0) series.push({ label: `${name} · ${who === 'switchboard' ? 'Switchboard' : r.ref_name || 'reference'}`, l, who });
+      if (l && l.p50 > 0) series.push({ label: `${name} · ${who === 'switchboard' ? 'Switchboard' : 'reference'}`, ref: r.ref_name, l, who });
     }
   }
-  const W = 900, left = 330, rowH = 34, top = 50, plotW = W - left - 30;
-  const H = top + Math.max(1, series.length) * rowH + 50;
-  const lo = 0.01, hi = 1000;
+  const refs = [...new Set(series.filter((x) => x.who === 'reference' && x.ref).map((x) => `${x.label.split(' · ')[0]}: ${x.ref}`))];
+  const W = 960, left = 230, rowH = 34, top = 50, plotW = W - left - 190;
+  const H = top + Math.max(1, series.length) * rowH + 50 + refs.length * 18;
+  const worst = Math.max(1, ...series.map((x) => x.l.p99 || x.l.p50));
+  const lo = 0.01, hi = Math.max(1000, 10 ** Math.ceil(Math.log10(worst)));
   const x = (ms) => left + (Math.log10(Math.min(hi, Math.max(lo, ms))) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * plotW;
   const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Latency (ms, log scale): p50 ▮ p90 ▮ p99 — median round</text>`];
-  for (const t of [0.01, 0.1, 1, 10, 100, 1000]) {
-    out.push(`<line x1="${x(t)}" y1="${top - 8}" x2="${x(t)}" y2="${H - 40}" stroke="#ddd"/>`,
-      `<text x="${x(t)}" y="${H - 25}" text-anchor="middle" fill="#555">${t}</text>`);
+  const axisY = top + series.length * rowH + 10;
+  for (let t = lo; t <= hi; t *= 10) {
+    const tick = Number(t.toPrecision(1));
+    out.push(`<line x1="${x(tick)}" y1="${top - 8}" x2="${x(tick)}" y2="${axisY}" stroke="#ddd"/>`,
+      `<text x="${x(tick)}" y="${axisY + 15}" text-anchor="middle" fill="#555">${tick}</text>`);
   }
+  refs.forEach((t, i) => out.push(`<text x="20" y="${axisY + 40 + i * 18}" fill="#555">reference of ${esc(t)}</text>`));
   series.forEach((s, i) => {
     const y = top + i * rowH;
     const colour = s.who === 'switchboard' ? ['#1d4ed8', '#60a5fa', '#bfdbfe'] : ['#6b7280', '#9ca3af', '#d1d5db'];
-    out.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end">${esc(s.label.slice(0, 52))}</text>`);
+    out.push(`<text x="${left - 8}" y="${y + 17}" text-anchor="end">${esc(s.label)}</text>`);
     [['p99', 2], ['p90', 1], ['p50', 0]].forEach(([k, c]) => {
       if (s.l[k] > 0) out.push(`<rect x="${left}" y="${y + 4}" width="${Math.max(1, x(s.l[k]) - left)}" height="20" fill="${colour[c]}"><title>${k} ${s.l[k]} ms</title></rect>`);
     });

@@ -199,7 +199,7 @@ static void event_from_row(struct event *e, const struct db_result *r, size_t i)
 #define LATE_MAX 8192
 #define LATE_KEEP_US (300LL * 1000000)
 static struct late_id {
-    int64_t id, since_us;
+    int64_t id, since_us, next_us; /* looked for again at next_us: soon at first, then less often */
 } late[LATE_MAX];
 static size_t nlate;
 
@@ -207,12 +207,26 @@ static void late_add(int64_t from, int64_t to, int64_t now)
 {
     int64_t kept = 0;
     for (int64_t id = from; id <= to && nlate < LATE_MAX; id++, kept++)
-        late[nlate++] = (struct late_id){id, now};
+        late[nlate++] = (struct late_id){id, now, now};
     log_info("events", "event=gap_stepped_over from=%lld to=%lld", (long long)from, (long long)to);
     if (kept <= to - from)
         log_warn("events", "event=gap_skipped from=%lld to=%lld", (long long)from + kept, (long long)to);
 }
 
+static void late_found(int64_t id)
+{
+    for (size_t k = 0; k < nlate; k++)
+        if (late[k].id == id) {
+            late[k] = late[--nlate];
+            return;
+        }
+}
+
+/* The late ids that have committed since, by primary key, LATE_CHUNK at a time (a JSON_TABLE
+ * semi-join here read the whole events table on every pass). Each id is looked for again
+ * after twice its age so far (at most every 10 s): a gap that never fills (a rolled-back
+ * insert, a bulk insert's unused ids) costs a dozen lookups, not one per pass. */
+#define LATE_CHUNK 64
 static int late_once(struct db *db)
 {
     int64_t now = metrics_now_us(), ids[LATE_MAX];
@@ -226,33 +240,42 @@ static int late_once(struct db *db)
     if (expired)
         log_info("events", "event=gap_closed count=%zu (ids never committed)", expired);
     nlate = n;
-    if (!nlate)
-        return DB_OK;
-    for (size_t i = 0; i < nlate; i++)
-        ids[i] = late[i].id;
-    char *list = db_id_list(ids, nlate);
-    struct db_result r;
-    int rc = list ? db_exec(db, EVENT_COLUMNS "WHERE id IN (SELECT j.id FROM " DB_ID_LIST_TABLE ") ORDER BY id",
-                            DBP(P_S(list)), &r)
-                  : DB_EOTHER;
-    free(list);
-    if (rc)
-        return rc;
-    struct event_batch *b = r.nrows ? calloc(1, sizeof(*b) + r.nrows * sizeof(struct event)) : NULL;
-    for (size_t i = 0; b && i < r.nrows; i++) {
-        struct event *e = &b->ev[b->n++];
-        event_from_row(e, &r, i);
-        for (size_t k = 0; k < nlate; k++) /* found: no longer late */
-            if (late[k].id == e->id) {
-                late[k] = late[--nlate];
-                break;
-            }
-        log_info("events", "event=late_delivered id=%lld", (long long)e->id);
+    n = 0;
+    for (size_t i = 0; i < nlate; i++) { /* a snapshot of the due ones: late[] shrinks as ids turn up */
+        if (late[i].next_us > now)
+            continue;
+        int64_t age = now - late[i].since_us;
+        late[i].next_us = now + (age < 5000000 ? age * 2 + 100000 : 10000000);
+        ids[n++] = late[i].id;
     }
-    db_result_free(&r);
-    if (b)
-        post_batch(b);
-    return DB_OK;
+    int rc = DB_OK;
+    for (size_t at = 0; !rc && at < n; at += LATE_CHUNK) {
+        size_t k = n - at < LATE_CHUNK ? n - at : LATE_CHUNK;
+        struct db_param p[LATE_CHUNK];
+        struct buf q;
+        buf_init(&q, 0);
+        buf_puts(&q, EVENT_COLUMNS "WHERE id IN ");
+        db_put_placeholders(&q, k);
+        buf_puts(&q, " ORDER BY id");
+        for (size_t i = 0; i < k; i++)
+            p[i] = P_I(ids[at + i]);
+        struct db_result r;
+        rc = q.data ? db_exec(db, q.data, p, k, &r) : DB_EOTHER;
+        buf_free(&q);
+        if (rc)
+            break;
+        struct event_batch *b = r.nrows ? calloc(1, sizeof(*b) + r.nrows * sizeof(struct event)) : NULL;
+        for (size_t i = 0; b && i < r.nrows; i++) {
+            struct event *e = &b->ev[b->n++];
+            event_from_row(e, &r, i);
+            late_found(e->id);
+            log_info("events", "event=late_delivered id=%lld", (long long)e->id);
+        }
+        db_result_free(&r);
+        if (b)
+            post_batch(b);
+    }
+    return rc;
 }
 
 /* Reads what follows *last; advances *last over contiguous ids, and over a gap once it
@@ -334,6 +357,15 @@ void event_keep_settled(struct db_result *r, size_t col)
     while (n < r->nrows && db_cell_i64(r, n, col) == 1)
         n++;
     db_result_truncate(r, n);
+}
+
+int event_next_settled(struct db *db, int64_t last, int64_t settle_us, int *settled)
+{
+    int64_t v = 0;
+    int rc = db_scalar_i64(db, "SELECT created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? "
+                               "ORDER BY id LIMIT 1", DBP(P_I(settle_us), P_I(last)), 0, &v);
+    *settled = !rc && v == 1;
+    return rc;
 }
 
 int event_cursor_lock(struct db *db, const char *name, int64_t *last)

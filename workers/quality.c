@@ -146,7 +146,12 @@ static int pass_tx(struct db *db, void *arg)
     int *did = arg;
     int64_t last = 0;
     struct db_result ev;
+    int settled = 0;
     int rc = event_cursor_lock(db, "quality_events", &last);
+    if (!rc)
+        rc = event_next_settled(db, last, cfg->crm.settle_ms * 1000, &settled);
+    if (!rc && !settled)
+        return DB_OK;
     if (!rc)
         rc = db_exec(db, "SELECT id, kind, payload, created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events "
                          "WHERE id > ? ORDER BY id LIMIT ?",
