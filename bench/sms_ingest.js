@@ -18,7 +18,7 @@
 // clients 8 | 32 | 64 (BENCH_INGEST_CLIENTS), distinct numbers 50 | 1000 | 2000
 // (BENCH_INGEST_NUMBERS). The gateway runs with the product's default configuration
 // ([database] pool_size 8 unless SWITCHBOARD_DATABASE_POOL_SIZE is set; [ingest] from
-// SWITCHBOARD_INGEST_BATCH_MAX / SWITCHBOARD_INGEST_BATCH_WAIT_US when set), routing off.
+// SWITCHBOARD_INGEST_BATCH_MAX / _BATCH_WAIT_US / _WRITERS when set), routing off.
 // Also reported (not judged): acknowledgements in each second (acks_per_sec), per-message
 // MariaDB status deltas for both sides (db_per_msg: statements, commits, redo-log writes,
 // fsyncs, handler reads — server-wide counters, so other work on the same MariaDB adds to
@@ -210,6 +210,7 @@ async function main() {
     pool_size: Number(gwEnv.SWITCHBOARD_DATABASE_POOL_SIZE),
     batch_max: Number(process.env.SWITCHBOARD_INGEST_BATCH_MAX || 500),
     batch_wait_us: Number(process.env.SWITCHBOARD_INGEST_BATCH_WAIT_US || 2000),
+    writers: Number(process.env.SWITCHBOARD_INGEST_WRITERS || 2),
   };
   const s = await startServer({ env: gwEnv });
   let stopped = false;

@@ -62,6 +62,7 @@ struct sb_config {
     struct {
         int64_t batch_max;
         int64_t batch_wait_us;
+        int64_t writers; /* writer threads (lanes by sender), each its own group commit */
     } ingest;
     struct {
         int64_t retry_secs;         /* first retry delay; later ones are multiples */

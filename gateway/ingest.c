@@ -9,6 +9,7 @@
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/routing_rules.h"
+#include "gateway/rules.h"
 #include "gateway/tickets.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,15 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 
+/* One lane per writer thread, each with its own queue and connection. A message's lane is
+ * chosen by its sender's identity, so one customer's messages are stored in the order they
+ * came, by one writer; different customers' batches commit side by side. */
+#define INGEST_LANES_MAX 8
+struct lane {
+    pthread_t thread;
+    pthread_cond_t cv;
+    struct ingest_msg *qhead, *qtail;
+    size_t qlen;
+};
 static const struct sb_config *cfg;
-static pthread_t thread;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static struct ingest_msg *qhead, *qtail;
-static size_t qlen;
+static struct lane lanes[INGEST_LANES_MAX];
+static size_t nlanes;
 static int stopping, started;
-/* the routing rules, read once per batch by the writer thread (inside its transaction) */
-static struct routing_ruleset *batch_rules;
+/* the routing rules, read once per batch by a writer thread (inside its transaction) */
+static __thread struct routing_ruleset *batch_rules;
 
 void ingest_msg_free(struct ingest_msg *m)
 {
@@ -47,6 +56,16 @@ void ingest_msg_free(struct ingest_msg *m)
     free(m);
 }
 
+static struct lane *lane_of(const struct ingest_msg *m)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over kind and value */
+    for (const char *p = m->identity_kind; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = m->identity_value; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &lanes[h % nlanes];
+}
+
 int ingest_submit(struct ingest_msg *m)
 {
     m->next = NULL;
@@ -55,48 +74,50 @@ int ingest_submit(struct ingest_msg *m)
         pthread_mutex_unlock(&mu);
         return -1;
     }
-    if (qtail)
-        qtail->next = m;
+    struct lane *l = lane_of(m);
+    if (l->qtail)
+        l->qtail->next = m;
     else
-        qhead = m;
-    qtail = m;
-    qlen++;
-    pthread_cond_signal(&cv);
+        l->qhead = m;
+    l->qtail = m;
+    l->qlen++;
+    pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&mu);
     return 0;
 }
 
-/* Takes up to batch_max messages; after the first arrives, waits up to batch_wait_us
- * for more so that one commit serves many. Returns NULL when stopping and empty. */
-static struct ingest_msg *take_batch(size_t *n)
+/* Takes up to batch_max messages of the lane; after the first arrives, waits up to
+ * batch_wait_us for more so that one commit serves many. Returns NULL when stopping and
+ * empty. */
+static struct ingest_msg *take_batch(struct lane *l, size_t *n)
 {
     pthread_mutex_lock(&mu);
-    while (!qhead && !stopping)
-        pthread_cond_wait(&cv, &mu);
-    if (qhead && !stopping && qlen < (size_t)cfg->ingest.batch_max && cfg->ingest.batch_wait_us > 0) {
+    while (!l->qhead && !stopping)
+        pthread_cond_wait(&l->cv, &mu);
+    if (l->qhead && !stopping && l->qlen < (size_t)cfg->ingest.batch_max && cfg->ingest.batch_wait_us > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += (long)cfg->ingest.batch_wait_us * 1000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        while (qlen < (size_t)cfg->ingest.batch_max && !stopping)
-            if (pthread_cond_timedwait(&cv, &mu, &ts) != 0)
+        while (l->qlen < (size_t)cfg->ingest.batch_max && !stopping)
+            if (pthread_cond_timedwait(&l->cv, &mu, &ts) != 0)
                 break;
     }
-    struct ingest_msg *head = qhead, *m = qhead;
+    struct ingest_msg *head = l->qhead, *m = l->qhead;
     size_t k = 0;
     for (; m && k + 1 < (size_t)cfg->ingest.batch_max; k++)
         m = m->next;
     if (m) {
-        qhead = m->next;
+        l->qhead = m->next;
         m->next = NULL;
         k++;
     } else {
-        qhead = NULL;
+        l->qhead = NULL;
     }
-    if (!qhead)
-        qtail = NULL;
-    qlen -= k;
+    if (!l->qhead)
+        l->qtail = NULL;
+    l->qlen -= k;
     *n = k;
     pthread_mutex_unlock(&mu);
     return head;
@@ -185,6 +206,28 @@ static int ticket_owners(struct db *db, struct ingest_msg *m)
     return DB_OK;
 }
 
+/* The customer's open ticket on the channel, locked, with its owners (one statement: this
+ * is the common case of every chat and SMS message). The index by customer, always: with
+ * the statistics of a young table the optimizer would rather walk the primary key backwards
+ * over every ticket (bench/sms_ingest.js). */
+static int open_ticket(struct db *db, struct ingest_msg *m)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets "
+                         "FORCE INDEX (ix_tickets_customer) WHERE customer_id = ? AND channel = ? "
+                         "AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                     DBP(P_I(m->customer_id), P_S(m->channel)), &r);
+    if (rc)
+        return rc;
+    if (r.nrows) {
+        m->ticket_id = db_cell_i64(&r, 0, 0);
+        m->assignee_id = db_cell_i64(&r, 0, 1);
+        m->team_id = db_cell_i64(&r, 0, 2);
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
 /* One id of In-Reply-To/References: the ticket it belongs to, if we know it. */
 static int thread_of(struct db *db, const char *id, size_t n, int64_t *ticket)
 {
@@ -255,16 +298,12 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
         (rc = campaign_reply_of_sms(db, m->customer_id, &m->campaign_recipient)))
         return rc;
     if (!m->ticket_id && strcmp(m->channel, "email") != 0) { /* a new e-mail thread is a new ticket */
-        /* the index by customer, always: with the statistics of a young table the optimizer
-         * would rather walk the primary key backwards over every ticket (bench/sms_ingest.js) */
-        rc = db_scalar_i64(db, "SELECT id FROM tickets FORCE INDEX (ix_tickets_customer) WHERE customer_id = ? "
-                               "AND channel = ? AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
-                           DBP(P_I(m->customer_id), P_S(m->channel)), 0, &m->ticket_id);
+        rc = open_ticket(db, m);
         if (rc)
             return rc;
-    }
-    if (m->ticket_id && (rc = ticket_owners(db, m)))
+    } else if (m->ticket_id && (rc = ticket_owners(db, m))) {
         return rc;
+    }
     if (m->ticket_id)
         /* MariaDB assigns left to right and later expressions see new values: solved_at
          * must be computed from the old status, before status changes */
@@ -468,14 +507,28 @@ static int touch_customers(struct db *db, const struct ingest_msg *head)
     return rc;
 }
 
-static int write_batch(struct db *db, struct ingest_msg *head)
+/* careful 0: no savepoints — the common batch, where every message goes in, saves a round
+ * trip per message; the first message that fails on its own rolls the whole batch back and
+ * it runs again careful (INGEST_CAREFUL). careful 1: each message under a savepoint; one that
+ * fails on its own is rolled back to it and reported, the rest commit. */
+#define INGEST_CAREFUL (-101)
+static int write_batch(struct db *db, struct ingest_msg *head, int careful)
 {
     int rc = db_begin(db);
+    rules_batch_begin();
     for (struct ingest_msg *m = head; !rc && m; m = m->next) {
         m->rc = 0;
-        if ((rc = db_exec(db, "SAVEPOINT ingest_msg", DBP0, NULL)))
+        if (!valid_msg(m)) { /* nothing written yet: no savepoint needed */
+            m->rc = INGEST_EINVAL;
+            continue;
+        }
+        if (careful && (rc = db_exec(db, "SAVEPOINT ingest_msg", DBP0, NULL)))
             break;
         int mrc = store_one(db, m, 0);
+        if (mrc && mrc != DB_EGONE && mrc != DB_ERETRY && !careful) {
+            rc = INGEST_CAREFUL;
+            break;
+        }
         if (mrc == DB_EDUP) { /* a duplicate, or lost a race for the identity: look again */
             if ((rc = db_exec(db, "ROLLBACK TO SAVEPOINT ingest_msg", DBP0, NULL)))
                 break;
@@ -496,9 +549,17 @@ static int write_batch(struct db *db, struct ingest_msg *head)
         rc = db_commit(db);
     else
         db_rollback(db);
+    rules_batch_end();
     routing_ruleset_free(batch_rules);
     batch_rules = NULL;
     return rc;
+}
+
+/* Fast, then careful if a message failed on its own (a duplicate, bad data). */
+static int write_batch_once(struct db *db, struct ingest_msg *head)
+{
+    int rc = write_batch(db, head, 0);
+    return rc == INGEST_CAREFUL ? write_batch(db, head, 1) : rc;
 }
 
 static void finish_batch(struct ingest_msg *head, int failed_rc)
@@ -514,20 +575,20 @@ static void finish_batch(struct ingest_msg *head, int failed_rc)
     }
 }
 
-static void *writer_main(void *unused)
+static void *writer_main(void *arg)
 {
-    (void)unused;
+    struct lane *l = arg;
     db_thread_init();
     struct db *db = db_new(cfg, 1);
     for (;;) {
         size_t n = 0;
-        struct ingest_msg *batch = take_batch(&n);
+        struct ingest_msg *batch = take_batch(l, &n);
         if (!batch)
             break;
         int rc, attempt = 0;
         /* Retry until stored: a message taken from a channel is never dropped because the
          * database blinked. Backoff caps at 2 s; during shutdown give up after ~10 s. */
-        while ((rc = write_batch(db, batch)) == DB_EGONE || rc == DB_ERETRY) {
+        while ((rc = write_batch_once(db, batch)) == DB_EGONE || rc == DB_ERETRY) {
             attempt++;
             if (stopping && attempt > 20)
                 break;
@@ -549,8 +610,25 @@ int ingest_start(const struct sb_config *config)
 {
     cfg = config;
     stopping = 0;
-    if (pthread_create(&thread, NULL, writer_main, NULL) != 0)
-        return -1;
+    nlanes = (size_t)config->ingest.writers;
+    if (nlanes < 1 || nlanes > INGEST_LANES_MAX)
+        nlanes = 1;
+    for (size_t i = 0; i < nlanes; i++) {
+        lanes[i] = (struct lane){0};
+        pthread_cond_init(&lanes[i].cv, NULL);
+    }
+    for (size_t i = 0; i < nlanes; i++) {
+        if (pthread_create(&lanes[i].thread, NULL, writer_main, &lanes[i]) != 0) {
+            pthread_mutex_lock(&mu); /* the ones started stop again */
+            stopping = 1;
+            for (size_t k = 0; k < i; k++)
+                pthread_cond_signal(&lanes[k].cv);
+            pthread_mutex_unlock(&mu);
+            for (size_t k = 0; k < i; k++)
+                pthread_join(lanes[k].thread, NULL);
+            return -1;
+        }
+    }
     pthread_mutex_lock(&mu);
     started = 1;
     pthread_mutex_unlock(&mu);
@@ -565,10 +643,14 @@ void ingest_stop(void)
         return;
     }
     stopping = 1;
-    pthread_cond_broadcast(&cv);
+    for (size_t i = 0; i < nlanes; i++)
+        pthread_cond_broadcast(&lanes[i].cv);
     pthread_mutex_unlock(&mu);
-    pthread_join(thread, NULL);
+    for (size_t i = 0; i < nlanes; i++)
+        pthread_join(lanes[i].thread, NULL);
     pthread_mutex_lock(&mu);
     started = 0;
+    for (size_t i = 0; i < nlanes; i++)
+        pthread_cond_destroy(&lanes[i].cv);
     pthread_mutex_unlock(&mu);
 }

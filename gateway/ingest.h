@@ -8,9 +8,11 @@
  * connection or deadlock retries the whole batch, so nothing is reported stored that
  * is not committed, and nothing is stored twice.
  *
- * Owns: the writer thread, its connection, the queue. A submitted message belongs to the
- * writer until its done() callback runs — on the writer thread, after commit; done must
- * not block (channels use loop_post to reach sockets) and then owns the message again.
+ * Owns: the writer threads ([ingest] writers), each with its connection and queue (a lane);
+ * a message's lane is chosen by its sender's identity, so one sender's messages are stored
+ * in arrival order by one writer. A submitted message belongs to the writer until its
+ * done() callback runs — on the writer thread, after commit; done must not block
+ * (channels use loop_post to reach sockets) and then owns the message again.
  * Thread: ingest_submit from any thread.
  * Errors: ingest_submit returns -1 when the writer is stopping (the message is not taken).
  * In done(), msg->rc is 0 (stored, or duplicate with msg->duplicate = 1) or a negative

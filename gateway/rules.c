@@ -1353,17 +1353,43 @@ static int fire(struct db *db, const struct rule *r, int64_t record, int64_t eve
 }
 
 /* The enabled rules of a trigger, in order. */
+/* Triggers found without enabled rules during this thread's rules_batch (bit i: triggers[i]);
+ * quiet != 0 while a batch is open. */
+static __thread struct {
+    int open;
+    uint32_t quiet;
+} batch;
+_Static_assert(NTRIGGERS <= 32, "one bit per trigger");
+
+void rules_batch_begin(void)
+{
+    batch.open = 1;
+    batch.quiet = 0;
+}
+
+void rules_batch_end(void)
+{
+    batch.open = 0;
+    batch.quiet = 0;
+}
+
 static int load_rules(struct db *db, const struct trigger *t, struct rule **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
+    uint32_t bit = 1u << (t - triggers);
+    if (batch.open && (batch.quiet & bit))
+        return DB_OK;
     struct db_result r;
     int rc = db_exec(db, "SELECT id, version, name, conditions, actions, schedule_record FROM rules "
                          "WHERE enabled = 1 AND trigger_kind = ? ORDER BY position, id",
                      DBP(P_S(t->name)), &r);
     if (rc || !r.nrows) {
-        if (!rc)
+        if (!rc) {
             db_result_free(&r);
+            if (batch.open)
+                batch.quiet |= bit;
+        }
         return rc;
     }
     struct rule *v = calloc(r.nrows, sizeof(*v));

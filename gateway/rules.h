@@ -33,6 +33,13 @@
 int rules_on_event(struct db *db, int64_t event_id, const char *kind, int64_t ticket_id, int64_t customer_id,
                    json_t *payload);
 
+/* A writer that stores many records in one transaction (the ingest writer's group commit)
+ * brackets it with these: while open, a trigger found without enabled rules is not asked
+ * again on this thread (one look-up per trigger per batch, not per event). A rule enabled
+ * during the batch applies from the next one, as if it had been enabled after the commit. */
+void rules_batch_begin(void);
+void rules_batch_end(void);
+
 /* The agent on whose behalf this thread's rules act (0: the system), until set again;
  * returns the previous one. api.c sets it around each request. */
 int64_t rules_set_actor(int64_t agent);

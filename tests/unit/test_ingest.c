@@ -156,6 +156,7 @@ static void test_invalid_fails_alone_in_its_batch(void **state)
     small = cfg;
     small.ingest.batch_max = 10;
     small.ingest.batch_wait_us = 1000000;
+    small.ingest.writers = 1; /* one lane: the two senders' messages share the batch */
     struct db *db = db_new(&cfg, 1);
     ack_db = db_new(&cfg, 1);
     ack_checked = ack_unseen = 0;
@@ -294,6 +295,7 @@ static void test_group_commit_exactly_once(void **state)
     big = cfg;
     big.ingest.batch_max = 500;
     big.ingest.batch_wait_us = 20000;
+    big.ingest.writers = 3; /* lanes by sender, committing side by side */
     reset_done();
     build_messages();
     int64_t c0, c1;
@@ -346,6 +348,14 @@ static void test_group_commit_exactly_once(void **state)
             fail_msg("unit-%d stored by %d submissions", o, stored[o]);
     assert_int_equal(n_dup, N_DUPS);
     assert_int_equal(n_new_ticket, N_CUSTOMERS);
+    /* One sender's messages are stored in the order they were submitted, whichever lane
+     * their batch went to: a producer thread sends customer c's originals in order. */
+    for (int k = 0; k + N_THREADS * N_CUSTOMERS < N_UNIQUE; k++) {
+        int later = k + N_THREADS * N_CUSTOMERS; /* same thread (k % N_THREADS), same customer */
+        if (all[later]->message_id <= all[k]->message_id)
+            fail_msg("unit-%d (message %lld) stored before unit-%d (message %lld) of the same sender and thread", later,
+                     (long long)all[later]->message_id, k, (long long)all[k]->message_id);
+    }
 
     struct db *db = db_new(&cfg, 1);
     assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM messages WHERE channel = 'sms' AND external_id LIKE 'unit-%'",
