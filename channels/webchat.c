@@ -698,11 +698,14 @@ static void handle_message(struct ws_conn *ws, struct chat_conn *cc, json_t *msg
     pa->ws = ws;
     text_copy(pa->client_id, sizeof(pa->client_id), cid);
     ws_ref(ws);
-    if (ingest_submit(m) < 0) {
+    int rc = ingest_submit(m);
+    if (rc < 0) {
         ws_unref(ws);
         free(pa);
         ingest_msg_free(m);
-        ws_send_error(ws, "unavailable", "server is shutting down; resend after reconnecting", cid);
+        /* "unavailable" with the client_id: the widget resends it a few seconds later */
+        ws_send_error(ws, "unavailable", rc == INGEST_EBUSY ? "busy: not saved; resend in a moment"
+                                                            : "server is shutting down; resend after reconnecting", cid);
     }
 }
 

@@ -218,11 +218,14 @@ int sms_webhook_inbound(struct api_ctx *c)
     m->user = in;
     m->keyword = kw != KW_NONE;
     api_defer(c); /* before the submit: the writer may answer before this returns */
-    if (ingest_submit(m) < 0) {
+    int rc = ingest_submit(m);
+    if (rc < 0) {
         c->req->deferred = 0;
         free(in);
         ingest_msg_free(m);
-        return api_error(c, 503, "unavailable", "shutting down; retry");
+        text_copy(c->req->retry_after, sizeof(c->req->retry_after), "1");
+        return rc == INGEST_EBUSY ? api_error(c, 503, "busy", "too many messages waiting to be stored; retry")
+                                  : api_error(c, 503, "unavailable", "shutting down; retry");
     }
     return 0;
 }

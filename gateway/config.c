@@ -56,6 +56,7 @@ static const struct cfg_key keys[] = {
     {I(ingest, batch_max), "500", 1, 10000, NULL},
     {I(ingest, batch_wait_us), "2000", 0, 1000000, NULL},
     {I(ingest, writers), "2", 1, 8, NULL},
+    {I(ingest, queue_max), "20000", 1, 1000000, NULL},
     {I(outbox, retry_secs), "30", 1, 3600, NULL},
     {"log", "level", T_ENUM, offsetof(struct sb_config, log.level), 16, "info", 0, 0, "debug|info|warn|error"},
     {S(smtp, host), "", 0, 0, NULL},

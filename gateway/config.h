@@ -63,6 +63,7 @@ struct sb_config {
         int64_t batch_max;
         int64_t batch_wait_us;
         int64_t writers; /* writer threads (lanes by sender), each its own group commit */
+        int64_t queue_max; /* messages waiting for a writer before new ones are refused */
     } ingest;
     struct {
         int64_t retry_secs;         /* first retry delay; later ones are multiples */

@@ -32,6 +32,7 @@ static const struct sb_config *cfg;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct lane lanes[INGEST_LANES_MAX];
 static size_t nlanes;
+static size_t queued; /* in all lanes' queues, not yet taken by a writer */
 static int stopping, started;
 /* the routing rules, read once per batch by a writer thread (inside its transaction) */
 static __thread struct routing_ruleset *batch_rules;
@@ -72,8 +73,13 @@ int ingest_submit(struct ingest_msg *m)
     pthread_mutex_lock(&mu);
     if (stopping || !started) {
         pthread_mutex_unlock(&mu);
-        return -1;
+        return INGEST_ESTOPPING;
     }
+    if (queued >= (size_t)cfg->ingest.queue_max) {
+        pthread_mutex_unlock(&mu);
+        return INGEST_EBUSY;
+    }
+    queued++;
     struct lane *l = lane_of(m);
     if (l->qtail)
         l->qtail->next = m;
@@ -118,6 +124,7 @@ static struct ingest_msg *take_batch(struct lane *l, size_t *n)
     if (!l->qhead)
         l->qtail = NULL;
     l->qlen -= k;
+    queued -= k;
     *n = k;
     pthread_mutex_unlock(&mu);
     return head;
@@ -610,6 +617,7 @@ int ingest_start(const struct sb_config *config)
 {
     cfg = config;
     stopping = 0;
+    queued = 0;
     nlanes = (size_t)config->ingest.writers;
     if (nlanes < 1 || nlanes > INGEST_LANES_MAX)
         nlanes = 1;

@@ -14,7 +14,10 @@
  * done() callback runs — on the writer thread, after commit; done must not block
  * (channels use loop_post to reach sockets) and then owns the message again.
  * Thread: ingest_submit from any thread.
- * Errors: ingest_submit returns -1 when the writer is stopping (the message is not taken).
+ * Errors: ingest_submit returns INGEST_ESTOPPING when the writer is stopping and
+ * INGEST_EBUSY when [ingest] queue_max messages already wait (back-pressure: a flood is
+ * refused at the door, where the sender can retry, instead of growing the queue without
+ * bound); either way the message is not taken and the caller still owns it.
  * In done(), msg->rc is 0 (stored, or duplicate with msg->duplicate = 1) or a negative
  * db_rc / INGEST_EINVAL for a message that cannot be stored (bad channel, bad identity).
  */
@@ -25,6 +28,8 @@
 #include "gateway/config.h"
 
 #define INGEST_EINVAL (-100)
+#define INGEST_ESTOPPING (-1)
+#define INGEST_EBUSY (-2)
 
 struct ingest_attachment {
     char *filename;      /* owned, may be NULL */

@@ -857,3 +857,41 @@ test.describe('/ws/chat across restarts and idle timeouts (ws_idle_secs = 5)', (
     assert.equal(sql(server, "SELECT COUNT(*) FROM messages WHERE body_text LIKE 'crash %'")[0][0], String(V * K));
   });
 });
+
+test('a full ingest queue answers "unavailable" (busy) with the client_id, stores nothing of it, and the widget-style resend is stored once', async () => {
+  // one writer gathering each batch for a second and a queue of one message
+  const server = await startServer({
+    env: { SWITCHBOARD_INGEST_WRITERS: '1', SWITCHBOARD_INGEST_QUEUE_MAX: '1', SWITCHBOARD_INGEST_BATCH_WAIT_US: '1000000' },
+  });
+  const socks = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const s = await wsOpen(server, '/ws/chat');
+      socks.push(s);
+      s.send({ type: 'hello' });
+      assert.equal((await s.waitFor((f) => f.type === 'welcome' || f.type === 'error', 3000, 'welcome')).type, 'welcome');
+    }
+    const cids = socks.map(() => newCid('busy'));
+    socks.forEach((s, i) => s.send({ type: 'message', client_id: cids[i], body: `排队 ${i}` }));
+    const answers = await Promise.all(socks.map((s, i) =>
+      s.waitFor((f) => (f.type === 'ack' || f.type === 'error') && f.client_id === cids[i], 5000, `answer ${i}`)));
+    const acked = answers.filter((f) => f.type === 'ack'), refused = answers.filter((f) => f.type === 'error');
+    assert.equal(acked.length, 1, JSON.stringify(answers));
+    assert.equal(refused.length, 1, JSON.stringify(answers));
+    assert.equal(refused[0].code, 'unavailable');
+    assert.match(refused[0].message, /busy/);
+    const i = answers.indexOf(refused[0]);
+    const stored = () => Number(sql(server, "SELECT COUNT(*) FROM messages WHERE body_text LIKE '排队 %'")[0][0]);
+    assert.equal(stored(), 1, 'the refused message left nothing behind');
+    // what the widget does: the same client_id again a moment later
+    const from = socks[i].frames.length;
+    socks[i].send({ type: 'message', client_id: cids[i], body: `排队 ${i}` });
+    const again = await socks[i].waitFor((f) => (f.type === 'ack' || f.type === 'error') && f.client_id === cids[i], 5000, 'resend', from);
+    assert.equal(again.type, 'ack', JSON.stringify(again));
+    assert.equal(stored(), 2);
+  } finally {
+    for (const s of socks) s.ws.terminate();
+    await server.stop();
+    dropDatabase(server);
+  }
+});

@@ -26,8 +26,8 @@ const control = async (method, p, body) => {
 const received = () => control('GET', 'messages');
 
 /* A Twilio-signed form post; params values may be arrays (repeated fields). */
-async function webhook(p, params, { token = TOKEN, url, tamper } = {}) {
-  const target = `${server.url}${p}`;
+async function webhook(p, params, { token = TOKEN, url, tamper, srv = server } = {}) {
+  const target = `${srv.url}${p}`;
   const signedUrl = url || target;
   const signature = twilio.getExpectedTwilioSignature(token, signedUrl, params);
   const body = new URLSearchParams();
@@ -35,7 +35,8 @@ async function webhook(p, params, { token = TOKEN, url, tamper } = {}) {
   let text = body.toString();
   if (tamper) text = tamper(text);
   const r = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, body: text });
-  return { status: r.status, type: r.headers.get('content-type'), text: await r.text(), signature };
+  return { status: r.status, type: r.headers.get('content-type'), text: await r.text(), signature,
+    retryAfter: r.headers.get('retry-after') };
 }
 
 let sidSeq = 0;
@@ -232,3 +233,37 @@ test('one number gets at most recipient_per_min messages a minute; the rest wait
     dropDatabase(s2);
   }
 });
+
+test('a flood beyond [ingest] queue_max is refused with 503 busy and Retry-After, nothing half-stored; the retries are stored once', async () => {
+  // one writer that gathers each batch for a second and a queue of one: the first text waits
+  // in the queue, the others find it full
+  const s2 = await startServer({
+    env: {
+      SWITCHBOARD_SMS_API_BASE: fakeUrl, SWITCHBOARD_SMS_ACCOUNT_SID: SID, SWITCHBOARD_SMS_AUTH_TOKEN: TOKEN,
+      SWITCHBOARD_SMS_FROM: OUR_NUMBER, SWITCHBOARD_INGEST_WRITERS: '1', SWITCHBOARD_INGEST_QUEUE_MAX: '1',
+      SWITCHBOARD_INGEST_BATCH_WAIT_US: '1000000',
+    },
+  });
+  try {
+    const texts = ['+8613800138101', '+8613800138102', '+8613800138103'].map((from, i) => ({
+      MessageSid: `SMflood${Date.now()}${i}`, AccountSid: SID, From: from, To: OUR_NUMBER, Body: `洪水 ${i}`, NumMedia: '0',
+    }));
+    const first = await Promise.all(texts.map((t) => webhook('/webhooks/sms/inbound', t, { srv: s2 })));
+    const ok = first.filter((r) => r.status === 200), busy = first.filter((r) => r.status === 503);
+    assert.equal(ok.length, 1, JSON.stringify(first.map((r) => [r.status, r.text])));
+    assert.equal(busy.length, 2);
+    for (const r of busy) {
+      assert.equal(JSON.parse(r.text).error.code, 'busy', r.text);
+      assert.equal(r.retryAfter, '1');
+    }
+    const stored = () => Number(sql(s2, "SELECT COUNT(*) FROM messages WHERE channel = 'sms' AND external_id LIKE 'SMflood%'")[0][0]);
+    assert.equal(stored(), 1, 'a refused text left nothing behind');
+    // the provider retries: one at a time each finds room
+    for (const t of texts) assert.equal((await webhook('/webhooks/sms/inbound', t, { srv: s2 })).status, 200);
+    assert.equal(stored(), 3, 'each text stored once, the accepted one not again');
+  } finally {
+    await s2.stop();
+    dropDatabase(s2);
+  }
+});
+

@@ -664,8 +664,48 @@ static void test_submit_after_stop_refused(void **state)
         skip();
     ingest_stop(); /* idempotent */
     struct ingest_msg *m = new_msg("sms", "after-stop", "phone", "+8613800000001", "late");
-    assert_int_equal(ingest_submit(m), -1);
+    assert_int_equal(ingest_submit(m), INGEST_ESTOPPING);
     ingest_msg_free(m);
+}
+
+/* A full queue refuses at the door (the caller keeps the message and can retry); what was
+ * taken is stored; once the writer has taken the queue, new messages are taken again. */
+static void test_full_queue_refuses_then_recovers(void **state)
+{
+    (void)state;
+    if (!have_db)
+        skip();
+    static struct sb_config tight;
+    tight = cfg;
+    tight.ingest.writers = 1;
+    tight.ingest.batch_max = 1000;
+    tight.ingest.batch_wait_us = 1000000; /* the writer gathers for a second (the most [ingest] allows): the queue fills */
+    tight.ingest.queue_max = 3;
+    reset_done();
+    assert_int_equal(ingest_start(&tight), 0);
+    struct ingest_msg *m[5];
+    for (int i = 0; i < 5; i++) {
+        char ext[32];
+        snprintf(ext, sizeof(ext), "full-%d", i);
+        m[i] = new_msg("sms", ext, "phone", "+8613700000001", "flood");
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ingest_submit(m[i]), 0);
+    assert_int_equal(ingest_submit(m[3]), INGEST_EBUSY);
+    assert_int_equal(wait_done(3, 30), 0);
+    assert_int_equal(ingest_submit(m[3]), 0); /* the sender's retry */
+    assert_int_equal(ingest_submit(m[4]), 0);
+    assert_int_equal(wait_done(5, 30), 0);
+    ingest_stop();
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(m[i]->rc, 0);
+        assert_int_equal(m[i]->duplicate, 0);
+        assert_true(m[i]->message_id > 0);
+        ingest_msg_free(m[i]);
+    }
+    struct db *db = db_new(&cfg, 1);
+    assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM messages WHERE external_id LIKE 'full-%'", DBP0), 5);
+    db_free(db);
 }
 
 int main(void)
@@ -679,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_node_creates_same_customer, writer_up, writer_down),
         cmocka_unit_test_setup_teardown(test_other_node_stores_same_external_id, writer_up, writer_down),
         cmocka_unit_test(test_submit_after_stop_refused),
+        cmocka_unit_test(test_full_queue_refuses_then_recovers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
