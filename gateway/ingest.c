@@ -235,6 +235,24 @@ static int open_ticket(struct db *db, struct ingest_msg *m)
     return DB_OK;
 }
 
+/* The ticket the channel's threading chose (a chat's conversation), if it is the
+ * customer's, with its owners. */
+static int hinted_ticket(struct db *db, struct ingest_msg *m)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets "
+                         "WHERE id = ? AND customer_id = ?", DBP(P_I(m->ticket_hint), P_I(m->customer_id)), &r);
+    if (rc)
+        return rc;
+    if (r.nrows) {
+        m->ticket_id = db_cell_i64(&r, 0, 0);
+        m->assignee_id = db_cell_i64(&r, 0, 1);
+        m->team_id = db_cell_i64(&r, 0, 2);
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
 /* One id of In-Reply-To/References: the ticket it belongs to, if we know it. */
 static int thread_of(struct db *db, const char *id, size_t n, int64_t *ticket)
 {
@@ -295,21 +313,19 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
     if (strcmp(m->channel, "email") == 0) {
         if ((rc = email_thread(db, m)))
             return rc;
-    } else if (m->ticket_hint > 0) {
-        rc = db_scalar_i64(db, "SELECT id FROM tickets WHERE id = ? AND customer_id = ?",
-                           DBP(P_I(m->ticket_hint), P_I(m->customer_id)), 0, &m->ticket_id);
-        if (rc)
-            return rc;
+    } else if (m->ticket_hint > 0 && (rc = hinted_ticket(db, m))) {
+        return rc;
     }
     if (strcmp(m->channel, "sms") == 0 && !m->keyword &&
         (rc = campaign_reply_of_sms(db, m->customer_id, &m->campaign_recipient)))
         return rc;
-    if (!m->ticket_id && strcmp(m->channel, "email") != 0) { /* a new e-mail thread is a new ticket */
+    int email = strcmp(m->channel, "email") == 0;
+    if (!m->ticket_id && !email) { /* a new e-mail thread is a new ticket */
         rc = open_ticket(db, m);
         if (rc)
             return rc;
-    } else if (m->ticket_id && (rc = ticket_owners(db, m))) {
-        return rc;
+    } else if (m->ticket_id && email && (rc = ticket_owners(db, m))) {
+        return rc; /* an e-mail thread's ticket: a hinted or open one came with its owners */
     }
     if (m->ticket_id)
         /* MariaDB assigns left to right and later expressions see new values: solved_at
