@@ -1,5 +1,6 @@
 /* campaign_results.c — see campaign_results.h. */
 #include "campaign_results.h"
+#include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,38 @@ int campaign_reply_of_sms(struct db *db, int64_t customer_id, int64_t *recipient
     return db_scalar_i64(db, "SELECT id FROM campaign_recipients WHERE customer_id = ? AND channel = 'sms' "
                              "AND sent_at > NOW(3) - INTERVAL ? DAY AND state = 'sent' ORDER BY sent_at DESC LIMIT 1",
                          DBP(P_I(customer_id), P_I(reply_days)), 0, recipient);
+}
+
+int campaign_replies_of_sms(struct db *db, const int64_t *customers, size_t n, int64_t *recipients)
+{
+    enum { CHUNK = 100 };
+    int rc = DB_OK;
+    for (size_t i = 0; i < n; i++)
+        recipients[i] = 0;
+    for (size_t at = 0; !rc && at < n; at += CHUNK) {
+        size_t k = n - at < CHUNK ? n - at : CHUNK;
+        struct db_param p[CHUNK + 1];
+        p[0] = P_I(reply_days);
+        for (size_t i = 0; i < k; i++)
+            p[i + 1] = P_I(customers[at + i]);
+        struct buf q;
+        buf_init(&q, 0);
+        buf_puts(&q, "SELECT customer_id, id FROM campaign_recipients WHERE channel = 'sms' AND state = 'sent' "
+                     "AND sent_at > NOW(3) - INTERVAL ? DAY AND customer_id IN ");
+        db_put_placeholders(&q, k);
+        buf_puts(&q, " ORDER BY sent_at DESC, id DESC");
+        struct db_result r;
+        rc = q.data ? db_exec(db, q.data, p, k + 1, &r) : DB_EOTHER;
+        buf_free(&q);
+        if (rc)
+            break;
+        for (size_t row = 0; row < r.nrows; row++) /* the latest first: keep the first per customer */
+            for (size_t i = at; i < at + k; i++)
+                if (customers[i] == db_cell_i64(&r, row, 0) && !recipients[i])
+                    recipients[i] = db_cell_i64(&r, row, 1);
+        db_result_free(&r);
+    }
+    return rc;
 }
 
 int campaign_sms_stopped(struct db *db, int64_t customer_id)

@@ -36,6 +36,9 @@ int campaign_sms_report(struct db *db, const char *provider_id, const char *stat
  * latest campaign SMS sent to the customer within reply_days. *recipient 0 = none. */
 int campaign_reply_of_email(struct db *db, const char *message_id, size_t n, int64_t *recipient);
 int campaign_reply_of_sms(struct db *db, int64_t customer_id, int64_t *recipient);
+/* The same for n customers at once (the ingest writer's batch): recipients[i] for
+ * customers[i], 0 = none. */
+int campaign_replies_of_sms(struct db *db, const int64_t *customers, size_t n, int64_t *recipients);
 /* A STOP from the customer: the latest campaign SMS within reply_days is unsubscribed. */
 int campaign_sms_stopped(struct db *db, int64_t customer_id);
 /* Records the reply (first reply time kept) and links a new ticket (ticket 0: none). */

@@ -8,9 +8,9 @@
  * Ids are allocated at INSERT but become visible at COMMIT, so a lower id can appear
  * after a higher one. The tailer therefore stops at a gap and waits up to
  * GAP_GRACE_MS for it to fill before stepping over it (a rolled-back insert leaves a
- * permanent gap); the ids stepped over are looked for again every pass for five minutes,
- * so an event whose transaction committed later than that (a big group commit under
- * load) is delivered late, never lost.
+ * permanent gap); the ids stepped over are looked for again (by primary key, less often
+ * as they age) for five minutes, so an event whose transaction committed later than that
+ * (a big group commit under load) is delivered late, never lost.
  *
  * Owns: its thread and connection; each posted batch belongs to the deliver callback,
  * which must call event_batch_free. Thread: event_insert on any thread holding a struct db
@@ -49,7 +49,10 @@ struct event_row {
     int64_t ticket_id, customer_id, agent_id, team_id;
     json_t *payload; /* taken, like event_insert's */
 };
-/* Many events in few statements (bulk writers: the router); same rules as event_insert. */
+/* Many events in few statements (bulk writers: the ingest writer, router, outbox): as
+ * event_insert for each row in order — one INSERT per 100 rows when no enabled rule
+ * listens to their kinds (rules_listening), else row by row with their rules. Every
+ * payload is consumed, also on failure. */
 int event_insert_many(struct db *db, struct event_row *rows, size_t n);
 /* A worker's place in the change feed (worker_cursors `name`), locked FOR UPDATE until the
  * caller's transaction ends, so two processes never handle an event twice; the first

@@ -445,6 +445,21 @@ static int store_participants(struct db *db, const struct ingest_msg *m)
     return rc;
 }
 
+/* message.created's payload: the message as REST shows it (atts is taken). */
+static json_t *message_payload(const struct ingest_msg *m, json_t *atts)
+{
+    char now[32]; /* last_contact_at: for the whole batch at its end (touch_customers) */
+    utc_now_iso(now, sizeof(now));
+    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:n, s:n, s:s, s:s?, s:s?, s:s, s:b, s:s, s:o}", "id",
+                            (json_int_t)m->message_id, "ticket_id", (json_int_t)m->ticket_id, "direction", "in",
+                            "channel", m->channel, "author_type", "customer", "author_id", "author_name", "body_text",
+                            m->body_text, "body_html", m->body_html, "body_visible", m->body_visible, "status",
+                            "received", "internal", 0, "created_at", now, "attachments", atts);
+    json_object_set_new(msg, "segments", m->segments ? json_integer(m->segments) : json_null());
+    json_object_set_new(msg, "encoding", m->encoding[0] ? json_string(m->encoding) : json_null());
+    return json_pack("{s:o}", "message", msg);
+}
+
 /* check_dup 0: skip the look-up of the external id — the unique key refuses a duplicate
  * (DB_EDUP), the message is rolled back to its savepoint and stored again with the check.
  * Duplicates are rare; the look-up for every message was not. */
@@ -491,18 +506,292 @@ static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
         json_decref(atts);
         return rc;
     }
-    char now[32]; /* last_contact_at: for the whole batch at its end (touch_customers) */
-    utc_now_iso(now, sizeof(now));
-    /* the same shape as a message read over REST */
-    json_t *msg = json_pack("{s:I, s:I, s:s, s:s, s:s, s:n, s:n, s:s, s:s?, s:s?, s:s, s:b, s:s, s:o}", "id",
-                            (json_int_t)m->message_id, "ticket_id", (json_int_t)m->ticket_id, "direction", "in",
-                            "channel", m->channel, "author_type", "customer", "author_id", "author_name", "body_text",
-                            m->body_text, "body_html", m->body_html, "body_visible", m->body_visible, "status",
-                            "received", "internal", 0, "created_at", now, "attachments", atts);
-    json_object_set_new(msg, "segments", m->segments ? json_integer(m->segments) : json_null());
-    json_object_set_new(msg, "encoding", m->encoding[0] ? json_string(m->encoding) : json_null());
     return event_insert(db, "message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
-                        json_pack("{s:o}", "message", msg));
+                        message_payload(m, atts));
+}
+
+/* ---- the common case, in bulk ----
+ * Most messages are a chat or SMS text from a sender we know, to a ticket that exists (the
+ * chat's conversation, or the sender's open ticket on the channel), with no attachment or
+ * keyword. Such messages of a batch are stored with a few statements for all of them:
+ * identities per kind, hinted tickets, open tickets (locked), campaign replies, one UPDATE
+ * of the tickets, one INSERT of the messages and one of their events (each chunked by
+ * BULK_CHUNK) — not five or six round trips each. A sender with any message that does not
+ * qualify (a new customer, a new ticket, an attachment...) has all of its batch's messages
+ * stored one by one instead, in order, so one sender's messages never overtake each other.
+ * Only in a batch's first, savepoint-free run: any failure reruns the batch carefully. */
+#define BULK_CHUNK 100
+
+static int bulk_qualifies(const struct ingest_msg *m)
+{
+    return strcmp(m->channel, "email") != 0 && !m->n_attachments && !m->keyword && !m->dsn_action[0] &&
+           !m->email_message_id[0] && valid_msg(m);
+}
+
+static int same_sender(const struct ingest_msg *a, const struct ingest_msg *b)
+{
+    return strcmp(a->identity_kind, b->identity_kind) == 0 && strcmp(a->identity_value, b->identity_value) == 0;
+}
+
+/* A statement over up to BULK_CHUNK ids or strings: head, "(?, …)", tail. */
+static int bulk_query(struct db *db, const char *head, const char *tail, struct db_param *p, size_t np, size_t nlist,
+                      struct db_result *r)
+{
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, head);
+    db_put_placeholders(&q, nlist);
+    buf_puts(&q, tail);
+    int rc = q.data ? db_exec(db, q.data, p, np, r) : DB_EOTHER;
+    buf_free(&q);
+    return rc;
+}
+
+/* customer_id of each sender, by primary identity; 0 = unknown (a new customer). */
+static int bulk_customers(struct db *db, struct ingest_msg **v, size_t n)
+{
+    static const char *const kinds[] = {"email", "phone", "chat", "external"};
+    int rc = DB_OK;
+    for (size_t kd = 0; !rc && kd < 4; kd++) {
+        struct ingest_msg *w[BULK_CHUNK];
+        size_t k = 0;
+        for (size_t i = 0; !rc && i <= n; i++) {
+            if (i < n && strcmp(v[i]->identity_kind, kinds[kd]) == 0)
+                w[k++] = v[i];
+            if (!k || (k < BULK_CHUNK && i < n))
+                continue;
+            struct db_param p[BULK_CHUNK + 1];
+            p[0] = P_S(kinds[kd]);
+            for (size_t j = 0; j < k; j++)
+                p[j + 1] = P_S(w[j]->identity_value);
+            struct db_result r;
+            rc = bulk_query(db, "SELECT value, customer_id FROM customer_identities WHERE kind = ? AND is_primary = 1 "
+                                "AND value IN ", "", p, k + 1, k, &r);
+            for (size_t row = 0; !rc && row < r.nrows; row++)
+                for (size_t j = 0; j < k; j++)
+                    if (strcmp(db_cell(&r, row, 0), w[j]->identity_value) == 0)
+                        w[j]->customer_id = db_cell_i64(&r, row, 1);
+            if (!rc)
+                db_result_free(&r);
+            k = 0;
+        }
+    }
+    return rc;
+}
+
+/* The ticket of each message with a customer: the hinted one if it is the customer's, else
+ * the customer's latest open ticket on the channel (locked, as open_ticket does); 0 = none. */
+static int bulk_tickets(struct db *db, struct ingest_msg **v, size_t n)
+{
+    int rc = DB_OK;
+    for (int hinted = 1; hinted >= 0 && !rc; hinted--) {
+        struct ingest_msg *w[BULK_CHUNK];
+        size_t k = 0;
+        for (size_t i = 0; !rc && i <= n; i++) {
+            if (i < n && v[i]->customer_id && (v[i]->ticket_hint > 0) == hinted)
+                w[k++] = v[i];
+            if (!k || (k < BULK_CHUNK && i < n))
+                continue;
+            struct db_param p[BULK_CHUNK];
+            for (size_t j = 0; j < k; j++)
+                p[j] = P_I(hinted ? w[j]->ticket_hint : w[j]->customer_id);
+            struct db_result r;
+            rc = hinted ? bulk_query(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
+                                         "COALESCE(team_id, 0) FROM tickets WHERE id IN ", "", p, k, k, &r)
+                        : bulk_query(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
+                                         "COALESCE(team_id, 0) FROM tickets FORCE INDEX (ix_tickets_customer) "
+                                         "WHERE status IN ('new','open','pending') AND customer_id IN ",
+                                     " ORDER BY id DESC FOR UPDATE", p, k, k, &r);
+            for (size_t row = 0; !rc && row < r.nrows; row++) {
+                int64_t id = db_cell_i64(&r, row, 0), cust = db_cell_i64(&r, row, 1);
+                for (size_t j = 0; j < k; j++) {
+                    struct ingest_msg *m = w[j];
+                    if (m->ticket_id || m->customer_id != cust ||
+                        (hinted ? m->ticket_hint != id : strcmp(m->channel, db_cell(&r, row, 2)) != 0))
+                        continue; /* the latest open one comes first */
+                    m->ticket_id = id;
+                    m->assignee_id = db_cell_i64(&r, row, 3);
+                    m->team_id = db_cell_i64(&r, row, 4);
+                }
+            }
+            if (!rc)
+                db_result_free(&r);
+            k = 0;
+        }
+    }
+    return rc;
+}
+
+/* Leaves in v the messages that go in bulk (*n of them), in batch order. */
+static int bulk_select(struct db *db, struct ingest_msg *head, struct ingest_msg **v, size_t *n)
+{
+    size_t k = 0;
+    for (struct ingest_msg *m = head; m; m = m->next)
+        if (bulk_qualifies(m))
+            v[k++] = m;
+    int rc = bulk_customers(db, v, k);
+    if (!rc)
+        rc = bulk_tickets(db, v, k);
+    /* a sender with one message that cannot go in bulk stores them all one by one */
+    for (struct ingest_msg *m = head; !rc && m; m = m->next) {
+        int ok = 0;
+        for (size_t i = 0; i < k && !ok; i++)
+            ok = v[i] == m && m->ticket_id;
+        for (size_t i = 0; !ok && i < k; i++)
+            if (v[i] && same_sender(v[i], m))
+                v[i] = NULL;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < k; i++)
+        if (v[i])
+            v[out++] = v[i];
+    *n = rc ? 0 : out;
+    return rc;
+}
+
+/* The SMS among them that answer a campaign (campaign_reply_of_sms, for all at once). */
+static int bulk_campaign_replies(struct db *db, struct ingest_msg **v, size_t n)
+{
+    int64_t *cust = calloc(n ? n : 1, sizeof(*cust)), *rec = calloc(n ? n : 1, sizeof(*rec));
+    struct ingest_msg **sms = calloc(n ? n : 1, sizeof(*sms));
+    size_t k = 0;
+    int rc = cust && rec && sms ? DB_OK : DB_EOTHER;
+    for (size_t i = 0; !rc && i < n; i++)
+        if (strcmp(v[i]->channel, "sms") == 0) {
+            sms[k] = v[i];
+            cust[k++] = v[i]->customer_id;
+        }
+    if (!rc && k)
+        rc = campaign_replies_of_sms(db, cust, k, rec);
+    for (size_t i = 0; !rc && i < k; i++)
+        sms[i]->campaign_recipient = rec[i];
+    free(cust);
+    free(rec);
+    free(sms);
+    return rc;
+}
+
+/* Their tickets touched as find_or_create_ticket touches one (reopened, queued). */
+static int bulk_touch_tickets(struct db *db, struct ingest_msg **v, size_t n)
+{
+    int rc = DB_OK;
+    struct db_param p[BULK_CHUNK];
+    size_t k = 0;
+    for (size_t i = 0; !rc && i <= n; i++) {
+        int seen = 0;
+        for (size_t j = 0; i < n && j < k && !seen; j++)
+            seen = p[j].i == v[i]->ticket_id;
+        if (i < n && !seen)
+            p[k++] = P_I(v[i]->ticket_id);
+        if (!k || (k < BULK_CHUNK && i < n))
+            continue;
+        rc = bulk_query(db, "UPDATE tickets SET solved_at = IF(status IN ('solved','closed'), NULL, solved_at), "
+                            "status = IF(status IN ('pending','solved','closed'), 'open', status), "
+                            "routing_stage = IF(queued_at IS NULL, 0, routing_stage), "
+                            "queued_at = IF(assignee_id IS NULL, COALESCE(queued_at, NOW(3)), queued_at), "
+                            "last_message_at = NOW(3) WHERE id IN ", "", p, k, k, NULL);
+        k = 0;
+    }
+    return rc;
+}
+
+/* k messages of one channel in one INSERT, then their ids by the unique (channel,
+ * external_id) key. Not INSERT … RETURNING: Connector/C 3.3 reports a prepared one that
+ * fails (a duplicate) as a success and leaves the connection out of sync. */
+static int bulk_insert_chunk(struct db *db, const char *channel, struct ingest_msg **w, size_t k)
+{
+    enum { COLS = 9 };
+    struct db_param p[BULK_CHUNK * COLS];
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, "
+                 "body_html, body_visible, segments, encoding, external_id) VALUES ");
+    for (size_t i = 0; i < k; i++) {
+        struct ingest_msg *m = w[i];
+        buf_puts(&q, i ? ", (?, ?, 'in', ?, 'customer', ?, ?, ?, ?, ?, ?)" : "(?, ?, 'in', ?, 'customer', ?, ?, ?, ?, ?, ?)");
+        struct db_param row[COLS] = {P_I(m->ticket_id), P_I(m->customer_id), P_S(m->channel), P_S(m->body_text),
+                                     P_S(m->body_html), P_S(m->body_visible), P_IOPT(m->segments),
+                                     P_S(m->encoding[0] ? m->encoding : NULL), P_S(m->external_id)};
+        memcpy(&p[i * COLS], row, sizeof(row));
+    }
+    int rc = q.data ? db_exec(db, q.data, p, k * COLS, NULL) : DB_EOTHER;
+    buf_free(&q);
+    if (rc)
+        return rc;
+    p[0] = P_S(channel);
+    for (size_t i = 0; i < k; i++)
+        p[i + 1] = P_S(w[i]->external_id);
+    struct db_result r;
+    rc = bulk_query(db, "SELECT external_id, id FROM messages WHERE channel = ? AND external_id IN ", "", p, k + 1, k, &r);
+    if (rc)
+        return rc;
+    for (size_t row = 0; row < r.nrows; row++)
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(db_cell(&r, row, 0), w[i]->external_id) == 0)
+                w[i]->message_id = db_cell_i64(&r, row, 1);
+    db_result_free(&r);
+    for (size_t i = 0; i < k; i++)
+        if (!w[i]->message_id)
+            return DB_EOTHER; /* cannot be: the careful run will say why */
+    return DB_OK;
+}
+
+/* The messages, a chunk per channel at a time, then their events (rules included). */
+static int bulk_insert(struct db *db, struct ingest_msg **v, size_t n)
+{
+    static const char *const channels[] = {"chat", "sms"};
+    int rc = DB_OK;
+    for (size_t c = 0; !rc && c < 2; c++) {
+        struct ingest_msg *w[BULK_CHUNK];
+        size_t k = 0;
+        for (size_t i = 0; !rc && i <= n; i++) {
+            if (i < n && strcmp(v[i]->channel, channels[c]) == 0)
+                w[k++] = v[i];
+            if (!k || (k < BULK_CHUNK && i < n))
+                continue;
+            rc = bulk_insert_chunk(db, channels[c], w, k);
+            k = 0;
+        }
+    }
+    for (size_t i = 0; !rc && i < n; i++)
+        if (v[i]->campaign_recipient)
+            rc = campaign_reply_record(db, v[i]->campaign_recipient, 0);
+    struct event_row *ev = rc ? NULL : calloc(n ? n : 1, sizeof(*ev));
+    if (!rc && !ev)
+        rc = DB_EOTHER;
+    for (size_t i = 0; !rc && i < n; i++) {
+        struct ingest_msg *m = v[i];
+        ev[i] = (struct event_row){"message.created", m->ticket_id, m->customer_id, m->assignee_id, m->team_id,
+                                   message_payload(m, json_array())};
+    }
+    if (!rc)
+        rc = event_insert_many(db, ev, n);
+    free(ev);
+    return rc;
+}
+
+/* Stores what qualifies and marks it (m->bulk); the rest is left to store_one. */
+static int write_bulk(struct db *db, struct ingest_msg *head, size_t n_batch)
+{
+    struct ingest_msg **v = calloc(n_batch ? n_batch : 1, sizeof(*v));
+    if (!v)
+        return DB_EOTHER;
+    for (struct ingest_msg *m = head; m; m = m->next) {
+        m->duplicate = m->new_ticket = m->new_customer = m->absorbed = 0;
+        m->message_id = m->ticket_id = m->customer_id = m->assignee_id = m->team_id = m->campaign_recipient = 0;
+    }
+    size_t n = 0;
+    int rc = bulk_select(db, head, v, &n);
+    if (!rc && n)
+        rc = bulk_campaign_replies(db, v, n);
+    if (!rc && n)
+        rc = bulk_touch_tickets(db, v, n);
+    if (!rc && n)
+        rc = bulk_insert(db, v, n);
+    for (size_t i = 0; !rc && i < n; i++)
+        v[i]->bulk = 1;
+    free(v);
+    return rc;
 }
 
 /* One transaction for the whole batch; a message that fails on its own (bad data,
@@ -535,12 +824,18 @@ static int touch_customers(struct db *db, const struct ingest_msg *head)
  * it runs again careful (INGEST_CAREFUL). careful 1: each message under a savepoint; one that
  * fails on its own is rolled back to it and reported, the rest commit. */
 #define INGEST_CAREFUL (-101)
-static int write_batch(struct db *db, struct ingest_msg *head, int careful)
+static int write_batch(struct db *db, struct ingest_msg *head, size_t n, int careful)
 {
+    for (struct ingest_msg *m = head; m; m = m->next)
+        m->bulk = 0;
     int rc = db_begin(db);
     rules_batch_begin();
+    if (!rc && !careful && (rc = write_bulk(db, head, n)) && rc != DB_EGONE && rc != DB_ERETRY)
+        rc = INGEST_CAREFUL;
     for (struct ingest_msg *m = head; !rc && m; m = m->next) {
         m->rc = 0;
+        if (m->bulk)
+            continue;
         if (!valid_msg(m)) { /* nothing written yet: no savepoint needed */
             m->rc = INGEST_EINVAL;
             continue;
@@ -579,10 +874,10 @@ static int write_batch(struct db *db, struct ingest_msg *head, int careful)
 }
 
 /* Fast, then careful if a message failed on its own (a duplicate, bad data). */
-static int write_batch_once(struct db *db, struct ingest_msg *head)
+static int write_batch_once(struct db *db, struct ingest_msg *head, size_t n)
 {
-    int rc = write_batch(db, head, 0);
-    return rc == INGEST_CAREFUL ? write_batch(db, head, 1) : rc;
+    int rc = write_batch(db, head, n, 0);
+    return rc == INGEST_CAREFUL ? write_batch(db, head, n, 1) : rc;
 }
 
 static void finish_batch(struct ingest_msg *head, int failed_rc)
@@ -611,7 +906,7 @@ static void *writer_main(void *arg)
         int rc, attempt = 0;
         /* Retry until stored: a message taken from a channel is never dropped because the
          * database blinked. Backoff caps at 2 s; during shutdown give up after ~10 s. */
-        while ((rc = write_batch_once(db, batch)) == DB_EGONE || rc == DB_ERETRY) {
+        while ((rc = write_batch_once(db, batch, n)) == DB_EGONE || rc == DB_ERETRY) {
             attempt++;
             if (stopping && attempt > 20)
                 break;

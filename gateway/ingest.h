@@ -87,6 +87,7 @@ struct ingest_msg {
     void (*done)(struct ingest_msg *m);
     void *user;
     struct ingest_msg *next;   /* queue link, private */
+    int bulk;                  /* private: stored by its batch's bulk pass */
 };
 
 int ingest_start(const struct sb_config *cfg);

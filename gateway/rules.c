@@ -1448,6 +1448,22 @@ static int64_t event_record(const struct trigger *t, int64_t ticket_id, int64_t 
     }
 }
 
+int rules_listening(struct db *db, const char *kind, int *heard)
+{
+    *heard = 0;
+    int rc = DB_OK;
+    for (size_t i = 0; !rc && !*heard && i < NTRIGGERS; i++) {
+        if (!triggers[i].event || strcmp(triggers[i].event, kind) != 0)
+            continue;
+        struct rule *v;
+        size_t n;
+        rc = load_rules(db, &triggers[i], &v, &n); /* once a batch inside rules_batch */
+        *heard = n > 0;
+        rules_free(v, n);
+    }
+    return rc;
+}
+
 static int run_trigger(struct db *db, const struct trigger *t, int64_t record, int64_t event_id, const char *occasion,
                        const struct subject_facts *sf, int64_t *approval_id)
 {

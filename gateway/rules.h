@@ -33,6 +33,10 @@
 int rules_on_event(struct db *db, int64_t event_id, const char *kind, int64_t ticket_id, int64_t customer_id,
                    json_t *payload);
 
+/* Whether an enabled rule listens to events of this kind (*heard); bulk writers insert
+ * the events nobody listens to without asking for their ids. */
+int rules_listening(struct db *db, const char *kind, int *heard);
+
 /* A writer that stores many records in one transaction (the ingest writer's group commit)
  * brackets it with these: while open, a trigger found without enabled rules is not asked
  * again on this thread (one look-up per trigger per batch, not per event). A rule enabled

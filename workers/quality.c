@@ -175,7 +175,7 @@ static int handle(struct db *db, const struct keywords *k, struct inbound *in, s
     }
     if (!rc)
         rc = event_insert_many(db, rows, nrows);
-    for (size_t i = 0; rows && i < nrows; i++) /* a failure left them: event_insert_many frees what it got */
+    for (size_t i = 0; rows && i < nrows; i++) /* not handed over (a failure before): ours to free */
         json_decref(rows[i].payload);
     free(rows);
     json_decref(tickets);

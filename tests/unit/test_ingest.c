@@ -656,6 +656,92 @@ static void test_other_node_stores_same_external_id(void **state)
     db_free(mon);
 }
 
+/* ---- known senders to open tickets go in bulk ---- */
+
+static int64_t global_status(struct db *db, const char *name)
+{
+    struct db_result r;
+    int64_t v = -1;
+    if (db_exec(db, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = ?",
+                DBP(P_S(name)), &r) == DB_OK) {
+        v = r.nrows ? strtoll(db_cell(&r, 0, 0), NULL, 10) : -1;
+        db_result_free(&r);
+    }
+    return v;
+}
+
+/* n messages, i-th from sender i % senders, submitted as one batch; waits for all. */
+static void bulk_round(struct ingest_msg **m, int n, int senders, const char *tag)
+{
+    reset_done();
+    for (int i = 0; i < n; i++) {
+        char ext[48], phone[32], body[64];
+        snprintf(ext, sizeof(ext), "%s-%d", tag, i);
+        snprintf(phone, sizeof(phone), "+861360000%04d", i % senders);
+        snprintf(body, sizeof(body), "%s %d 批量", tag, i);
+        m[i] = new_msg("sms", ext, "phone", phone, body);
+        assert_int_equal(ingest_submit(m[i]), 0);
+    }
+    assert_int_equal(wait_done((size_t)n, 60), 0);
+    for (int i = 0; i < n; i++) {
+        if (m[i]->rc != 0 || m[i]->duplicate || m[i]->message_id <= 0)
+            fail_msg("%s: rc %d duplicate %d message %lld", m[i]->external_id, m[i]->rc, m[i]->duplicate,
+                     (long long)m[i]->message_id);
+        if (i >= senders && m[i]->message_id <= m[i - senders]->message_id)
+            fail_msg("%s stored before the same sender's earlier %s", m[i]->external_id, m[i - senders]->external_id);
+        if (i >= senders && m[i]->ticket_id != m[i - senders]->ticket_id)
+            fail_msg("%s went to another ticket than the same sender's earlier message", m[i]->external_id);
+    }
+}
+
+static void test_known_senders_in_bulk(void **state)
+{
+    (void)state;
+    if (!have_db)
+        skip();
+    static struct sb_config one;
+    one = cfg;
+    one.ingest.writers = 1;
+    one.ingest.batch_max = 500;
+    one.ingest.batch_wait_us = 300000; /* each round is one batch */
+    struct db *db = db_new(&cfg, 1);
+    assert_int_equal(ingest_start(&one), 0);
+    enum { SENDERS = 10, N = 100, M = 20 };
+    static struct ingest_msg *first[SENDERS], *bulk[N], *heard[M];
+    bulk_round(first, SENDERS, SENDERS, "bulk-new"); /* new customers and tickets: one by one */
+
+    int64_t q0 = global_status(db, "Questions"), s0 = global_status(db, "Com_savepoint");
+    bulk_round(bulk, N, SENDERS, "bulk-known");
+    int64_t q1 = global_status(db, "Questions"), s1 = global_status(db, "Com_savepoint");
+    for (int i = 0; i < N; i++)
+        assert_true(bulk[i]->ticket_id == first[i % SENDERS]->ticket_id);
+    /* a statement or two per step for the whole batch, not five or six per message */
+    print_message("bulk: %lld statements for %d messages\n", (long long)(q1 - q0), N);
+    if (q1 - q0 > 30)
+        fail_msg("%lld statements for %d messages of known senders", (long long)(q1 - q0), N);
+    assert_int_equal(s1 - s0, 0);
+    assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM events WHERE kind = 'message.created' AND "
+                                     "JSON_VALUE(payload, '$.message.body_text') LIKE 'bulk-known %'", DBP0), N);
+
+    /* an enabled rule on message.created fires once for each message, with its event */
+    assert_int_equal(db_exec(db, "INSERT INTO rules (name, trigger_kind, conditions, actions, enabled) "
+                                 "VALUES ('bulk listener', 'message.created', '', '[{\"type\":\"tag\",\"tag\":\"bulk\"}]', 1)",
+                             DBP0, NULL), DB_OK);
+    bulk_round(heard, M, SENDERS, "bulk-heard");
+    assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM rule_firings f JOIN events e ON e.id = f.event_id "
+                                     "WHERE f.trigger_kind = 'message.created' AND "
+                                     "JSON_VALUE(e.payload, '$.message.body_text') LIKE 'bulk-heard %'", DBP0), M);
+    assert_int_equal(db_exec(db, "DELETE FROM rules WHERE name = 'bulk listener'", DBP0, NULL), DB_OK);
+    ingest_stop();
+    for (int i = 0; i < SENDERS; i++)
+        ingest_msg_free(first[i]);
+    for (int i = 0; i < N; i++)
+        ingest_msg_free(bulk[i]);
+    for (int i = 0; i < M; i++)
+        ingest_msg_free(heard[i]);
+    db_free(db);
+}
+
 /* After ingest_stop, submissions are refused (and the message stays the caller's). */
 static void test_submit_after_stop_refused(void **state)
 {
@@ -720,6 +806,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_node_stores_same_external_id, writer_up, writer_down),
         cmocka_unit_test(test_submit_after_stop_refused),
         cmocka_unit_test(test_full_queue_refuses_then_recovers),
+        cmocka_unit_test(test_known_senders_in_bulk),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
