@@ -197,6 +197,33 @@ static int stmt_get(struct db *db, const char *sql, MYSQL_STMT **out)
     return i < STMT_SLOTS ? DB_OK : 1;
 }
 
+/* A statement whose execute succeeded but whose results failed — an INSERT … RETURNING
+ * refused by the server (a duplicate): Connector/C 3.3 reports the execute as a success
+ * and the error only when the rows are read, and executing that handle again makes the
+ * server drop the connection ("Got an error reading communication packets", the client
+ * sees 2006). The handle is replaced by a freshly prepared one; failing that, the
+ * connection is dropped and made again on next use. */
+static void stmt_renew(struct db *db, MYSQL_STMT *old, const char *sql)
+{
+    for (size_t i = 0; i < STMT_SLOTS; i++) {
+        if (db->slots[i].stmt != old)
+            continue;
+        MYSQL_STMT *st = db->my ? mysql_stmt_init(db->my) : NULL;
+        if (st && mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) == 0) {
+            my_bool on = 1;
+            mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+            mysql_stmt_close(old);
+            db->slots[i].stmt = st;
+            return;
+        }
+        if (st)
+            mysql_stmt_close(st);
+        log_warn("db", "event=statement_renew_failed action=reconnect");
+        db_disconnect(db);
+        return;
+    }
+}
+
 static int bind_params(MYSQL_STMT *st, const struct db_param *p, size_t np, MYSQL_BIND *b,
                        unsigned long *lens)
 {
@@ -382,6 +409,12 @@ static int exec_once(struct db *db, const char *sql, const struct db_param *p, s
             db_result_free(&tmp);
         if (db->my)
             mysql_stmt_free_result(st);
+        if (rc && db->my && !uncached) {
+            mysql_free_result(meta);
+            meta = NULL;
+            stmt_renew(db, st, sql); /* st is closed now (or the connection dropped) */
+            st = NULL;
+        }
     }
 out:
     if (meta)

@@ -338,6 +338,32 @@ static void test_duplicate_key(void **state)
     assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM t_uniq WHERE k = 'dup-d'", DBP0), 0);
 }
 
+/* A prepared INSERT … RETURNING the server refuses: Connector/C reports the execute as a
+ * success and the error only with the rows, and executing that handle again made the
+ * server drop the connection. The error comes back as the statement's, the same
+ * connection goes on, and the same statement works (and fails) again. */
+static void test_returning_error_keeps_connection(void **state)
+{
+    (void)state;
+    NEED_DB();
+    const char *sql = "INSERT INTO t_uniq (k) VALUES (?) RETURNING k";
+    struct db_result r;
+    int64_t conn = unit_scalar(db, "SELECT CONNECTION_ID()", DBP0);
+    assert_int_equal(db_exec(db, sql, DBP(P_S("ret-a")), &r), DB_OK);
+    assert_int_equal(r.nrows, 1);
+    assert_string_equal(db_cell(&r, 0, 0), "ret-a");
+    db_result_free(&r);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(db_exec(db, sql, DBP(P_S("ret-a")), &r), DB_EDUP);
+    assert_int_equal(db_exec(db, sql, DBP(P_S("ret-b")), &r), DB_OK);
+    assert_int_equal(r.nrows, 1);
+    db_result_free(&r);
+    assert_int_equal(db_exec(db, sql, DBP(P_S("ret-b")), NULL), DB_EDUP);
+    assert_int_equal(db_exec(db, sql, DBP(P_S("ret-c")), NULL), DB_OK);
+    assert_true(unit_scalar(db, "SELECT CONNECTION_ID()", DBP0) == conn);
+    assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM t_uniq WHERE k LIKE 'ret-%'", DBP0), 3);
+}
+
 /* Callers declare `struct db_result r;` and pass &r; when the statement fails nothing
  * was handed to them, so nothing may be read from or freed in *res (its content is
  * whatever was on the stack). Run in a child: the bug, if present, is a bad free(). */
@@ -581,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_rows_json_types),
         cmocka_unit_test(test_rows_json_aggregate),
         cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_returning_error_keeps_connection),
         cmocka_unit_test(test_failed_exec_leaves_result_alone),
         cmocka_unit_test(test_deadlock_is_retry),
         cmocka_unit_test(test_lock_wait_timeout_is_retry),
