@@ -31,7 +31,7 @@ struct chat_conn {
     char name[201];
     char email[CONTACT_MAX];        /* to attach once the first message made a customer */
     struct rate_limit frames;
-    int64_t msg_times[10];    /* the last 10 messages: at most 10 per 10 s */
+    int64_t *msg_times;       /* the last chat_messages_per_10s messages' times: a sliding window */
     int msg_i;
     struct chat_conn *bnext, *bprev;
     int hashed;
@@ -46,9 +46,11 @@ struct chat_conn {
 
 static struct chat_conn *buckets[BUCKETS];
 
+static int msg_window = 10; /* [server] chat_messages_per_10s */
+
 void webchat_init(const struct sb_config *cfg)
 {
-    (void)cfg;
+    msg_window = (int)cfg->server.chat_messages_per_10s;
     memset(buckets, 0, sizeof(buckets));
 }
 
@@ -676,7 +678,7 @@ static void handle_message(struct ws_conn *ws, struct chat_conn *cc, json_t *msg
         return;
     }
     cc->msg_times[cc->msg_i] = now;
-    cc->msg_i = (cc->msg_i + 1) % 10;
+    cc->msg_i = (cc->msg_i + 1) % msg_window;
     struct ingest_msg *m = calloc(1, sizeof(*m));
     struct pending_ack *pa = calloc(1, sizeof(*pa));
     if (!m || !pa || !(m->body_text = strdup(body))) {
@@ -724,7 +726,13 @@ static int on_open(struct ws_conn *ws)
     if (!cc)
         return -1;
     cc->ws = ws;
-    rate_init(&cc->frames, 60, 10, metrics_now_us());
+    cc->msg_times = calloc((size_t)msg_window, sizeof(*cc->msg_times));
+    if (!cc->msg_times) {
+        free(cc);
+        return -1;
+    }
+    /* every other frame (hello, typing, identify) within six per message allowed */
+    rate_init(&cc->frames, 6.0 * msg_window, msg_window, metrics_now_us());
     ws_set_user(ws, cc);
     return 0;
 }
@@ -763,6 +771,7 @@ static void on_close(struct ws_conn *ws)
     unindex(cc);
     json_decref(cc->held);
     free(cc->sent);
+    free(cc->msg_times);
     free(cc);
     ws_set_user(ws, NULL);
 }

@@ -39,6 +39,7 @@ static const struct cfg_key keys[] = {
     {I(server, timeout_secs), "15", 1, 3600, NULL},
     {I(server, ws_frame_limit), "65536", 256, 16 << 20, NULL},
     {I(server, ws_idle_secs), "75", 5, 3600, NULL},
+    {I(server, chat_messages_per_10s), "10", 1, 1000, NULL},
     {I(server, presence_grace_secs), "30", 1, 3600, NULL},
     {"server", "event_lib", T_ENUM, offsetof(struct sb_config, server.event_lib), 16, "libev", 0, 0, "libev"},
     {S(database, host), "127.0.0.1", 0, 0, NULL},

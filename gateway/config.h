@@ -40,6 +40,7 @@ struct sb_config {
         int64_t timeout_secs;       /* slow-client / idle timeout */
         int64_t ws_frame_limit;     /* bytes */
         int64_t ws_idle_secs;       /* a silent websocket is closed (pinged at 30 s) */
+        int64_t chat_messages_per_10s; /* a visitor socket's messages in any 10 s (frames: 6× that) */
         int64_t presence_grace_secs; /* an agent without sockets goes offline after this */
         char event_lib[16];         /* libev (only choice; checked at start) */
     } server;
