@@ -88,15 +88,10 @@ int ticket_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out)
     for (size_t at = 0; !rc && at < n; at += CHUNK) {
         size_t k = n - at < CHUNK ? n - at : CHUNK;
         struct db_param p[CHUNK];
-        struct buf q;
-        buf_init(&q, 0);
-        buf_puts(&q, TICKET_SELECT "WHERE t.id IN ");
-        db_put_placeholders(&q, k);
         for (size_t i = 0; i < k; i++)
             p[i] = P_I(ids[at + i]);
         struct db_result r;
-        rc = q.data ? db_exec(db, q.data, p, k, &r) : DB_EOTHER;
-        buf_free(&q);
+        rc = db_exec_list(db, TICKET_SELECT "WHERE t.id IN ", k, "", p, k, &r);
         for (size_t i = 0; !rc && i < r.nrows; i++)
             json_array_append_new(*out, db_row_json(&r, i));
         if (!rc)

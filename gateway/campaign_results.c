@@ -1,6 +1,5 @@
 /* campaign_results.c — see campaign_results.h. */
 #include "campaign_results.h"
-#include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
 #include <stdio.h>
 #include <string.h>
@@ -90,15 +89,10 @@ int campaign_replies_of_sms(struct db *db, const int64_t *customers, size_t n, i
         p[0] = P_I(reply_days);
         for (size_t i = 0; i < k; i++)
             p[i + 1] = P_I(customers[at + i]);
-        struct buf q;
-        buf_init(&q, 0);
-        buf_puts(&q, "SELECT customer_id, id FROM campaign_recipients WHERE channel = 'sms' AND state = 'sent' "
-                     "AND sent_at > NOW(3) - INTERVAL ? DAY AND customer_id IN ");
-        db_put_placeholders(&q, k);
-        buf_puts(&q, " ORDER BY sent_at DESC, id DESC");
         struct db_result r;
-        rc = q.data ? db_exec(db, q.data, p, k + 1, &r) : DB_EOTHER;
-        buf_free(&q);
+        rc = db_exec_list(db, "SELECT customer_id, id FROM campaign_recipients WHERE channel = 'sms' AND state = 'sent' "
+                              "AND sent_at > NOW(3) - INTERVAL ? DAY AND customer_id IN ", k,
+                          " ORDER BY sent_at DESC, id DESC", p, k + 1, &r);
         if (rc)
             break;
         for (size_t row = 0; row < r.nrows; row++) /* the latest first: keep the first per customer */

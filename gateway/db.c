@@ -670,3 +670,16 @@ char *db_id_list(const int64_t *ids, size_t n)
     }
     return buf_take(&b);
 }
+
+int db_exec_list(struct db *db, const char *head, size_t nlist, const char *tail, const struct db_param *p, size_t np,
+                 struct db_result *res)
+{
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, head);
+    db_put_placeholders(&q, nlist);
+    buf_puts(&q, tail);
+    int rc = q.data ? db_exec(db, q.data, p, np, res) : DB_EOTHER;
+    buf_free(&q);
+    return rc;
+}

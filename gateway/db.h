@@ -86,6 +86,10 @@ const char *db_error(struct db *db);
 /* Prepared statement, cached per connection by SQL text. res may be NULL when the
  * caller needs neither rows nor counts. On success *res must be freed. */
 int db_exec(struct db *db, const char *sql, const struct db_param *p, size_t np, struct db_result *res);
+/* db_exec of head "(?, …)" tail with nlist placeholders in the list (a bulk statement's IN
+ * list; np counts every parameter, the list's and any before or after it). */
+int db_exec_list(struct db *db, const char *head, size_t nlist, const char *tail, const struct db_param *p, size_t np,
+                 struct db_result *res);
 /* A script of several statements (migrations only; never user text). */
 int db_exec_script(struct db *db, const char *script);
 int db_begin(struct db *db);

@@ -270,16 +270,10 @@ static int late_once(struct db *db)
     for (size_t at = 0; !rc && at < n; at += LATE_CHUNK) {
         size_t k = n - at < LATE_CHUNK ? n - at : LATE_CHUNK;
         struct db_param p[LATE_CHUNK];
-        struct buf q;
-        buf_init(&q, 0);
-        buf_puts(&q, EVENT_COLUMNS "WHERE id IN ");
-        db_put_placeholders(&q, k);
-        buf_puts(&q, " ORDER BY id");
         for (size_t i = 0; i < k; i++)
             p[i] = P_I(ids[at + i]);
         struct db_result r;
-        rc = q.data ? db_exec(db, q.data, p, k, &r) : DB_EOTHER;
-        buf_free(&q);
+        rc = db_exec_list(db, EVENT_COLUMNS "WHERE id IN ", k, " ORDER BY id", p, k, &r);
         if (rc)
             break;
         struct event_batch *b = r.nrows ? calloc(1, sizeof(*b) + r.nrows * sizeof(struct event)) : NULL;
@@ -377,14 +371,6 @@ void event_keep_settled(struct db_result *r, size_t col)
     db_result_truncate(r, n);
 }
 
-int event_next_settled(struct db *db, int64_t last, int64_t settle_us, int *settled)
-{
-    int64_t v = 0;
-    int rc = db_scalar_i64(db, "SELECT created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? "
-                               "ORDER BY id LIMIT 1", DBP(P_I(settle_us), P_I(last)), 0, &v);
-    *settled = !rc && v == 1;
-    return rc;
-}
 
 int event_cursor_lock(struct db *db, const char *name, int64_t *last)
 {
@@ -401,4 +387,16 @@ int event_cursor_advance(struct db *db, const char *name, int64_t last)
 {
     return db_exec(db, "UPDATE worker_cursors SET last_id = ?, ran_at = NOW(3) WHERE name = ?", DBP(P_I(last), P_S(name)),
                    NULL);
+}
+
+int event_cursor_take(struct db *db, const char *name, int64_t settle_us, int64_t *last, int *settled)
+{
+    int64_t v = 0;
+    *settled = 0;
+    int rc = event_cursor_lock(db, name, last);
+    if (!rc)
+        rc = db_scalar_i64(db, "SELECT created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? "
+                               "ORDER BY id LIMIT 1", DBP(P_I(settle_us), P_I(*last)), 0, &v);
+    *settled = !rc && v == 1;
+    return rc;
 }

@@ -64,9 +64,10 @@ int event_cursor_advance(struct db *db, const char *name, int64_t last);
  * settling. The reader stops there — it neither skips past an event whose neighbours may
  * still commit nor reads the whole unsettled tail on every pass. */
 void event_keep_settled(struct db_result *r, size_t col);
-/* Whether there is an event after `last` and it has settled (one row read): a reader that
- * finds it still settling skips its pass rather than read a batch it would throw away. */
-int event_next_settled(struct db *db, int64_t last, int64_t settle_us, int *settled);
+/* A cursor reader's pass begins: event_cursor_lock, then whether the next event after it
+ * exists and is older than settle_us (one row read) — *settled 0: end the pass there rather
+ * than read a batch that would be thrown away. */
+int event_cursor_take(struct db *db, const char *name, int64_t settle_us, int64_t *last, int *settled);
 int event_insert(struct db *db, const char *kind, int64_t ticket_id, int64_t customer_id, int64_t agent_id,
                  int64_t team_id, json_t *payload);
 /* A CRM record's event (customer.*, deal.*, lead.*, activity.*, object.*): agent_id is the record's

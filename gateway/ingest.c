@@ -197,20 +197,28 @@ static int find_or_create_customer(struct db *db, struct ingest_msg *m)
     return rc;
 }
 
-/* The ticket's assignee and team: its events go to the agents who may see it. */
-static int ticket_owners(struct db *db, struct ingest_msg *m)
+/* A ticket row (id, assignee, team) into m: its events go to the agents who may see it.
+ * No row leaves m as it was. */
+static int ticket_with_owners(struct db *db, struct ingest_msg *m, const char *sql, const struct db_param *p, size_t np)
 {
     struct db_result r;
-    int rc = db_exec(db, "SELECT COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets WHERE id = ?",
-                     DBP(P_I(m->ticket_id)), &r);
+    int rc = db_exec(db, sql, p, np, &r);
     if (rc)
         return rc;
     if (r.nrows) {
-        m->assignee_id = db_cell_i64(&r, 0, 0);
-        m->team_id = db_cell_i64(&r, 0, 1);
+        m->ticket_id = db_cell_i64(&r, 0, 0);
+        m->assignee_id = db_cell_i64(&r, 0, 1);
+        m->team_id = db_cell_i64(&r, 0, 2);
     }
     db_result_free(&r);
     return DB_OK;
+}
+
+#define TICKET_OWNERS "SELECT id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets "
+
+static int ticket_owners(struct db *db, struct ingest_msg *m)
+{
+    return ticket_with_owners(db, m, TICKET_OWNERS "WHERE id = ?", DBP(P_I(m->ticket_id)));
 }
 
 /* The customer's open ticket on the channel, locked, with its owners (one statement: this
@@ -219,38 +227,17 @@ static int ticket_owners(struct db *db, struct ingest_msg *m)
  * over every ticket (bench/sms_ingest.js). */
 static int open_ticket(struct db *db, struct ingest_msg *m)
 {
-    struct db_result r;
-    int rc = db_exec(db, "SELECT id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets "
-                         "FORCE INDEX (ix_tickets_customer) WHERE customer_id = ? AND channel = ? "
-                         "AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
-                     DBP(P_I(m->customer_id), P_S(m->channel)), &r);
-    if (rc)
-        return rc;
-    if (r.nrows) {
-        m->ticket_id = db_cell_i64(&r, 0, 0);
-        m->assignee_id = db_cell_i64(&r, 0, 1);
-        m->team_id = db_cell_i64(&r, 0, 2);
-    }
-    db_result_free(&r);
-    return DB_OK;
+    return ticket_with_owners(db, m, TICKET_OWNERS "FORCE INDEX (ix_tickets_customer) WHERE customer_id = ? AND channel = ? "
+                                     "AND status IN ('new','open','pending') ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                              DBP(P_I(m->customer_id), P_S(m->channel)));
 }
 
 /* The ticket the channel's threading chose (a chat's conversation), if it is the
  * customer's, with its owners. */
 static int hinted_ticket(struct db *db, struct ingest_msg *m)
 {
-    struct db_result r;
-    int rc = db_exec(db, "SELECT id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) FROM tickets "
-                         "WHERE id = ? AND customer_id = ?", DBP(P_I(m->ticket_hint), P_I(m->customer_id)), &r);
-    if (rc)
-        return rc;
-    if (r.nrows) {
-        m->ticket_id = db_cell_i64(&r, 0, 0);
-        m->assignee_id = db_cell_i64(&r, 0, 1);
-        m->team_id = db_cell_i64(&r, 0, 2);
-    }
-    db_result_free(&r);
-    return DB_OK;
+    return ticket_with_owners(db, m, TICKET_OWNERS "WHERE id = ? AND customer_id = ?",
+                              DBP(P_I(m->ticket_hint), P_I(m->customer_id)));
 }
 
 /* One id of In-Reply-To/References: the ticket it belongs to, if we know it. */
@@ -533,20 +520,6 @@ static int same_sender(const struct ingest_msg *a, const struct ingest_msg *b)
     return strcmp(a->identity_kind, b->identity_kind) == 0 && strcmp(a->identity_value, b->identity_value) == 0;
 }
 
-/* A statement over up to BULK_CHUNK ids or strings: head, "(?, …)", tail. */
-static int bulk_query(struct db *db, const char *head, const char *tail, struct db_param *p, size_t np, size_t nlist,
-                      struct db_result *r)
-{
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, head);
-    db_put_placeholders(&q, nlist);
-    buf_puts(&q, tail);
-    int rc = q.data ? db_exec(db, q.data, p, np, r) : DB_EOTHER;
-    buf_free(&q);
-    return rc;
-}
-
 /* customer_id of each sender, by primary identity; 0 = unknown (a new customer). */
 static int bulk_customers(struct db *db, struct ingest_msg **v, size_t n)
 {
@@ -565,8 +538,8 @@ static int bulk_customers(struct db *db, struct ingest_msg **v, size_t n)
             for (size_t j = 0; j < k; j++)
                 p[j + 1] = P_S(w[j]->identity_value);
             struct db_result r;
-            rc = bulk_query(db, "SELECT value, customer_id FROM customer_identities WHERE kind = ? AND is_primary = 1 "
-                                "AND value IN ", "", p, k + 1, k, &r);
+            rc = db_exec_list(db, "SELECT value, customer_id FROM customer_identities WHERE kind = ? AND is_primary = 1 "
+                                  "AND value IN ", k, "", p, k + 1, &r);
             for (size_t row = 0; !rc && row < r.nrows; row++)
                 for (size_t j = 0; j < k; j++)
                     if (strcmp(db_cell(&r, row, 0), w[j]->identity_value) == 0)
@@ -596,12 +569,12 @@ static int bulk_tickets(struct db *db, struct ingest_msg **v, size_t n)
             for (size_t j = 0; j < k; j++)
                 p[j] = P_I(hinted ? w[j]->ticket_hint : w[j]->customer_id);
             struct db_result r;
-            rc = hinted ? bulk_query(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
-                                         "COALESCE(team_id, 0) FROM tickets WHERE id IN ", "", p, k, k, &r)
-                        : bulk_query(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
-                                         "COALESCE(team_id, 0) FROM tickets FORCE INDEX (ix_tickets_customer) "
-                                         "WHERE status IN ('new','open','pending') AND customer_id IN ",
-                                     " ORDER BY id DESC FOR UPDATE", p, k, k, &r);
+            rc = hinted ? db_exec_list(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
+                                           "COALESCE(team_id, 0) FROM tickets WHERE id IN ", k, "", p, k, &r)
+                        : db_exec_list(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
+                                           "COALESCE(team_id, 0) FROM tickets FORCE INDEX (ix_tickets_customer) "
+                                           "WHERE status IN ('new','open','pending') AND customer_id IN ", k,
+                                       " ORDER BY id DESC FOR UPDATE", p, k, &r);
             for (size_t row = 0; !rc && row < r.nrows; row++) {
                 int64_t id = db_cell_i64(&r, row, 0), cust = db_cell_i64(&r, row, 1);
                 for (size_t j = 0; j < k; j++) {
@@ -675,21 +648,24 @@ static int bulk_campaign_replies(struct db *db, struct ingest_msg **v, size_t n)
 static int bulk_touch_tickets(struct db *db, struct ingest_msg **v, size_t n)
 {
     int rc = DB_OK;
-    struct db_param p[BULK_CHUNK];
+    int64_t ids[BULK_CHUNK] = {0};
     size_t k = 0;
     for (size_t i = 0; !rc && i <= n; i++) {
         int seen = 0;
         for (size_t j = 0; i < n && j < k && !seen; j++)
-            seen = p[j].i == v[i]->ticket_id;
+            seen = ids[j] == v[i]->ticket_id;
         if (i < n && !seen)
-            p[k++] = P_I(v[i]->ticket_id);
+            ids[k++] = v[i]->ticket_id;
         if (!k || (k < BULK_CHUNK && i < n))
             continue;
-        rc = bulk_query(db, "UPDATE tickets SET solved_at = IF(status IN ('solved','closed'), NULL, solved_at), "
-                            "status = IF(status IN ('pending','solved','closed'), 'open', status), "
-                            "routing_stage = IF(queued_at IS NULL, 0, routing_stage), "
-                            "queued_at = IF(assignee_id IS NULL, COALESCE(queued_at, NOW(3)), queued_at), "
-                            "last_message_at = NOW(3) WHERE id IN ", "", p, k, k, NULL);
+        struct db_param p[BULK_CHUNK];
+        for (size_t j = 0; j < k; j++)
+            p[j] = P_I(ids[j]);
+        rc = db_exec_list(db, "UPDATE tickets SET solved_at = IF(status IN ('solved','closed'), NULL, solved_at), "
+                              "status = IF(status IN ('pending','solved','closed'), 'open', status), "
+                              "routing_stage = IF(queued_at IS NULL, 0, routing_stage), "
+                              "queued_at = IF(assignee_id IS NULL, COALESCE(queued_at, NOW(3)), queued_at), "
+                              "last_message_at = NOW(3) WHERE id IN ", k, "", p, k, NULL);
         k = 0;
     }
     return rc;
@@ -722,7 +698,7 @@ static int bulk_insert_chunk(struct db *db, const char *channel, struct ingest_m
     for (size_t i = 0; i < k; i++)
         p[i + 1] = P_S(w[i]->external_id);
     struct db_result r;
-    rc = bulk_query(db, "SELECT external_id, id FROM messages WHERE channel = ? AND external_id IN ", "", p, k + 1, k, &r);
+    rc = db_exec_list(db, "SELECT external_id, id FROM messages WHERE channel = ? AND external_id IN ", k, "", p, k + 1, &r);
     if (rc)
         return rc;
     for (size_t row = 0; row < r.nrows; row++)

@@ -174,9 +174,7 @@ static int event_rules_tx(struct db *db, void *arg)
     struct rules rs = {0};
     struct db_result ev;
     int settled = 0;
-    int rc = event_cursor_lock(db, "crm_events", &last);
-    if (!rc)
-        rc = event_next_settled(db, last, cfg->crm.settle_ms * 1000, &settled);
+    int rc = event_cursor_take(db, "crm_events", cfg->crm.settle_ms * 1000, &last, &settled);
     if (!rc && !settled)
         return DB_OK;
     if (!rc)

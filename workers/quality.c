@@ -188,9 +188,7 @@ static int pass_tx(struct db *db, void *arg)
     int64_t last = 0;
     struct db_result ev;
     int settled = 0;
-    int rc = event_cursor_lock(db, "quality_events", &last);
-    if (!rc)
-        rc = event_next_settled(db, last, cfg->crm.settle_ms * 1000, &settled);
+    int rc = event_cursor_take(db, "quality_events", cfg->crm.settle_ms * 1000, &last, &settled);
     if (!rc && !settled)
         return DB_OK;
     if (!rc)
