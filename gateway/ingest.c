@@ -553,38 +553,42 @@ static int bulk_customers(struct db *db, struct ingest_msg **v, size_t n)
 }
 
 /* The ticket of each message with a customer: the hinted one if it is the customer's, else
- * the customer's latest open ticket on the channel (locked, as open_ticket does); 0 = none. */
+ * the customer's latest open ticket on the channel (locked, as open_ticket does: one
+ * statement per channel, so that no other channel's tickets are locked); 0 = none. */
 static int bulk_tickets(struct db *db, struct ingest_msg **v, size_t n)
 {
+    static const char *const open_on[] = {NULL, "chat", "sms"}; /* NULL: the hinted ones */
     int rc = DB_OK;
-    for (int hinted = 1; hinted >= 0 && !rc; hinted--) {
+    for (size_t pass = 0; pass < 3 && !rc; pass++) {
+        const char *channel = open_on[pass];
         struct ingest_msg *w[BULK_CHUNK];
         size_t k = 0;
         for (size_t i = 0; !rc && i <= n; i++) {
-            if (i < n && v[i]->customer_id && (v[i]->ticket_hint > 0) == hinted)
+            if (i < n && v[i]->customer_id &&
+                (channel ? !v[i]->ticket_hint && strcmp(v[i]->channel, channel) == 0 : v[i]->ticket_hint > 0))
                 w[k++] = v[i];
             if (!k || (k < BULK_CHUNK && i < n))
                 continue;
-            struct db_param p[BULK_CHUNK];
+            struct db_param p[BULK_CHUNK + 1];
+            p[0] = P_S(channel);
             for (size_t j = 0; j < k; j++)
-                p[j] = P_I(hinted ? w[j]->ticket_hint : w[j]->customer_id);
+                p[j + 1] = P_I(channel ? w[j]->customer_id : w[j]->ticket_hint);
             struct db_result r;
-            rc = hinted ? db_exec_list(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
-                                           "COALESCE(team_id, 0) FROM tickets WHERE id IN ", k, "", p, k, &r)
-                        : db_exec_list(db, "SELECT id, customer_id, channel, COALESCE(assignee_id, 0), "
-                                           "COALESCE(team_id, 0) FROM tickets FORCE INDEX (ix_tickets_customer) "
-                                           "WHERE status IN ('new','open','pending') AND customer_id IN ", k,
-                                       " ORDER BY id DESC FOR UPDATE", p, k, &r);
+            rc = channel ? db_exec_list(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) "
+                                            "FROM tickets FORCE INDEX (ix_tickets_customer) WHERE channel = ? "
+                                            "AND status IN ('new','open','pending') AND customer_id IN ", k,
+                                        " ORDER BY id DESC FOR UPDATE", p, k + 1, &r)
+                         : db_exec_list(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) "
+                                            "FROM tickets WHERE id IN ", k, "", p + 1, k, &r);
             for (size_t row = 0; !rc && row < r.nrows; row++) {
                 int64_t id = db_cell_i64(&r, row, 0), cust = db_cell_i64(&r, row, 1);
                 for (size_t j = 0; j < k; j++) {
                     struct ingest_msg *m = w[j];
-                    if (m->ticket_id || m->customer_id != cust ||
-                        (hinted ? m->ticket_hint != id : strcmp(m->channel, db_cell(&r, row, 2)) != 0))
+                    if (m->ticket_id || m->customer_id != cust || (!channel && m->ticket_hint != id))
                         continue; /* the latest open one comes first */
                     m->ticket_id = id;
-                    m->assignee_id = db_cell_i64(&r, row, 3);
-                    m->team_id = db_cell_i64(&r, row, 4);
+                    m->assignee_id = db_cell_i64(&r, row, 2);
+                    m->team_id = db_cell_i64(&r, row, 3);
                 }
             }
             if (!rc)
