@@ -153,6 +153,18 @@ static int keyword_tx(struct db *db, void *arg)
     return ticket_bot_reply(db, m->ticket_id, text, true, m->identity_value);
 }
 
+/* The webhook's answer goes out (filled already unless the message was stored); the
+ * message and its inbound are done with. */
+static void inbound_answered(struct ingest_msg *m)
+{
+    struct inbound *in = m->user;
+    if (!m->rc)
+        answer_req(in->req);
+    api_deferred_done(in->req);
+    free(in);
+    ingest_msg_free(m);
+}
+
 /* A pool thread: the keyword's suppression change and answer, then the webhook's answer
  * (the message itself is already stored). */
 static void keyword_run(struct db *db, void *arg)
@@ -165,10 +177,7 @@ static void keyword_run(struct db *db, void *arg)
         log_error("sms", "event=keyword_failed message=%lld rc=%d", (long long)m->message_id, rc);
     else
         event_tailer_wake();
-    answer_req(in->req);
-    api_deferred_done(in->req);
-    free(in);
-    ingest_msg_free(m);
+    inbound_answered(m);
 }
 
 /* The ingest writer, after COMMIT (or the message's failure): the webhook may be answered. */
@@ -188,11 +197,7 @@ static void on_stored(struct ingest_msg *m)
             return;
         log_error("sms", "event=keyword_failed message=%lld reason=stopping", (long long)m->message_id);
     }
-    if (!m->rc)
-        answer_req(r);
-    api_deferred_done(r);
-    free(in);
-    ingest_msg_free(m);
+    inbound_answered(m);
 }
 
 int sms_webhook_inbound(struct api_ctx *c)

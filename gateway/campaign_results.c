@@ -72,9 +72,7 @@ int campaign_reply_of_email(struct db *db, const char *message_id, size_t n, int
 
 int campaign_reply_of_sms(struct db *db, int64_t customer_id, int64_t *recipient)
 {
-    return db_scalar_i64(db, "SELECT id FROM campaign_recipients WHERE customer_id = ? AND channel = 'sms' "
-                             "AND sent_at > NOW(3) - INTERVAL ? DAY AND state = 'sent' ORDER BY sent_at DESC LIMIT 1",
-                         DBP(P_I(customer_id), P_I(reply_days)), 0, recipient);
+    return campaign_replies_of_sms(db, &customer_id, 1, recipient);
 }
 
 int campaign_replies_of_sms(struct db *db, const int64_t *customers, size_t n, int64_t *recipients)

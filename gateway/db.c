@@ -165,6 +165,22 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+static int stmt_prepare(struct db *db, const char *sql, MYSQL_STMT **out)
+{
+    MYSQL_STMT *st = mysql_stmt_init(db->my);
+    if (!st)
+        return classify(db, mysql_errno(db->my), mysql_error(db->my), sql);
+    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0) {
+        int rc = classify(db, mysql_stmt_errno(st), mysql_stmt_error(st), sql);
+        mysql_stmt_close(st);
+        return rc;
+    }
+    my_bool on = 1;
+    mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+    *out = st;
+    return DB_OK;
+}
+
 static int stmt_get(struct db *db, const char *sql, MYSQL_STMT **out)
 {
     uint64_t h = fnv1a(sql);
@@ -178,16 +194,10 @@ static int stmt_get(struct db *db, const char *sql, MYSQL_STMT **out)
             return DB_OK;
         }
     }
-    MYSQL_STMT *st = mysql_stmt_init(db->my);
-    if (!st)
-        return classify(db, mysql_errno(db->my), mysql_error(db->my), sql);
-    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0) {
-        int rc = classify(db, mysql_stmt_errno(st), mysql_stmt_error(st), sql);
-        mysql_stmt_close(st);
+    MYSQL_STMT *st = NULL;
+    int rc = stmt_prepare(db, sql, &st);
+    if (rc)
         return rc;
-    }
-    my_bool on = 1;
-    mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
     char *copy = db->slots[i].stmt ? NULL : strdup(sql);
     if (!copy) /* table full (or no memory): the statement is used once, not cached */
         i = STMT_SLOTS;
@@ -208,16 +218,12 @@ static void stmt_renew(struct db *db, MYSQL_STMT *old, const char *sql)
     for (size_t i = 0; i < STMT_SLOTS; i++) {
         if (db->slots[i].stmt != old)
             continue;
-        MYSQL_STMT *st = db->my ? mysql_stmt_init(db->my) : NULL;
-        if (st && mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) == 0) {
-            my_bool on = 1;
-            mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+        MYSQL_STMT *st = NULL;
+        if (db->my && stmt_prepare(db, sql, &st) == DB_OK) {
             mysql_stmt_close(old);
             db->slots[i].stmt = st;
             return;
         }
-        if (st)
-            mysql_stmt_close(st);
         log_warn("db", "event=statement_renew_failed action=reconnect");
         db_disconnect(db);
         return;

@@ -212,7 +212,7 @@ static void event_from_row(struct event *e, const struct db_result *r, size_t i)
 
 /* Ids the tailer stepped over at a gap: a transaction that took longer than the grace
  * period to commit (a big ingest batch under load) commits them later. They are looked
- * for on every pass until they turn up — delivered late, never lost — or for LATE_KEEP_US
+ * for (late_once) until they turn up — delivered late, never lost — or for LATE_KEEP_US
  * (a rolled-back transaction leaves its ids unused for good). */
 #define LATE_MAX 8192
 #define LATE_KEEP_US (300LL * 1000000)
@@ -371,7 +371,6 @@ void event_keep_settled(struct db_result *r, size_t col)
     db_result_truncate(r, n);
 }
 
-
 int event_cursor_lock(struct db *db, const char *name, int64_t *last)
 {
     int rc = db_scalar_i64(db, "SELECT last_id FROM worker_cursors WHERE name = ? FOR UPDATE", DBP(P_S(name)), -1, last);
@@ -392,7 +391,6 @@ int event_cursor_advance(struct db *db, const char *name, int64_t last)
 int event_cursor_take(struct db *db, const char *name, int64_t settle_us, int64_t *last, int *settled)
 {
     int64_t v = 0;
-    *settled = 0;
     int rc = event_cursor_lock(db, name, last);
     if (!rc)
         rc = db_scalar_i64(db, "SELECT created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? "

@@ -520,83 +520,90 @@ static int same_sender(const struct ingest_msg *a, const struct ingest_msg *b)
     return strcmp(a->identity_kind, b->identity_kind) == 0 && strcmp(a->identity_value, b->identity_value) == 0;
 }
 
-/* customer_id of each sender, by primary identity; 0 = unknown (a new customer). */
-static int bulk_customers(struct db *db, struct ingest_msg **v, size_t n)
+/* run(db, w, k, sel) over the messages of v that pick(m, sel) accepts, BULK_CHUNK at a
+ * time, in batch order: one statement per chunk. */
+typedef int bulk_pick_fn(const struct ingest_msg *m, const char *sel);
+typedef int bulk_run_fn(struct db *db, struct ingest_msg **w, size_t k, const char *sel);
+static int bulk_chunks(struct db *db, struct ingest_msg **v, size_t n, const char *sel, bulk_pick_fn *pick,
+                       bulk_run_fn *run)
 {
-    static const char *const kinds[] = {"email", "phone", "chat", "external"};
+    struct ingest_msg *w[BULK_CHUNK];
+    size_t k = 0;
     int rc = DB_OK;
-    for (size_t kd = 0; !rc && kd < 4; kd++) {
-        struct ingest_msg *w[BULK_CHUNK];
-        size_t k = 0;
-        for (size_t i = 0; !rc && i <= n; i++) {
-            if (i < n && strcmp(v[i]->identity_kind, kinds[kd]) == 0)
-                w[k++] = v[i];
-            if (!k || (k < BULK_CHUNK && i < n))
-                continue;
-            struct db_param p[BULK_CHUNK + 1];
-            p[0] = P_S(kinds[kd]);
-            for (size_t j = 0; j < k; j++)
-                p[j + 1] = P_S(w[j]->identity_value);
-            struct db_result r;
-            rc = db_exec_list(db, "SELECT value, customer_id FROM customer_identities WHERE kind = ? AND is_primary = 1 "
-                                  "AND value IN ", k, "", p, k + 1, &r);
-            for (size_t row = 0; !rc && row < r.nrows; row++)
-                for (size_t j = 0; j < k; j++)
-                    if (strcmp(db_cell(&r, row, 0), w[j]->identity_value) == 0)
-                        w[j]->customer_id = db_cell_i64(&r, row, 1);
-            if (!rc)
-                db_result_free(&r);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!pick(v[i], sel))
+            continue;
+        w[k++] = v[i];
+        if (k == BULK_CHUNK) {
+            rc = run(db, w, k, sel);
             k = 0;
         }
     }
-    return rc;
+    return !rc && k ? run(db, w, k, sel) : rc;
 }
 
-/* The ticket of each message with a customer: the hinted one if it is the customer's, else
- * the customer's latest open ticket on the channel (locked, as open_ticket does: one
- * statement per channel, so that no other channel's tickets are locked); 0 = none. */
-static int bulk_tickets(struct db *db, struct ingest_msg **v, size_t n)
+static int of_kind(const struct ingest_msg *m, const char *kind)
 {
-    static const char *const open_on[] = {NULL, "chat", "sms"}; /* NULL: the hinted ones */
-    int rc = DB_OK;
-    for (size_t pass = 0; pass < 3 && !rc; pass++) {
-        const char *channel = open_on[pass];
-        struct ingest_msg *w[BULK_CHUNK];
-        size_t k = 0;
-        for (size_t i = 0; !rc && i <= n; i++) {
-            if (i < n && v[i]->customer_id &&
-                (channel ? !v[i]->ticket_hint && strcmp(v[i]->channel, channel) == 0 : v[i]->ticket_hint > 0))
-                w[k++] = v[i];
-            if (!k || (k < BULK_CHUNK && i < n))
-                continue;
-            struct db_param p[BULK_CHUNK + 1];
-            p[0] = P_S(channel);
-            for (size_t j = 0; j < k; j++)
-                p[j + 1] = P_I(channel ? w[j]->customer_id : w[j]->ticket_hint);
-            struct db_result r;
-            rc = channel ? db_exec_list(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) "
-                                            "FROM tickets FORCE INDEX (ix_tickets_customer) WHERE channel = ? "
-                                            "AND status IN ('new','open','pending') AND customer_id IN ", k,
-                                        " ORDER BY id DESC FOR UPDATE", p, k + 1, &r)
-                         : db_exec_list(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) "
-                                            "FROM tickets WHERE id IN ", k, "", p + 1, k, &r);
-            for (size_t row = 0; !rc && row < r.nrows; row++) {
-                int64_t id = db_cell_i64(&r, row, 0), cust = db_cell_i64(&r, row, 1);
-                for (size_t j = 0; j < k; j++) {
-                    struct ingest_msg *m = w[j];
-                    if (m->ticket_id || m->customer_id != cust || (!channel && m->ticket_hint != id))
-                        continue; /* the latest open one comes first */
-                    m->ticket_id = id;
-                    m->assignee_id = db_cell_i64(&r, row, 2);
-                    m->team_id = db_cell_i64(&r, row, 3);
-                }
-            }
-            if (!rc)
-                db_result_free(&r);
-            k = 0;
+    return strcmp(m->identity_kind, kind) == 0;
+}
+
+/* customer_id of each sender, by primary identity; 0 = unknown (a new customer). */
+static int customers_chunk(struct db *db, struct ingest_msg **w, size_t k, const char *kind)
+{
+    struct db_param p[BULK_CHUNK + 1];
+    p[0] = P_S(kind);
+    for (size_t j = 0; j < k; j++)
+        p[j + 1] = P_S(w[j]->identity_value);
+    struct db_result r;
+    int rc = db_exec_list(db, "SELECT value, customer_id FROM customer_identities WHERE kind = ? AND is_primary = 1 "
+                              "AND value IN ", k, "", p, k + 1, &r);
+    if (rc)
+        return rc;
+    for (size_t row = 0; row < r.nrows; row++)
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(db_cell(&r, row, 0), w[j]->identity_value) == 0)
+                w[j]->customer_id = db_cell_i64(&r, row, 1);
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* Messages of a known customer: with a hint (channel NULL), or without one on channel. */
+static int ticket_wanted(const struct ingest_msg *m, const char *channel)
+{
+    return m->customer_id && (channel ? !m->ticket_hint && strcmp(m->channel, channel) == 0 : m->ticket_hint > 0);
+}
+
+/* The ticket of each: the hinted one if it is the customer's (channel NULL), else the
+ * customer's latest open ticket on the channel, locked as open_ticket does (one statement
+ * per channel, so that no other channel's tickets are locked); 0 = none. */
+static int tickets_chunk(struct db *db, struct ingest_msg **w, size_t k, const char *channel)
+{
+    struct db_param p[BULK_CHUNK + 1];
+    p[0] = P_S(channel);
+    for (size_t j = 0; j < k; j++)
+        p[j + 1] = P_I(channel ? w[j]->customer_id : w[j]->ticket_hint);
+    struct db_result r;
+    int rc = channel ? db_exec_list(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) "
+                                        "FROM tickets FORCE INDEX (ix_tickets_customer) WHERE channel = ? "
+                                        "AND status IN ('new','open','pending') AND customer_id IN ", k,
+                                    " ORDER BY id DESC FOR UPDATE", p, k + 1, &r)
+                     : db_exec_list(db, "SELECT id, customer_id, COALESCE(assignee_id, 0), COALESCE(team_id, 0) "
+                                        "FROM tickets WHERE id IN ", k, "", p + 1, k, &r);
+    if (rc)
+        return rc;
+    for (size_t row = 0; row < r.nrows; row++) {
+        int64_t id = db_cell_i64(&r, row, 0), cust = db_cell_i64(&r, row, 1);
+        for (size_t j = 0; j < k; j++) {
+            struct ingest_msg *m = w[j];
+            if (m->ticket_id || m->customer_id != cust || (!channel && m->ticket_hint != id))
+                continue; /* the latest open one comes first */
+            m->ticket_id = id;
+            m->assignee_id = db_cell_i64(&r, row, 2);
+            m->team_id = db_cell_i64(&r, row, 3);
         }
     }
-    return rc;
+    db_result_free(&r);
+    return DB_OK;
 }
 
 /* Leaves in v the messages that go in bulk (*n of them), in batch order. */
@@ -606,9 +613,13 @@ static int bulk_select(struct db *db, struct ingest_msg *head, struct ingest_msg
     for (struct ingest_msg *m = head; m; m = m->next)
         if (bulk_qualifies(m))
             v[k++] = m;
-    int rc = bulk_customers(db, v, k);
-    if (!rc)
-        rc = bulk_tickets(db, v, k);
+    static const char *const kinds[] = {"email", "phone", "chat", "external"};
+    static const char *const ticket_passes[] = {NULL, "chat", "sms"}; /* NULL: the hinted ones */
+    int rc = DB_OK;
+    for (size_t i = 0; !rc && i < 4; i++)
+        rc = bulk_chunks(db, v, k, kinds[i], of_kind, customers_chunk);
+    for (size_t i = 0; !rc && i < 3; i++)
+        rc = bulk_chunks(db, v, k, ticket_passes[i], ticket_wanted, tickets_chunk);
     /* a sender with one message that cannot go in bulk stores them all one by one */
     for (struct ingest_msg *m = head; !rc && m; m = m->next) {
         int ok = 0;
@@ -678,7 +689,12 @@ static int bulk_touch_tickets(struct db *db, struct ingest_msg **v, size_t n)
 /* k messages of one channel in one INSERT, then their ids by the unique (channel,
  * external_id) key. Not INSERT … RETURNING: Connector/C 3.3 reports a prepared one that
  * fails (a duplicate) as a success and leaves the connection out of sync. */
-static int bulk_insert_chunk(struct db *db, const char *channel, struct ingest_msg **w, size_t k)
+static int on_channel(const struct ingest_msg *m, const char *channel)
+{
+    return strcmp(m->channel, channel) == 0;
+}
+
+static int insert_chunk(struct db *db, struct ingest_msg **w, size_t k, const char *channel)
 {
     enum { COLS = 9 };
     struct db_param p[BULK_CHUNK * COLS];
@@ -721,18 +737,8 @@ static int bulk_insert(struct db *db, struct ingest_msg **v, size_t n)
 {
     static const char *const channels[] = {"chat", "sms"};
     int rc = DB_OK;
-    for (size_t c = 0; !rc && c < 2; c++) {
-        struct ingest_msg *w[BULK_CHUNK];
-        size_t k = 0;
-        for (size_t i = 0; !rc && i <= n; i++) {
-            if (i < n && strcmp(v[i]->channel, channels[c]) == 0)
-                w[k++] = v[i];
-            if (!k || (k < BULK_CHUNK && i < n))
-                continue;
-            rc = bulk_insert_chunk(db, channels[c], w, k);
-            k = 0;
-        }
-    }
+    for (size_t c = 0; !rc && c < 2; c++)
+        rc = bulk_chunks(db, v, n, channels[c], on_channel, insert_chunk);
     for (size_t i = 0; !rc && i < n; i++)
         if (v[i]->campaign_recipient)
             rc = campaign_reply_record(db, v[i]->campaign_recipient, 0);
@@ -774,8 +780,6 @@ static int write_bulk(struct db *db, struct ingest_msg *head, size_t n_batch)
     return rc;
 }
 
-/* One transaction for the whole batch; a message that fails on its own (bad data,
- * constraint) is rolled back to its savepoint and reported, the rest commit. */
 /* last_contact_at of every customer whose message went in, in one statement per 200. */
 static int touch_customers(struct db *db, const struct ingest_msg *head)
 {
@@ -785,16 +789,11 @@ static int touch_customers(struct db *db, const struct ingest_msg *head)
     while (!rc && m) {
         struct db_param p[CHUNK];
         size_t n = 0;
-        struct buf q;
-        buf_init(&q, 0);
         for (; m && n < CHUNK; m = m->next)
             if (!m->rc && !m->duplicate && m->customer_id)
                 p[n++] = P_I(m->customer_id);
-        buf_puts(&q, "UPDATE customers SET last_contact_at = NOW(3) WHERE id IN ");
-        db_put_placeholders(&q, n);
         if (n)
-            rc = q.data ? db_exec(db, q.data, p, n, NULL) : DB_EOTHER;
-        buf_free(&q);
+            rc = db_exec_list(db, "UPDATE customers SET last_contact_at = NOW(3) WHERE id IN ", n, "", p, n, NULL);
     }
     return rc;
 }
