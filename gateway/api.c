@@ -289,6 +289,7 @@ static int run_once(struct api_ctx *c)
     rc = c->route->handler(c);
     fperm_request_end();
     rules_set_actor(was);
+    c->wrote = !tx || !db_tx_idle(c->db); /* without a transaction of ours, assume it wrote */
     if (!tx)
         return rc;
     if (rc == DB_OK && c->req->status > 0 && c->req->status < 400)
@@ -356,7 +357,7 @@ void api_dispatch(struct db *db, struct api_req *req)
         answer_db_failure(&c, rc);
     else if (!req->status)
         api_error(&c, 500, "internal", "handler produced no response");
-    else if (req->status < 400)
+    else if (req->status < 400 && c.wrote) /* a read leaves no event to push: don't wake the tailer */
         event_tailer_wake();
 out:
     json_decref(c.body);

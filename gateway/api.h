@@ -80,6 +80,7 @@ struct api_ctx {
     struct agent_info me;
     bool authed;
     json_t *body;          /* parsed JSON body (object) once api_body_object() succeeded */
+    bool wrote;            /* the handler's transaction sent a write (or it ran without one) */
 };
 
 void api_req_free(struct api_req *r);

@@ -26,12 +26,12 @@
     "t.first_response_at, t.solved_at, t.csat, t.created_at, t.updated_at, t.last_message_at, " \
     "t.queued_at, t.offer_agent_id, t.offer_expires_at, t.routing_stage, t.assign_reason AS assign_reason__json, " \
     "t.optional_skills AS optional_skills__json, t.sla_breached AS sla_breached__bool, t.rule_id, " \
-    "(SELECT rr.name FROM routing_rules rr WHERE rr.id = t.rule_id) AS rule_name, " \
-    "t.campaign_id, (SELECT cp.name FROM campaigns cp WHERE cp.id = t.campaign_id) AS campaign_name, " \
+    "rr.name AS rule_name, t.campaign_id, cp.name AS campaign_name, " \
     "t.flagged_at, t.flag_reason, " \
     "(t.channel = 'sms' AND EXISTS (SELECT 1 FROM suppressions s JOIN customer_identities ci ON ci.kind = 'phone' " \
     "  AND ci.value = s.value WHERE s.channel = 'sms' AND ci.customer_id = t.customer_id)) AS opted_out__bool " \
-    "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id "
+    "FROM tickets t JOIN customers cu ON cu.id = t.customer_id LEFT JOIN agents a ON a.id = t.assignee_id " \
+    "LEFT JOIN routing_rules rr ON rr.id = t.rule_id LEFT JOIN campaigns cp ON cp.id = t.campaign_id "
 
 #define TICKET_SCOPE \
     " AND (? = 'admin' " \
@@ -47,15 +47,24 @@
     " AND (? = 0 OR (? = -1 AND t.assignee_id IS NULL) OR t.assignee_id = ?) " \
     " AND (? = 0 OR t.team_id = ?) AND (? = 0 OR t.customer_id = ?) "
 
-#define MESSAGE_SELECT \
+/* MESSAGE_COLUMNS "FROM messages m" MESSAGE_AUTHOR "WHERE …": a ticket's messages are read
+ * FORCE INDEX (ix_messages_ticket), which also gives their order — while the table is young
+ * MariaDB's statistics made it walk the primary key instead. */
+#define MESSAGE_COLUMNS \
     "SELECT m.id, m.ticket_id, m.direction, m.channel, m.author_type, m.author_id, ag.name AS author_name, " \
     "m.body_text, m.body_html, m.body_visible, m.segments, m.encoding, m.status, m.kb_article_id, " \
-    "IF(m.status IN ('failed','ambiguous','queued'), (SELECT o.error FROM outbox o WHERE o.message_id = m.id " \
+    "IF(m.status IN ('failed','ambiguous','queued'), (SELECT o.error FROM outbox o FORCE INDEX (ix_outbox_message) WHERE o.message_id = m.id " \
     "  ORDER BY o.id DESC LIMIT 1), NULL) AS error, m.internal AS internal__bool, m.created_at, " \
-    "COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', at.id, 'filename', at.filename, 'content_type', at.content_type, " \
-    "  'size', at.size, 'sha256', at.sha256, 'stored', at.storage = 'db', 'url', at.url) ORDER BY at.id) FROM attachments at WHERE at.message_id = m.id), '[]') " \
-    "  AS attachments__json " \
-    "FROM messages m LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
+    "EXISTS (SELECT 1 FROM attachments at WHERE at.message_id = m.id) AS has_attachments__bool "
+#define MESSAGE_AUTHOR " LEFT JOIN agents ag ON ag.id = m.author_id AND m.author_type = 'agent' "
+
+/* A message's attachments come from a second query, asked only when a message has any: as a
+ * JSON_ARRAYAGG(… ORDER BY) subquery per message, MariaDB built an on-disk temporary table
+ * for every execution of the prepared statement — even for a ticket without attachments —
+ * which was most of a ticket read's cost (bench/RESULTS.md, http_read). */
+#define ATTACHMENT_SELECT \
+    "SELECT at.message_id, at.id, at.filename, at.content_type, at.size, at.sha256, " \
+    "at.storage <=> 'db' AS stored__bool, at.url FROM attachments at "
 
 static const struct sb_config *tickets_cfg; /* capacity weights for accept; NULL: no check */
 
@@ -105,15 +114,70 @@ static int64_t jint(json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
+/* The message of msgs (ordered by id) with this id, or NULL. */
+static json_t *message_by_id(json_t *msgs, int64_t id)
+{
+    size_t lo = 0, hi = json_array_size(msgs);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t at = jint(json_array_get(msgs, mid), "id");
+        if (at == id)
+            return json_array_get(msgs, mid);
+        if (at < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Gives every message of msgs (rows of MESSAGE_SELECT ordered by id) its "attachments"
+ * array, reading them — one query for all, by ticket (ticket_id) or by the one message —
+ * only when a message has any. */
+static int add_attachments(struct db *db, json_t *msgs, int64_t ticket_id)
+{
+    size_t i, with = 0;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        with += json_is_true(json_object_get(m, "has_attachments"));
+        json_object_del(m, "has_attachments");
+        json_object_set_new(m, "attachments", json_array());
+    }
+    if (!with)
+        return DB_OK;
+    struct db_result r;
+    int rc = ticket_id ? db_exec(db, ATTACHMENT_SELECT "JOIN messages m ON m.id = at.message_id WHERE m.ticket_id = ? "
+                                     "ORDER BY at.id", DBP(P_I(ticket_id)), &r)
+                       : db_exec(db, ATTACHMENT_SELECT "WHERE at.message_id = ? ORDER BY at.id",
+                                 DBP(P_I(jint(json_array_get(msgs, 0), "id"))), &r);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < r.nrows; k++) {
+        json_t *owner = message_by_id(msgs, db_cell_i64(&r, k, 0));
+        json_t *a = db_row_json(&r, k);
+        json_object_del(a, "message_id");
+        if (owner)
+            json_array_append(json_object_get(owner, "attachments"), a);
+        json_decref(a);
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
 static int load_messages(struct db *db, int64_t ticket_id, json_t **out)
 {
     struct db_result r;
-    int rc = db_exec(db, MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", DBP(P_I(ticket_id)), &r);
+    int rc = db_exec(db, MESSAGE_COLUMNS "FROM messages m FORCE INDEX (ix_messages_ticket)" MESSAGE_AUTHOR
+                         "WHERE m.ticket_id = ? ORDER BY m.id", DBP(P_I(ticket_id)), &r);
     if (rc)
         return rc;
     *out = db_rows_json(&r);
     db_result_free(&r);
-    return DB_OK;
+    if ((rc = add_attachments(db, *out, ticket_id))) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int tickets_list(struct api_ctx *c)
@@ -417,12 +481,16 @@ static int recipient_for(struct db *db, int64_t customer, const char *channel, c
 static int load_message(struct db *db, int64_t id, json_t **msg)
 {
     struct db_result r;
-    int rc = db_exec(db, MESSAGE_SELECT "WHERE m.id = ?", DBP(P_I(id)), &r);
+    int rc = db_exec(db, MESSAGE_COLUMNS "FROM messages m" MESSAGE_AUTHOR "WHERE m.id = ?", DBP(P_I(id)), &r);
     if (rc)
         return rc;
-    *msg = r.nrows ? db_row_json(&r, 0) : NULL;
+    json_t *rows = db_rows_json(&r);
     db_result_free(&r);
-    return DB_OK;
+    *msg = NULL;
+    if (json_array_size(rows) && !(rc = add_attachments(db, rows, 0)))
+        *msg = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return rc;
 }
 
 /* keyword_reply: the answer to STOP/START/HELP, sent even to a number that opted out */

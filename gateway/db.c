@@ -479,6 +479,11 @@ int db_begin_lazy(struct db *db)
     return rc;
 }
 
+int db_tx_idle(const struct db *db)
+{
+    return db->tx_pending;
+}
+
 int db_commit(struct db *db)
 {
     if (db->tx_pending) { /* nothing was written: there is nothing to commit */

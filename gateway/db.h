@@ -97,6 +97,9 @@ int db_begin(struct db *db);
  * or locks (anything but a plain SELECT): a request that only reads costs no BEGIN and no
  * COMMIT round trip. Same isolation (READ COMMITTED: each read sees the latest commit). */
 int db_begin_lazy(struct db *db);
+/* 1 while a lazy transaction has sent nothing yet (only plain reads ran in it): its commit
+ * writes nothing, so nobody need be told of changes. */
+int db_tx_idle(const struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 /* Runs fn in a transaction: commits when it returns 0, rolls back otherwise (fn may

@@ -46,6 +46,37 @@ test.describe('tickets', () => {
     assert.equal(sql(server, `SELECT COUNT(*) FROM events WHERE kind = 'ticket.created' AND ticket_id = ${r.json.id}`)[0][0], '1');
   });
 
+  test('read with messages: each message carries its own attachments, in order; the others none', async () => {
+    const t = (await a.post('/api/v1/tickets', { customer_id: cust.id, channel: 'email', subject: 'files' })).json;
+    sql(server, 'INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text) VALUES ' +
+      [1, 2, 3].map((i) => `(${t.id}, ${cust.id}, 'in', 'email', 'customer', 'm${i}')`).join(','));
+    const mids = sql(server, `SELECT id FROM messages WHERE ticket_id = ${t.id} ORDER BY id`).map((r) => Number(r[0]));
+    // the middle message has two files (inserted out of order), the last one a link; another ticket's file must not show
+    const other = (await a.post('/api/v1/tickets', { customer_id: cust.id, channel: 'email', subject: 'other' })).json;
+    sql(server, `INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text) VALUES (${other.id}, ${cust.id}, 'in', 'email', 'customer', 'x')`);
+    const [[otherMid]] = sql(server, `SELECT MAX(id) FROM messages WHERE ticket_id = ${other.id}`);
+    sql(server, 'INSERT INTO attachments (message_id, filename, content_type, size, sha256, storage, url) VALUES ' +
+      `(${mids[1]}, 'b.pdf', 'application/pdf', 20, '${'b'.repeat(64)}', 'db', NULL), ` +
+      `(${mids[1]}, '发票.png', 'image/png', 10, '${'a'.repeat(64)}', 'db', NULL), ` +
+      `(${mids[2]}, NULL, 'image/jpeg', 0, NULL, NULL, 'https://media.example.com/1.jpg'), ` +
+      `(${otherMid}, 'secret.txt', 'text/plain', 1, NULL, NULL, NULL)`);
+    const g = await a.get(`/api/v1/tickets/${t.id}`);
+    assert.equal(g.status, 200, g.text);
+    assert.deepEqual(g.json.messages.map((m) => m.id), mids);
+    assert.deepEqual(g.json.messages[0].attachments, []);
+    assert.deepEqual(g.json.messages[1].attachments.map((x) => [x.filename, x.content_type, x.size, x.stored, x.url]),
+      [['b.pdf', 'application/pdf', 20, true, null], ['发票.png', 'image/png', 10, true, null]]);
+    assert.deepEqual(g.json.messages[2].attachments.map((x) => [x.filename, x.stored, x.url]),
+      [[null, false, 'https://media.example.com/1.jpg']]);
+    for (const m of g.json.messages) {
+      assert.equal(m.has_attachments, undefined, 'no helper column leaks');
+      for (const x of m.attachments) assert.deepEqual(Object.keys(x).sort(), ['content_type', 'filename', 'id', 'sha256', 'size', 'stored', 'url']);
+    }
+    const list = await a.get(`/api/v1/tickets/${t.id}/messages`);
+    assert.equal(list.status, 200, list.text);
+    assert.deepEqual(list.json.items, g.json.messages);
+  });
+
   test('invalid tickets ⇒ 422 naming each field, nothing written', async () => {
     const before = counts(server, ['tickets', 'events', 'messages']);
     let r = await a.post('/api/v1/tickets', { customer_id: cust.id, channel: 'pigeon', subject: 'x', priority: 'asap' });
