@@ -27,7 +27,9 @@
 #define AFTER_CURSOR(at, kind, id) \
     " AND (? IS NULL OR " at " < ? OR (" at " = ? AND (" kind " > ? OR (" kind " = ? AND " id " < ?)))) "
 
-/* Each branch is bounded and uses its (customer_id, …) index; the outer query interleaves. */
+/* Each branch is bounded and uses its (customer_id, …) index; the outer query interleaves.
+ * No branch may yield a TEXT column (a merge's `moved`, a JSON of a dozen counts, is cut to VARCHAR):
+ * one would make MariaDB build the union's temporary table on disk for every view. */
 #define TIMELINE_SQL \
     "SELECT t.*, (SELECT ag.name FROM agents ag WHERE ag.id = t.actor_id AND t.actor_type = 'agent') AS actor_name, " \
     "CONCAT(DATE_FORMAT(t.at, '%Y-%m-%dT%H:%i:%s.%fZ'), '~', t.kind, '~', t.id) AS `cursor` FROM (" \
@@ -54,7 +56,7 @@
     "  ORDER BY h.at DESC, h.id DESC LIMIT ?) " \
     "UNION ALL " \
     "(SELECT 'merge', g.at, g.id, NULL, NULL, NULL, IF(g.actor_id IS NULL, 'system', 'agent'), g.actor_id, " \
-    "  g.moved, g.absorbed_id, NULL, 0, NULL FROM customer_merges g " \
+    "  LEFT(g.moved, 1000), g.absorbed_id, NULL, 0, NULL FROM customer_merges g " \
     "  WHERE g.survivor_id = ?" AFTER_CURSOR("g.at", "'merge'", "g.id") "ORDER BY g.at DESC, g.id DESC LIMIT ?) " \
     ") t ORDER BY t.at DESC, t.kind, t.id DESC LIMIT ?"
 

@@ -981,7 +981,9 @@ test.describe('CRM', () => {
     assert.ok(view.activities.some((x) => x.id === act.id));
     assert.ok(view.reminders.some((x) => x.kind === 'next_step'));
     assert.ok(view.stage_history.some((h) => h.to_stage === 'renewal' && h.reason === 'manual'), 'A\'s history moved');
-    assert.ok(view.timeline.some((t) => t.kind === 'merge' && String(t.from_value) === String(A.id)), 'the merge is on the timeline');
+    const merge = view.timeline.find((t) => t.kind === 'merge' && String(t.from_value) === String(A.id));
+    assert.ok(merge, 'the merge is on the timeline');
+    assert.equal(JSON.parse(merge.text).tickets, 1, `the merge's moved counts, whole: ${merge.text}`);
     assert.ok(view.timeline.some((t) => t.kind === 'message' && t.text === '客户来信：合并前'));
     assert.ok(view.identities.filter((i) => i.merged_from === A.id).length === 3);
     assert.ok((await S1.api.get(`${V1}/reminders?status=all`)).json.items.some((x) => x.kind === 'next_step' && x.customer_id === B.id),
