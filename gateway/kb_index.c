@@ -328,11 +328,25 @@ static int better(const struct index *ix, const float *score, uint32_t a, uint32
     return score[a] > score[b] || (score[a] == score[b] && ix->docs[a].id < ix->docs[b].id);
 }
 
+static __thread int held; /* kb_index_hold: this thread's searches skip the generation read */
+
+int kb_index_hold(struct db *db)
+{
+    int rc = sync(db);
+    held = rc == DB_OK;
+    return rc;
+}
+
+void kb_index_release(void)
+{
+    held = 0;
+}
+
 int kb_index_search(struct db *db, json_t *tokens, const char *locale, bool published_only, size_t limit,
                     struct kb_hit *hits, size_t *n)
 {
     *n = 0;
-    int rc = sync(db);
+    int rc = held ? DB_OK : sync(db);
     if (rc)
         return rc;
     pthread_rwlock_rdlock(&lock);

@@ -7,8 +7,9 @@
  *
  * What: for every article, its search_text tokens (search_text.h: the title three times,
  * tags twice, the body once) as posting lists token → (article, term frequency), scored
- * with BM25 (k1 1.2, b 0.75), InnoDB's default stopwords left out of questions. Kept current by generation (012_kb.sql): before a search,
- * one primary-key read of kb_state; when it moved, the articles and deletions newer than
+ * with BM25 (k1 1.2, b 0.75), InnoDB's default stopwords left out of questions. Kept
+ * current by generation (012_kb.sql): before a search (or a batch, kb_index_hold), one
+ * primary-key read of kb_state; when it moved, the articles and deletions newer than
  * what the index has are read and applied (an edit is a new slot, the old one dead; dead
  * slots past a quarter of all are compacted away by a rebuild).
  *
@@ -32,5 +33,13 @@ struct kb_hit {
  * first, ties by id; locale NULL = both. *n is how many. */
 int kb_index_search(struct db *db, json_t *tokens, const char *locale, bool published_only, size_t limit,
                     struct kb_hit *hits, size_t *n);
+
+/* For a batch of searches on this thread (the quality worker's pass: one per inbound
+ * message): brings the index to the database's generation once, and this thread's searches
+ * skip the kb_state read until kb_index_release() — the batch sees the knowledge base as
+ * it was when the batch began, as one search would. On an error nothing is held (each search
+ * then reads the generation itself). */
+int kb_index_hold(struct db *db);
+void kb_index_release(void);
 
 #endif

@@ -3,6 +3,7 @@
 #include "gateway/bgthread.h"
 #include "gateway/event_tailer.h"
 #include "gateway/kb.h"
+#include "gateway/kb_index.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/search_text.h"
 #include "gateway/lib/text.h"
@@ -156,6 +157,8 @@ static int handle(struct db *db, const struct keywords *k, struct inbound *in, s
     size_t nrows = 0;
     if (!rc && n && !rows)
         rc = DB_EOTHER;
+    if (!rc && n)
+        kb_index_hold(db); /* one generation read for the pass's searches; failing, each reads its own */
     for (size_t i = 0; !rc && i < n; i++) {
         json_t *t = ticket_of(tickets, in[i].ticket), *items = NULL;
         if (!t)
@@ -173,6 +176,7 @@ static int handle(struct db *db, const struct keywords *k, struct inbound *in, s
                                            json_pack("{s:I, s:I, s:o}", "ticket_id", (json_int_t)in[i].ticket,
                                                      "message_id", (json_int_t)in[i].message, "items", items)};
     }
+    kb_index_release();
     if (!rc)
         rc = event_insert_many(db, rows, nrows);
     for (size_t i = 0; rows && i < nrows; i++) /* not handed over (a failure before): ours to free */
