@@ -131,7 +131,7 @@ static json_t *message_by_id(json_t *msgs, int64_t id)
     return NULL;
 }
 
-/* Gives every message of msgs (rows of MESSAGE_SELECT ordered by id) its "attachments"
+/* Gives every message of msgs (rows of MESSAGE_COLUMNS ordered by id) its "attachments"
  * array, reading them — one query for all, by ticket (ticket_id) or by the one message —
  * only when a message has any. */
 static int add_attachments(struct db *db, json_t *msgs, int64_t ticket_id)

@@ -36,9 +36,9 @@ int kb_index_search(struct db *db, json_t *tokens, const char *locale, bool publ
 
 /* For a batch of searches on this thread (the quality worker's pass: one per inbound
  * message): brings the index to the database's generation once, and this thread's searches
- * skip the kb_state read until kb_index_release() — the batch sees the knowledge base as
- * it was when the batch began, as one search would. On an error nothing is held (each search
- * then reads the generation itself). */
+ * skip the kb_state read until kb_index_release() — the batch sees the knowledge base at
+ * least as new as when the batch began (newer if another thread's search moved the shared
+ * index on meanwhile). On an error nothing is held (each search reads the generation). */
 int kb_index_hold(struct db *db);
 void kb_index_release(void);
 
