@@ -55,6 +55,41 @@ test('articles: validation names the field; versions; a stale save is a 409; edi
 
 const num = (q) => Number(sql(server, q)[0][0]);
 
+test('list: filters by locale, category and published, pages with the total; agents see published only', async () => {
+  const cat = encodeURIComponent('list-分页');
+  const made = [];
+  for (let i = 0; i < 5; i++) {
+    made.push(await article({ title: `列表 ${i}`, body: 'b', category: 'list-分页', locale: i === 4 ? 'en' : 'zh', published: i !== 3 }));
+  }
+  const newest = made.map((x) => x.id).reverse(); // updated_at DESC, id DESC
+  let r = await a.get(`${V1}/articles?category=${cat}`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.total, 5);
+  assert.deepEqual(ids(r), newest);
+  for (const it of r.json.items) {
+    assert.ok(!('total' in it) && !('body' in it), JSON.stringify(it));
+    assert.ok(Array.isArray(it.tags) && typeof it.published === 'boolean');
+  }
+  r = await a.get(`${V1}/articles?category=${cat}&locale=en`);
+  assert.deepEqual([ids(r), r.json.total], [[made[4].id], 1]);
+  r = await a.get(`${V1}/articles?category=${cat}&published=false`);
+  assert.deepEqual([ids(r), r.json.total], [[made[3].id], 1]);
+  r = await a.get(`${V1}/articles?category=${cat}&per_page=2&page=2`);
+  assert.deepEqual([ids(r), r.json.total], [newest.slice(2, 4), 5]);
+  r = await a.get(`${V1}/articles?category=${cat}&per_page=2&page=9`);
+  assert.deepEqual([ids(r), r.json.total], [[], 5]);
+  // an agent is not an editor: drafts stay hidden whatever the filter says
+  r = await agent.get(`${V1}/articles?category=${cat}`);
+  assert.deepEqual([ids(r), r.json.total], [newest.filter((id) => id !== made[3].id), 4]);
+  r = await agent.get(`${V1}/articles?category=${cat}&published=false`);
+  assert.equal(r.json.total, 4);
+  assert.ok(!ids(r).includes(made[3].id));
+  expectError(await a.get(`${V1}/articles?locale=fr`), 400);
+  expectError(await a.get(`${V1}/articles?published=maybe`), 400);
+  expectError(await a.get(`${V1}/articles?page=0`), 400);
+  expectError(await a.get(`${V1}/articles?per_page=500`), 400);
+});
+
 test('search: Chinese bigrams, English forms, full-width, synonyms; reindexed at once; drafts hidden', async () => {
   const refund = await article({ title: '退款到账时间', body: '退款审核通过后，**3-5 个工作日**原路退回。' });
   const ship = await article({ title: 'Shipping times', locale: 'en', body: 'We ship orders within 24 hours. Tracking shows once shipped.' });
