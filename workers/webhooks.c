@@ -148,6 +148,7 @@ struct job {
 struct batch {
     struct job jobs[CLAIM];
     size_t n;
+    time_t recovered_at; /* lapsed leases are looked for once a second, not every pass */
 };
 
 static void batch_free(struct batch *b)
@@ -169,9 +170,14 @@ static int claim_tx(struct db *db, void *arg)
     struct batch *b = arg;
     batch_free(b);
     struct db_result r;
-    int rc = db_exec(db, "UPDATE webhook_deliveries SET state = 'retrying', lease_until = NULL, "
+    int rc = DB_OK;
+    time_t now = time(NULL);
+    if (now != b->recovered_at) {
+        b->recovered_at = now;
+        rc = db_exec(db, "UPDATE webhook_deliveries SET state = 'retrying', lease_until = NULL, "
                          "last_error = 'interrupted: the gateway stopped during the attempt' "
                          "WHERE state = 'sending' AND lease_until < NOW(3)", DBP0, NULL);
+    }
     if (!rc)
         rc = db_exec(db, "SELECT d.id, d.webhook_id, d.event_id, d.event, d.body, d.attempts + 1, w.url, w.secret "
                          "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
