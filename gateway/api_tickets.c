@@ -164,7 +164,7 @@ static int add_attachments(struct db *db, json_t *msgs, int64_t ticket_id)
     return DB_OK;
 }
 
-static int load_messages(struct db *db, int64_t ticket_id, json_t **out)
+int ticket_messages_load(struct db *db, int64_t ticket_id, json_t **out)
 {
     struct db_result r;
     int rc = db_exec(db, MESSAGE_COLUMNS "FROM messages m FORCE INDEX (ix_messages_ticket)" MESSAGE_AUTHOR
@@ -221,7 +221,7 @@ int tickets_get(struct api_ctx *c)
     int rc = ticket_load(c->db, &c->me, c->req->params.id[0], &t);
     if (rc || !t)
         return rc ? rc : api_not_found(c);
-    if ((rc = load_messages(c->db, jint(t, "id"), &msgs))) {
+    if ((rc = ticket_messages_load(c->db, jint(t, "id"), &msgs))) {
         json_decref(t);
         return rc;
     }
@@ -456,7 +456,7 @@ int tickets_messages(struct api_ctx *c)
     if (rc || !t)
         return rc ? rc : api_not_found(c);
     json_decref(t);
-    if ((rc = load_messages(c->db, c->req->params.id[0], &msgs)))
+    if ((rc = ticket_messages_load(c->db, c->req->params.id[0], &msgs)))
         return rc;
     size_t n = json_array_size(msgs);
     return api_json(c, 200, json_pack("{s:o, s:I}", "items", msgs, "total", (json_int_t)n));

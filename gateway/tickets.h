@@ -32,6 +32,10 @@ void tickets_init(const struct sb_config *cfg);
 int ticket_load_many(struct db *db, const int64_t *ids, size_t n, json_t **out);
 /* me == NULL loads without scope. *out is NULL when not found. */
 int ticket_load(struct db *db, const struct agent_info *me, int64_t id, json_t **out);
+/* A ticket's messages in order, each with its "attachments" (no scope check: the caller
+ * loaded the ticket with ticket_load first). Reads them without a temporary table on disk
+ * (test_ticket_read.c). *out is NULL on an error. */
+int ticket_messages_load(struct db *db, int64_t ticket_id, json_t **out);
 /* Stores an agent's reply or internal note. client_id (may be NULL) makes it idempotent:
  * the same agent and client_id return the message stored the first time. A chat reply is
  * delivered by the event feed to the customer's socket; e-mail/SMS replies get an outbox
