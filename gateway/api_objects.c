@@ -25,10 +25,7 @@
 #define TYPE_COLUMNS                                                                                                   \
     "SELECT t.id, t.type_key AS `key`, t.label, t.label_plural, JSON_OBJECT('deal', "                                 \
     "JSON_EXTRACT(IF(t.relate_deal, 'true', 'false'), '$'), 'ticket', JSON_EXTRACT(IF(t.relate_ticket, 'true', "      \
-    "'false'), '$')) AS relations__json, t.title_field, COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT('id', f.id, "       \
-    "'key', f.field_key, 'label', f.label, 'type', f.type, 'options', JSON_EXTRACT(f.options, '$'), 'required', "      \
-    "JSON_EXTRACT(IF(f.required, 'true', 'false'), '$')) ORDER BY f.position, f.id) FROM object_fields f "            \
-    "WHERE f.type_id = t.id), '[]') AS fields__json, t.created_at, t.updated_at"
+    "'false'), '$')) AS relations__json, t.title_field, t.created_at, t.updated_at"
 /* what the API shows: with the number of records */
 #define TYPE_SELECT TYPE_COLUMNS ", (SELECT COUNT(*) FROM object_records r WHERE r.type_id = t.id) AS records FROM object_types t "
 /* what requests about records need */
@@ -42,14 +39,66 @@
 
 /* ---- types ---- */
 
+/* Gives each type of types (an array; type_id 0: every type, else that one alone) its
+ * "fields" in order. They come from their own query: as a JSON_ARRAYAGG(… ORDER BY …)
+ * subquery of the type's row, MariaDB built an on-disk temporary table for every execution
+ * (as it did for a ticket's attachments, api_tickets.c). */
+static int add_fields(struct db *db, json_t *types, int64_t type_id)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t) {
+        json_object_set_new(t, "fields", json_array());
+    }
+    if (!json_array_size(types))
+        return DB_OK;
+#define FIELD_COLUMNS "SELECT f.type_id, f.id, f.field_key AS `key`, f.label, f.type, f.options AS options__json, " \
+                      "f.required AS required__bool FROM object_fields f "
+    struct db_result r;
+    int rc = type_id ? db_exec(db, FIELD_COLUMNS "WHERE f.type_id = ? ORDER BY f.position, f.id", DBP(P_I(type_id)), &r)
+                     : db_exec(db, FIELD_COLUMNS "ORDER BY f.position, f.id", DBP0, &r);
+#undef FIELD_COLUMNS
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < r.nrows; k++) {
+        int64_t owner = db_cell_i64(&r, k, 0);
+        json_array_foreach(types, i, t) {
+            if (json_integer_value(json_object_get(t, "id")) != owner)
+                continue;
+            json_t *f = db_row_json(&r, k);
+            json_object_del(f, "type_id");
+            json_array_append_new(json_object_get(t, "fields"), f);
+            break;
+        }
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* One type's row (sql selects it by p) with its fields; *out NULL when there is none. */
+static int type_row(struct db *db, const char *sql, const struct db_param *p, size_t np, json_t **out)
+{
+    struct db_result r;
+    *out = NULL;
+    int rc = db_exec(db, sql, p, np, &r);
+    if (rc)
+        return rc;
+    json_t *rows = db_rows_json(&r);
+    db_result_free(&r);
+    if (json_array_size(rows) && !(rc = add_fields(db, rows, json_integer_value(json_object_get(json_array_get(rows, 0), "id")))))
+        *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return rc;
+}
+
 static int type_load(struct db *db, const char *key, json_t **out)
 {
-    return db_row_json_of(db, TYPE_SELECT "WHERE t.type_key = ?", DBP(P_S(key)), out);
+    return type_row(db, TYPE_SELECT "WHERE t.type_key = ?", DBP(P_S(key)), out);
 }
 
 static int type_def(struct db *db, const char *key, json_t **out)
 {
-    return db_row_json_of(db, TYPE_DEF "WHERE t.type_key = ?", DBP(P_S(key)), out);
+    return type_row(db, TYPE_DEF "WHERE t.type_key = ?", DBP(P_S(key)), out);
 }
 
 static json_t *type_field(json_t *type, const char *key)
@@ -239,7 +288,18 @@ static int write_fields(struct db *db, int64_t type_id, json_t *fields, json_t *
 
 int object_types_list(struct api_ctx *c)
 {
-    return api_rows(c, TYPE_SELECT "ORDER BY t.label, t.id", DBP0);
+    struct db_result r;
+    int rc = db_exec(c->db, TYPE_SELECT "ORDER BY t.label, t.id", DBP0, &r);
+    if (rc)
+        return rc;
+    json_t *items = db_rows_json(&r);
+    db_result_free(&r);
+    if ((rc = add_fields(c->db, items, 0))) {
+        json_decref(items);
+        return rc;
+    }
+    size_t n = json_array_size(items);
+    return api_json(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)n));
 }
 
 int object_types_get(struct api_ctx *c)
@@ -268,7 +328,7 @@ static int save_type(struct api_ctx *c, int64_t id, json_t *def, json_t *before)
     if (rc)
         return rc;
     json_t *after = NULL;
-    rc = db_row_json_of(c->db, TYPE_SELECT "WHERE t.id = ?", DBP(P_I(id)), &after);
+    rc = type_row(c->db, TYPE_SELECT "WHERE t.id = ?", DBP(P_I(id)), &after);
     if (rc || !after)
         return rc ? rc : DB_EOTHER;
     rc = api_audit(c, before ? "object_type.updated" : "object_type.created", "object_type", id, before, after);
@@ -978,6 +1038,10 @@ int objects_of_customer(struct db *db, int64_t customer_id, json_t **out)
         return rc;
     json_t *types = db_rows_json(&r), *t;
     db_result_free(&r);
+    if ((rc = add_fields(db, types, 0))) {
+        json_decref(types);
+        return rc;
+    }
     for (size_t i = 0; i < json_array_size(types) && !rc; i++) {
         t = json_array_get(types, i);
         json_t *items = NULL;
