@@ -118,16 +118,8 @@ static int group_setup(void **state)
         return 0; /* every test skips */
     log_set_level(LOG_WARN);
     db_library_init();
-    if (unit_db_config(&cfg, NULL) != 0)
+    if (unit_db_migrated(&cfg) != 0)
         return -1;
-    if (unit_db_create(&cfg) != 0)
-        return -1;
-    char err[512];
-    int applied = 0;
-    if (migrate_run(&cfg, &applied, err, sizeof(err)) != 0) {
-        print_error("migrate_run: %s\n", err);
-        return -1;
-    }
     have_db = 1;
     return 0;
 }

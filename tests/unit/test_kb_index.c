@@ -8,7 +8,6 @@
 #include "gateway/kb_index.h"
 #include "gateway/lib/buf.h"
 #include "gateway/log.h"
-#include "gateway/migrate.h"
 
 static struct sb_config cfg;
 static struct db *db;
@@ -21,14 +20,8 @@ static int group_setup(void **state)
         return 0; /* every test skips */
     log_set_level(LOG_WARN);
     db_library_init();
-    if (unit_db_config(&cfg, NULL) != 0 || unit_db_create(&cfg) != 0)
+    if (unit_db_migrated(&cfg) != 0)
         return -1;
-    char err[512];
-    int applied = 0;
-    if (migrate_run(&cfg, &applied, err, sizeof(err)) != 0) {
-        print_error("migrate_run: %s\n", err);
-        return -1;
-    }
     db = db_new(&cfg, 1);
     have_db = db != NULL;
     return have_db ? 0 : -1;
@@ -73,10 +66,7 @@ static size_t found(const char *words)
 
 static int64_t questions(void)
 {
-    int64_t q = 0;
-    assert_int_equal(db_scalar_i64(db, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
-                                       "WHERE VARIABLE_NAME = 'QUESTIONS'", DBP0, 0, &q), DB_OK);
-    return q;
+    return unit_session_status(db, "QUESTIONS");
 }
 
 static void test_search_sees_the_article_just_written(void **state)

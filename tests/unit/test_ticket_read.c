@@ -7,7 +7,6 @@
  * against that form first, so the test cannot pass by measuring nothing. */
 #include "tests/unit/unit_db.h"
 #include "gateway/log.h"
-#include "gateway/migrate.h"
 #include "gateway/tickets.h"
 
 static struct sb_config cfg;
@@ -46,14 +45,8 @@ static int group_setup(void **state)
         return 0; /* every test skips */
     log_set_level(LOG_WARN);
     db_library_init();
-    if (unit_db_config(&cfg, NULL) != 0 || unit_db_create(&cfg) != 0)
+    if (unit_db_migrated(&cfg) != 0)
         return -1;
-    char err[512];
-    int applied = 0;
-    if (migrate_run(&cfg, &applied, err, sizeof(err)) != 0) {
-        print_error("migrate_run: %s\n", err);
-        return -1;
-    }
     db = db_new(&cfg, 1);
     if (!db || seed() != 0) {
         print_error("seeding: %s\n", db ? db_error(db) : "no connection");
@@ -79,10 +72,7 @@ static int group_teardown(void **state)
 /* On-disk temporary tables this connection has made so far. */
 static int64_t disk_tables(void)
 {
-    int64_t n = -1;
-    assert_int_equal(db_scalar_i64(db, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
-                                       "WHERE VARIABLE_NAME = 'CREATED_TMP_DISK_TABLES'", DBP0, -1, &n), DB_OK);
-    return n;
+    return unit_session_status(db, "CREATED_TMP_DISK_TABLES");
 }
 
 static void test_messages_carry_their_attachments(void **state)

@@ -9,6 +9,7 @@
 #include "gateway/config.h"
 #include "gateway/db.h"
 #include "gateway/log.h"
+#include "gateway/migrate.h"
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
@@ -110,6 +111,21 @@ static inline int unit_db_create(const struct sb_config *cfg)
     return rc;
 }
 
+/* unit_db_config + unit_db_create + every migration: a fresh database with the schema.
+ * Returns 0 or -1 with a message printed. */
+static inline int unit_db_migrated(struct sb_config *cfg)
+{
+    if (unit_db_config(cfg, NULL) != 0 || unit_db_create(cfg) != 0)
+        return -1;
+    char err[512];
+    int applied = 0;
+    if (migrate_run(cfg, &applied, err, sizeof(err)) != 0) {
+        print_error("migrate_run: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 static inline void unit_db_destroy(const struct sb_config *cfg)
 {
     struct db *db = db_new(cfg, 0);
@@ -131,5 +147,11 @@ static inline int64_t unit_scalar_at(struct db *db, const char *sql, const char 
     }
     return v;
 }
+
+/* A counter of this connection's own session (information_schema.SESSION_STATUS; the
+ * name in upper case: QUESTIONS, CREATED_TMP_DISK_TABLES), failing the test on an error. */
+#define unit_session_status(db, name) \
+    unit_scalar((db), "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = ?", \
+                DBP(P_S(name)))
 
 #endif
