@@ -170,9 +170,31 @@ static int find_duplicate(struct db *db, struct ingest_msg *m)
     return DB_OK;
 }
 
+static int same_sender(const struct ingest_msg *a, const struct ingest_msg *b)
+{
+    return strcmp(a->identity_kind, b->identity_kind) == 0 && strcmp(a->identity_value, b->identity_value) == 0;
+}
+
+/* The same sender's later messages of this batch know the customer now. */
+static void sender_created(struct ingest_msg *m)
+{
+    for (struct ingest_msg *x = m->next; x; x = x->next)
+        if (x->sender_known && same_sender(x, m))
+            x->sender_known = m->customer_id;
+}
+
+/* The sender's customer, created with its identity if there is none. The bulk pass may
+ * have looked already in this transaction (sender_known): a customer found stays found;
+ * none found means none unless an earlier message of the batch created it (sender_created)
+ * or another transaction commits one meanwhile — then the identity's unique key refuses
+ * ours (DB_EDUP) and the message is stored again with every look-up. */
 static int find_or_create_customer(struct db *db, struct ingest_msg *m)
 {
-    int rc = db_scalar_i64(db, "SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ? "
+    int rc = DB_OK;
+    if (m->sender_known > 0)
+        m->customer_id = m->sender_known;
+    else if (!m->sender_known)
+        rc = db_scalar_i64(db, "SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ? "
                                "AND is_primary = 1", DBP(P_S(m->identity_kind), P_S(m->identity_value)), 0,
                            &m->customer_id);
     if (rc || m->customer_id)
@@ -190,6 +212,8 @@ static int find_or_create_customer(struct db *db, struct ingest_msg *m)
     if (!rc)
         rc = db_exec(db, "INSERT INTO customer_identities (customer_id, kind, value) VALUES (?, ?, ?)",
                      DBP(P_I(m->customer_id), P_S(m->identity_kind), P_S(m->identity_value)), NULL);
+    if (!rc)
+        sender_created(m);
     if (!rc)
         rc = event_insert(db, "customer.created", 0, m->customer_id, 0, 0,
                           json_pack("{s:I, s:s, s:s}", "customer_id", (json_int_t)m->customer_id, "name", name,
@@ -303,11 +327,12 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
     } else if (m->ticket_hint > 0 && (rc = hinted_ticket(db, m))) {
         return rc;
     }
-    if (strcmp(m->channel, "sms") == 0 && !m->keyword &&
+    /* a customer this message created has no campaign message and no ticket yet */
+    if (strcmp(m->channel, "sms") == 0 && !m->keyword && !m->new_customer &&
         (rc = campaign_reply_of_sms(db, m->customer_id, &m->campaign_recipient)))
         return rc;
     int email = strcmp(m->channel, "email") == 0;
-    if (!m->ticket_id && !email) { /* a new e-mail thread is a new ticket */
+    if (!m->ticket_id && !email && !m->new_customer) { /* a new e-mail thread is a new ticket */
         rc = open_ticket(db, m);
         if (rc)
             return rc;
@@ -515,11 +540,6 @@ static int bulk_qualifies(const struct ingest_msg *m)
            !m->email_message_id[0] && valid_msg(m);
 }
 
-static int same_sender(const struct ingest_msg *a, const struct ingest_msg *b)
-{
-    return strcmp(a->identity_kind, b->identity_kind) == 0 && strcmp(a->identity_value, b->identity_value) == 0;
-}
-
 /* run(db, w, k, sel) over the messages of v that pick(m, sel) accepts, BULK_CHUNK at a
  * time, in batch order: one statement per chunk. */
 typedef int bulk_pick_fn(const struct ingest_msg *m, const char *sel);
@@ -563,6 +583,8 @@ static int customers_chunk(struct db *db, struct ingest_msg **w, size_t k, const
         for (size_t j = 0; j < k; j++)
             if (strcmp(db_cell(&r, row, 0), w[j]->identity_value) == 0)
                 w[j]->customer_id = db_cell_i64(&r, row, 1);
+    for (size_t j = 0; j < k; j++) /* kept for store_one if the message does not go in bulk */
+        w[j]->sender_known = w[j]->customer_id ? w[j]->customer_id : -1;
     db_result_free(&r);
     return DB_OK;
 }
@@ -805,8 +827,8 @@ static int touch_customers(struct db *db, const struct ingest_msg *head)
 #define INGEST_CAREFUL (-101)
 static int write_batch(struct db *db, struct ingest_msg *head, size_t n, int careful)
 {
-    for (struct ingest_msg *m = head; m; m = m->next)
-        m->bulk = 0;
+    for (struct ingest_msg *m = head; m; m = m->next) /* nothing known of a rolled-back run */
+        m->bulk = 0, m->sender_known = 0;
     int rc = db_begin(db);
     rules_batch_begin();
     if (!rc && !careful && (rc = write_bulk(db, head, n)) && rc != DB_EGONE && rc != DB_ERETRY)

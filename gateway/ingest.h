@@ -88,6 +88,8 @@ struct ingest_msg {
     void *user;
     struct ingest_msg *next;   /* queue link, private */
     int bulk;                  /* private: stored by its batch's bulk pass */
+    int64_t sender_known;      /* private: the bulk pass's look-up of the sender in this
+                                * transaction: the customer, -1 none, 0 not looked up */
 };
 
 int ingest_start(const struct sb_config *cfg);

@@ -182,12 +182,16 @@ struct rule {
     enum subject subject;
     char *conditions;
     json_t *actions;
+    struct segment_sql cond; /* conditions compiled on first use (matches) */
+    int compiled;            /* 0: not yet; 1: cond holds them; -1: they no longer compile */
 };
 
 static void rule_clear(struct rule *r)
 {
     free(r->conditions);
     json_decref(r->actions);
+    if (r->compiled > 0)
+        segment_sql_free(&r->cond);
     memset(r, 0, sizeof(*r));
 }
 
@@ -1167,27 +1171,35 @@ struct subject_facts {
     int64_t audience;
 };
 
-static int matches(struct db *db, const struct rule *r, int64_t record, const struct subject_facts *sf, int *yes)
+/* Compiled once per loaded rule: inside a rules batch the loaded rules are kept, so a
+ * batch of events compiles each rule's conditions once, not once per event. */
+static int rule_conditions(struct db *db, struct rule *r)
+{
+    if (r->compiled)
+        return DB_OK;
+    char why[300];
+    int rc = compile_conditions(db, r->conditions, r->subject, r->trg, &r->cond, why, sizeof(why));
+    if (rc) {
+        segment_sql_free(&r->cond);
+        if (rc != 1)
+            return rc;
+        log_warn("rules", "rule %lld: conditions no longer compile: %s", (long long)r->id, why);
+    }
+    r->compiled = rc ? -1 : 1; /* -1: a field it names was deleted since: the rule cannot match */
+    return DB_OK;
+}
+
+static int matches(struct db *db, struct rule *r, int64_t record, const struct subject_facts *sf, int *yes)
 {
     *yes = 0;
     const struct db_param pre[] = {P_S(sf && sf->tag ? sf->tag : NULL), P_I(sf ? sf->audience : 0), P_I(record)};
     struct db_result res;
-    int rc;
-    if (!r->conditions || !*r->conditions) {
-        rc = segment_exec(db, subject_from[r->subject], NULL, "TRUE LIMIT 1", pre, 3, NULL, 0, &res);
-    } else {
-        struct segment_sql seg;
-        char why[300];
-        rc = compile_conditions(db, r->conditions, r->subject, r->trg, &seg, why, sizeof(why));
-        if (rc == 1) { /* a field it names was deleted since: the rule cannot match */
-            log_warn("rules", "rule %lld: conditions no longer compile: %s", (long long)r->id, why);
-            segment_sql_free(&seg);
-            return DB_OK;
-        }
-        if (!rc)
-            rc = segment_exec(db, subject_from[r->subject], &seg, " LIMIT 1", pre, 3, NULL, 0, &res);
-        segment_sql_free(&seg);
-    }
+    int empty = !r->conditions || !*r->conditions;
+    int rc = empty ? DB_OK : rule_conditions(db, r);
+    if (rc || r->compiled < 0)
+        return rc;
+    rc = empty ? segment_exec(db, subject_from[r->subject], NULL, "TRUE LIMIT 1", pre, 3, NULL, 0, &res)
+               : segment_exec(db, subject_from[r->subject], &r->cond, " LIMIT 1", pre, 3, NULL, 0, &res);
     if (rc)
         return rc;
     *yes = res.nrows > 0;
@@ -1315,7 +1327,7 @@ static int run_actions(struct firing *f, const char **outcome, char *reason, siz
 }
 
 /* One rule for one record: evaluate, guard the chain, act, log. */
-static int fire(struct db *db, const struct rule *r, int64_t record, int64_t event_id, const char *occasion,
+static int fire(struct db *db, struct rule *r, int64_t record, int64_t event_id, const char *occasion,
                 const struct subject_facts *sf, int64_t *approval_id)
 {
     int yes = 0;
@@ -1352,75 +1364,99 @@ static int fire(struct db *db, const struct rule *r, int64_t record, int64_t eve
     return rc;
 }
 
-/* The enabled rules of a trigger, in order. */
-/* Triggers found without enabled rules during this thread's rules_batch (bit i: triggers[i]);
- * quiet != 0 while a batch is open. */
+/* The enabled rules of each trigger read during this thread's rules batch (bit i of
+ * loaded: held[i] has triggers[i]'s, possibly none), kept until the batch ends. */
 static __thread struct {
     int open;
-    uint32_t quiet;
+    uint32_t loaded;
+    struct {
+        struct rule *v;
+        size_t n;
+    } held[NTRIGGERS];
 } batch;
 _Static_assert(NTRIGGERS <= 32, "one bit per trigger");
-
-void rules_batch_begin(void)
-{
-    batch.open = 1;
-    batch.quiet = 0;
-}
-
-void rules_batch_end(void)
-{
-    batch.open = 0;
-    batch.quiet = 0;
-}
-
-static int load_rules(struct db *db, const struct trigger *t, struct rule **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    uint32_t bit = 1u << (t - triggers);
-    if (batch.open && (batch.quiet & bit))
-        return DB_OK;
-    struct db_result r;
-    int rc = db_exec(db, "SELECT id, version, name, conditions, actions, schedule_record FROM rules "
-                         "WHERE enabled = 1 AND trigger_kind = ? ORDER BY position, id",
-                     DBP(P_S(t->name)), &r);
-    if (rc || !r.nrows) {
-        if (!rc) {
-            db_result_free(&r);
-            if (batch.open)
-                batch.quiet |= bit;
-        }
-        return rc;
-    }
-    struct rule *v = calloc(r.nrows, sizeof(*v));
-    if (!v) {
-        db_result_free(&r);
-        return DB_EOTHER;
-    }
-    for (size_t i = 0; i < r.nrows; i++) {
-        v[i].id = db_cell_i64(&r, i, 0);
-        v[i].version = db_cell_i64(&r, i, 1);
-        text_copy(v[i].name, sizeof(v[i].name), db_cell(&r, i, 2));
-        v[i].conditions = strdup(db_cell(&r, i, 3) ? db_cell(&r, i, 3) : "");
-        v[i].actions = json_loads(db_cell(&r, i, 4), 0, NULL);
-        if (!json_is_array(v[i].actions)) {
-            json_decref(v[i].actions);
-            v[i].actions = json_array();
-        }
-        v[i].trg = t;
-        v[i].subject = subject_for(t, db_cell(&r, i, 5));
-    }
-    *n = r.nrows;
-    *out = v;
-    db_result_free(&r);
-    return DB_OK;
-}
 
 static void rules_free(struct rule *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         rule_clear(&v[i]);
     free(v);
+}
+
+void rules_batch_begin(void)
+{
+    rules_batch_end();
+    batch.open = 1;
+}
+
+void rules_batch_end(void)
+{
+    for (size_t i = 0; i < NTRIGGERS; i++)
+        if (batch.loaded & (1u << i))
+            rules_free(batch.held[i].v, batch.held[i].n);
+    memset(&batch, 0, sizeof(batch));
+}
+
+#define RULE_COLUMNS "SELECT id, version, name, conditions, actions, schedule_record FROM rules "
+
+/* Row i of a RULE_COLUMNS result into *out, a rule of trigger t. */
+static void rule_from_row(const struct db_result *r, size_t i, const struct trigger *t, struct rule *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = db_cell_i64(r, i, 0);
+    out->version = db_cell_i64(r, i, 1);
+    text_copy(out->name, sizeof(out->name), db_cell(r, i, 2));
+    out->conditions = strdup(db_cell(r, i, 3) ? db_cell(r, i, 3) : "");
+    out->actions = json_loads(db_cell(r, i, 4), 0, NULL);
+    if (!json_is_array(out->actions)) {
+        json_decref(out->actions);
+        out->actions = json_array();
+    }
+    out->trg = t;
+    out->subject = subject_for(t, db_cell(r, i, 5));
+}
+
+/* The enabled rules of a trigger, in order; give them back with rules_put. */
+static int load_rules(struct db *db, const struct trigger *t, struct rule **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t ti = (size_t)(t - triggers);
+    if (batch.open && (batch.loaded & (1u << ti))) {
+        *out = batch.held[ti].v;
+        *n = batch.held[ti].n;
+        return DB_OK;
+    }
+    struct db_result r;
+    int rc = db_exec(db, RULE_COLUMNS "WHERE enabled = 1 AND trigger_kind = ? ORDER BY position, id",
+                     DBP(P_S(t->name)), &r);
+    if (rc)
+        return rc;
+    struct rule *v = r.nrows ? calloc(r.nrows, sizeof(*v)) : NULL;
+    if (r.nrows && !v) {
+        db_result_free(&r);
+        return DB_EOTHER;
+    }
+    for (size_t i = 0; i < r.nrows; i++)
+        rule_from_row(&r, i, t, &v[i]);
+    *n = r.nrows;
+    *out = v;
+    db_result_free(&r);
+    if (batch.open) {
+        batch.held[ti].v = v;
+        batch.held[ti].n = *n;
+        batch.loaded |= 1u << ti;
+    }
+    return DB_OK;
+}
+
+/* Frees what load_rules gave unless the open batch keeps it. */
+static void rules_put(const struct trigger *t, struct rule *v, size_t n)
+{
+    size_t ti = (size_t)(t - triggers);
+    if (batch.open && (batch.loaded & (1u << ti)) && batch.held[ti].v == v)
+        return;
+    rules_free(v, n);
 }
 
 static int64_t payload_id(json_t *payload, const char *obj, const char *key)
@@ -1459,7 +1495,7 @@ int rules_listening(struct db *db, const char *kind, int *heard)
         size_t n;
         rc = load_rules(db, &triggers[i], &v, &n); /* once a batch inside rules_batch */
         *heard = n > 0;
-        rules_free(v, n);
+        rules_put(&triggers[i], v, n);
     }
     return rc;
 }
@@ -1472,7 +1508,7 @@ static int run_trigger(struct db *db, const struct trigger *t, int64_t record, i
     int rc = load_rules(db, t, &v, &n);
     for (size_t i = 0; !rc && i < n; i++)
         rc = fire(db, &v[i], record, event_id, occasion, sf, approval_id);
-    rules_free(v, n);
+    rules_put(t, v, n);
     return rc;
 }
 
@@ -1622,27 +1658,20 @@ static const char *const sched_stale[] = {
                "LEFT JOIN customers c ON c.id = d.customer_id) ON d.id = m.record_id AND ",
 };
 
-static int schedule_rule(struct db *db, const struct rule *r, int *done)
+static int schedule_rule(struct db *db, struct rule *r, int *done)
 {
-    struct segment_sql seg = {0};
-    char why[300];
-    int empty = !*r->conditions, rc = empty ? DB_OK : compile_conditions(db, r->conditions, r->subject, r->trg, &seg,
-                                                                         why, sizeof(why));
-    if (rc == 1) {
-        log_warn("rules", "schedule rule %lld: conditions no longer compile: %s", (long long)r->id, why);
-        segment_sql_free(&seg);
-        return DB_OK;
-    }
+    int empty = !*r->conditions, rc = empty ? DB_OK : rule_conditions(db, r);
+    if (rc || r->compiled < 0)
+        return rc;
     struct db_result stale, fresh;
     const struct db_param id[] = {P_I(r->id)};
-    const struct segment_sql *cond = empty ? NULL : &seg;
-    if (!rc)
-        rc = segment_exec(db, sched_stale[r->subject], cond,
-                          r->subject == S_DEAL ? (empty ? "TRUE WHERE m.rule_id = ? AND d.id IS NULL LIMIT 5000"
-                                                        : " WHERE m.rule_id = ? AND d.id IS NULL LIMIT 5000")
-                                               : (empty ? "TRUE WHERE m.rule_id = ? AND c.id IS NULL LIMIT 5000"
-                                                        : " WHERE m.rule_id = ? AND c.id IS NULL LIMIT 5000"),
-                          NULL, 0, id, 1, &stale);
+    const struct segment_sql *cond = empty ? NULL : &r->cond;
+    rc = segment_exec(db, sched_stale[r->subject], cond,
+                      r->subject == S_DEAL ? (empty ? "TRUE WHERE m.rule_id = ? AND d.id IS NULL LIMIT 5000"
+                                                    : " WHERE m.rule_id = ? AND d.id IS NULL LIMIT 5000")
+                                           : (empty ? "TRUE WHERE m.rule_id = ? AND c.id IS NULL LIMIT 5000"
+                                                    : " WHERE m.rule_id = ? AND c.id IS NULL LIMIT 5000"),
+                      NULL, 0, id, 1, &stale);
     if (!rc) {
         for (size_t i = 0; !rc && i < stale.nrows; i++)
             rc = db_exec(db, "DELETE FROM rule_matches WHERE rule_id = ? AND record_id = ?",
@@ -1652,7 +1681,6 @@ static int schedule_rule(struct db *db, const struct rule *r, int *done)
     if (!rc)
         rc = segment_exec(db, sched_new[r->subject], cond, empty ? "TRUE LIMIT 500" : " LIMIT 500", id, 1, NULL, 0,
                           &fresh);
-    segment_sql_free(&seg);
     if (rc)
         return rc;
     char occasion[40];
@@ -1683,23 +1711,15 @@ static int schedule_tx(struct db *db, void *arg)
         sched = trigger_named("schedule");
     struct db_result r;
     /* the rule row is the lock: two processes never evaluate one rule at once */
-    int rc = db_exec(db, "SELECT id, version, name, conditions, actions, schedule_record FROM rules "
-                         "WHERE id = ? AND enabled = 1 AND trigger_kind = 'schedule' FOR UPDATE",
+    int rc = db_exec(db, RULE_COLUMNS "WHERE id = ? AND enabled = 1 AND trigger_kind = 'schedule' FOR UPDATE",
                      DBP(P_I(a->rule_id)), &r);
     if (rc || !r.nrows) {
         if (!rc)
             db_result_free(&r);
         return rc;
     }
-    struct rule rule = {.id = db_cell_i64(&r, 0, 0), .version = db_cell_i64(&r, 0, 1), .trg = sched};
-    text_copy(rule.name, sizeof(rule.name), db_cell(&r, 0, 2));
-    rule.conditions = strdup(db_cell(&r, 0, 3) ? db_cell(&r, 0, 3) : "");
-    rule.actions = json_loads(db_cell(&r, 0, 4), 0, NULL);
-    if (!json_is_array(rule.actions)) {
-        json_decref(rule.actions);
-        rule.actions = json_array();
-    }
-    rule.subject = subject_for(sched, db_cell(&r, 0, 5));
+    struct rule rule;
+    rule_from_row(&r, 0, sched, &rule);
     db_result_free(&r);
     rc = schedule_rule(db, &rule, a->done);
     rule_clear(&rule);

@@ -38,9 +38,10 @@ int rules_on_event(struct db *db, int64_t event_id, const char *kind, int64_t ti
 int rules_listening(struct db *db, const char *kind, int *heard);
 
 /* A writer that stores many records in one transaction (the ingest writer's group commit)
- * brackets it with these: while open, a trigger found without enabled rules is not asked
- * again on this thread (one look-up per trigger per batch, not per event). A rule enabled
- * during the batch applies from the next one, as if it had been enabled after the commit. */
+ * brackets it with these: while open, a trigger's enabled rules are read once on this
+ * thread and kept, their conditions compiled once (one look-up per trigger per batch, not
+ * per event). A rule, or a field its conditions name, changed during the batch applies from
+ * the next one, as if it had been changed after the commit. */
 void rules_batch_begin(void);
 void rules_batch_end(void);
 
