@@ -708,9 +708,56 @@ static int bulk_touch_tickets(struct db *db, struct ingest_msg **v, size_t n)
     return rc;
 }
 
-/* k messages of one channel in one INSERT, then their ids by the unique (channel,
- * external_id) key. Not INSERT … RETURNING: Connector/C 3.3 reports a prepared one that
- * fails (a duplicate) as a success and leaves the connection out of sync. */
+/* How the server numbers the rows of one multi-row INSERT: with innodb_autoinc_lock_mode 0
+ * or 1 a "simple insert" (its row count known) takes its ids as one block, so row i has the
+ * first id + i * auto_increment_increment; with 2 (interleaved) they may be scattered. Per
+ * writer thread: 0 not asked yet, -1 not consecutive, else the increment. Asked again after
+ * the connection was lost (the server may have restarted with another setting). */
+static __thread int64_t id_step;
+
+static int ask_id_step(struct db *db)
+{
+    struct db_result r;
+    int rc = db_exec(db, "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment", DBP0, &r);
+    if (rc)
+        return rc;
+    id_step = r.nrows && db_cell_i64(&r, 0, 0) <= 1 && db_cell_i64(&r, 0, 1) >= 1 ? db_cell_i64(&r, 0, 1) : -1;
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* The ids of k rows just inserted by one statement, when they are consecutive; else by
+ * the unique (channel, external_id) key. */
+static int inserted_ids(struct db *db, struct ingest_msg **w, size_t k, const char *channel, int64_t first)
+{
+    if (id_step > 0 && first > 0) {
+        for (size_t i = 0; i < k; i++)
+            w[i]->message_id = first + (int64_t)i * id_step;
+        return DB_OK;
+    }
+    struct db_param p[BULK_CHUNK + 1];
+    p[0] = P_S(channel);
+    for (size_t i = 0; i < k; i++)
+        p[i + 1] = P_S(w[i]->external_id);
+    struct db_result r;
+    int rc = db_exec_list(db, "SELECT external_id, id FROM messages WHERE channel = ? AND external_id IN ", k, "", p,
+                          k + 1, &r);
+    if (rc)
+        return rc;
+    for (size_t row = 0; row < r.nrows; row++)
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(db_cell(&r, row, 0), w[i]->external_id) == 0)
+                w[i]->message_id = db_cell_i64(&r, row, 1);
+    db_result_free(&r);
+    for (size_t i = 0; i < k; i++)
+        if (!w[i]->message_id)
+            return DB_EOTHER; /* cannot be: the careful run will say why */
+    return DB_OK;
+}
+
+/* k messages of one channel in one INSERT, then their ids. Not INSERT … RETURNING:
+ * Connector/C 3.3 reports a prepared one that fails (a duplicate) as a success and leaves
+ * the connection out of sync. */
 static int on_channel(const struct ingest_msg *m, const char *channel)
 {
     return strcmp(m->channel, channel) == 0;
@@ -719,6 +766,9 @@ static int on_channel(const struct ingest_msg *m, const char *channel)
 static int insert_chunk(struct db *db, struct ingest_msg **w, size_t k, const char *channel)
 {
     enum { COLS = 9 };
+    int rc = id_step ? DB_OK : ask_id_step(db);
+    if (rc)
+        return rc;
     struct db_param p[BULK_CHUNK * COLS];
     struct buf q;
     buf_init(&q, 0);
@@ -732,26 +782,14 @@ static int insert_chunk(struct db *db, struct ingest_msg **w, size_t k, const ch
                                      P_S(m->encoding[0] ? m->encoding : NULL), P_S(m->external_id)};
         memcpy(&p[i * COLS], row, sizeof(row));
     }
-    int rc = q.data ? db_exec(db, q.data, p, k * COLS, NULL) : DB_EOTHER;
+    struct db_result r;
+    rc = q.data ? db_exec(db, q.data, p, k * COLS, &r) : DB_EOTHER;
     buf_free(&q);
     if (rc)
         return rc;
-    p[0] = P_S(channel);
-    for (size_t i = 0; i < k; i++)
-        p[i + 1] = P_S(w[i]->external_id);
-    struct db_result r;
-    rc = db_exec_list(db, "SELECT external_id, id FROM messages WHERE channel = ? AND external_id IN ", k, "", p, k + 1, &r);
-    if (rc)
-        return rc;
-    for (size_t row = 0; row < r.nrows; row++)
-        for (size_t i = 0; i < k; i++)
-            if (strcmp(db_cell(&r, row, 0), w[i]->external_id) == 0)
-                w[i]->message_id = db_cell_i64(&r, row, 1);
+    int64_t first = (int64_t)r.insert_id;
     db_result_free(&r);
-    for (size_t i = 0; i < k; i++)
-        if (!w[i]->message_id)
-            return DB_EOTHER; /* cannot be: the careful run will say why */
-    return DB_OK;
+    return inserted_ids(db, w, k, channel, first);
 }
 
 /* The messages, a chunk per channel at a time, then their events (rules included). */
@@ -909,6 +947,8 @@ static void *writer_main(void *arg)
          * database blinked. Backoff caps at 2 s; during shutdown give up after ~10 s. */
         while ((rc = write_batch_once(db, batch, n)) == DB_EGONE || rc == DB_ERETRY) {
             attempt++;
+            if (rc == DB_EGONE)
+                id_step = 0;
             if (stopping && attempt > 20)
                 break;
             log_warn("ingest", "event=batch_retry size=%zu attempt=%d rc=%d", n, attempt, rc);

@@ -686,6 +686,26 @@ static void bulk_round_from(struct ingest_msg **m, int n, int first, int senders
     }
 }
 
+/* The ids given back (and put in the events) are the stored rows' (the ids of a multi-row
+ * INSERT are counted from its first: ingest.c inserted_ids). */
+static void check_stored(struct ingest_msg **m, int n)
+{
+    struct db *db = db_new(&cfg, 1);
+    for (int i = 0; i < n; i++) {
+        struct db_result r;
+        assert_int_equal(db_exec(db, "SELECT m.external_id, m.ticket_id, m.customer_id, "
+                                     "(SELECT COUNT(*) FROM events e WHERE e.kind = 'message.created' "
+                                     "AND JSON_VALUE(e.payload, '$.message.id') = m.id) FROM messages m WHERE m.id = ?",
+                                 DBP(P_I(m[i]->message_id)), &r), DB_OK);
+        assert_int_equal(r.nrows, 1);
+        assert_string_equal(db_cell(&r, 0, 0), m[i]->external_id);
+        assert_true(db_cell_i64(&r, 0, 1) == m[i]->ticket_id && db_cell_i64(&r, 0, 2) == m[i]->customer_id);
+        assert_int_equal(db_cell_i64(&r, 0, 3), 1);
+        db_result_free(&r);
+    }
+    db_free(db);
+}
+
 static void bulk_round(struct ingest_msg **m, int n, int senders, const char *tag)
 {
     bulk_round_from(m, n, 0, senders, tag);
@@ -710,6 +730,7 @@ static void test_known_senders_in_bulk(void **state)
     int64_t q0 = global_status(db, "Questions"), s0 = global_status(db, "Com_savepoint");
     bulk_round(bulk, N, SENDERS, "bulk-known");
     int64_t q1 = global_status(db, "Questions"), s1 = global_status(db, "Com_savepoint");
+    check_stored(bulk, N);
     for (int i = 0; i < N; i++)
         assert_true(bulk[i]->ticket_id == first[i % SENDERS]->ticket_id);
     /* a statement or two per step for the whole batch, not five or six per message */
@@ -725,6 +746,7 @@ static void test_known_senders_in_bulk(void **state)
                                  "VALUES ('bulk listener', 'message.created', '', '[{\"type\":\"tag\",\"tag\":\"bulk\"}]', 1)",
                              DBP0, NULL), DB_OK);
     bulk_round(heard, M, SENDERS, "bulk-heard");
+    check_stored(heard, M);
     assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM rule_firings f JOIN events e ON e.id = f.event_id "
                                      "WHERE f.trigger_kind = 'message.created' AND "
                                      "JSON_VALUE(e.payload, '$.message.body_text') LIKE 'bulk-heard %'", DBP0), M);
@@ -767,6 +789,7 @@ static void test_new_senders_in_one_batch(void **state)
     int64_t q0 = global_status(db, "Questions");
     bulk_round_from(m, N, 9000, SENDERS, "new-batch");
     int64_t q1 = global_status(db, "Questions");
+    check_stored(m, N);
     print_message("new senders: %lld statements for %d messages of %d new customers\n", (long long)(q1 - q0), N,
                   SENDERS);
     for (int i = 0; i < N; i++) {
