@@ -967,6 +967,11 @@ static void *writer_main(void *arg)
 
 int ingest_start(const struct sb_config *config)
 {
+    pthread_mutex_lock(&mu);
+    int running = started;
+    pthread_mutex_unlock(&mu);
+    if (running) /* re-initialising the lanes under live writers would strand them */
+        return -1;
     cfg = config;
     stopping = 0;
     queued = 0;

@@ -92,6 +92,7 @@ struct ingest_msg {
                                 * transaction: the customer, -1 none, 0 not looked up */
 };
 
+/* Starts the writers; -1 when they could not start or already run (ingest_stop first). */
 int ingest_start(const struct sb_config *cfg);
 int ingest_submit(struct ingest_msg *m);
 /* Commits everything already submitted, then stops the writer. */
