@@ -44,9 +44,8 @@ static void *worker(void *unused)
         if (j->done && loop_post(j->done, j->arg) < 0)
             log_error("dbpool", "event=completion_lost reason=loop_gone");
         free(j);
-        pthread_mutex_lock(&mu);
+        pthread_mutex_lock(&mu); /* no wake-up: only idle workers wait on cv, for jobs */
         busy--;
-        pthread_cond_broadcast(&cv);
         pthread_mutex_unlock(&mu);
     }
     db_free(db);
