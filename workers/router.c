@@ -578,9 +578,7 @@ static int flush_given(struct db *db, struct round *rd)
 static int assign_tx(struct db *db, void *arg)
 {
     struct round *rd = arg;
-    int rc = load_agents(db, &rd->agents); /* inside the transaction: a retry reads them again */
-    if (rc)
-        return rc;
+    int rc;
     for (size_t k = 0; k < rd->ngiven; k++) /* what a failed attempt gathered */
         free(rd->given[k].reason);
     rd->ngiven = 0;
@@ -618,6 +616,11 @@ static int assign_tx(struct db *db, void *arg)
     buf_free(&q);
     if (rc)
         return rc;
+    /* the agents and their loads only when a ticket waits: most rounds of a staffed
+     * queue find none, and the loads count every open ticket; read inside the
+     * transaction, so a retry reads them again */
+    if (r.nrows)
+        rc = load_agents(db, &rd->agents);
     for (size_t i = 0; !rc && i < r.nrows; i++) {
         struct need nd = {.ticket = db_cell_i64(&r, i, 0), .channel = db_cell(&r, i, 1), .team = db_cell_i64(&r, i, 2),
                           .waited = db_cell_i64(&r, i, 5), .customer = db_cell_i64(&r, i, 7), .rule = db_cell(&r, i, 8),
