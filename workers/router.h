@@ -25,8 +25,13 @@
 #ifndef SB_ROUTER_H
 #define SB_ROUTER_H
 #include "gateway/config.h"
+#include "gateway/db.h"
 
 int router_start(const struct sb_config *cfg);
+/* One SLA pass (step 4) on db, in its own transaction: warnings and breaches now due.
+ * Reads only the due tickets (tickets.sla_check_at). Any thread with its own db; the
+ * router's thread calls it every round. Returns a db_rc. */
+int router_sla_pass(struct db *db);
 void router_wake(void);
 void router_stop(void);
 
