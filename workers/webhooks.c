@@ -86,6 +86,8 @@ static int queue_event(struct db *db, const struct db_result *ev, size_t i, cons
     return rc;
 }
 
+/* The pass's settled events, their payloads only when a webhook may want them: with no
+ * active webhook the cursor just moves past them. */
 static int fanout_tx(struct db *db, void *arg)
 {
     int *did = arg;
@@ -93,33 +95,30 @@ static int fanout_tx(struct db *db, void *arg)
     struct db_result ev, w;
     int settled = 0;
     int rc = event_cursor_take(db, "webhook_events", cfg->crm.settle_ms * 1000, &last, &settled);
-    if (!rc && !settled)
-        return DB_OK;
-    if (!rc)
-        rc = db_exec(db, "SELECT id, kind, ticket_id, customer_id, payload, created_at, "
-                         "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                     DBP(P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
-    if (rc)
+    if (rc || !settled)
         return rc;
+    if ((rc = db_exec(db, "SELECT id, events FROM webhooks WHERE active = 1", DBP0, &w)))
+        return rc;
+    rc = db_exec(db, w.nrows ? "SELECT id, kind, ticket_id, customer_id, payload, created_at, "
+                               "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?"
+                             : "SELECT id, NULL, NULL, NULL, NULL, NULL, "
+                               "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                 DBP(P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
+    if (rc) {
+        db_result_free(&w);
+        return rc;
+    }
     event_keep_settled(&ev, 6);
-    if (!ev.nrows) {
-        db_result_free(&ev);
-        return DB_OK;
-    }
-    if ((rc = db_exec(db, "SELECT id, events FROM webhooks WHERE active = 1", DBP0, &w))) {
-        db_result_free(&ev);
-        return rc;
-    }
-    struct subscription *subs = calloc(w.nrows + 1, sizeof(*subs));
+    struct subscription *subs = ev.nrows ? calloc(w.nrows + 1, sizeof(*subs)) : NULL;
     for (size_t s = 0; subs && s < w.nrows; s++) {
         subs[s].id = db_cell_i64(&w, s, 0);
         subs[s].kinds = json_loads(db_cell(&w, s, 1), 0, NULL);
     }
-    if (!subs)
+    if (ev.nrows && !subs)
         rc = DB_EOTHER;
     for (size_t i = 0; !rc && w.nrows && i < ev.nrows; i++)
         rc = queue_event(db, &ev, i, subs, w.nrows);
-    if (!rc) {
+    if (!rc && ev.nrows) {
         rc = event_cursor_advance(db, "webhook_events", db_cell_i64(&ev, ev.nrows - 1, 0));
         *did = 1;
     }
