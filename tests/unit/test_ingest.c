@@ -706,6 +706,17 @@ static void check_stored(struct ingest_msg **m, int n)
     db_free(db);
 }
 
+/* One writer that gathers for 300 ms: each round below is one batch. */
+static const struct sb_config *one_writer(void)
+{
+    static struct sb_config one;
+    one = cfg;
+    one.ingest.writers = 1;
+    one.ingest.batch_max = 500;
+    one.ingest.batch_wait_us = 300000;
+    return &one;
+}
+
 static void bulk_round(struct ingest_msg **m, int n, int senders, const char *tag)
 {
     bulk_round_from(m, n, 0, senders, tag);
@@ -716,13 +727,8 @@ static void test_known_senders_in_bulk(void **state)
     (void)state;
     if (!have_db)
         skip();
-    static struct sb_config one;
-    one = cfg;
-    one.ingest.writers = 1;
-    one.ingest.batch_max = 500;
-    one.ingest.batch_wait_us = 300000; /* each round is one batch */
     struct db *db = db_new(&cfg, 1);
-    assert_int_equal(ingest_start(&one), 0);
+    assert_int_equal(ingest_start(one_writer()), 0);
     enum { SENDERS = 10, N = 100, M = 20 };
     static struct ingest_msg *first[SENDERS], *bulk[N], *heard[M];
     bulk_round(first, SENDERS, SENDERS, "bulk-new"); /* new customers and tickets: one by one */
@@ -771,11 +777,6 @@ static void test_new_senders_in_one_batch(void **state)
     (void)state;
     if (!have_db)
         skip();
-    static struct sb_config one;
-    one = cfg;
-    one.ingest.writers = 1;
-    one.ingest.batch_max = 500;
-    one.ingest.batch_wait_us = 300000; /* the round is one batch */
     struct db *db = db_new(&cfg, 1);
     struct db_result r;
     assert_int_equal(db_exec(db, "INSERT INTO rules (name, trigger_kind, conditions, actions, enabled) VALUES "
@@ -783,7 +784,7 @@ static void test_new_senders_in_one_batch(void **state)
                                  "'[{\"type\":\"tag\",\"tag\":\"picked\"}]', 1)", DBP0, &r), DB_OK);
     int64_t rule = (int64_t)r.insert_id;
     db_result_free(&r);
-    assert_int_equal(ingest_start(&one), 0);
+    assert_int_equal(ingest_start(one_writer()), 0);
     enum { SENDERS = 10, N = 30 };
     static struct ingest_msg *m[N];
     int64_t q0 = global_status(db, "Questions");

@@ -16,25 +16,16 @@ static int have_db;
 static int group_setup(void **state)
 {
     (void)state;
-    if (unit_db_env() != 0)
-        return 0; /* every test skips */
-    log_set_level(LOG_WARN);
-    db_library_init();
-    if (unit_db_migrated(&cfg) != 0)
-        return -1;
-    db = db_new(&cfg, 1);
-    have_db = db != NULL;
-    return have_db ? 0 : -1;
+    int rc = unit_db_open(&cfg, &db);
+    have_db = rc > 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (!have_db)
-        return 0;
-    db_free(db);
-    unit_db_destroy(&cfg);
-    db_library_end();
+    if (have_db)
+        unit_db_close(&cfg, db);
     return 0;
 }
 

@@ -41,15 +41,11 @@ static int seed(void)
 static int group_setup(void **state)
 {
     (void)state;
-    if (unit_db_env() != 0)
-        return 0; /* every test skips */
-    log_set_level(LOG_WARN);
-    db_library_init();
-    if (unit_db_migrated(&cfg) != 0)
-        return -1;
-    db = db_new(&cfg, 1);
-    if (!db || seed() != 0) {
-        print_error("seeding: %s\n", db ? db_error(db) : "no connection");
+    int rc = unit_db_open(&cfg, &db);
+    if (rc <= 0)
+        return rc; /* 0: no database, every test skips */
+    if (seed() != 0) {
+        print_error("seeding: %s\n", db_error(db));
         return -1;
     }
     have_db = 1;
@@ -59,11 +55,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (!have_db)
-        return 0;
-    db_free(db);
-    unit_db_destroy(&cfg);
-    db_library_end();
+    if (have_db)
+        unit_db_close(&cfg, db);
     return 0;
 }
 

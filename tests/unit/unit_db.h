@@ -134,6 +134,29 @@ static inline void unit_db_destroy(const struct sb_config *cfg)
     db_free(db);
 }
 
+/* The group setup of a test file against a fresh migrated database: 1 with *db
+ * connected, 0 when no database is configured (its tests skip), -1 on failure.
+ * unit_db_close undoes it (group teardown). */
+static inline int unit_db_open(struct sb_config *cfg, struct db **db)
+{
+    *db = NULL;
+    if (unit_db_env() != 0)
+        return 0;
+    log_set_level(LOG_WARN);
+    db_library_init();
+    if (unit_db_migrated(cfg) != 0)
+        return -1;
+    *db = db_new(cfg, 1);
+    return *db ? 1 : -1;
+}
+
+static inline void unit_db_close(const struct sb_config *cfg, struct db *db)
+{
+    db_free(db);
+    unit_db_destroy(cfg);
+    db_library_end();
+}
+
 /* One integer from a query, failing the test on a database error. */
 #define unit_scalar(db, sql, ...) unit_scalar_at((db), (sql), __FILE__, __LINE__, __VA_ARGS__)
 static inline int64_t unit_scalar_at(struct db *db, const char *sql, const char *file, int line,
