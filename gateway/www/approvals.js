@@ -37,6 +37,7 @@ const ap = {
   built: false, filter: 'pending', items: null, error: '', seq: 0,
   sel: null, cur: null, curError: '', curSeq: 0, record: null,
   busy: false, draftComment: '', draftNote: '', timer: null, pendingMine: 0,
+  decideError: null, // {id, comment, general}: what the last decision attempt was told, kept across live re-renders
 };
 
 /* ---------- helpers ---------- */
@@ -209,7 +210,7 @@ function apRenderList() {
 async function apOpen(id, opts = {}) {
   const changed = ap.sel !== id;
   ap.sel = id;
-  if (changed) { ap.cur = null; ap.record = null; ap.draftComment = ''; ap.draftNote = ''; }
+  if (changed) { ap.cur = null; ap.record = null; ap.draftComment = ''; ap.draftNote = ''; ap.decideError = null; }
   if (!opts.noNav && state.viewArg !== id) showView('approvals', id);
   apRenderList();
   const seq = ++ap.curSeq;
@@ -292,7 +293,8 @@ function apRenderDetail() {
     fact('Held by 触发规则', rl);
   }
   card.append(dl);
-  // the decision, or who may take it
+  // a live refresh (approval.updated) re-renders while the approver types or reads an error: keep the focus
+  const typing = document.activeElement && document.activeElement.id === 'ap-comment';
   if (a.status !== 'pending') card.append(apDecided(a));
   else if (apCanDecide(a)) card.append(apDecideForm(a));
   else {
@@ -304,6 +306,7 @@ function apRenderDetail() {
     card.append(n);
   }
   det.replaceChildren(card, apComments(a));
+  if (typing && $('#ap-comment')) $('#ap-comment').focus();
   apRenderRecord();
 }
 function apRenderRecord() {
@@ -358,12 +361,20 @@ function apDecideForm(a) {
   err.setAttribute('role', 'alert');
   ta.addEventListener('input', () => {
     ap.draftComment = ta.value;
+    if (ap.decideError) ap.decideError.comment = '';
     if (err.textContent) { err.textContent = ''; f.classList.remove('invalid'); }
   });
   const f = el('label', 'field ap-comment-f');
   f.append(ta, err);
   const acts = el('div', 'ap-decide-acts');
   const gen = el('p', 'error ap-decide-error'); gen.id = 'ap-decide-error'; gen.setAttribute('role', 'alert');
+  const told = ap.decideError && ap.decideError.id === a.id ? ap.decideError : null;
+  if (told && (told.comment || told.general)) {
+    form.dataset.state = 'error';
+    err.textContent = told.comment;
+    gen.textContent = told.general;
+    if (told.comment) f.classList.add('invalid');
+  }
   const approve = button('Approve 批准', 'primary ap-approve', () => apDecide(a, 'approve'), 'apOk');
   approve.id = 'ap-approve';
   const reject = button('Reject 驳回', 'ap-reject', () => apDecide(a, 'reject'), 'apNo');
@@ -378,7 +389,7 @@ async function apDecide(a, how) {
   const form = $('#ap-decide');
   if (!form || ap.busy) return;
   const ta = $('#ap-comment'), err = $('#ap-comment-error'), gen = $('#ap-decide-error');
-  err.textContent = ''; gen.textContent = '';
+  err.textContent = ''; gen.textContent = ''; ap.decideError = null;
   ta.closest('.field').classList.remove('invalid');
   const comment = ta.value.trim();
   const body = comment ? { comment } : {}; // none: the server says what is missing (a reason to reject)
@@ -409,6 +420,7 @@ async function apDecide(a, how) {
       apLoadList(true);
     } else if (e.status === 403) gen.textContent = 'You may not decide this request 无权审批: ' + errText(e);
     else gen.textContent = errText(e);
+    ap.decideError = { id: a.id, comment: err.textContent, general: gen.textContent };
   }
 }
 function apComments(a) {

@@ -425,6 +425,14 @@ test('approvals: the manager\'s reminder opens the page; a comment; reject witho
   const box = await page.locator('#ap-comment').boundingBox(), err = await page.locator('#ap-comment-error').boundingBox();
   assert.ok(err.y >= box.y + box.height - 1 && err.y - (box.y + box.height) < 30, 'right under the box');
   assert.equal((await mgr.get(`/api/v1/approvals/${approvalId}`)).json.status, 'pending');
+  // the requester comments meanwhile: the live refresh re-renders the request, and the
+  // approver's error and focus stay where they were (they used to vanish with the refresh)
+  assert.equal((await m.post(`/api/v1/approvals/${approvalId}/comments`, { body: '预算表已更新 updated' })).status, 201);
+  await page.waitForSelector('#ap-comments .ap-c .ap-c-body >> text=预算表已更新 updated');
+  assert.match(await text(page, '#ap-comment-error'), /say why you reject it/);
+  assert.equal(await page.locator('.ap-comment-f.invalid').count(), 1);
+  assert.equal(await page.locator('#ap-decide[data-state=error]').count(), 1);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'ap-comment');
   await shot(page, 'approvals', 'approvals-reject-error.png');
 
   // approve, with a comment: approved, the campaign starts
