@@ -31,6 +31,7 @@ const BENCHES = [
   { name: 'routing', script: 'route.js', quick: true },
   { name: 'segment_materialise', script: 'materialise.js', quick: false },
   { name: 'email_ingest', script: 'ingest_imap.js', quick: false },
+  { name: 'customer_import', script: 'customer_import.js', quick: false },
   {
     name: 'reports', script: 'reports.js', quick: false, env: {
       smoke: { BENCH_REPORT_CUSTOMERS: 200, BENCH_REPORT_TICKETS: 300, BENCH_REPORT_MESSAGES: 600, BENCH_REPORT_DEALS: 50,

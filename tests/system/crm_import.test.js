@@ -449,7 +449,7 @@ test.describe('customer import and export', () => {
 
 // ---------------------------------------------------------------------------- 100k
 
-test('100,000 rows with 600 known bad rows: exact report in < 30 s; the export streams without holding the file in memory', async (t) => {
+test('100,000 rows with 600 known bad rows: the exact report; the export streams without holding the file in memory', async (t) => {
   const server = await startServer();
   let second = null;
   try {
@@ -489,7 +489,8 @@ test('100,000 rows with 600 known bad rows: exact report in < 30 s; the export s
     assert.equal(Number(sql(server, "SELECT COUNT(*) FROM customer_identities WHERE kind = 'email'")[0][0]), N - 600);
     assert.equal(Number(sql(server, 'SELECT COUNT(DISTINCT customer_no) FROM customers')[0][0]), N - 600);
     assert.equal(Number(sql(server, "SELECT COUNT(*) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE t.name = 'bulk'")[0][0]), N - 600);
-    assert.ok(secs < 30, `the issue demands < 30 s for 100,000 rows; took ${secs.toFixed(2)} s`);
+    // the issue's "< 30 s" is judged by `make bench` (bench/customer_import.js), not here:
+    // no timed assertions in tests
 
     // Export the lot from a freshly started server (same database), sampling its RSS
     // while the answer streams.
