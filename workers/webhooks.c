@@ -99,11 +99,9 @@ static int fanout_tx(struct db *db, void *arg)
         return rc;
     if ((rc = db_exec(db, "SELECT id, events FROM webhooks WHERE active = 1", DBP0, &w)))
         return rc;
-    rc = db_exec(db, w.nrows ? "SELECT id, kind, ticket_id, customer_id, payload, created_at, "
-                               "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?"
-                             : "SELECT id, NULL, NULL, NULL, NULL, NULL, "
-                               "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                 DBP(P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
+    rc = db_exec(db, "SELECT id, kind, ticket_id, customer_id, IF(?, payload, NULL), created_at, "
+                     "created_at < NOW(3) - INTERVAL ? MICROSECOND FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                 DBP(P_I(w.nrows > 0), P_I(cfg->crm.settle_ms * 1000), P_I(last), P_I(EVENTS_PER_PASS)), &ev);
     if (rc) {
         db_result_free(&w);
         return rc;
