@@ -1,8 +1,11 @@
 'use strict';
 // http_read.js — the HTTP API read path (issue 13): `wrk` with keep-alive connections
-// asking GET /api/v1/tickets/{id} (a bearer session, a ticket with messages: the handler's
-// session check, scope check and three queries on a db pool thread) against the same `wrk`
-// asking nginx for a static file of the same size, one right after the other.
+// asking GET /api/v1/tickets/{id} (a bearer session, a ticket with messages: the first read
+// on a db pool thread — session, scope and three queries — then answered by the net thread
+// from its read cache, gateway/read_cache.h, until a change drops it) against the same
+// `wrk` asking nginx for a static file of the same size, one right after the other.
+// Neither writes an access log line per request (nginx: access_log off; the gateway:
+// [log] access = no); with one, the gateway's rate here is about half (bench/RESULTS.md).
 // Target: the gateway's req/s ≥ 0.5 × nginx's.
 // nginx is a private instance under var/bench/ (worker_processes auto, access log off,
 // as a site serving static files would run it), stopped by its PID.
@@ -70,7 +73,7 @@ http {
 }
 
 run(async () => {
-  const s = await startServer({ env: { SWITCHBOARD_ROUTING_ENABLED: 'no' } });
+  const s = await startServer({ env: { SWITCHBOARD_ROUTING_ENABLED: 'no', SWITCHBOARD_LOG_ACCESS: 'no' } });
   let ngx;
   try {
     const { token } = await bootstrapAdmin(s);
@@ -87,6 +90,8 @@ run(async () => {
       throw new Error(`GET ${path1}: ${first.status} ${first.text}`);
     }
     const gw = await wrk(`${s.url}${path1}`, [`Authorization: Bearer ${token}`]);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const hitsM = /^switchboard_read_cache_hits_total (\d+)$/m.exec(metrics);
     await s.stop();
     ngx = await startNginx(first.text);
     const ref = await wrk(ngx.url, []);
@@ -97,6 +102,7 @@ run(async () => {
       ref_name: 'nginx, a static file of the same size', ratio: ratio(gw.rps, ref.rps), judge: 'ratio', target: 0.5,
       latency_ms: { switchboard: gw.latency, reference: ref.latency },
       seconds: SECS, connections: CONNS, body_bytes: Buffer.byteLength(first.text), requests: gw.requests,
+      cache_hits: hitsM ? Number(hitsM[1]) : null,
     });
   } finally {
     if (ngx) {

@@ -266,6 +266,15 @@ int api_event(struct api_ctx *c, const char *kind, int64_t ticket_id, int64_t cu
     return event_insert(c->db, kind, ticket_id, customer_id, agent_id, team_id, payload);
 }
 
+void api_cacheable_ticket(struct api_ctx *c, int64_t ticket_id, int64_t team_id, int64_t assignee_id,
+                          int64_t offer_agent_id)
+{
+    c->req->view_ticket_id = ticket_id;
+    c->req->view_team_id = team_id;
+    c->req->view_assignee_id = assignee_id;
+    c->req->view_offer_agent_id = offer_agent_id;
+}
+
 void api_defer(struct api_ctx *c)
 {
     c->req->deferred = 1;
@@ -339,11 +348,14 @@ void api_dispatch(struct db *db, struct api_req *req)
             api_error(&c, 403, "forbidden", "your role may not do this");
             goto out;
         }
+        req->me = c.me;
+        req->session_authed = !c.me.api_key;
     }
     for (int attempt = 0; attempt < TX_ATTEMPTS; attempt++) {
         req->status = 0;
         buf_reset(&req->resp);
         req->set_cookie[0] = '\0';
+        req->view_ticket_id = 0;
         rc = run_once(&c);
         if (rc != DB_ERETRY && !(rc == DB_EGONE && attempt == 0 && !req->status))
             break;
@@ -360,5 +372,6 @@ void api_dispatch(struct db *db, struct api_req *req)
     else if (req->status < 400 && c.wrote) /* a read leaves no event to push: don't wake the tailer */
         event_tailer_wake();
 out:
+    req->wrote = c.wrote;
     json_decref(c.body);
 }

@@ -28,6 +28,18 @@ struct api_arg {
     char *value;
 };
 
+struct agent_info {
+    int64_t id;
+    char role[16];
+    unsigned role_bit;
+    int64_t team_id;
+    char name[201];
+    char email[255];
+    char region[101];  /* for the region data scope */
+    int scope;         /* enum scope_level (scope.h): the CRM records this agent sees */
+    bool api_key;      /* authenticated by an API key (api_keys.h): audited as actor_type 'api' */
+};
+
 struct api_req {
     uint64_t id;
     enum http_method method;
@@ -59,19 +71,14 @@ struct api_req {
     int deferred;
     void (*finish)(void *arg);
     void *finish_arg;
+    /* for the read cache (read_cache.h), set by api_dispatch */
+    struct agent_info me;   /* who asked, when session_authed */
+    bool session_authed;    /* by a console session (not an API key) */
+    bool wrote;             /* the handler's transaction wrote (or it ran without one) */
+    /* a ticket view any viewer in its scope may be given as it is (api_cacheable_ticket) */
+    int64_t view_ticket_id, view_team_id, view_assignee_id, view_offer_agent_id;
 };
 
-struct agent_info {
-    int64_t id;
-    char role[16];
-    unsigned role_bit;
-    int64_t team_id;
-    char name[201];
-    char email[255];
-    char region[101];  /* for the region data scope */
-    int scope;         /* enum scope_level (scope.h): the CRM records this agent sees */
-    bool api_key;      /* authenticated by an API key (api_keys.h): audited as actor_type 'api' */
-};
 
 struct api_ctx {
     struct db *db;
@@ -114,6 +121,11 @@ void api_req_error(struct api_req *r, int status, const char *code, const char *
  * (api_req_error, or status/resp) and calls api_deferred_done(req) exactly once. The SMS
  * webhook answers so after the ingest writer's COMMIT. */
 void api_defer(struct api_ctx *c);
+/* The answer (200) is the whole view of this ticket, the same for every viewer whose scope
+ * holds it (team, assignee, offered agent; 0 for NULL): the net thread may keep it
+ * (read_cache.h). */
+void api_cacheable_ticket(struct api_ctx *c, int64_t ticket_id, int64_t team_id, int64_t assignee_id,
+                          int64_t offer_agent_id);
 void api_deferred_done(struct api_req *req);
 
 /* Field-level permissions (field_perms.h): when the body writes a field of object

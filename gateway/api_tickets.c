@@ -234,6 +234,7 @@ int tickets_get(struct api_ctx *c)
     }
     json_object_set_new(t, "participants", db_rows_json(&r));
     db_result_free(&r);
+    api_cacheable_ticket(c, jint(t, "id"), jint(t, "team_id"), jint(t, "assignee_id"), jint(t, "offer_agent_id"));
     return api_json(c, 200, t);
 }
 

@@ -43,6 +43,7 @@ struct sb_config {
         int64_t chat_messages_per_10s; /* a visitor socket's messages in any 10 s (frames: 6× that) */
         int64_t presence_grace_secs; /* an agent without sockets goes offline after this */
         char event_lib[16];         /* libev (only choice; checked at start) */
+        int64_t read_cache_ms;      /* how long a cached ticket view / session may serve a read; 0: off */
     } server;
     struct {
         char host[CFG_STR];
@@ -71,6 +72,7 @@ struct sb_config {
     } outbox;
     struct {
         char level[16];
+        char access[8];             /* yes|no: one info line per HTTP request */
     } log;
     struct {
         char host[CFG_STR];

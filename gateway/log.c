@@ -1,13 +1,70 @@
 /* log.c — see log.h. */
 #include "gateway/log.h"
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* At most PIPE_BUF: a write of that size to a pipe is atomic, so whole lines from two
+ * threads still never interleave (a bigger write may be split by the kernel). */
+#define HOLD_BYTES PIPE_BUF
+struct held {
+    size_t len;
+    char buf[HOLD_BYTES];
+};
+static __thread struct held *held; /* NULL: this thread writes every line at once */
+
+static void write_all(const char *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(STDERR_FILENO, p, len);
+        if (w <= 0)
+            return; /* logging never fails the caller; EINTR loses one line at worst */
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+void log_hold(void)
+{
+    if (!held && (held = malloc(sizeof(*held))))
+        held->len = 0;
+}
+
+void log_flush(void)
+{
+    if (held && held->len) {
+        write_all(held->buf, held->len);
+        held->len = 0;
+    }
+}
+
+void log_release(void)
+{
+    log_flush();
+    free(held);
+    held = NULL;
+}
+
+static void emit(enum log_level lvl, const char *line, size_t len)
+{
+    if (!held) {
+        write_all(line, len);
+        return;
+    }
+    if (held->len + len > sizeof(held->buf))
+        log_flush();
+    memcpy(held->buf + held->len, line, len);
+    held->len += len;
+    if (lvl >= LOG_WARN)
+        log_flush();
+}
 
 void log_set_level(enum log_level lvl)
 {
@@ -36,8 +93,7 @@ void log_line(enum log_level lvl, const char *component, const char *fmt, ...)
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;
+    emit(lvl, line, len);
 }
 
 const char *log_quote(char *out, size_t outsz, const char *text)

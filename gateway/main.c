@@ -17,6 +17,7 @@
 #include "gateway/lib/contact.h"
 #include "gateway/lib/text.h"
 #include "gateway/log.h"
+#include "gateway/read_cache.h"
 #include "gateway/mailboxes.h"
 #include "gateway/loop.h"
 #include "gateway/migrate.h"
@@ -79,6 +80,7 @@ static const struct channel_ops *const senders[] = {&email_smtp_channel, &sms_ht
 /* The change feed reaches every socket kind on this node (net thread). */
 static void deliver_events(struct event_batch *b)
 {
+    read_cache_drop_events(b); /* first: a console that reads after the push reads the change */
     agent_socket_deliver(b);
     webchat_deliver(b);
     event_batch_free(b);

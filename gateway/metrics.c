@@ -27,7 +27,7 @@ static struct series series[MAX_SERIES];
 static size_t nseries;
 static struct histo http_latency, pool_wait, ingest_batch;
 static int64_t ws_open;
-static uint64_t db_unavailable;
+static uint64_t db_unavailable, read_cache_hits;
 
 int64_t metrics_now_us(void)
 {
@@ -87,6 +87,13 @@ void metrics_ws_open(int delta)
     pthread_mutex_unlock(&mu);
 }
 
+void metrics_read_cache_hit(void)
+{
+    pthread_mutex_lock(&mu);
+    read_cache_hits++;
+    pthread_mutex_unlock(&mu);
+}
+
 void metrics_db_unavailable(void)
 {
     pthread_mutex_lock(&mu);
@@ -127,6 +134,9 @@ void metrics_render(struct buf *o, int64_t outbox_depth)
     buf_printf(o, "# HELP switchboard_db_unavailable_total Requests answered 503 because the database was unreachable.\n"
                   "# TYPE switchboard_db_unavailable_total counter\nswitchboard_db_unavailable_total %llu\n",
                (unsigned long long)db_unavailable);
+    buf_printf(o, "# HELP switchboard_read_cache_hits_total Ticket reads answered from memory (read_cache.h).\n"
+                  "# TYPE switchboard_read_cache_hits_total counter\nswitchboard_read_cache_hits_total %llu\n",
+               (unsigned long long)read_cache_hits);
     pthread_mutex_unlock(&mu);
     if (outbox_depth >= 0)
         buf_printf(o, "# HELP switchboard_outbox_depth Outbox rows queued or being sent.\n"

@@ -14,6 +14,7 @@ void metrics_pool_wait(int64_t us);
 void metrics_ws_open(int delta);
 void metrics_ingest_batch(int64_t n);
 void metrics_db_unavailable(void);
+void metrics_read_cache_hit(void);
 /* outbox_depth < 0 when the database could not be asked. */
 void metrics_render(struct buf *out, int64_t outbox_depth);
 

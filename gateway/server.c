@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/metrics.h"
+#include "gateway/read_cache.h"
 #include <dirent.h>
 #include <ev.h>
 #include <libwebsockets.h>
@@ -58,6 +59,7 @@ struct conn {
     int linked;
     /* http: the transaction in progress */
     struct api_req *req;
+    uint64_t cache_gen;       /* read_cache_generation at dispatch */
     enum http_phase phase;
     int too_large;
     int must_close;           /* answer, then close the connection */
@@ -93,6 +95,8 @@ static struct lws_context *context;
 static struct ev_loop *loop;
 static ev_signal sig_term, sig_int;
 static ev_timer drain_timer, tick_timer;
+static int access_log; /* [log] access */
+static ev_prepare log_flusher; /* the held access lines go out before the loop blocks */
 static int draining;
 static int64_t drain_started_us;
 static int inflight;
@@ -395,6 +399,10 @@ static void on_api_run(struct db *db, void *arg)
 
 static void api_answered(struct conn *c)
 {
+    if (c->req && c->req->wrote && c->req->me.id > 0)
+        read_cache_drop_all(); /* before the answer: the client reads its own write */
+    else if (c->req)
+        read_cache_keep(c->req, c->cache_gen);
     if (c->wsi)
         respond_now(c->wsi, c);
     else
@@ -471,6 +479,11 @@ static void dispatch(struct lws *wsi, struct conn *c)
         respond_now(wsi, c);
         return;
     }
+    if (read_cache_answer(r)) {
+        respond_now(wsi, c);
+        return;
+    }
+    c->cache_gen = read_cache_generation(r);
     c->phase = PH_AT_POOL;
     c->kill_at_us = 0; /* the pool always answers; the request is not the client's to stall */
     c->refs++;
@@ -546,6 +559,8 @@ static void log_request(const struct conn *c)
     int64_t dur = metrics_now_us() - r->t_start_us;
     const char *route = r->route_idx >= 0 ? api_routes[r->route_idx].name : (c->file ? "static" : "unmatched");
     metrics_http(route, r->status, dur);
+    if (!access_log)
+        return;
     char path[300];
     log_info("http", "req=%llu conn=%llu ip=%s method=%s path=%s route=%s status=%d bytes=%zu dur_us=%lld",
              (unsigned long long)r->id, (unsigned long long)c->id, r->ip, http_method_name(r->method),
@@ -909,6 +924,12 @@ static void check_ws_idle(struct conn *c, int64_t now)
  * ev_timer_set() on an active watcher (a no-op in libev), so lws timeouts and wsi timers
  * may never fire; we keep our own: slow headers and bodies, idle keep-alive, clients that
  * do not read, unanswered close handshakes, and endpoint timers (ws auth deadline). */
+static void on_prepare(struct ev_loop *l, ev_prepare *w, int revents)
+{
+    (void)l, (void)w, (void)revents;
+    log_flush();
+}
+
 static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
 {
     (void)l;
@@ -990,6 +1011,8 @@ static void raise_fd_limit(void)
 int server_run(const struct sb_config *config, const struct server_hooks *h)
 {
     cfg = config;
+    access_log = strcmp(cfg->log.access, "yes") == 0;
+    read_cache_init(cfg->server.read_cache_ms);
     hooks = h;
     for (size_t i = 0; h && h->endpoints && h->endpoints[i] && i < MAX_ENDPOINTS; i++)
         endpoints[nendpoints++] = h->endpoints[i];
@@ -1032,13 +1055,19 @@ int server_run(const struct sb_config *config, const struct server_hooks *h)
         hooks->on_started();
     ev_timer_init(&tick_timer, on_tick, 1.0, 1.0);
     ev_timer_start(loop, &tick_timer);
+    ev_prepare_init(&log_flusher, on_prepare);
+    ev_prepare_start(loop, &log_flusher);
+    log_hold();
     ev_run(loop, 0);
+    log_release();
+    ev_prepare_stop(loop, &log_flusher);
     ev_timer_stop(loop, &tick_timer);
     /* Closing sockets may still submit jobs (a last presence heartbeat): their completions
      * queue up and main drains them after the pool has finished (see loop.h). */
     loop_quiesce();
     lws_context_destroy(context);
     context = NULL;
+    read_cache_free();
     for (size_t i = 0; i < nfiles; i++)
         free(files[i].data);
     free(files);
