@@ -73,7 +73,7 @@ http {
 }
 
 run(async () => {
-  const s = await startServer({ env: { SWITCHBOARD_ROUTING_ENABLED: 'no', SWITCHBOARD_LOG_ACCESS: 'no' } });
+  const s = await startServer({ env: { SWITCHBOARD_ROUTING_ENABLED: 'no', SWITCHBOARD_LOG_ACCESS: 'no', SWITCHBOARD_SERVER_READ_CACHE_MS: '1000' } });
   let ngx;
   try {
     const { token } = await bootstrapAdmin(s);
