@@ -1,5 +1,6 @@
 /* log.c — see log.h. */
 #include "gateway/log.h"
+#include <errno.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
@@ -24,8 +25,10 @@ static void write_all(const char *p, size_t len)
 {
     while (len) {
         ssize_t w = write(STDERR_FILENO, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
-            return; /* logging never fails the caller; EINTR loses one line at worst */
+            return; /* logging never fails the caller */
         p += w;
         len -= (size_t)w;
     }

@@ -920,16 +920,16 @@ static void check_ws_idle(struct conn *c, int64_t now)
     }
 }
 
-/* Deadlines, once a second. lws 4.1.6's libev plugin re-arms its timer with
- * ev_timer_set() on an active watcher (a no-op in libev), so lws timeouts and wsi timers
- * may never fire; we keep our own: slow headers and bodies, idle keep-alive, clients that
- * do not read, unanswered close handshakes, and endpoint timers (ws auth deadline). */
 static void on_prepare(struct ev_loop *l, ev_prepare *w, int revents)
 {
     (void)l, (void)w, (void)revents;
     log_flush();
 }
 
+/* Deadlines, once a second. lws 4.1.6's libev plugin re-arms its timer with
+ * ev_timer_set() on an active watcher (a no-op in libev), so lws timeouts and wsi timers
+ * may never fire; we keep our own: slow headers and bodies, idle keep-alive, clients that
+ * do not read, unanswered close handshakes, and endpoint timers (ws auth deadline). */
 static void on_tick(struct ev_loop *l, ev_timer *w, int revents)
 {
     (void)l;
