@@ -113,8 +113,9 @@ enum { CH_CHAT, CH_EMAIL, CH_SMS, CH_N };
 
 struct agent {
     int64_t id, team, cap_units, units, idle;
-    int locked;  /* this round's transaction holds the agent's row: the numbers below are exact */
-    int touched; /* last_assigned_at written this round */
+    int locked;  /* 1: this round's transaction holds the agent's row, the numbers below are exact;
+                  * -1: another router holds it, not this round's to give work to */
+    int touched; /* given work this round: last_assigned_at is written at the end of it */
     int64_t max_load[CH_N], load[CH_N]; /* max -1: no capacity on that channel */
     struct { char skill[65]; int64_t level; } skills[MAX_SKILLS];
     size_t nskills;
@@ -127,7 +128,7 @@ struct agents {
 
 /* What a batch gave, written in bulk before it commits (flush_given). */
 struct given {
-    int64_t ticket, agent;
+    int64_t ticket, agent, timeout;
     int autoacc;
     char *reason; /* owned */
 };
@@ -399,65 +400,102 @@ static json_t *reason_of(const struct need *nd, const struct pick *p, size_t nca
                      (json_int_t)p->g->idle, "candidates", (json_int_t)ncand, "waited_secs", (json_int_t)nd->waited);
 }
 
-static int give(struct db *db, struct round *rd, const struct need *nd, struct agent *g, json_t *reason)
+/* The ticket goes to g: noted here, written with the rest of the batch (flush_given). */
+static int give(struct round *rd, const struct need *nd, struct agent *g, json_t *reason)
 {
-    int64_t agent = g->id;
     const struct team *t = nd->team ? team_of(&rd->teams, nd->team) : NULL;
     int autoacc = t ? t->auto_accept : 0;
     int64_t timeout = t ? t->accept_timeout : cfg->routing.accept_timeout_secs;
+    if (rd->ngiven == rd->given_cap) /* sized for a whole batch (assign_tx): cannot happen */
+        return DB_EOTHER;
     char *rs = json_dumps(reason, JSON_COMPACT);
-    int rc = autoacc ? db_exec(db, "UPDATE tickets SET assignee_id = ?, queued_at = NULL, assign_reason = ?, "
-                                   "status = IF(status = 'new', 'open', status) WHERE id = ?",
-                               DBP(P_I(agent), P_S(rs), P_I(nd->ticket)), NULL)
-                     : db_exec(db, "UPDATE tickets SET offer_agent_id = ?, offer_expires_at = NOW(3) + INTERVAL ? SECOND, "
-                                   "assign_reason = ? WHERE id = ?",
-                               DBP(P_I(agent), P_I(timeout), P_S(rs), P_I(nd->ticket)), NULL);
-    if (!rc && !g->touched) { /* once a round is enough: the round keeps idle time itself */
-        rc = db_exec(db, "UPDATE agent_presence SET last_assigned_at = NOW(3) WHERE agent_id = ?", DBP(P_I(agent)), NULL);
-        g->touched = 1;
-    }
-    if (!rc && rd->ngiven < rd->given_cap) /* the offer record and the event: in bulk, at the end of the batch */
-        rd->given[rd->ngiven++] = (struct given){nd->ticket, agent, autoacc, rs};
-    else
-        free(rs);
+    if (!rs)
+        return DB_EOTHER;
+    rd->given[rd->ngiven++] = (struct given){nd->ticket, g->id, timeout, autoacc, rs};
+    g->touched = 1;
     if (autoacc)
         rd->assigned++;
     else
         rd->offered++;
-    return rc;
+    return DB_OK;
 }
 
-/* The first time a round wants an agent: lock the row (SKIP LOCKED: another router has
- * it, take the next candidate) and read the load fresh; after that the round's own
- * numbers are exact, since nobody else can add to an agent whose row we hold. */
-static int lock_and_refresh(struct db *db, struct agent *g, const char *channel, int *room)
+/* Agents a round wants are locked in bulk, the first time one of them is wanted: it and
+ * the next candidates not yet tried, LOCK_CHUNK at a time (SKIP LOCKED: another router has
+ * them, they sit this round out), with their loads read fresh under the lock. After that
+ * the round's own numbers are exact, since nobody else can add to an agent whose row we
+ * hold. Two statements for up to LOCK_CHUNK agents instead of two for each. */
+enum { LOCK_CHUNK = 64 };
+
+static int lock_chunk(struct db *db, struct pick *picks, size_t n, size_t from)
 {
-    int ch = channel_index(channel);
-    *room = 0;
-    if (!g->locked) {
-        struct db_result r;
-        int rc = db_exec(db, "SELECT capacity_units FROM agents WHERE id = ? FOR UPDATE SKIP LOCKED", DBP(P_I(g->id)), &r);
-        int got = !rc && r.nrows;
-        db_result_free(&r);
-        if (rc || !got)
-            return rc;
-        rc = db_exec(db, "SELECT channel, COUNT(*) FROM tickets WHERE assignee_id = ? AND status IN ('new','open') GROUP BY 1 "
-                         "UNION ALL SELECT channel, COUNT(*) FROM tickets WHERE offer_agent_id = ? AND status IN ('new','open') "
-                         "GROUP BY 1", DBP(P_I(g->id), P_I(g->id)), &r);
-        if (rc)
-            return rc;
-        memset(g->load, 0, sizeof(g->load));
-        g->units = 0;
-        for (size_t i = 0; i < r.nrows; i++) {
-            int c = channel_index(db_cell(&r, i, 0));
-            if (c >= 0)
-                g->load[c] += db_cell_i64(&r, i, 1);
-            g->units += db_cell_i64(&r, i, 1) * routing_weight(cfg, db_cell(&r, i, 0));
-        }
-        db_result_free(&r);
-        g->locked = 1;
+    struct db_param p[LOCK_CHUNK * 2];
+    struct agent *want[LOCK_CHUNK];
+    size_t k = 0;
+    for (size_t i = from; i < n && k < LOCK_CHUNK; i++)
+        if (!picks[i].g->locked)
+            want[k++] = picks[i].g;
+    for (size_t i = 0; i < k; i++) {
+        p[i] = P_I(want[i]->id);
+        want[i]->locked = -1; /* until the lock says otherwise */
     }
-    *room = ch >= 0 && g->max_load[ch] >= 0 && g->load[ch] < g->max_load[ch] &&
+    struct db_result r;
+    int rc = db_exec_list(db, "SELECT id FROM agents WHERE id IN ", k, " FOR UPDATE SKIP LOCKED", p, k, &r);
+    if (rc)
+        return rc;
+    size_t nl = 0;
+    for (size_t i = 0; i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0);
+        for (size_t j = 0; j < k; j++) {
+            if (want[j]->id != id)
+                continue;
+            want[j]->locked = 1;
+            want[j]->units = 0;
+            memset(want[j]->load, 0, sizeof(want[j]->load));
+            p[nl++] = P_I(id);
+        }
+    }
+    db_result_free(&r);
+    if (!nl)
+        return DB_OK;
+    for (size_t i = 0; i < nl; i++)
+        p[nl + i] = p[i];
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "SELECT assignee_id, channel, COUNT(*) FROM tickets WHERE assignee_id IN ");
+    db_put_placeholders(&q, nl);
+    buf_puts(&q, " AND status IN ('new','open') GROUP BY 1, 2 UNION ALL "
+                 "SELECT offer_agent_id, channel, COUNT(*) FROM tickets WHERE offer_agent_id IN ");
+    db_put_placeholders(&q, nl);
+    buf_puts(&q, " AND status IN ('new','open') GROUP BY 1, 2");
+    rc = q.data ? db_exec(db, q.data, p, nl * 2, &r) : DB_EOTHER;
+    buf_free(&q);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < r.nrows; i++) {
+        int64_t id = db_cell_i64(&r, i, 0);
+        int c = channel_index(db_cell(&r, i, 1));
+        for (size_t j = 0; j < k; j++) {
+            if (want[j]->id != id)
+                continue;
+            if (c >= 0)
+                want[j]->load[c] += db_cell_i64(&r, i, 2);
+            want[j]->units += db_cell_i64(&r, i, 2) * routing_weight(cfg, db_cell(&r, i, 1));
+        }
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
+/* Whether picks[i] can take one more ticket of this channel now (locking it first). */
+static int lock_and_refresh(struct db *db, struct pick *picks, size_t n, size_t i, const char *channel, int *room)
+{
+    struct agent *g = picks[i].g;
+    int ch = channel_index(channel), rc;
+    *room = 0;
+    if (!g->locked && (rc = lock_chunk(db, picks, n, i)))
+        return rc;
+    *room = g->locked == 1 && ch >= 0 && g->max_load[ch] >= 0 && g->load[ch] < g->max_load[ch] &&
             g->units + routing_weight(cfg, channel) <= g->cap_units;
     return DB_OK;
 }
@@ -503,12 +541,12 @@ static int route_one(struct db *db, struct round *rd, struct need *nd, int old_s
         size_t n = candidates(&rd->agents, nd, not_again, n_not, declined, n_declined, picks);
         for (size_t i = 0; i < n; i++) {
             int room = 0;
-            if ((rc = lock_and_refresh(db, picks[i].g, nd->channel, &room)))
+            if ((rc = lock_and_refresh(db, picks, n, i, nd->channel, &room)))
                 break;
             if (room <= 0)
                 continue; /* held by another router (skip it), or full by now */
             json_t *reason = reason_of(nd, &picks[i], n);
-            rc = give(db, rd, nd, picks[i].g, reason);
+            rc = give(rd, nd, picks[i].g, reason);
             json_decref(reason);
             int ch = channel_index(nd->channel);
             picks[i].g->load[ch]++;
@@ -524,11 +562,86 @@ static int route_one(struct db *db, struct round *rd, struct need *nd, int old_s
     return rc;
 }
 
+enum given_field { GF_AGENT, GF_TIMEOUT, GF_REASON };
+
+/* " CASE id WHEN ? THEN ? … END" of one field of the given tickets. */
+static void put_case(struct buf *q, struct db_param *p, size_t *np, const struct given *const *g, size_t k,
+                     enum given_field f)
+{
+    buf_puts(q, " CASE id");
+    for (size_t i = 0; i < k; i++) {
+        buf_puts(q, " WHEN ? THEN ?");
+        p[(*np)++] = P_I(g[i]->ticket);
+        p[(*np)++] = f == GF_AGENT ? P_I(g[i]->agent) : f == GF_TIMEOUT ? P_I(g[i]->timeout) : P_S(g[i]->reason);
+    }
+    buf_puts(q, " END");
+}
+
+/* The batch's tickets, outright (autoacc 1) or offered, a few UPDATEs for all. */
+static int write_tickets(struct db *db, const struct round *rd, int autoacc)
+{
+    enum { CHUNK = 100 };
+    int rc = DB_OK;
+    const struct given *g[CHUNK];
+    for (size_t at = 0; !rc && at < rd->ngiven;) {
+        size_t k = 0, np = 0;
+        for (; at < rd->ngiven && k < CHUNK; at++)
+            if (rd->given[at].autoacc == autoacc)
+                g[k++] = &rd->given[at];
+        if (!k)
+            break;
+        struct db_param p[CHUNK * 7];
+        struct buf q;
+        buf_init(&q, 0);
+        if (autoacc) {
+            buf_puts(&q, "UPDATE tickets SET queued_at = NULL, status = IF(status = 'new', 'open', status), assignee_id =");
+            put_case(&q, p, &np, g, k, GF_AGENT);
+        } else {
+            buf_puts(&q, "UPDATE tickets SET offer_agent_id =");
+            put_case(&q, p, &np, g, k, GF_AGENT);
+            buf_puts(&q, ", offer_expires_at = NOW(3) + INTERVAL (");
+            put_case(&q, p, &np, g, k, GF_TIMEOUT);
+            buf_puts(&q, ") SECOND");
+        }
+        buf_puts(&q, ", assign_reason =");
+        put_case(&q, p, &np, g, k, GF_REASON);
+        buf_puts(&q, " WHERE id IN ");
+        db_put_placeholders(&q, k);
+        for (size_t i = 0; i < k; i++)
+            p[np++] = P_I(g[i]->ticket);
+        rc = q.data ? db_exec(db, q.data, p, np, NULL) : DB_EOTHER;
+        buf_free(&q);
+    }
+    return rc;
+}
+
+/* The agents given work this round: last_assigned_at (their idle time) in one go. */
+static int touch_agents(struct db *db, const struct agents *as)
+{
+    enum { CHUNK = 200 };
+    struct db_param p[CHUNK];
+    int rc = DB_OK;
+    size_t k = 0;
+    for (size_t i = 0; !rc && i < as->n; i++) {
+        if (as->a[i].touched)
+            p[k++] = P_I(as->a[i].id);
+        if (k && (k == CHUNK || i + 1 == as->n)) {
+            rc = db_exec_list(db, "UPDATE agent_presence SET last_assigned_at = NOW(3) WHERE agent_id IN ", k, "", p, k, NULL);
+            k = 0;
+        }
+    }
+    return rc;
+}
+
 /* The offers of the batch into ticket_offers and their events, a few statements for all. */
 static int flush_given(struct db *db, struct round *rd)
 {
     enum { CHUNK = 32 };
-    int rc = DB_OK;
+    int rc = write_tickets(db, rd, 1);
+    if (!rc)
+        rc = write_tickets(db, rd, 0);
+    if (!rc && rd->ngiven) /* else the agents are a past round's */
+        rc = touch_agents(db, &rd->agents);
     for (size_t at = 0; !rc && at < rd->ngiven; at += CHUNK) {
         size_t k = rd->ngiven - at < CHUNK ? rd->ngiven - at : CHUNK;
         struct db_param p[CHUNK * 4];
