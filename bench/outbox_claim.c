@@ -78,7 +78,7 @@ static int reference_round(struct db *db)
     if (db_begin(db) != DB_OK)
         return -1;
     if (db_exec(db, "SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= NOW(3) AND channel = 'sms' "
-                    "ORDER BY state, next_attempt_at, id LIMIT 100 FOR UPDATE SKIP LOCKED", NULL, 0, &r) != DB_OK) {
+                    "ORDER BY next_attempt_at, id LIMIT 100 FOR UPDATE SKIP LOCKED", NULL, 0, &r) != DB_OK) {
         db_rollback(db);
         return -1;
     }
