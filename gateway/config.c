@@ -41,7 +41,7 @@ static const struct cfg_key keys[] = {
     {I(server, ws_idle_secs), "75", 5, 3600, NULL},
     {I(server, chat_messages_per_10s), "10", 1, 1000, NULL},
     {I(server, presence_grace_secs), "30", 1, 3600, NULL},
-    {I(server, read_cache_ms), "0", 0, 60000, NULL},
+    {I(server, read_cache_ms), "1000", 0, 60000, NULL},
     {"server", "event_lib", T_ENUM, offsetof(struct sb_config, server.event_lib), 16, "libev", 0, 0, "libev"},
     {S(database, host), "127.0.0.1", 0, 0, NULL},
     {I(database, port), "3306", 1, 65535, NULL},
