@@ -1258,6 +1258,13 @@ function ruShowErrors(fields) {
   $('#ru-error').textContent = rest.length ? 'Not saved 未保存 — ' + rest.join('; ') : '';
   if (first) { first.scrollIntoView({ block: 'center' }); first.focus({ preventScroll: true }); }
 }
+// A rule as the server just answered a write, or the list's copy when that is as new: the
+// list can be older than the answer (a refresh an event started while the write was under
+// way replaces the write's own, and may have read before the write committed).
+function ruNewer(answer) {
+  const listed = (ru.rules || []).find((x) => x.id === answer.id);
+  return listed && listed.version >= answer.version ? listed : answer;
+}
 async function ruSave() {
   const d = ru.draft;
   if (!d || ru.saving) return;
@@ -1272,7 +1279,7 @@ async function ruSave() {
     ru.dirty = false;
     toast((wasNew ? 'Rule created 已创建: ' : 'Rule saved 已保存: ') + saved.name + (wasNew && !saved.enabled ? ' — switched off until you switch it on' : ''), 'good');
     await ruLoadList(true);
-    const fresh = (ru.rules || []).find((x) => x.id === saved.id) || saved;
+    const fresh = ruNewer(saved);
     const keepId = ru.test.recordId, keepResult = ru.test.result;
     ru.saving = false;
     ruOpen(fresh);
@@ -1603,7 +1610,7 @@ async function ruRestore(version, btn) {
   try {
     const r = await api('POST', '/api/v1/rules/' + d.id + '/versions/' + version + '/restore');
     await ruLoadList(true);
-    const fresh = (ru.rules || []).find((x) => x.id === d.id) || (r && r.id ? r : null);
+    const fresh = r && r.id ? ruNewer(r) : (ru.rules || []).find((x) => x.id === d.id);
     toast('Version ' + version + ' restored' + (fresh ? ' as version ' + fresh.version : '') + ' · 已恢复', 'good');
     if (fresh) ruOpen(fresh, { noNav: true });
   } catch (e) {
