@@ -2,7 +2,6 @@
 #include "outbox.h"
 #include "gateway/bgthread.h"
 #include "gateway/event_tailer.h"
-#include "gateway/rules.h"
 #include "gateway/tickets.h"
 #include "gateway/lib/buf.h"
 #include "gateway/lib/text.h"
@@ -159,46 +158,6 @@ static int store_one(struct db *db, const struct channel_ops *ops, struct outbox
     return rc;
 }
 
-/* message.updated for the agents, as ticket_message_event builds it, for a batch of sent
- * messages. Nobody's rules listening (the usual case): one INSERT … SELECT, so the rows
- * never travel to us and back; otherwise read and inserted one by one with their rules. */
-static int sent_events(struct db *db, const struct db_param *pm, size_t nm)
-{
-    enum { CHUNK = 100 };
-    struct db_result r;
-    struct buf q;
-    int heard = 0, rc = rules_listening(db, "message.updated", &heard);
-    if (rc)
-        return rc;
-    buf_init(&q, 0);
-    if (!heard)
-        buf_puts(&q, "INSERT INTO events (kind, ticket_id, customer_id, agent_id, team_id, payload) "
-                     "SELECT 'message.updated', m.ticket_id, t.customer_id, t.assignee_id, t.team_id, "
-                     "JSON_OBJECT('message', JSON_OBJECT('id', m.id, 'ticket_id', m.ticket_id, 'status', 'sent', 'error', NULL)) "
-                     "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id IN ");
-    else
-        buf_puts(&q, "SELECT m.id, m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
-                     "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id IN ");
-    db_put_placeholders(&q, nm);
-    if (!q.data)
-        rc = DB_EOTHER;
-    else if (!heard)
-        rc = db_exec(db, q.data, pm, nm, NULL);
-    else if (!(rc = db_exec(db, q.data, pm, nm, &r))) {
-        struct event_row rows[CHUNK];
-        for (size_t i = 0; i < r.nrows && i < CHUNK; i++)
-            rows[i] = (struct event_row){"message.updated", db_cell_i64(&r, i, 1), db_cell_i64(&r, i, 2),
-                                         db_cell_i64(&r, i, 3), db_cell_i64(&r, i, 4),
-                                         json_pack("{s:{s:I, s:I, s:s, s:n}}", "message", "id",
-                                                   (json_int_t)db_cell_i64(&r, i, 0), "ticket_id",
-                                                   (json_int_t)db_cell_i64(&r, i, 1), "status", "sent", "error")};
-        rc = event_insert_many(db, rows, r.nrows < CHUNK ? r.nrows : CHUNK);
-        db_result_free(&r);
-    }
-    buf_free(&q);
-    return rc;
-}
-
 /* The sent rows of a batch in a few statements: outbox rows and messages marked sent,
  * their message.updated events in bulk, then the channel's record. */
 static int store_sent(struct db *db, const struct channel_ops *ops, struct outbox_item *const *ok, size_t n)
@@ -229,8 +188,23 @@ static int store_sent(struct db *db, const struct channel_ops *ops, struct outbo
         db_put_placeholders(&qm, nm);
         if (!rc && nm)
             rc = qm.data ? db_exec(db, qm.data, pm, nm, NULL) : DB_EOTHER;
-        if (!rc && nm)
-            rc = sent_events(db, pm, nm);
+        /* message.updated for the agents, as ticket_message_event builds it, in bulk */
+        struct db_result r;
+        buf_reset(&qm);
+        buf_puts(&qm, "SELECT m.id, m.ticket_id, t.customer_id, COALESCE(t.assignee_id, 0), COALESCE(t.team_id, 0) "
+                      "FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id IN ");
+        db_put_placeholders(&qm, nm);
+        if (!rc && nm && !(rc = qm.data ? db_exec(db, qm.data, pm, nm, &r) : DB_EOTHER)) {
+            struct event_row rows[CHUNK];
+            for (size_t i = 0; i < r.nrows; i++)
+                rows[i] = (struct event_row){"message.updated", db_cell_i64(&r, i, 1), db_cell_i64(&r, i, 2),
+                                             db_cell_i64(&r, i, 3), db_cell_i64(&r, i, 4),
+                                             json_pack("{s:{s:I, s:I, s:s, s:n}}", "message", "id",
+                                                       (json_int_t)db_cell_i64(&r, i, 0), "ticket_id",
+                                                       (json_int_t)db_cell_i64(&r, i, 1), "status", "sent", "error")};
+            rc = event_insert_many(db, rows, r.nrows);
+            db_result_free(&r);
+        }
         buf_free(&q);
         buf_free(&qm);
     }

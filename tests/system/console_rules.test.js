@@ -422,7 +422,11 @@ test('approvals: the manager\'s reminder opens the page; a comment; reject witho
   assert.match(why, /say why you reject it/);
   assert.equal(await page.locator('.ap-comment-f.invalid').count(), 1);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'ap-comment');
-  const box = await page.locator('#ap-comment').boundingBox(), err = await page.locator('#ap-comment-error').boundingBox();
+  // both measured in one go in the page: a live refresh (the comment's event) may replace the nodes between two calls
+  const [box, err] = await page.evaluate(() => ['#ap-comment', '#ap-comment-error'].map((s) => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return { y: r.y, height: r.height };
+  }));
   assert.ok(err.y >= box.y + box.height - 1 && err.y - (box.y + box.height) < 30, 'right under the box');
   assert.equal((await mgr.get(`/api/v1/approvals/${approvalId}`)).json.status, 'pending');
   // the requester comments meanwhile: the live refresh re-renders the request, and the
