@@ -6,9 +6,9 @@
 // autocommit INSERT loop (bench/insert_ref.c, 16 clients) into the same MariaDB in the same
 // run; target ratio >= 1.0 (group commit must beat one commit per message).
 //
-// C keep-alive clients each post their next webhook as soon as the previous one is
-// answered, N webhooks in all, from many phone numbers (customers and tickets are both
-// created and reused), unique MessageSids; bodies and signatures are computed before the
+// C keep-alive clients (bench/http_post_load.c, libcurl multi) each post their next webhook
+// as soon as the previous one is answered (30 s timeout each), N webhooks in all, from many
+// phone numbers (customers and tickets are both created and reused), unique MessageSids; bodies and signatures are computed before the
 // timed window. Only 200 counts; anything else is `failed`. Afterwards the stored inbound
 // SMS rows must equal the acknowledged count (`stored`); a mismatch is written to
 // var/BUGS-ingest.md. Then, the gateway stopped, the reference runs against a scratch
@@ -26,7 +26,6 @@
 // gateway's group-commit batch sizes and pool wait from its /metrics (ingest_batches).
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const lib = require('./lib');
@@ -38,7 +37,6 @@ const NUMBERS = Math.max(1, Math.min(N, lib.pick({ smoke: 50, quick: 1000, full:
 const LOAD_SECS = lib.pick({ smoke: 10, quick: 40, full: 90 }); // the load phase stops by itself after this
 const REF_THREADS = 16;
 const REF_MAX_SECS = lib.pick({ smoke: 5, quick: 20, full: 40 });
-const REQ_TIMEOUT_MS = 30000;
 
 const SID = 'ACbench000000000000000000000000002';
 const TOKEN = 'bench-ingest-token-不是真的';
@@ -102,59 +100,34 @@ function mariadbPid() {
 }
 const round = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 
-/** One POST on the keep-alive agent; resolves {status, ms} (status 0: no answer). */
-function post(agent, port, w) {
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    let settled = false;
-    const finish = (status, err) => {
-      if (settled) return;
-      settled = true;
-      resolve({ status, ms: Number(process.hrtime.bigint() - t0) / 1e6, err });
-    };
-    const req = http.request({
-      host: '127.0.0.1', port, path: '/webhooks/sms/inbound', method: 'POST', agent,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': w.body.length, 'x-twilio-signature': w.signature },
-    }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => finish(res.statusCode));
-      res.on('error', (e) => finish(0, e.message));
-    });
-    req.setTimeout(REQ_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQ_TIMEOUT_MS} ms`)));
-    req.on('error', (e) => finish(0, e.message));
-    req.end(w.body);
-  });
+/** The prepared webhooks as bench/http_post_load.c reads them: headers, then the body. */
+function writeRequests(file, hooks) {
+  const parts = [];
+  for (const w of hooks) {
+    parts.push(Buffer.from(`2\ncontent-type: application/x-www-form-urlencoded\nx-twilio-signature: ${w.signature}\n${w.body.length}\n`), w.body);
+  }
+  fs.writeFileSync(file, Buffer.concat(parts));
 }
 
-/** C closed-loop clients over N prepared webhooks, stopping at the deadline. */
-async function load(port, hooks) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: C, maxFreeSockets: C });
-  const lat = [];
-  const failures = {};
-  const perSec = []; // acknowledgements in each second of the window
-  let next = 0, ok = 0, failed = 0;
-  const deadline = Date.now() + LOAD_SECS * 1000;
-  const t0 = process.hrtime.bigint();
-  let tLast = t0;
-  const client = async () => {
-    while (next < hooks.length && Date.now() < deadline) {
-      const r = await post(agent, port, hooks[next++]);
-      tLast = process.hrtime.bigint();
-      if (r.status === 200) {
-        ok++;
-        lat.push(r.ms);
-        const sec = Number((tLast - t0) / 1000000000n);
-        perSec[sec] = (perSec[sec] || 0) + 1;
-      } else {
-        failed++;
-        const key = r.status ? String(r.status) : `error: ${r.err}`;
-        failures[key] = (failures[key] || 0) + 1;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: C }, client));
-  agent.destroy();
-  return { ok, failed, failures, lat, secs: Number(tLast - t0) / 1e9, unsent: hooks.length - next, perSec: Array.from(perSec, (x) => x || 0) };
+/** C closed-loop clients over N prepared webhooks, stopping at the deadline: the C load
+ * generator (a Node client took ~40 % of a core at 2,000 webhooks/s, which the gateway and
+ * MariaDB then lacked), waited for without spinning. */
+function load(url, hooks) {
+  const file = path.join(lib.ROOT, 'var', `sms_ingest_requests_${process.pid}.bin`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  writeRequests(file, hooks);
+  return new Promise((resolve, reject) => {
+    execFile(lib.ref('http_post_load'), [`${url}/webhooks/sms/inbound`, String(C), String(LOAD_SECS), file],
+      { encoding: 'utf8', maxBuffer: 64 << 20, timeout: (LOAD_SECS + 60) * 1000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+        fs.rmSync(file, { force: true });
+        if (stderr) process.stderr.write(stderr);
+        let r;
+        try { r = JSON.parse(stdout); } catch { r = null; }
+        if (err || !r) return reject(new Error(`http_post_load failed: ${err ? err.message : ''} ${String(stdout).slice(0, 200)}`));
+        resolve({ ok: r.ok, failed: r.failed, failures: r.failures, lat: r.lat_ms, secs: r.secs, unsent: r.unsent,
+          perSec: r.per_sec, cpuSecs: r.cpu_secs });
+      });
+  });
 }
 
 /** Mean, count and buckets of switchboard_ingest_batch_size from /metrics. */
@@ -220,9 +193,9 @@ async function main() {
     const hooks = prepare(`${s.url}/webhooks/sms/inbound`);
     const mpid = mariadbPid();
     const st0 = dbStatus();
-    const cpu0 = { gw: cpuOf(s.proc.pid), db: mpid && cpuOf(mpid), me: process.cpuUsage(), machine: machineCpu() };
-    const r = await load(s.port, hooks);
-    const cpu1 = { gw: cpuOf(s.proc.pid), db: mpid && cpuOf(mpid), me: process.cpuUsage(cpu0.me), machine: machineCpu() };
+    const cpu0 = { gw: cpuOf(s.proc.pid), db: mpid && cpuOf(mpid), machine: machineCpu() };
+    const r = await load(s.url, hooks);
+    const cpu1 = { gw: cpuOf(s.proc.pid), db: mpid && cpuOf(mpid), machine: machineCpu() };
     const st1 = dbStatus();
     // acknowledged means committed: the rows are there now, before anything else happens
     const stored = Number(sql(s, "SELECT COUNT(*) FROM messages WHERE channel = 'sms' AND direction = 'in'")[0][0]);
@@ -262,7 +235,7 @@ async function main() {
       cpu_pct: { // of one core, over the timed window; the machine's over all cores
         gateway: cpu0.gw !== null && cpu1.gw !== null ? round(((cpu1.gw - cpu0.gw) / win) * 100, 0) : null,
         mariadb: cpu0.db && cpu1.db ? round(((cpu1.db - cpu0.db) / win) * 100, 0) : null,
-        loadgen: round(((cpu1.me.user + cpu1.me.system) / 1e6 / win) * 100, 0),
+        loadgen: round((r.cpuSecs / win) * 100, 0),
         machine: round(((cpu1.machine[0] - cpu0.machine[0]) / Math.max(1, cpu1.machine[1] - cpu0.machine[1])) * 100, 0),
         reference_mariadb: rcpu0.db && rcpu1.db && ref.secs > 0 ? round(((rcpu1.db - rcpu0.db) / ref.secs) * 100, 0) : null,
         reference_machine: round(((rcpu1.machine[0] - rcpu0.machine[0]) / Math.max(1, rcpu1.machine[1] - rcpu0.machine[1])) * 100, 0),
