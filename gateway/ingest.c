@@ -628,6 +628,16 @@ static int tickets_chunk(struct db *db, struct ingest_msg **w, size_t k, const c
     return DB_OK;
 }
 
+static __thread int64_t id_step;
+static int ask_id_step(struct db *db);
+
+/* A sender no identity knows, without a ticket hint (a new chat visitor's first words, a
+ * new number's SMS): its customer and ticket are made in bulk (bulk_new_senders). */
+static int new_sender(const struct ingest_msg *m)
+{
+    return !m->customer_id && !m->ticket_hint;
+}
+
 /* Leaves in v the messages that go in bulk (*n of them), in batch order. */
 static int bulk_select(struct db *db, struct ingest_msg *head, struct ingest_msg **v, size_t *n)
 {
@@ -637,7 +647,7 @@ static int bulk_select(struct db *db, struct ingest_msg *head, struct ingest_msg
             v[k++] = m;
     static const char *const kinds[] = {"email", "phone", "chat", "external"};
     static const char *const ticket_passes[] = {NULL, "chat", "sms"}; /* NULL: the hinted ones */
-    int rc = DB_OK;
+    int rc = id_step ? DB_OK : ask_id_step(db);
     for (size_t i = 0; !rc && i < 4; i++)
         rc = bulk_chunks(db, v, k, kinds[i], of_kind, customers_chunk);
     for (size_t i = 0; !rc && i < 3; i++)
@@ -646,7 +656,7 @@ static int bulk_select(struct db *db, struct ingest_msg *head, struct ingest_msg
     for (struct ingest_msg *m = head; !rc && m; m = m->next) {
         int ok = 0;
         for (size_t i = 0; i < k && !ok; i++)
-            ok = v[i] == m && m->ticket_id;
+            ok = v[i] == m && (m->ticket_id || (new_sender(m) && id_step > 0));
         for (size_t i = 0; !ok && i < k; i++)
             if (v[i] && same_sender(v[i], m))
                 v[i] = NULL;
@@ -667,7 +677,7 @@ static int bulk_campaign_replies(struct db *db, struct ingest_msg **v, size_t n)
     size_t k = 0;
     int rc = cust && rec && sms ? DB_OK : DB_EOTHER;
     for (size_t i = 0; !rc && i < n; i++)
-        if (strcmp(v[i]->channel, "sms") == 0) {
+        if (strcmp(v[i]->channel, "sms") == 0 && !v[i]->new_customer) { /* a new one has none */
             sms[k] = v[i];
             cust[k++] = v[i]->customer_id;
         }
@@ -688,7 +698,7 @@ static int bulk_touch_tickets(struct db *db, struct ingest_msg **v, size_t n)
     int64_t ids[BULK_CHUNK] = {0};
     size_t k = 0;
     for (size_t i = 0; !rc && i <= n; i++) {
-        int seen = 0;
+        int seen = i < n && v[i]->new_customer; /* its ticket was made just now, as touched */
         for (size_t j = 0; i < n && j < k && !seen; j++)
             seen = ids[j] == v[i]->ticket_id;
         if (i < n && !seen)
@@ -713,8 +723,6 @@ static int bulk_touch_tickets(struct db *db, struct ingest_msg **v, size_t n)
  * first id + i * auto_increment_increment; with 2 (interleaved) they may be scattered. Per
  * writer thread: 0 not asked yet, -1 not consecutive, else the increment. Asked again after
  * the connection was lost (the server may have restarted with another setting). */
-static __thread int64_t id_step;
-
 static int ask_id_step(struct db *db)
 {
     struct db_result r;
@@ -753,6 +761,197 @@ static int inserted_ids(struct db *db, struct ingest_msg **w, size_t k, const ch
         if (!w[i]->message_id)
             return DB_EOTHER; /* cannot be: the careful run will say why */
     return DB_OK;
+}
+
+/* ---- new senders, in bulk ----
+ * What find_or_create_customer and find_or_create_ticket do one message at a time, for
+ * every new sender of the bulk at once (a statement per BULK_CHUNK): the customers, their
+ * numbers, their identities and customer.created events, then a ticket per sender and
+ * channel. The first message of a sender is the one that made its customer (new_customer),
+ * the first on a channel the one that made the ticket (new_ticket), as one by one. A
+ * concurrent creator of the same identity (another node) hits its unique key: the batch
+ * then reruns carefully, one message at a time. Ids are counted from each INSERT's first
+ * (id_step > 0, checked by bulk_select). */
+
+/* The first message of each distinct key among the messages of v that mask marks (same(a,
+ * b): same key), in batch order. */
+typedef int same_fn(const struct ingest_msg *a, const struct ingest_msg *b);
+static size_t firsts_of(struct ingest_msg **v, size_t n, const char *mask, same_fn *same, struct ingest_msg **out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        if (!mask[i])
+            continue;
+        while (j < k && !same(out[j], v[i]))
+            j++;
+        if (j == k)
+            out[k++] = v[i];
+    }
+    return k;
+}
+
+static int same_sender_channel(const struct ingest_msg *a, const struct ingest_msg *b)
+{
+    return same_sender(a, b) && strcmp(a->channel, b->channel) == 0;
+}
+
+static const char *display_name(const struct ingest_msg *m)
+{
+    return m->name[0] ? m->name : m->identity_value;
+}
+
+/* k new customers (the senders of s) with their numbers and identities. */
+static int customers_insert(struct db *db, struct ingest_msg **s, size_t k)
+{
+    struct db_param p[BULK_CHUNK * 3];
+    struct db_result r;
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "INSERT INTO customers (name, source) VALUES ");
+    for (size_t j = 0; j < k; j++) {
+        buf_puts(&q, j ? ", (?, ?)" : "(?, ?)");
+        p[2 * j] = P_S(display_name(s[j]));
+        p[2 * j + 1] = P_S(s[j]->channel);
+    }
+    int rc = q.data ? db_exec(db, q.data, p, 2 * k, &r) : DB_EOTHER;
+    buf_free(&q);
+    if (rc)
+        return rc;
+    int64_t first = (int64_t)r.insert_id;
+    db_result_free(&r);
+    for (size_t j = 0; j < k; j++) {
+        s[j]->customer_id = first + (int64_t)j * id_step;
+        s[j]->new_customer = 1;
+        p[j] = P_I(s[j]->customer_id);
+    }
+    rc = db_exec_list(db, "UPDATE customers SET customer_no = CONCAT('C', LPAD(id, 6, '0')) WHERE id IN ", k, "", p,
+                      k, NULL);
+    if (rc)
+        return rc;
+    buf_init(&q, 0);
+    buf_puts(&q, "INSERT INTO customer_identities (customer_id, kind, value) VALUES ");
+    for (size_t j = 0; j < k; j++) {
+        buf_puts(&q, j ? ", (?, ?, ?)" : "(?, ?, ?)");
+        p[3 * j] = P_I(s[j]->customer_id);
+        p[3 * j + 1] = P_S(s[j]->identity_kind);
+        p[3 * j + 2] = P_S(s[j]->identity_value);
+    }
+    rc = q.data ? db_exec(db, q.data, p, 3 * k, NULL) : DB_EOTHER;
+    buf_free(&q);
+    return rc;
+}
+
+/* k new tickets, one for each message of t (a new sender's first on its channel). */
+static int tickets_insert(struct db *db, struct ingest_msg **t, size_t k)
+{
+    enum { COLS = 4 };
+    struct db_param p[BULK_CHUNK * COLS];
+    struct db_result r;
+    struct buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "INSERT INTO tickets (customer_id, channel, subject, mailbox_id, last_message_at, queued_at) VALUES ");
+    for (size_t j = 0; j < k; j++) {
+        buf_puts(&q, j ? ", (?, ?, ?, ?, NOW(3), NOW(3))" : "(?, ?, ?, ?, NOW(3), NOW(3))");
+        struct db_param row[COLS] = {P_I(t[j]->customer_id), P_S(t[j]->channel),
+                                     P_S(t[j]->subject[0] ? t[j]->subject : NULL), P_IOPT(t[j]->mailbox_id)};
+        memcpy(&p[j * COLS], row, sizeof(row));
+    }
+    int rc = q.data ? db_exec(db, q.data, p, k * COLS, &r) : DB_EOTHER;
+    buf_free(&q);
+    if (rc)
+        return rc;
+    for (size_t j = 0; j < k; j++) {
+        t[j]->ticket_id = (int64_t)r.insert_id + (int64_t)j * id_step;
+        t[j]->new_ticket = 1;
+    }
+    db_result_free(&r);
+    return DB_OK;
+}
+
+static int bulk_new_senders(struct db *db, struct ingest_msg **v, size_t n)
+{
+    struct ingest_msg **s = calloc(n, sizeof(*s));
+    struct event_row *ev = calloc(n, sizeof(*ev));
+    char *fresh = calloc(n, 1); /* the messages of new senders */
+    int rc = s && ev && fresh ? DB_OK : DB_EOTHER;
+    for (size_t i = 0; !rc && i < n; i++)
+        fresh[i] = (char)new_sender(v[i]);
+    size_t k = rc ? 0 : firsts_of(v, n, fresh, same_sender, s);
+    for (size_t at = 0; !rc && at < k; at += BULK_CHUNK)
+        rc = customers_insert(db, s + at, k - at < BULK_CHUNK ? k - at : BULK_CHUNK);
+    for (size_t i = 0; !rc && i < n; i++) /* the sender's later messages know it now */
+        for (size_t j = 0; !v[i]->customer_id && j < k; j++)
+            if (same_sender(s[j], v[i]))
+                v[i]->customer_id = v[i]->sender_known = s[j]->customer_id;
+    for (size_t j = 0; !rc && j < k; j++)
+        ev[j] = (struct event_row){"customer.created", 0, s[j]->customer_id, 0, 0,
+                                   json_pack("{s:I, s:s, s:s}", "customer_id", (json_int_t)s[j]->customer_id, "name",
+                                             display_name(s[j]), "source", s[j]->channel)};
+    if (!rc && k)
+        rc = event_insert_many(db, ev, k);
+    size_t nt = rc ? 0 : firsts_of(v, n, fresh, same_sender_channel, s);
+    for (size_t at = 0; !rc && at < nt; at += BULK_CHUNK)
+        rc = tickets_insert(db, s + at, nt - at < BULK_CHUNK ? nt - at : BULK_CHUNK);
+    for (size_t i = 0; !rc && i < n; i++)
+        for (size_t j = 0; !v[i]->ticket_id && j < nt; j++)
+            if (same_sender_channel(s[j], v[i]))
+                v[i]->ticket_id = s[j]->ticket_id;
+    free(s);
+    free(ev);
+    free(fresh);
+    return rc;
+}
+
+/* The tickets bulk_new_senders made, now that their first messages are in: classified by
+ * the routing rules and announced (ticket.created), as new_ticket_ready does one by one. */
+static int new_tickets_ready(struct db *db, struct ingest_msg **v, size_t n)
+{
+    struct ingest_msg **t = calloc(n ? n : 1, sizeof(*t));
+    int64_t *ids = calloc(n ? n : 1, sizeof(*ids));
+    struct event_row *ev = calloc(n ? n : 1, sizeof(*ev));
+    json_t *loaded = NULL;
+    size_t k = 0, ne = 0;
+    int rc = t && ids && ev ? DB_OK : DB_EOTHER;
+    for (size_t i = 0; !rc && i < n; i++)
+        if (v[i]->new_ticket)
+            t[k++] = v[i];
+    if (!rc && k && !batch_rules)
+        rc = routing_ruleset_load(db, &batch_rules); /* once a batch */
+    for (size_t j = 0; !rc && j < k; j++) {
+        struct routing_facts rf = {.channel = t[j]->channel, .subject = t[j]->subject, .body = t[j]->body_text,
+                                   .mailbox_id = t[j]->mailbox_id, .customer_id = t[j]->customer_id,
+                                   .customer_is_new = t[j]->new_customer};
+        rc = routing_classify_known(db, t[j]->ticket_id, &rf, batch_rules);
+        ids[j] = t[j]->ticket_id;
+    }
+    if (!rc && k)
+        rc = ticket_load_many(db, ids, k, &loaded);
+    for (size_t j = 0; !rc && j < k; j++) { /* in the order the tickets were made */
+        json_t *tk = NULL, *x;
+        size_t at;
+        json_array_foreach(loaded, at, x)
+            if (json_integer_value(json_object_get(x, "id")) == t[j]->ticket_id)
+                tk = x;
+        if (!tk)
+            continue; /* cannot be: made in this transaction */
+        int64_t team = json_integer_value(json_object_get(tk, "team_id"));
+        for (size_t i = 0; i < n; i++)
+            if (v[i]->ticket_id == t[j]->ticket_id)
+                v[i]->team_id = team;
+        ev[ne++] = (struct event_row){"ticket.created", t[j]->ticket_id, t[j]->customer_id, 0, team,
+                                      json_pack("{s:O}", "ticket", tk)};
+    }
+    json_decref(loaded);
+    if (!rc && ne)
+        rc = event_insert_many(db, ev, ne);
+    for (size_t j = 0; !rc && j < k; j++)
+        if (strcmp(t[j]->channel, "chat") == 0)
+            rc = kb_answer_offer(db, t[j]->ticket_id, t[j]->subject, t[j]->body_text);
+    free(t);
+    free(ids);
+    free(ev);
+    return rc;
 }
 
 /* k messages of one channel in one INSERT, then their ids. Not INSERT … RETURNING:
@@ -802,6 +1001,8 @@ static int bulk_insert(struct db *db, struct ingest_msg **v, size_t n)
     for (size_t i = 0; !rc && i < n; i++)
         if (v[i]->campaign_recipient)
             rc = campaign_reply_record(db, v[i]->campaign_recipient, 0);
+    if (!rc)
+        rc = new_tickets_ready(db, v, n);
     struct event_row *ev = rc ? NULL : calloc(n ? n : 1, sizeof(*ev));
     if (!rc && !ev)
         rc = DB_EOTHER;
@@ -828,6 +1029,8 @@ static int write_bulk(struct db *db, struct ingest_msg *head, size_t n_batch)
     }
     size_t n = 0;
     int rc = bulk_select(db, head, v, &n);
+    if (!rc && n)
+        rc = bulk_new_senders(db, v, n);
     if (!rc && n)
         rc = bulk_campaign_replies(db, v, n);
     if (!rc && n)
