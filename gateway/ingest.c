@@ -910,21 +910,23 @@ static int new_tickets_ready(struct db *db, struct ingest_msg **v, size_t n)
     struct ingest_msg **t = calloc(n ? n : 1, sizeof(*t));
     int64_t *ids = calloc(n ? n : 1, sizeof(*ids));
     struct event_row *ev = calloc(n ? n : 1, sizeof(*ev));
+    struct routing_facts *rf = calloc(n ? n : 1, sizeof(*rf));
     json_t *loaded = NULL;
     size_t k = 0, ne = 0;
-    int rc = t && ids && ev ? DB_OK : DB_EOTHER;
+    int rc = t && ids && ev && rf ? DB_OK : DB_EOTHER;
     for (size_t i = 0; !rc && i < n; i++)
         if (v[i]->new_ticket)
             t[k++] = v[i];
     if (!rc && k && !batch_rules)
         rc = routing_ruleset_load(db, &batch_rules); /* once a batch */
     for (size_t j = 0; !rc && j < k; j++) {
-        struct routing_facts rf = {.channel = t[j]->channel, .subject = t[j]->subject, .body = t[j]->body_text,
-                                   .mailbox_id = t[j]->mailbox_id, .customer_id = t[j]->customer_id,
-                                   .customer_is_new = t[j]->new_customer};
-        rc = routing_classify_known(db, t[j]->ticket_id, &rf, batch_rules);
+        rf[j] = (struct routing_facts){.channel = t[j]->channel, .subject = t[j]->subject, .body = t[j]->body_text,
+                                       .mailbox_id = t[j]->mailbox_id, .customer_id = t[j]->customer_id,
+                                       .customer_is_new = t[j]->new_customer};
         ids[j] = t[j]->ticket_id;
     }
+    if (!rc && k)
+        rc = routing_classify_many(db, ids, rf, k, batch_rules);
     if (!rc && k)
         rc = ticket_load_many(db, ids, k, &loaded);
     for (size_t j = 0; !rc && j < k; j++) { /* in the order the tickets were made */
@@ -951,6 +953,7 @@ static int new_tickets_ready(struct db *db, struct ingest_msg **v, size_t n)
     free(t);
     free(ids);
     free(ev);
+    free(rf);
     return rc;
 }
 

@@ -125,21 +125,31 @@ static const char *language_of(const char *s)
 }
 
 /* Skills, team (when it has none), priority (raised only) and the SLA due time. */
-static int apply(struct db *db, int64_t id, const struct rule *u)
+/* The rule's classification onto the n tickets of ids (one statement: the values are the
+ * rule's, the SLA due time each ticket's own). */
+static int apply(struct db *db, const int64_t *ids, size_t n, const struct rule *u)
 {
+    enum { CHUNK = 100 };
     char *req = json_dumps(u->required ? u->required : json_array(), JSON_COMPACT);
     char *opt = json_dumps(u->optional ? u->optional : json_array(), JSON_COMPACT);
-    /* left to right: the SLA subquery sees the priority just raised; the most specific
-     * policy for that priority and the channel wins */
-    int rc = db_exec(db, "UPDATE tickets t SET rule_id = ?, required_skills = ?, optional_skills = ?, "
-                         "team_id = COALESCE(team_id, ?), "
-                         "priority = IF(FIELD(?, 'low','normal','high','urgent') > FIELD(priority, 'low','normal','high','urgent'), "
-                         "              ?, priority), "
-                         "sla_due_at = (SELECT t.created_at + INTERVAL IF(t.first_response_at IS NULL, p.first_response_mins, "
-                         "  p.resolution_mins) MINUTE FROM sla_policies p WHERE p.priority = t.priority "
-                         "  AND (p.channel = t.channel OR p.channel IS NULL) ORDER BY p.channel IS NULL LIMIT 1) WHERE t.id = ?",
-                     DBP(P_I(u->id), P_S(req ? req : "[]"), P_S(opt ? opt : "[]"), P_IOPT(u->team_id), P_S(u->priority),
-                         P_S(u->priority), P_I(id)), NULL);
+    int rc = DB_OK;
+    for (size_t at = 0; !rc && at < n; at += CHUNK) {
+        size_t k = n - at < CHUNK ? n - at : CHUNK;
+        struct db_param p[6 + CHUNK] = {P_I(u->id), P_S(req ? req : "[]"), P_S(opt ? opt : "[]"), P_IOPT(u->team_id),
+                                        P_S(u->priority), P_S(u->priority)};
+        for (size_t i = 0; i < k; i++)
+            p[6 + i] = P_I(ids[at + i]);
+        /* left to right: the SLA subquery sees the priority just raised; the most specific
+         * policy for that priority and the channel wins */
+        rc = db_exec_list(db, "UPDATE tickets t SET rule_id = ?, required_skills = ?, optional_skills = ?, "
+                              "team_id = COALESCE(team_id, ?), "
+                              "priority = IF(FIELD(?, 'low','normal','high','urgent') > FIELD(priority, 'low','normal','high','urgent'), "
+                              "              ?, priority), "
+                              "sla_due_at = (SELECT t.created_at + INTERVAL IF(t.first_response_at IS NULL, p.first_response_mins, "
+                              "  p.resolution_mins) MINUTE FROM sla_policies p WHERE p.priority = t.priority "
+                              "  AND (p.channel = t.channel OR p.channel IS NULL) ORDER BY p.channel IS NULL LIMIT 1) "
+                              "WHERE t.id IN ", k, "", p, 6 + k, NULL);
+    }
     free(req);
     free(opt);
     return rc;
@@ -165,20 +175,18 @@ void routing_ruleset_free(struct routing_ruleset *rs)
     free(rs);
 }
 
-int routing_classify_known(struct db *db, int64_t id, const struct routing_facts *rf,
-                           const struct routing_ruleset *given)
+/* The first rule of rs that matches the ticket's facts (*u NULL: none). */
+static int pick_rule(struct db *db, const struct routing_facts *rf, const struct routing_ruleset *rs,
+                     const struct rule **u)
 {
-    struct routing_ruleset *own = NULL;
-    const struct routing_ruleset *rs = given;
     struct buf text;
     buf_init(&text, 0);
     buf_printf(&text, "%s\n%s", rf->subject ? rf->subject : "", rf->body ? rf->body : "");
     struct facts f = {.channel = rf->channel, .mailbox_id = rf->mailbox_id, .text = text.data};
-    int rc = DB_EOTHER;
-    if (!f.text || (!rs && (rc = routing_ruleset_load(db, &own))))
+    int rc = f.text ? DB_OK : DB_EOTHER;
+    *u = NULL;
+    if (rc)
         goto out;
-    if (!rs)
-        rs = own;
     text_lower(f.text);
     f.language = language_of(f.text);
     f.tags = json_array();
@@ -193,17 +201,49 @@ int routing_classify_known(struct db *db, int64_t id, const struct routing_facts
             json_array_append_new(f.tags, json_string(db_cell(&tg, k, 0)));
         db_result_free(&tg);
     }
-    const struct rule *u = NULL;
-    for (size_t k = 0; !u && k < rs->n; k++)
+    for (size_t k = 0; !*u && k < rs->n; k++)
         if (rule_matches(&rs->r[k], &f))
-            u = &rs->r[k];
+            *u = &rs->r[k];
     json_decref(f.tags);
-    if (u)
-        rc = apply(db, id, u);
 out:
-    routing_ruleset_free(own);
     buf_free(&text);
     return rc;
+}
+
+int routing_classify_many(struct db *db, const int64_t *ids, const struct routing_facts *rf, size_t n,
+                          const struct routing_ruleset *given)
+{
+    struct routing_ruleset *own = NULL;
+    const struct routing_ruleset *rs = given;
+    const struct rule **picked = calloc(n ? n : 1, sizeof(*picked));
+    int64_t *same = calloc(n ? n : 1, sizeof(*same));
+    int rc = picked && same ? DB_OK : DB_EOTHER;
+    if (!rc && !rs && !(rc = routing_ruleset_load(db, &own)))
+        rs = own;
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = pick_rule(db, &rf[i], rs, &picked[i]);
+    for (size_t i = 0; !rc && i < n; i++) { /* one statement per rule that matched */
+        size_t k = 0;
+        if (!picked[i])
+            continue;
+        const struct rule *u = picked[i];
+        for (size_t j = i; j < n; j++)
+            if (picked[j] == u) {
+                same[k++] = ids[j];
+                picked[j] = NULL;
+            }
+        rc = apply(db, same, k, u);
+    }
+    routing_ruleset_free(own);
+    free(picked);
+    free(same);
+    return rc;
+}
+
+int routing_classify_known(struct db *db, int64_t id, const struct routing_facts *rf,
+                           const struct routing_ruleset *given)
+{
+    return routing_classify_many(db, &id, rf, 1, given);
 }
 
 int routing_classify(struct db *db, int64_t id)

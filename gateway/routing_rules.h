@@ -30,6 +30,9 @@ struct routing_facts {
 struct routing_ruleset;
 int routing_classify_known(struct db *db, int64_t ticket_id, const struct routing_facts *rf,
                            const struct routing_ruleset *rules);
+/* The same for n tickets (ids[i] with facts rf[i]): one UPDATE per rule that matched some. */
+int routing_classify_many(struct db *db, const int64_t *ids, const struct routing_facts *rf, size_t n,
+                          const struct routing_ruleset *rules);
 int routing_ruleset_load(struct db *db, struct routing_ruleset **out);
 void routing_ruleset_free(struct routing_ruleset *rs);
 

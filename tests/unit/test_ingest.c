@@ -784,6 +784,12 @@ static void test_new_senders_in_one_batch(void **state)
                                  "'[{\"type\":\"tag\",\"tag\":\"picked\"}]', 1)", DBP0, &r), DB_OK);
     int64_t rule = (int64_t)r.insert_id;
     db_result_free(&r);
+    /* the first messages "new-batch 1" … "new-batch 9": "batch 1" picks one of them */
+    assert_int_equal(db_exec(db, "INSERT INTO routing_rules (position, name, match_json, required_skills, priority) "
+                                 "VALUES (5, 'batch one', '{\"keywords\":[\"batch 1 \"]}', "
+                                 "'[{\"skill\":\"batch\",\"min_level\":1}]', 'high')", DBP0, &r), DB_OK);
+    int64_t routing_rule = (int64_t)r.insert_id;
+    db_result_free(&r);
     assert_int_equal(ingest_start(one_writer()), 0);
     enum { SENDERS = 10, N = 30 };
     static struct ingest_msg *m[N];
@@ -827,7 +833,20 @@ static void test_new_senders_in_one_batch(void **state)
                                      DBP(P_I(cust), P_I(ticket), P_I(ticket), P_I(ticket))), 1);
         assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM tickets WHERE id = ? AND customer_id = ? AND channel = 'sms' "
                                          "AND status = 'new' AND queued_at IS NOT NULL", DBP(P_I(ticket), P_I(cust))), 1);
+        /* classified by the rule its first message matches, in one statement per rule */
+        assert_int_equal(unit_scalar(db, "SELECT COUNT(*) FROM tickets t JOIN routing_rules r ON r.id = t.rule_id "
+                                         "WHERE t.id = ? AND (r.id = ?) = ? AND t.priority = IF(r.id = ?, 'high', 'normal') "
+                                         "AND t.sla_due_at IS NOT NULL AND JSON_VALUE(t.required_skills, '$[0].skill') "
+                                         "<=> IF(r.id = ?, 'batch', NULL)",
+                                     DBP(P_I(ticket), P_I(routing_rule), P_I(i == 1), P_I(routing_rule), P_I(routing_rule))),
+                         1);
+        assert_int_equal(unit_scalar(db, "SELECT JSON_VALUE(payload, '$.ticket.rule_id') = ? FROM events "
+                                         "WHERE kind = 'ticket.created' AND ticket_id = ?",
+                                     DBP(P_I(i == 1 ? routing_rule : unit_scalar(db, "SELECT id FROM routing_rules "
+                                                                                     "WHERE is_default = 1", DBP0)),
+                                         P_I(ticket))), 1);
     }
+    assert_int_equal(db_exec(db, "DELETE FROM routing_rules WHERE id = ?", DBP(P_I(routing_rule)), NULL), DB_OK);
     /* 339 statements before the look-ups above were spared, 244 after; 75 with new senders
      * in bulk (this test, counted; the customer.created rule makes those events row by row) */
     if (q1 - q0 > 100)
