@@ -656,6 +656,15 @@ void db_put_placeholders(struct buf *q, size_t n)
     buf_puts(q, n ? ")" : "()");
 }
 
+void db_put_rows(struct buf *q, size_t n, const char *row)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_puts(q, ", ");
+        buf_puts(q, row);
+    }
+}
+
 int db_row_json_of(struct db *db, const char *sql, const struct db_param *p, size_t np, json_t **out)
 {
     struct db_result r;

@@ -53,6 +53,9 @@ static inline struct db_param db_param_text(const char *s)
  * values still go as parameters, never as text). */
 struct buf;
 void db_put_placeholders(struct buf *q, size_t n);
+/* Appends row n times, comma-separated: the VALUES of a multi-row INSERT, e.g.
+ * db_put_rows(q, k, "(?, ?, NOW(3))"). */
+void db_put_rows(struct buf *q, size_t n, const char *row);
 /* Builds the (params, count) pair: db_exec(db, SQL, DBP(P_I(1), P_S(x)), &res). */
 #define DBP(...) (const struct db_param[]){__VA_ARGS__}, \
     (sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))

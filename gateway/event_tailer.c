@@ -78,10 +78,10 @@ static int insert_quiet(struct db *db, struct event_row *rows, size_t k)
     struct buf q;
     buf_init(&q, 0);
     buf_puts(&q, "INSERT INTO events (kind, ticket_id, customer_id, agent_id, team_id, payload) VALUES ");
+    db_put_rows(&q, k, "(?, ?, ?, ?, ?, ?)");
     for (size_t i = 0; i < k; i++) {
         struct event_row *e = &rows[i];
         text[i] = e->payload ? json_dumps(e->payload, JSON_COMPACT) : NULL;
-        buf_puts(&q, i ? ", (?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?)");
         p[i * 6] = P_S(e->kind);
         p[i * 6 + 1] = P_IOPT(e->ticket_id);
         p[i * 6 + 2] = P_IOPT(e->customer_id);

@@ -801,25 +801,37 @@ static const char *display_name(const struct ingest_msg *m)
     return m->name[0] ? m->name : m->identity_value;
 }
 
+/* One multi-row INSERT: head, then row k times, with np parameters; *first (unless NULL)
+ * the first row's id, the others following by id_step. */
+static int insert_rows(struct db *db, const char *head, const char *row, size_t k, const struct db_param *p,
+                       size_t np, int64_t *first)
+{
+    struct buf q;
+    struct db_result r;
+    buf_init(&q, 0);
+    buf_puts(&q, head);
+    db_put_rows(&q, k, row);
+    int rc = q.data ? db_exec(db, q.data, p, np, first ? &r : NULL) : DB_EOTHER;
+    buf_free(&q);
+    if (!rc && first) {
+        *first = (int64_t)r.insert_id;
+        db_result_free(&r);
+    }
+    return rc;
+}
+
 /* k new customers (the senders of s) with their numbers and identities. */
 static int customers_insert(struct db *db, struct ingest_msg **s, size_t k)
 {
     struct db_param p[BULK_CHUNK * 3];
-    struct db_result r;
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, "INSERT INTO customers (name, source) VALUES ");
+    int64_t first = 0;
     for (size_t j = 0; j < k; j++) {
-        buf_puts(&q, j ? ", (?, ?)" : "(?, ?)");
         p[2 * j] = P_S(display_name(s[j]));
         p[2 * j + 1] = P_S(s[j]->channel);
     }
-    int rc = q.data ? db_exec(db, q.data, p, 2 * k, &r) : DB_EOTHER;
-    buf_free(&q);
+    int rc = insert_rows(db, "INSERT INTO customers (name, source) VALUES ", "(?, ?)", k, p, 2 * k, &first);
     if (rc)
         return rc;
-    int64_t first = (int64_t)r.insert_id;
-    db_result_free(&r);
     for (size_t j = 0; j < k; j++) {
         s[j]->customer_id = first + (int64_t)j * id_step;
         s[j]->new_customer = 1;
@@ -827,19 +839,13 @@ static int customers_insert(struct db *db, struct ingest_msg **s, size_t k)
     }
     rc = db_exec_list(db, "UPDATE customers SET customer_no = CONCAT('C', LPAD(id, 6, '0')) WHERE id IN ", k, "", p,
                       k, NULL);
-    if (rc)
-        return rc;
-    buf_init(&q, 0);
-    buf_puts(&q, "INSERT INTO customer_identities (customer_id, kind, value) VALUES ");
-    for (size_t j = 0; j < k; j++) {
-        buf_puts(&q, j ? ", (?, ?, ?)" : "(?, ?, ?)");
+    for (size_t j = 0; !rc && j < k; j++) {
         p[3 * j] = P_I(s[j]->customer_id);
         p[3 * j + 1] = P_S(s[j]->identity_kind);
         p[3 * j + 2] = P_S(s[j]->identity_value);
     }
-    rc = q.data ? db_exec(db, q.data, p, 3 * k, NULL) : DB_EOTHER;
-    buf_free(&q);
-    return rc;
+    return rc ? rc : insert_rows(db, "INSERT INTO customer_identities (customer_id, kind, value) VALUES ", "(?, ?, ?)",
+                                 k, p, 3 * k, NULL);
 }
 
 /* k new tickets, one for each message of t (a new sender's first on its channel). */
@@ -847,26 +853,19 @@ static int tickets_insert(struct db *db, struct ingest_msg **t, size_t k)
 {
     enum { COLS = 4 };
     struct db_param p[BULK_CHUNK * COLS];
-    struct db_result r;
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, "INSERT INTO tickets (customer_id, channel, subject, mailbox_id, last_message_at, queued_at) VALUES ");
+    int64_t first = 0;
     for (size_t j = 0; j < k; j++) {
-        buf_puts(&q, j ? ", (?, ?, ?, ?, NOW(3), NOW(3))" : "(?, ?, ?, ?, NOW(3), NOW(3))");
         struct db_param row[COLS] = {P_I(t[j]->customer_id), P_S(t[j]->channel),
                                      P_S(t[j]->subject[0] ? t[j]->subject : NULL), P_IOPT(t[j]->mailbox_id)};
         memcpy(&p[j * COLS], row, sizeof(row));
     }
-    int rc = q.data ? db_exec(db, q.data, p, k * COLS, &r) : DB_EOTHER;
-    buf_free(&q);
-    if (rc)
-        return rc;
-    for (size_t j = 0; j < k; j++) {
-        t[j]->ticket_id = (int64_t)r.insert_id + (int64_t)j * id_step;
+    int rc = insert_rows(db, "INSERT INTO tickets (customer_id, channel, subject, mailbox_id, last_message_at, queued_at) "
+                             "VALUES ", "(?, ?, ?, ?, NOW(3), NOW(3))", k, p, k * COLS, &first);
+    for (size_t j = 0; !rc && j < k; j++) {
+        t[j]->ticket_id = first + (int64_t)j * id_step;
         t[j]->new_ticket = 1;
     }
-    db_result_free(&r);
-    return DB_OK;
+    return rc;
 }
 
 static int bulk_new_senders(struct db *db, struct ingest_msg **v, size_t n)
@@ -972,26 +971,18 @@ static int insert_chunk(struct db *db, struct ingest_msg **w, size_t k, const ch
     if (rc)
         return rc;
     struct db_param p[BULK_CHUNK * COLS];
-    struct buf q;
-    buf_init(&q, 0);
-    buf_puts(&q, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, "
-                 "body_html, body_visible, segments, encoding, external_id) VALUES ");
     for (size_t i = 0; i < k; i++) {
         struct ingest_msg *m = w[i];
-        buf_puts(&q, i ? ", (?, ?, 'in', ?, 'customer', ?, ?, ?, ?, ?, ?)" : "(?, ?, 'in', ?, 'customer', ?, ?, ?, ?, ?, ?)");
         struct db_param row[COLS] = {P_I(m->ticket_id), P_I(m->customer_id), P_S(m->channel), P_S(m->body_text),
                                      P_S(m->body_html), P_S(m->body_visible), P_IOPT(m->segments),
                                      P_S(m->encoding[0] ? m->encoding : NULL), P_S(m->external_id)};
         memcpy(&p[i * COLS], row, sizeof(row));
     }
-    struct db_result r;
-    rc = q.data ? db_exec(db, q.data, p, k * COLS, &r) : DB_EOTHER;
-    buf_free(&q);
-    if (rc)
-        return rc;
-    int64_t first = (int64_t)r.insert_id;
-    db_result_free(&r);
-    return inserted_ids(db, w, k, channel, first);
+    int64_t first = 0;
+    rc = insert_rows(db, "INSERT INTO messages (ticket_id, customer_id, direction, channel, author_type, body_text, "
+                         "body_html, body_visible, segments, encoding, external_id) VALUES ",
+                     "(?, ?, 'in', ?, 'customer', ?, ?, ?, ?, ?, ?)", k, p, k * COLS, &first);
+    return rc ? rc : inserted_ids(db, w, k, channel, first);
 }
 
 /* The messages, a chunk per channel at a time, then their events (rules included). */

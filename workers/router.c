@@ -648,9 +648,9 @@ static int flush_given(struct db *db, struct round *rd)
         struct buf q;
         buf_init(&q, 0);
         buf_puts(&q, "INSERT INTO ticket_offers (ticket_id, agent_id, outcome, reason) VALUES ");
+        db_put_rows(&q, k, "(?, ?, ?, ?)");
         for (size_t i = 0; i < k; i++) {
             const struct given *g = &rd->given[at + i];
-            buf_puts(&q, i ? ", (?, ?, ?, ?)" : "(?, ?, ?, ?)");
             p[i * 4] = P_I(g->ticket);
             p[i * 4 + 1] = P_I(g->agent);
             p[i * 4 + 2] = P_S(g->autoacc ? "auto" : "offered");
