@@ -823,7 +823,7 @@ static int insert_rows(struct db *db, const char *head, const char *row, size_t 
 /* k new customers (the senders of s) with their numbers and identities. */
 static int customers_insert(struct db *db, struct ingest_msg **s, size_t k)
 {
-    struct db_param p[BULK_CHUNK * 3];
+    struct db_param p[BULK_CHUNK * 3] = {0}; /* zeroed: gcc -fsanitize cannot see k > 0 */
     int64_t first = 0;
     for (size_t j = 0; j < k; j++) {
         p[2 * j] = P_S(display_name(s[j]));
@@ -852,7 +852,7 @@ static int customers_insert(struct db *db, struct ingest_msg **s, size_t k)
 static int tickets_insert(struct db *db, struct ingest_msg **t, size_t k)
 {
     enum { COLS = 4 };
-    struct db_param p[BULK_CHUNK * COLS];
+    struct db_param p[BULK_CHUNK * COLS] = {0}; /* as customers_insert */
     int64_t first = 0;
     for (size_t j = 0; j < k; j++) {
         struct db_param row[COLS] = {P_I(t[j]->customer_id), P_S(t[j]->channel),
