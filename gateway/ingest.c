@@ -528,10 +528,12 @@ static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
  * keyword. Such messages of a batch are stored with a few statements for all of them:
  * identities per kind, hinted tickets, open tickets (locked), campaign replies, one UPDATE
  * of the tickets, one INSERT of the messages and one of their events (each chunked by
- * BULK_CHUNK) — not five or six round trips each. A sender with any message that does not
- * qualify (a new customer, a new ticket, an attachment...) has all of its batch's messages
- * stored one by one instead, in order, so one sender's messages never overtake each other.
- * Only in a batch's first, savepoint-free run: any failure reruns the batch carefully. */
+ * BULK_CHUNK) — not five or six round trips each. A sender no identity knows goes in bulk
+ * too, its customer and ticket made with the others' (bulk_new_senders). A sender with any
+ * message that does not qualify (a known customer without an open ticket, an attachment, a
+ * keyword...) has all of its batch's messages stored one by one instead, in order, so one
+ * sender's messages never overtake each other. Only in a batch's first, savepoint-free
+ * run: any failure reruns the batch carefully. */
 #define BULK_CHUNK 100
 
 static int bulk_qualifies(const struct ingest_msg *m)

@@ -124,9 +124,9 @@ static const char *language_of(const char *s)
     return "en";
 }
 
-/* Skills, team (when it has none), priority (raised only) and the SLA due time. */
-/* The rule's classification onto the n tickets of ids (one statement: the values are the
- * rule's, the SLA due time each ticket's own). */
+/* The rule's classification onto the n tickets of ids: skills, team (when it has none),
+ * priority (raised only) and the SLA due time — one statement per 100 tickets, the values
+ * being the rule's and the SLA due time each ticket's own. */
 static int apply(struct db *db, const int64_t *ids, size_t n, const struct rule *u)
 {
     enum { CHUNK = 100 };
