@@ -8,11 +8,11 @@
 //
 // C keep-alive clients (bench/http_post_load.c, libcurl multi) each post their next webhook
 // as soon as the previous one is answered (30 s timeout each), N webhooks in all, from many
-// phone numbers (customers and tickets are both created and reused), unique MessageSids; bodies and signatures are computed before the
-// timed window. Only 200 counts; anything else is `failed`. Afterwards the stored inbound
-// SMS rows must equal the acknowledged count (`stored`); a mismatch is written to
-// var/BUGS-ingest.md. Then, the gateway stopped, the reference runs against a scratch
-// database with 16 threads and the same N.
+// phone numbers (customers and tickets are both created and reused), unique MessageSids;
+// bodies and signatures are computed before the timed window. Only 200 counts; anything
+// else is `failed`. Afterwards the stored inbound SMS rows must equal the acknowledged
+// count (`stored`); a mismatch is written to var/BUGS-ingest.md. Then, the gateway
+// stopped, the reference runs against a scratch database with 16 threads and the same N.
 //
 // Sizes (BENCH_SIZE smoke | quick | full): N 200 | 3000 | 20000 (BENCH_INGEST_N),
 // clients 8 | 32 | 64 (BENCH_INGEST_CLIENTS), distinct numbers 50 | 1000 | 2000

@@ -357,27 +357,12 @@ static int find_or_create_ticket(struct db *db, struct ingest_msg *m)
     m->ticket_id = (int64_t)r.insert_id;
     m->new_ticket = 1;
     db_result_free(&r);
-    return DB_OK; /* classified and announced once its first message is in (new_ticket_ready) */
+    return DB_OK; /* classified and announced once its first message is in (new_tickets_ready) */
 }
 
-/* A new ticket with its first message: the routing rules classify it (skills, team,
- * priority, SLA) and ticket.created shows the result. */
-static int new_ticket_ready(struct db *db, struct ingest_msg *m)
-{
-    json_t *t = NULL;
-    struct routing_facts rf = {.channel = m->channel, .subject = m->subject, .body = m->body_text,
-                               .mailbox_id = m->mailbox_id, .customer_id = m->customer_id,
-                               .customer_is_new = m->new_customer};
-    int rc = batch_rules ? DB_OK : routing_ruleset_load(db, &batch_rules); /* once a batch */
-    if (!rc)
-        rc = routing_classify_known(db, m->ticket_id, &rf, batch_rules);
-    if (!rc)
-        rc = ticket_load(db, NULL, m->ticket_id, &t);
-    if (rc || !t)
-        return rc;
-    m->team_id = json_integer_value(json_object_get(t, "team_id"));
-    return event_insert(db, "ticket.created", m->ticket_id, m->customer_id, 0, m->team_id, json_pack("{s:o}", "ticket", t));
-}
+/* New tickets with their first messages in: classified by the routing rules and announced
+ * (ticket.created), a chat's answered from the knowledge base (defined with the bulk pass). */
+static int new_tickets_ready(struct db *db, struct ingest_msg **v, size_t n);
 
 /* Content by hash, in chunks (see 004_email_details.sql); a hash already stored is shared. */
 static int store_content(struct db *db, const struct ingest_attachment *a)
@@ -506,9 +491,7 @@ static int store_one(struct db *db, struct ingest_msg *m, int check_dup)
     if ((rc = store_attachments(db, m, atts)) || (rc = store_participants(db, m)) ||
         (m->campaign_recipient && (rc = campaign_reply_record(db, m->campaign_recipient,
                                                                m->new_ticket ? m->ticket_id : 0))) ||
-        (m->new_ticket && (rc = new_ticket_ready(db, m))) ||
-        (m->new_ticket && strcmp(m->channel, "chat") == 0 && (rc = kb_answer_offer(db, m->ticket_id, m->subject,
-                                                                                   m->body_text)))) {
+        (m->new_ticket && (rc = new_tickets_ready(db, &m, 1)))) {
         json_decref(atts);
         return rc;
     }
@@ -872,6 +855,11 @@ static int tickets_insert(struct db *db, struct ingest_msg **t, size_t k)
 
 static int bulk_new_senders(struct db *db, struct ingest_msg **v, size_t n)
 {
+    size_t any = 0;
+    while (any < n && !new_sender(v[any]))
+        any++;
+    if (any == n) /* the common batch: every sender known */
+        return DB_OK;
     struct ingest_msg **s = calloc(n, sizeof(*s));
     struct event_row *ev = calloc(n, sizeof(*ev));
     char *fresh = calloc(n, 1); /* the messages of new senders */
@@ -904,21 +892,26 @@ static int bulk_new_senders(struct db *db, struct ingest_msg **v, size_t n)
     return rc;
 }
 
-/* The tickets bulk_new_senders made, now that their first messages are in: classified by
- * the routing rules and announced (ticket.created), as new_ticket_ready does one by one. */
+/* The tickets of v made in this batch (new_ticket: by bulk_new_senders, or by store_one
+ * for a message of its own), their first messages in. */
 static int new_tickets_ready(struct db *db, struct ingest_msg **v, size_t n)
 {
-    struct ingest_msg **t = calloc(n ? n : 1, sizeof(*t));
-    int64_t *ids = calloc(n ? n : 1, sizeof(*ids));
-    struct event_row *ev = calloc(n ? n : 1, sizeof(*ev));
-    struct routing_facts *rf = calloc(n ? n : 1, sizeof(*rf));
+    size_t any = 0;
+    while (any < n && !v[any]->new_ticket)
+        any++;
+    if (any == n)
+        return DB_OK;
+    struct ingest_msg **t = calloc(n, sizeof(*t));
+    int64_t *ids = calloc(n, sizeof(*ids));
+    struct event_row *ev = calloc(n, sizeof(*ev));
+    struct routing_facts *rf = calloc(n, sizeof(*rf));
     json_t *loaded = NULL;
     size_t k = 0, ne = 0;
     int rc = t && ids && ev && rf ? DB_OK : DB_EOTHER;
     for (size_t i = 0; !rc && i < n; i++)
         if (v[i]->new_ticket)
             t[k++] = v[i];
-    if (!rc && k && !batch_rules)
+    if (!rc && !batch_rules)
         rc = routing_ruleset_load(db, &batch_rules); /* once a batch */
     for (size_t j = 0; !rc && j < k; j++) {
         rf[j] = (struct routing_facts){.channel = t[j]->channel, .subject = t[j]->subject, .body = t[j]->body_text,
@@ -926,9 +919,9 @@ static int new_tickets_ready(struct db *db, struct ingest_msg **v, size_t n)
                                        .customer_is_new = t[j]->new_customer};
         ids[j] = t[j]->ticket_id;
     }
-    if (!rc && k)
+    if (!rc)
         rc = routing_classify_many(db, ids, rf, k, batch_rules);
-    if (!rc && k)
+    if (!rc)
         rc = ticket_load_many(db, ids, k, &loaded);
     for (size_t j = 0; !rc && j < k; j++) { /* in the order the tickets were made */
         json_t *tk = NULL, *x;
